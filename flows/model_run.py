@@ -1,0 +1,245 @@
+"""One run of one model over the job's PDFs, as a Prefect (sub)flow.
+
+It obtains an endpoint (the hosted API, or a local server it starts and always
+stops), fans out one ``ocr-pdf`` task per PDF with bounded concurrency, keeps a
+progress artifact and ``run_metadata.json`` current on a timer, and ends with a
+table artifact summarising the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+from prefect.utilities.annotations import quote
+
+from tasks.local_runtimes import server_spec_for
+from tasks.local_server import ServerStartError, running_server
+from tasks.ocr_pdf import RunContext, ocr_pdf
+from tasks.ocr_request import FatalModelError, OcrClient
+from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
+from tasks.render_pool import shared_render_pool
+from tracr.layout import OutputLayout
+from tracr.plan import RunPlan
+from tracr.records import RunRecorder, host_info, refresh_model_metadata
+from tracr.metadata import Rollup
+from tracr.retry_policy import ErrorClass, RetryPolicy
+from tracr.slugs import slugify
+from tracr.run_state import RunStatus
+
+__all__ = ["model_run_flow", "RunFailed"]
+
+PROGRESS_INTERVAL_S = 2.0
+#: Pages rendered ahead of the requests, per render worker, so requests never wait for images.
+RENDER_AHEAD_PER_WORKER = 4
+
+
+class RunFailed(RuntimeError):
+    """The run ended ``failed``; raised so Prefect shows the flow run as Failed."""
+
+
+def _api_key(plan: RunPlan) -> str:
+    """The key, read from the environment inside the run (never a parameter)."""
+    spec = plan.model
+    if spec.mode == "local":
+        return os.environ.get(spec.api_key_env, "EMPTY") if spec.api_key_env else "EMPTY"
+    if not spec.api_key_env:
+        return "EMPTY"
+    key = os.environ.get(spec.api_key_env)
+    if not key:
+        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", ErrorClass.AUTH)
+    return key
+
+
+@asynccontextmanager
+async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEngine]:
+    """The page engine for the plan's model; starts and stops a local server if needed."""
+    spec = plan.model
+    pool = shared_render_pool()
+    if spec.mode == "local" and spec.provider == "pdf-text":
+        yield TextLayerEngine(pool)
+        return
+    policy = RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s)
+
+    def client_for(base_url: str) -> OcrClient:
+        return OcrClient(
+            base_url=base_url,
+            api_key=_api_key(plan),
+            model=spec.model,
+            max_concurrent_requests=spec.max_concurrent_requests,
+            timeout_s=spec.timeout_s,
+            policy=policy,
+        )
+
+    def engine_for(client: OcrClient) -> ChatPageEngine:
+        return ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature)
+
+    if spec.mode == "local":
+        server = server_spec_for(spec, plan.location)
+        recorder.data["server"] = {"runtime": spec.provider, "command": server.command, "port": server.port, "log": server.log_path.name, "status": "starting"}
+        recorder.write()
+        started = time.perf_counter()
+        async with running_server(server) as handle:
+            recorder.data["server"].update(status="healthy", pid=handle.pid, startup_s=round(time.perf_counter() - started, 3))
+            recorder.write()
+            client = client_for(handle.base_url)
+            try:
+                yield engine_for(client)
+            finally:
+                await client.aclose()
+        recorder.data["server"]["status"] = "stopped"
+        recorder.write()
+        return
+    client = client_for(spec.base_url or "")
+    try:
+        yield engine_for(client)
+    finally:
+        await client.aclose()
+
+
+def _summary_table(plan: RunPlan, ctx: RunContext, status: str, pdf_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for result in pdf_results:
+        rollup = result["rollup"]
+        rows.append(
+            {
+                "pdf": result["pdf_slug"],
+                "status": result["status"],
+                "pages done": rollup["pages_done"],
+                "pages failed": rollup["pages_failed"],
+                "input tokens": rollup["input_tokens"],
+                "output tokens": rollup["output_tokens"],
+                "pages/s": rollup["pages_per_s"],
+                "error": result.get("error") or "",
+            }
+        )
+    total = ctx.rollup.to_dict()
+    rows.append(
+        {
+            "pdf": "TOTAL",
+            "status": status,
+            "pages done": total["pages_done"],
+            "pages failed": total["pages_failed"],
+            "input tokens": total["input_tokens"],
+            "output tokens": total["output_tokens"],
+            "pages/s": total["pages_per_s"],
+            "error": "",
+        }
+    )
+    return rows
+
+
+def _artifact_key(plan: RunPlan, suffix: str) -> str:
+    return slugify(f"{plan.job_id}-{plan.model_slug}-run-{plan.run}-{suffix}", max_length=120).replace(".", "-").replace("_", "-")
+
+
+@flow(
+    name="ocr-model-run",
+    flow_run_name="{plan.job_id} · {plan.model.model} · run-{plan.run}",
+    validate_parameters=False,
+)
+async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
+    """Run one model over every planned PDF and record the outcome at every level."""
+    logger = get_run_logger()
+    location = plan.location
+    layout = OutputLayout(location.root)
+    recorder = RunRecorder(
+        location,
+        {
+            "model": plan.model.public_dict(),
+            "settings": {
+                "prompt": plan.prompt,
+                "max_tokens": plan.max_tokens,
+                "temperature": plan.temperature,
+                "render": plan.render.model_dump(),
+                "pdf_concurrency": plan.pdf_concurrency,
+            },
+            "host": host_info(),
+        },
+    )
+    refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
+    pool = shared_render_pool()
+    slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * pool.workers)
+    ctx: RunContext | None = None
+    pdf_results: list[dict[str, Any]] = []
+    status = RunStatus.FAILED
+    error: str | None = None
+    started = time.perf_counter()
+    progress_id = await acreate_progress_artifact(0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model.model} run-{plan.run}: pages finished / planned")
+
+    def write_progress() -> None:
+        assert ctx is not None
+        ctx.rollup.wall_seconds = time.perf_counter() - started
+        recorder.update(ctx.rollup, error_counts=dict(ctx.error_counts))
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            write_progress()
+            total = max(1, plan.pages_total)
+            await aupdate_progress_artifact(progress_id, min(100.0, 100.0 * ctx.rollup.pages_finished / total))
+
+    try:
+        async with _engine(plan, recorder) as engine:
+            ctx = RunContext(engine=engine, location=location, slots=slots)
+            ctx.rollup.pages_total = plan.pages_total
+            recorder.set_status(RunStatus.RUNNING)
+            logger.info("run-%s of %s: %d PDFs, %d pages", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
+            started = time.perf_counter()
+            tick = asyncio.create_task(ticker())
+            pdf_gate = asyncio.Semaphore(plan.pdf_concurrency)
+
+            async def one_pdf(pdf):  # noqa: ANN001, ANN202
+                async with pdf_gate:
+                    return await ocr_pdf(pdf, quote(ctx))
+
+            try:
+                pdf_results = list(await asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)))
+            finally:
+                tick.cancel()
+        status = RunStatus.COMPLETED
+    except FatalModelError as exc:
+        error = f"model rejected the requests: {exc}"
+    except ServerStartError as exc:
+        error = str(exc)
+    except asyncio.CancelledError:
+        status = RunStatus.CANCELLED
+        error = "cancelled"
+        raise
+    finally:
+        if ctx is None:  # failed before any page ran (server start, missing key)
+            ctx = RunContext(engine=None, location=location, slots=slots, rollup=Rollup(pages_total=plan.pages_total))  # type: ignore[arg-type]
+        write_progress()
+        recorder.update(ctx.rollup, pdfs={r["pdf_slug"]: {"status": r["status"], "error": r.get("error"), **r["rollup"]} for r in pdf_results})
+        recorder.set_status(status, error=error)
+        refresh_model_metadata(layout, plan.job_id, plan.model_slug)
+        if status != RunStatus.CANCELLED:
+            await aupdate_progress_artifact(progress_id, 100.0 * ctx.rollup.pages_finished / max(1, plan.pages_total))
+            await acreate_table_artifact(
+                _summary_table(plan, ctx, status.value, pdf_results),
+                key=_artifact_key(plan, "summary"),
+                description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
+            )
+    summary = {
+        "job_id": plan.job_id,
+        "model_slug": plan.model_slug,
+        "run": plan.run,
+        "status": status.value,
+        "error": error,
+        "rollup": ctx.rollup.to_dict(),
+        "run_dir": str(location.run_dir),
+    }
+    if status == RunStatus.FAILED:
+        logger.error("run-%s of %s failed: %s", plan.run, plan.model.model, error)
+        raise RunFailed(f"{plan.model.model} run-{plan.run} failed: {error}")
+    logger.info(
+        "run-%s of %s %s: %d done, %d failed, %.2f pages/s",
+        plan.run, plan.model.model, status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
+    )  # fmt: skip
+    return summary

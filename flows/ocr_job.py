@@ -1,0 +1,159 @@
+"""The job flow: validate a config, plan the inputs, run every model at once.
+
+Fan-out is job → model run (subflow) → PDF (task) → pages (asyncio inside the PDF
+task). Parameters are a config path, an optional job id and an outputs root: no
+key value ever becomes a Prefect parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.states import State
+
+from flows.model_run import model_run_flow
+from tasks.inspect_inputs import inspect_inputs
+from tasks.render_pool import shutdown_shared_render_pool
+from tracr.config import JobConfig, ModelSpec, load_job_config
+from tracr.layout import OutputLayout, default_outputs_root
+from tracr.metadata import read_json, utc_now
+from tracr.plan import PdfPlan, RunPlan
+from tracr.records import refresh_job_metadata, refresh_model_metadata
+
+__all__ = ["ocr_job_flow", "job_run_name", "JobFailed"]
+
+
+class JobFailed(RuntimeError):
+    """At least one run failed; raised after every output is written."""
+
+
+def job_run_name() -> str:
+    """Flow-run name: the job id (from the override or the config file)."""
+    params = flow_run.get_parameters() if hasattr(flow_run, "get_parameters") else flow_run.parameters
+    if params.get("job_id"):
+        return str(params["job_id"])
+    try:
+        data = yaml.safe_load(Path(params["config"]).read_text(encoding="utf-8"))
+        return str(data.get("job_id") or "ocr-job")
+    except Exception:
+        return "ocr-job"
+
+
+def _env_name_for(spec: ModelSpec) -> str:
+    return "TRACR_API_KEY_" + re.sub(r"[^A-Z0-9]", "_", spec.slug.upper())
+
+
+def move_literal_keys_to_env(config: JobConfig) -> JobConfig:
+    """Models whose key is written in the config get it through a process env var.
+
+    Runs then receive only a variable name, as for keys that came from the
+    environment in the first place; local servers inherit nothing they do not need.
+    """
+    models = []
+    for spec in config.models:
+        if spec.api_key is not None:
+            name = _env_name_for(spec)
+            os.environ[name] = spec.api_key.get_secret_value()
+            spec = spec.model_copy(update={"api_key": None, "api_key_env": name})
+        models.append(spec)
+    return config.model_copy(update={"models": models})
+
+
+def _run_plans(config: JobConfig, pdfs: list[PdfPlan], outputs_root: Path) -> list[RunPlan]:
+    layout = OutputLayout(outputs_root)
+    plans = []
+    for spec in config.models:
+        location = layout.allocate_run(config.job_id, spec.slug)
+        plans.append(
+            RunPlan(
+                job_id=config.job_id,
+                outputs_root=str(outputs_root),
+                run=location.run,
+                model=spec,
+                pdfs=pdfs,
+                prompt=config.prompt_for(spec),
+                max_tokens=config.max_tokens_for(spec),
+                temperature=config.temperature_for(spec),
+                render=config.render,
+                pdf_concurrency=config.pdf_concurrency,
+            )
+        )
+    return plans
+
+
+def _job_markdown(job_id: str, outputs_root: Path, runs: list[dict[str, Any]]) -> str:
+    lines = [f"# {job_id}", "", f"Outputs: `{outputs_root / job_id}`", "", "| model | run | status | done | failed | pages/s | error |", "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        rollup = run.get("rollup") or {}
+        lines.append(
+            f"| {run['model_slug']} | {run['run']} | {run['status']} | {rollup.get('pages_done', 0)} | "
+            f"{rollup.get('pages_failed', 0)} | {rollup.get('pages_per_s', 0)} | {(run.get('error') or '')[:120]} |"
+        )
+    return "\n".join(lines)
+
+
+@flow(name="ocr-job", flow_run_name=job_run_name, validate_parameters=True)
+async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | None = None) -> dict[str, Any]:
+    """Run a job config end to end; returns where outputs are and how each run ended."""
+    logger = get_run_logger()
+    loaded = load_job_config(config, job_id=job_id)
+    job = move_literal_keys_to_env(loaded.config)
+    outputs_root = Path(outputs).resolve() if outputs else default_outputs_root().resolve()
+    layout = OutputLayout(outputs_root)
+    layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
+
+    pdfs = await inspect_inputs([str(p) for p in loaded.pdfs], job.page_selection.describe())
+    broken = [p for p in pdfs if p.error]
+    for pdf in broken:
+        logger.warning("PDF %s will be skipped: %s", pdf.slug, pdf.error)
+
+    plans = _run_plans(job, pdfs, outputs_root)
+    refresh_job_metadata(
+        layout,
+        job.job_id,
+        {
+            "title": job.title,
+            "config": job.public_dict(),
+            "config_source": str(Path(config).resolve()),
+            "last_started_at": utc_now(),
+            "inputs": [{"pdf_slug": p.slug, "path": p.path, "page_count": p.page_count, "pages_selected": len(p.pages), "error": p.error} for p in pdfs],
+        },
+    )
+    for plan in plans:
+        refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
+    logger.info("job %s: %d PDFs, %d models, outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
+
+    try:
+        states: list[State] = await asyncio.gather(*(model_run_flow(plan, return_state=True) for plan in plans))
+    finally:
+        shutdown_shared_render_pool()
+        refresh_job_metadata(layout, job.job_id)
+
+    runs = []
+    for plan in plans:
+        run_meta = read_json(plan.location.run_metadata) or {}
+        runs.append(
+            {
+                "model_slug": plan.model_slug,
+                "model": plan.model.model,
+                "run": plan.run,
+                "status": run_meta.get("status", "failed"),
+                "error": run_meta.get("error"),
+                "rollup": run_meta.get("rollup"),
+                "run_dir": str(plan.location.run_dir),
+            }
+        )
+    await acreate_markdown_artifact(_job_markdown(job.job_id, outputs_root, runs), key=re.sub(r"[^a-z0-9-]", "-", f"{job.job_id.lower()}-summary"), description=f"job {job.job_id}")
+    failed_states = [s for s in states if s.is_failed() or s.is_crashed()]
+    result = {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": runs, "broken_pdfs": [p.slug for p in broken]}
+    if failed_states:
+        raise JobFailed(f"{len(failed_states)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")
+    return result

@@ -1,0 +1,47 @@
+"""Inspect every input PDF once, before any model starts.
+
+Page counts give runs an honest progress total, and a broken or encrypted PDF is
+found here and recorded as failed for that PDF only, not for the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from prefect import task
+
+from tracr.pages import PageSelection, parse_page_selection
+from tracr.pdf import PdfError, inspect_pdf
+from tracr.plan import PdfPlan
+from tracr.slugs import pdf_slugs
+
+__all__ = ["inspect_inputs", "plan_pdfs"]
+
+
+def plan_pdfs(paths: list[Path], selection: PageSelection) -> list[PdfPlan]:
+    """A :class:`PdfPlan` per path: slug, page count and selected pages, or the error."""
+    slugs = pdf_slugs(paths)
+    plans = []
+    for path in paths:
+        try:
+            info = inspect_pdf(path)
+        except PdfError as exc:
+            plans.append(PdfPlan(path=str(path), slug=slugs[path], error=str(exc)))
+            continue
+        plans.append(
+            PdfPlan(
+                path=str(path),
+                slug=slugs[path],
+                page_count=info.page_count,
+                pages=selection.resolve(info.page_count),
+                size_bytes=info.size_bytes,
+            )
+        )
+    return plans
+
+
+@task(name="inspect-inputs")
+async def inspect_inputs(paths: list[str], selection: str) -> list[PdfPlan]:
+    """Prefect task: :func:`plan_pdfs` off the event loop."""
+    return await asyncio.to_thread(plan_pdfs, [Path(p) for p in paths], parse_page_selection(selection))

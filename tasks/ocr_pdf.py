@@ -1,0 +1,155 @@
+"""The PDF-level Prefect task: every selected page of one PDF, through one engine.
+
+Pages are not Prefect task runs (a 100k-page job must not put 100k task runs on the
+API); they are asyncio tasks inside this one, bounded by the run's slots so memory
+stays flat however many pages a PDF has. Each finished page is written at once: the
+markdown atomically, its record as one journal line; ``pdf_metadata.json`` is
+rewritten at most every few seconds and at the end, so bookkeeping per page does
+not grow with the PDF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.ocr_request import FatalModelError, OcrResult
+from tasks.page_engines import PageEngine
+from tracr.atomic import append_line, write_json_atomic, write_text_atomic
+from tracr.layout import RunLocation
+from tracr.metadata import PageRecord, Rollup, utc_now
+from tracr.plan import PdfPlan
+
+__all__ = ["RunContext", "ocr_pdf"]
+
+PDF_METADATA_INTERVAL_S = 5.0
+
+
+@dataclass
+class RunContext:
+    """Shared by all PDF tasks of one run: the engine, the page slots, the live rollup."""
+
+    engine: PageEngine
+    location: RunLocation
+    slots: asyncio.Semaphore
+    rollup: Rollup = field(default_factory=Rollup)
+    error_counts: dict[str, int] = field(default_factory=dict)
+
+    def record(self, record: PageRecord) -> None:
+        self.rollup.add_page(record)
+        if record.error_class:
+            self.error_counts[record.error_class] = self.error_counts.get(record.error_class, 0) + 1
+
+
+def _page_record(page: int, result: OcrResult, chars: int) -> PageRecord:
+    return PageRecord(
+        page=page,
+        status="done" if result.ok else "failed",
+        attempts=result.attempts,
+        latency_s=round(result.latency_s, 4) if result.latency_s is not None else None,
+        ttft_s=round(result.ttft_s, 4) if result.ttft_s is not None else None,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        finish_reason=result.finish_reason,
+        chars=chars,
+        error=result.error,
+        error_class=result.error_class.value if result.error_class else None,
+    )
+
+
+class _PdfMetadataWriter:
+    """Keeps ``pdf_metadata.json`` current without rewriting it after every page."""
+
+    def __init__(self, location: RunLocation, pdf: PdfPlan) -> None:
+        self.path = location.pdf_metadata(pdf.slug)
+        self.pdf = pdf
+        self.records: list[PageRecord] = []
+        self.rollup = Rollup(pages_total=len(pdf.pages))
+        self.started_at = utc_now()
+        self.started = time.perf_counter()
+        self.last_write = 0.0
+
+    def add(self, record: PageRecord) -> None:
+        self.records.append(record)
+        self.rollup.add_page(record)
+        if time.perf_counter() - self.last_write >= PDF_METADATA_INTERVAL_S:
+            self.write("running")
+
+    def write(self, status: str, error: str | None = None) -> dict[str, Any]:
+        self.last_write = time.perf_counter()
+        self.rollup.wall_seconds = self.last_write - self.started
+        payload = {
+            "pdf_slug": self.pdf.slug,
+            "source_path": self.pdf.path,
+            "size_bytes": self.pdf.size_bytes,
+            "page_count": self.pdf.page_count,
+            "pages_selected": len(self.pdf.pages),
+            "status": status,
+            "error": error,
+            "started_at": self.started_at,
+            "ended_at": utc_now() if status != "running" else None,
+            "rollup": self.rollup.to_dict(),
+            "pages": [asdict(r) for r in sorted(self.records, key=lambda r: r.page)],
+        }
+        write_json_atomic(self.path, payload)
+        return payload
+
+
+def _first_fatal(group: BaseExceptionGroup) -> BaseException:
+    fatal = group.subgroup(lambda e: isinstance(e, FatalModelError))
+    if fatal is not None:
+        return fatal.exceptions[0] if not isinstance(fatal.exceptions[0], BaseExceptionGroup) else _first_fatal(fatal.exceptions[0])
+    return group.exceptions[0]
+
+
+async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
+    """Run every selected page of ``pdf``; returns the PDF's summary (status, rollup)."""
+    pdf_dir = ctx.location.pdf_dir(pdf.slug)
+    pdf_dir.mkdir(parents=True, exist_ok=True)
+    writer = _PdfMetadataWriter(ctx.location, pdf)
+    if pdf.error:
+        payload = writer.write("failed", pdf.error)
+        return {"pdf_slug": pdf.slug, "status": "failed", "error": pdf.error, "rollup": payload["rollup"]}
+    writer.write("running")
+    journal = ctx.location.page_journal(pdf.slug)
+
+    async def one_page(page: int) -> None:
+        try:
+            result = await ctx.engine.run_page(pdf.path, page)
+            chars = 0
+            if result.ok:
+                chars = len(result.text or "")
+                write_text_atomic(ctx.location.page_markdown(pdf.slug, page), result.text or "")
+            record = _page_record(page, result, chars)
+            append_line(journal, record.to_json())
+            writer.add(record)
+            ctx.record(record)
+        finally:
+            ctx.slots.release()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for page in pdf.pages:
+                await ctx.slots.acquire()
+                group.create_task(one_page(page))
+    except BaseExceptionGroup as group_error:
+        error = _first_fatal(group_error)
+        writer.write("failed", str(error))
+        raise error from None
+    except asyncio.CancelledError:
+        writer.write("cancelled")
+        raise
+    status = "completed"
+    payload = writer.write(status)
+    return {"pdf_slug": pdf.slug, "status": status, "error": None, "rollup": payload["rollup"]}
+
+
+@task(name="ocr-pdf", task_run_name="{pdf.slug}", cache_policy=NO_CACHE, log_prints=False)
+async def ocr_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
+    """Prefect task wrapper of :func:`process_pdf` (one task run per PDF)."""
+    return await process_pdf(pdf, ctx)

@@ -1,0 +1,192 @@
+"""The one OCR call path: an OpenAI-compatible streaming chat completion per page.
+
+Hosted providers, vLLM and the built-in CPU server are all reached through
+``openai.AsyncOpenAI``. Streaming gives time to first token; retries with backoff
+cover 429s, 5xx, timeouts, dropped connections and malformed bodies; the outcome is
+always a result (text or error), never an exception, so one bad page cannot stop a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+
+import httpx
+import openai
+
+from tracr.retry_policy import FATAL_FOR_RUN, ErrorClass, RetryPolicy
+
+__all__ = ["OcrClient", "OcrResult", "FatalModelError", "classify_error"]
+
+
+@dataclass(slots=True)
+class OcrResult:
+    """One page's outcome after all attempts."""
+
+    text: str | None
+    attempts: int
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    error_class: ErrorClass | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None
+
+
+class FatalModelError(RuntimeError):
+    """The target rejects every request alike (bad key, unknown model): the run stops."""
+
+    def __init__(self, message: str, error_class: ErrorClass) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+class _EmptyStream(Exception):
+    """A 200 stream that carried no choices at all: treated as a malformed response."""
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def classify_error(exc: BaseException) -> ErrorClass:
+    """Map an exception from the client or stream to an :class:`ErrorClass`."""
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
+        return ErrorClass.TIMEOUT
+    if isinstance(exc, openai.RateLimitError):
+        return ErrorClass.RATE_LIMITED
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return ErrorClass.AUTH
+    if isinstance(exc, openai.NotFoundError):
+        return ErrorClass.NOT_FOUND
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 408:
+            return ErrorClass.TIMEOUT
+        if status >= 500:
+            return ErrorClass.SERVER_ERROR
+        return ErrorClass.BAD_REQUEST
+    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+        return ErrorClass.CONNECTION
+    if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, _EmptyStream, ValueError, KeyError)):
+        return ErrorClass.MALFORMED
+    return ErrorClass.UNKNOWN
+
+
+def _describe(exc: BaseException) -> str:
+    """A short error text for metadata; never includes request headers."""
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {str(exc.message)[:300]}"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class OcrClient:
+    """Sends page images to one model target with bounded concurrency and retries."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str,
+        max_concurrent_requests: int,
+        timeout_s: float,
+        policy: RetryPolicy,
+    ) -> None:
+        limits = httpx.Limits(max_connections=max_concurrent_requests, max_keepalive_connections=max_concurrent_requests)
+        self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s, connect=min(30.0, timeout_s)))
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, http_client=self._http)
+        self.model = model
+        self.timeout_s = timeout_s
+        self.policy = policy
+        self.in_flight = asyncio.Semaphore(max_concurrent_requests)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def _attempt(self, image_url: str, prompt: str, max_tokens: int, temperature: float) -> OcrResult:
+        started = time.perf_counter()
+        ttft: float | None = None
+        parts: list[str] = []
+        finish_reason: str | None = None
+        usage = None
+        saw_choice = False
+        async with asyncio.timeout(self.timeout_s):
+            stream = await self._client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": prompt},
+                            {"type": "image_url", "image_url": {"url": image_url}},
+                        ],
+                    }
+                ],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    for choice in chunk.choices or ():
+                        saw_choice = True
+                        content = choice.delta.content if choice.delta else None
+                        if content:
+                            if ttft is None:
+                                ttft = time.perf_counter() - started
+                            parts.append(content)
+                        if choice.finish_reason:
+                            finish_reason = choice.finish_reason
+        if not saw_choice:
+            raise _EmptyStream("the response stream carried no choices")
+        return OcrResult(
+            text="".join(parts),
+            attempts=0,
+            latency_s=time.perf_counter() - started,
+            ttft_s=ttft,
+            input_tokens=getattr(usage, "prompt_tokens", None),
+            output_tokens=getattr(usage, "completion_tokens", None),
+            finish_reason=finish_reason,
+        )
+
+    async def ocr(self, image_url: str, *, prompt: str, max_tokens: int, temperature: float) -> OcrResult:
+        """OCR one page image; retries transient failures, returns a failed result otherwise.
+
+        Raises :class:`FatalModelError` for errors every page would hit (auth, unknown model).
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.in_flight:
+                    result = await self._attempt(image_url, prompt, max_tokens, temperature)
+                result.attempts = attempt
+                return result
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every client/stream failure becomes a classified outcome
+                error_class = classify_error(exc)
+                if error_class in FATAL_FOR_RUN:
+                    raise FatalModelError(f"{self.model}: {_describe(exc)}", error_class) from None
+                if not self.policy.should_retry(error_class, attempt):
+                    return OcrResult(text=None, attempts=attempt, error=_describe(exc), error_class=error_class)
+                await asyncio.sleep(self.policy.delay(attempt, _retry_after(exc)))

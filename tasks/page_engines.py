@@ -1,0 +1,59 @@
+"""How one page becomes text, per kind of model.
+
+``ChatPageEngine`` renders the page and asks an OpenAI-compatible endpoint (hosted
+API, vLLM, or the built-in CPU OCR server). ``TextLayerEngine`` is the zero-cost
+baseline: the PDF's own text layer as Markdown. Both return an :class:`OcrResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from tasks.ocr_request import OcrClient, OcrResult
+from tasks.render_pool import RenderPool
+from tracr.config import RenderSettings
+from tracr.retry_policy import ErrorClass
+
+__all__ = ["PageEngine", "ChatPageEngine", "TextLayerEngine"]
+
+
+class PageEngine(Protocol):
+    """Turns one page of one PDF into an :class:`OcrResult`."""
+
+    async def run_page(self, pdf_path: str, page: int) -> OcrResult: ...
+
+
+class ChatPageEngine:
+    """Render in the pool, then one streaming chat completion with the image."""
+
+    def __init__(self, pool: RenderPool, client: OcrClient, render: RenderSettings, prompt: str, max_tokens: int, temperature: float) -> None:
+        self.pool = pool
+        self.client = client
+        self.render = render
+        self.prompt = prompt
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    async def run_page(self, pdf_path: str, page: int) -> OcrResult:
+        try:
+            image_url = await self.pool.data_url(pdf_path, page, self.render)
+        except Exception as exc:  # a page PyMuPDF cannot draw fails alone
+            return OcrResult(text=None, attempts=0, error=f"render failed: {exc}"[:300], error_class=ErrorClass.RENDER)
+        return await self.client.ocr(image_url, prompt=self.prompt, max_tokens=self.max_tokens, temperature=self.temperature)
+
+
+class TextLayerEngine:
+    """The PDF's embedded text as Markdown: no model, no cost, the floor to beat."""
+
+    def __init__(self, pool: RenderPool) -> None:
+        self.pool = pool
+
+    async def run_page(self, pdf_path: str, page: int) -> OcrResult:
+        started = time.perf_counter()
+        try:
+            text = await self.pool.text_markdown(pdf_path, page)
+        except Exception as exc:
+            return OcrResult(text=None, attempts=1, error=f"text extraction failed: {exc}"[:300], error_class=ErrorClass.RENDER)
+        elapsed = time.perf_counter() - started
+        return OcrResult(text=text, attempts=1, latency_s=elapsed, ttft_s=elapsed, input_tokens=0, output_tokens=0, finish_reason="stop")

@@ -1,0 +1,57 @@
+"""A process pool that renders pages ahead of the OCR requests.
+
+PyMuPDF keeps the GIL while it renders, so a thread pool gives one core; worker
+processes give all of them, which on a small machine is the throughput ceiling
+(see docs/architecture.md, "Throughput"). One pool serves every run of a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+from tracr.config import RenderSettings
+from tracr.pdf import page_text_markdown, render_page_data_url, worker_count
+
+__all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
+
+
+class RenderPool:
+    """Async front of a spawn-context process pool running :mod:`tracr.pdf` functions."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or worker_count()
+        # spawn, not fork: forking a process that runs Prefect's threads can deadlock.
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    async def data_url(self, pdf_path: str, page: int, render: RenderSettings) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, render_page_data_url, pdf_path, page, render.longest_side_px, render.format, render.jpeg_quality
+        )
+
+    async def text_markdown(self, pdf_path: str, page: int) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, page_text_markdown, pdf_path, page)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_shared: RenderPool | None = None
+
+
+def shared_render_pool() -> RenderPool:
+    """The process-wide pool, created on first use."""
+    global _shared
+    if _shared is None:
+        _shared = RenderPool()
+    return _shared
+
+
+def shutdown_shared_render_pool() -> None:
+    global _shared
+    if _shared is not None:
+        _shared.shutdown()
+        _shared = None

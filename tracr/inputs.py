@@ -1,0 +1,73 @@
+"""Input discovery: turn a job's ``input_path`` into a sorted list of PDFs.
+
+An entry may be a PDF file, a folder (searched recursively) or a glob pattern.
+Relative entries are looked up from the working directory first, then from the
+config file's folder, so both TRACR-style configs (paths from the repo root) and
+self-contained config folders work.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+__all__ = ["InputError", "discover_pdfs"]
+
+_GLOB_CHARS = set("*?[")
+
+
+class InputError(ValueError):
+    """An input entry matched nothing usable; the message names the entry."""
+
+
+def _candidates(entry: str, base_dirs: list[Path]) -> list[Path]:
+    path = Path(entry).expanduser()
+    if path.is_absolute():
+        return [path]
+    return [base / path for base in base_dirs]
+
+
+def _expand(entry: str, base_dirs: list[Path]) -> list[Path]:
+    if _GLOB_CHARS & set(entry):
+        for candidate in _candidates(entry, base_dirs):
+            matches = [Path(m) for m in glob.glob(str(candidate), recursive=True)]
+            pdfs = [m for m in matches if m.is_file() and m.suffix.lower() == ".pdf"]
+            dirs = [m for m in matches if m.is_dir()]
+            for folder in dirs:
+                pdfs.extend(_pdfs_in(folder))
+            if pdfs:
+                return pdfs
+        raise InputError(f"input_path {entry!r}: the pattern matched no PDF")
+    tried = _candidates(entry, base_dirs)
+    for candidate in tried:
+        if candidate.is_dir():
+            found = _pdfs_in(candidate)
+            if not found:
+                raise InputError(f"input_path {entry!r}: folder {candidate} holds no PDF")
+            return found
+        if candidate.is_file():
+            if candidate.suffix.lower() != ".pdf":
+                raise InputError(f"input_path {entry!r}: {candidate} is not a .pdf file")
+            return [candidate]
+    where = ", ".join(str(c) for c in tried)
+    raise InputError(f"input_path {entry!r}: no such file or folder (looked at {where})")
+
+
+def _pdfs_in(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf"]
+
+
+def discover_pdfs(input_path: str | list[str], *, config_dir: Path | None = None) -> list[Path]:
+    """Resolve every entry to absolute PDF paths, sorted and without duplicates.
+
+    Raises :class:`InputError` naming the first entry that matched nothing.
+    """
+    entries = [input_path] if isinstance(input_path, str) else list(input_path)
+    base_dirs = [Path.cwd()]
+    if config_dir is not None and Path(config_dir).resolve() != Path.cwd().resolve():
+        base_dirs.append(Path(config_dir))
+    found: dict[Path, None] = {}
+    for entry in entries:
+        for pdf in _expand(str(entry), base_dirs):
+            found.setdefault(pdf.resolve(), None)
+    return sorted(found)

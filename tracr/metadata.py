@@ -1,0 +1,141 @@
+"""Metadata records and their rollups, shared by every level of the output tree.
+
+Page records are kept in a per-PDF journal as they finish; rollups (pages done and
+failed, tokens, seconds, pages/s) are derived from them at PDF level and summed
+upward to run, model and job, so every level answers "how did it go" on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+__all__ = ["PageRecord", "Rollup", "utc_now", "read_json", "read_page_journal", "latest_page_records"]
+
+PageStatus = Literal["done", "failed"]
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp with a ``Z``, as written in every metadata file."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class PageRecord:
+    """What happened to one page for one model run."""
+
+    page: int
+    status: PageStatus
+    attempts: int = 0
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    chars: int = 0
+    error: str | None = None
+    error_class: str | None = None
+    finished_at: str = field(default_factory=utc_now)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PageRecord":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(slots=True)
+class Rollup:
+    """Counters that add up from pages to PDFs, runs, models and jobs."""
+
+    pages_total: int = 0
+    pages_done: int = 0
+    pages_failed: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    ocr_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def add_page(self, record: PageRecord) -> None:
+        if record.status == "done":
+            self.pages_done += 1
+        else:
+            self.pages_failed += 1
+        self.input_tokens += record.input_tokens or 0
+        self.output_tokens += record.output_tokens or 0
+        self.ocr_seconds += record.latency_s or 0.0
+
+    def add(self, other: "Rollup") -> None:
+        """Sum another rollup in (wall time adds too: callers measuring a span overwrite it)."""
+        self.pages_total += other.pages_total
+        self.pages_done += other.pages_done
+        self.pages_failed += other.pages_failed
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.ocr_seconds += other.ocr_seconds
+        self.wall_seconds += other.wall_seconds
+
+    @property
+    def pages_finished(self) -> int:
+        return self.pages_done + self.pages_failed
+
+    @property
+    def pages_per_s(self) -> float:
+        return round(self.pages_done / self.wall_seconds, 3) if self.wall_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ocr_seconds"] = round(self.ocr_seconds, 3)
+        data["wall_seconds"] = round(self.wall_seconds, 3)
+        data["pages_per_s"] = self.pages_per_s
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Rollup":
+        if not data:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def total(cls, rollups: Iterable["Rollup"]) -> "Rollup":
+        out = cls()
+        for rollup in rollups:
+            out.add(rollup)
+        return out
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A metadata file's content, or ``None`` when it is absent or unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def read_page_journal(path: Path) -> list[PageRecord]:
+    """Every record in a page journal, skipping a torn trailing line (power loss)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            records.append(PageRecord.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return records
+
+
+def latest_page_records(records: Iterable[PageRecord]) -> list[PageRecord]:
+    """One record per page (the last written wins), sorted by page."""
+    latest: dict[int, PageRecord] = {}
+    for record in records:
+        latest[record.page] = record
+    return [latest[page] for page in sorted(latest)]

@@ -1,0 +1,112 @@
+"""PDF access with PyMuPDF: inspect, render pages to images, read the text layer.
+
+The render and text functions run in worker processes (PyMuPDF holds the GIL while
+rendering, so threads do not add throughput); each worker keeps recently used
+documents open so a 2,000-page PDF is parsed once per worker, not once per page.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymupdf
+
+__all__ = ["PdfError", "PdfInfo", "inspect_pdf", "render_page", "render_page_data_url", "page_text_markdown", "worker_count", "image_data_url"]
+
+_OPEN_DOCS: "OrderedDict[str, pymupdf.Document]" = OrderedDict()
+_MAX_OPEN_DOCS = 8
+
+
+class PdfError(RuntimeError):
+    """A PDF cannot be processed (broken, encrypted, empty); fails that PDF only."""
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    path: Path
+    page_count: int
+    size_bytes: int
+
+
+def inspect_pdf(path: Path) -> PdfInfo:
+    """Open a PDF once to check it is readable and count its pages.
+
+    Raises :class:`PdfError` with a specific reason for broken, encrypted and empty files.
+    """
+    path = Path(path)
+    try:
+        doc = pymupdf.open(path)
+    except Exception as exc:  # PyMuPDF raises several types for damaged files
+        raise PdfError(f"cannot open PDF {path.name}: {exc}") from None
+    try:
+        if doc.needs_pass:
+            raise PdfError(f"PDF {path.name} is encrypted and needs a password")
+        if not doc.is_pdf:
+            raise PdfError(f"{path.name} is not a PDF")
+        if doc.page_count == 0:
+            raise PdfError(f"PDF {path.name} has no pages")
+        return PdfInfo(path=path, page_count=doc.page_count, size_bytes=path.stat().st_size)
+    finally:
+        doc.close()
+
+
+def _document(path: str) -> pymupdf.Document:
+    doc = _OPEN_DOCS.get(path)
+    if doc is None:
+        doc = pymupdf.open(path)
+        _OPEN_DOCS[path] = doc
+        while len(_OPEN_DOCS) > _MAX_OPEN_DOCS:
+            _OPEN_DOCS.popitem(last=False)[1].close()
+    else:
+        _OPEN_DOCS.move_to_end(path)
+    return doc
+
+
+def render_page(path: str, page: int, longest_side_px: int = 1288, fmt: str = "png", jpeg_quality: int = 90) -> bytes:
+    """Render 1-based ``page`` so its longest side is ``longest_side_px``, as PNG or JPEG.
+
+    The page's /Rotate is honoured (the image is the page as a viewer shows it).
+    """
+    pdf_page = _document(path)[page - 1]
+    rect = pdf_page.rect  # already in rotated orientation
+    zoom = longest_side_px / max(rect.width, rect.height)
+    pixmap = pdf_page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    if fmt == "jpeg":
+        return pixmap.tobytes("jpeg", jpg_quality=jpeg_quality)
+    return pixmap.tobytes("png")
+
+
+def render_page_data_url(path: str, page: int, longest_side_px: int = 1288, fmt: str = "png", jpeg_quality: int = 90) -> str:
+    """:func:`render_page` plus base64 encoding, done in the worker to spare the event loop."""
+    return image_data_url(render_page(path, page, longest_side_px, fmt, jpeg_quality), fmt)
+
+
+def page_text_markdown(path: str, page: int) -> str:
+    """The page's own text layer as Markdown (no OCR): the zero-cost baseline model.
+
+    pymupdf4llm returns nothing for some pages it cannot lay out (rotated ones among
+    them); the plain text layer in reading order stands in then, so the baseline
+    never reports an empty page that has text.
+    """
+    import pymupdf4llm  # imported lazily: it loads a layout model on first use
+
+    doc = _document(path)
+    markdown = pymupdf4llm.to_markdown(doc, pages=[page - 1], use_ocr=False, show_progress=False)
+    if markdown.strip():
+        return markdown
+    return doc[page - 1].get_text("text", sort=True)
+
+
+def image_data_url(image: bytes, fmt: str) -> str:
+    """``data:`` URL for an OpenAI ``image_url`` content part."""
+    mime = "image/jpeg" if fmt == "jpeg" else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+
+
+def worker_count() -> int:
+    """Render workers: one per core, since rendering is CPU-bound."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

@@ -1,0 +1,369 @@
+"""A loopback OpenAI-compatible server with controllable latency and faults.
+
+Tests and benchmarks of tracr's client side (retries, concurrency, timeouts,
+stream parsing) need a model that misbehaves on demand and is fast enough not
+to be the bottleneck.  Run it as a real process:
+
+    python -m tracr.testing.openai_stub --port 0 --config '{"latency_s": 0.1}'
+    python -m tracr.testing.openai_stub --port 0 --config-file stub.json
+
+It prints ``TRACR_SERVER_READY port=N`` once listening.
+
+Config (``StubConfig``; all fields optional):
+
+- ``model``: served model name (default ``"stub-ocr"``); other names get 404.
+- ``api_key``: when set, ``/v1/*`` requires ``Authorization: Bearer <key>``
+  (else 401 OpenAI-style).
+- ``latency_s``: total time per chat request (default 0).
+- ``ttft_s``: delay before the first content chunk when streaming (default 0);
+  the rest of ``latency_s`` is spread over the content chunks.
+- ``output_tokens``: words in the reply (default 8).
+- ``chunk_words``: words per streamed content chunk (default 4).
+- ``timeout_sleep_s``: how long the ``timeout`` fault stalls (default 30).
+- ``rules``: fault rules, each
+  ``{"fault": "429"|"500"|"503"|"400"|"timeout"|"malformed"|"drop",
+  "times": N, "image_width": W, "retry_after_s": S}``.
+
+Fault semantics: attempts are counted per distinct image (sha256 of the image
+bytes; text-only requests count by prompt).  The rules that match an image
+(``image_width`` unset, or equal to the pixel width read from the PNG/JPEG
+header) apply in order and consume attempts: with ``[429 times 1, 500 times 2]``
+attempt 1 gets 429, attempts 2-3 get 500, attempt 4 succeeds.  ``times: -1``
+fails every attempt.  ``timeout`` stalls ``timeout_sleep_s`` and then answers
+normally; ``malformed`` answers 200 with invalid JSON (or an SSE stream with a
+garbage ``data:`` line); ``drop`` closes the connection mid-response (after the
+headers and one chunk when streaming, after a partial body otherwise).
+
+The reply text identifies the page deterministically:
+``"stub page sha256=<12 hex> w=<width> h=<height>"`` plus filler words up to
+``output_tokens`` words.
+
+``GET /_stats`` reports counts (never any Authorization value); ``POST /_reset``
+clears them and the per-image attempt counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from tracr.servers import openai_protocol as oai
+
+FaultKind = Literal["429", "500", "503", "400", "timeout", "malformed", "drop"]
+_FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
+
+
+class FaultRule(BaseModel):
+    """One injected failure; see the module docstring for the semantics."""
+
+    fault: FaultKind
+    times: int = Field(default=1, ge=-1)
+    image_width: int | None = None
+    retry_after_s: float | None = None
+
+
+class StubConfig(BaseModel):
+    """Behaviour of the stub server; see the module docstring."""
+
+    model: str = "stub-ocr"
+    api_key: str | None = None
+    latency_s: float = Field(default=0.0, ge=0)
+    ttft_s: float = Field(default=0.0, ge=0)
+    output_tokens: int = Field(default=8, ge=0)
+    chunk_words: int = Field(default=4, ge=1)
+    timeout_sleep_s: float = Field(default=30.0, ge=0)
+    rules: list[FaultRule] = Field(default_factory=list)
+
+
+class DropConnection(Exception):
+    """Raised inside a response to make uvicorn close the socket mid-response."""
+
+
+class _QuietDrops(logging.Filter):
+    """Keep intentional drops out of uvicorn's error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, DropConnection):
+                return False
+            exc = exc.__cause__ or exc.__context__ or _first_of_group(exc)
+        return True
+
+
+def _first_of_group(exc: BaseException) -> BaseException | None:
+    """Starlette may wrap errors raised while streaming in an ExceptionGroup."""
+    inner = getattr(exc, "exceptions", None)
+    return inner[0] if inner else None
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Pixel (width, height) from the image header only; (0, 0) if unreadable."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header, no decode
+            return im.size
+    except Exception:
+        return 0, 0
+
+
+class StubState:
+    """Counters shared by all requests of one stub process."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear counters; ``in_flight`` is a live gauge, so it is kept."""
+        self.total = 0
+        self.outcomes: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+        self.max_in_flight = self.in_flight
+
+    def enter(self) -> None:
+        self.total += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self, outcome: str) -> None:
+        self.in_flight -= 1
+        self.outcomes[outcome] += 1
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "total_requests": self.total,
+            "outcomes": dict(self.outcomes),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "attempts_by_image": dict(self.attempts),
+        }
+
+
+def pick_fault(rules: Sequence[FaultRule], attempt: int, width: int) -> FaultRule | None:
+    """The rule that applies to the ``attempt``-th (1-based) try of an image, if any."""
+    used = 0
+    for rule in rules:
+        if rule.image_width is not None and rule.image_width != width:
+            continue
+        if rule.times < 0 or attempt <= used + rule.times:
+            return rule
+        used += rule.times
+    return None
+
+
+def reply_text(key: str, width: int, height: int, words: int) -> str:
+    """Deterministic reply naming the page, padded with filler to ``words`` words."""
+    head = ["stub", "page", f"sha256={key}", f"w={width}", f"h={height}"]
+    filler = [_FILLER[i % len(_FILLER)] for i in range(max(words - len(head), 0))]
+    return " ".join((head + filler)[: max(words, len(head))])
+
+
+def _error_for(rule: FaultRule) -> Response:
+    """The HTTP error response of a status-code fault."""
+    if rule.fault == "429":
+        headers = {}
+        if rule.retry_after_s is not None:
+            headers["retry-after"] = str(max(int(round(rule.retry_after_s)), 0))
+            headers["retry-after-ms"] = str(int(rule.retry_after_s * 1000))
+        return oai.error_response(429, "Rate limit reached (stub)", "requests", "rate_limit_exceeded", headers)
+    if rule.fault == "400":
+        return oai.error_response(400, "Bad request (stub fault)", "invalid_request_error", "stub_fault")
+    if rule.fault == "503":
+        return oai.error_response(503, "Service unavailable (stub)", "server_error", "service_unavailable")
+    return oai.error_response(500, "Internal server error (stub)", "server_error", None)
+
+
+class _DroppedBody(Response):
+    """Announces a full JSON body, sends part of it, then kills the connection."""
+
+    def __init__(self, partial: bytes) -> None:
+        super().__init__(media_type="application/json")
+        self.partial = partial
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.partial) * 2).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.partial, "more_body": True})
+        raise DropConnection("stub fault: drop")
+
+
+def create_app(config: StubConfig) -> Starlette:
+    """Build the stub's Starlette app for ``config``."""
+    state = StubState()
+    expected_auth = f"Bearer {config.api_key}" if config.api_key else None
+
+    def auth_error(request: Request) -> Response | None:
+        if expected_auth is not None and request.headers.get("authorization") != expected_auth:
+            return oai.error_response(
+                401, "Incorrect API key provided (stub).", "invalid_request_error", "invalid_api_key"
+            )
+        return None
+
+    async def health(request: Request) -> Response:
+        return oai.json_response({"status": "ok"})
+
+    async def models(request: Request) -> Response:
+        return auth_error(request) or oai.json_response(oai.models_payload([config.model], "tracr-stub"))
+
+    async def stats(request: Request) -> Response:
+        return oai.json_response(state.stats())
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        return oai.json_response({"status": "reset"})
+
+    async def streamed(
+        writer: oai.StreamWriter, text: str, fault: FaultRule | None, req: oai.ChatRequest, started: float
+    ) -> AsyncIterator[bytes]:
+        outcome = fault.fault if fault else "ok"
+        try:
+            yield writer.role()
+            if fault and fault.fault == "drop":
+                raise DropConnection("stub fault: drop")
+            if fault and fault.fault == "malformed":
+                yield b"data: {this is not json\n\n" + oai.SSE_DONE
+                return
+            pieces = oai.split_for_stream(text, config.chunk_words)
+            total = max(config.latency_s, config.ttft_s)
+            for i, piece in enumerate(pieces):
+                due = config.ttft_s + (total - config.ttft_s) * i / len(pieces)
+                await _sleep_until(started + due)
+                yield writer.content(piece)
+            await _sleep_until(started + total)
+            yield writer.tail("stop", req.include_usage, req.prompt_tokens, oai.count_tokens(text))
+        except BaseException:
+            outcome = outcome if outcome == "drop" else "client_disconnected"
+            raise
+        finally:
+            state.leave(outcome)
+
+    async def chat(request: Request) -> Response:
+        started = time.monotonic()
+        state.enter()
+        outcome = "ok"
+        try:
+            denied = auth_error(request)
+            if denied is not None:
+                outcome = "401"
+                return denied
+            try:
+                req = oai.parse_chat_request(json.loads(await request.body()))
+                if req.model != config.model:
+                    raise oai.model_not_found(req.model)
+            except ValueError as exc:
+                raise oai.ProtocolError(400, f"request body is not valid JSON: {exc}") from exc
+            data = req.images[0] if req.images else req.prompt.encode()
+            key = hashlib.sha256(data).hexdigest()[:12]
+            width, height = image_size(req.images[0]) if req.images else (0, 0)
+            state.attempts[key] += 1
+            fault = pick_fault(config.rules, state.attempts[key], width)
+            text = reply_text(key, width, height, config.output_tokens)
+            if fault is not None and fault.fault in ("429", "500", "503", "400"):
+                outcome = fault.fault
+                return _error_for(fault)
+            if fault is not None and fault.fault == "timeout":
+                outcome = "timeout"
+                if await _stall(request, config.timeout_sleep_s):
+                    outcome = "timeout_client_gone"
+                    return Response(status_code=499)
+            if req.stream:
+                outcome = "streaming"  # the stream's own finally records the real outcome
+                body = streamed(oai.StreamWriter(config.model), text, fault, req, started)
+                return StreamingResponse(body, media_type="text/event-stream", headers=oai.SSE_HEADERS)
+            await _sleep_until(started + config.latency_s)
+            payload = oai.dumps(oai.chat_completion(config.model, text, "stop", req.prompt_tokens))
+            if fault is not None and fault.fault == "malformed":
+                outcome = "malformed"
+                return Response(payload[: len(payload) // 2], media_type="application/json")
+            if fault is not None and fault.fault == "drop":
+                outcome = "drop"
+                return _DroppedBody(payload[: len(payload) // 2])
+            return Response(payload, media_type="application/json")
+        except oai.ProtocolError as err:
+            outcome = str(err.status)
+            return err.response()
+        except BaseException:
+            outcome = "client_disconnected"
+            raise
+        finally:
+            if outcome != "streaming":
+                state.leave(outcome)
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/v1/models", models),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/_stats", stats),
+            Route("/_reset", reset, methods=["POST"]),
+        ]
+    )
+
+
+async def _stall(request: Request, seconds: float) -> bool:
+    """Sleep up to ``seconds``; stop early (returning True) once the client hangs up.
+
+    Without this a stalled request would outlive the client that gave up on it
+    and keep the stub's in-flight gauge (and its shutdown) busy for the full stall.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+        if await request.is_disconnected():
+            return True
+    return False
+
+
+async def _sleep_until(deadline: float) -> None:
+    """Sleep until a monotonic deadline (no-op if it has passed)."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def load_config(text: str | None = None, path: str | None = None) -> StubConfig:
+    """Parse the stub config from a JSON string or file (both optional)."""
+    if path:
+        text = Path(path).read_text()
+    return StubConfig.model_validate_json(text) if text else StubConfig()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """CLI entry point: serve the stub until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(description="Loopback OpenAI-compatible stub with fault injection.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--config", help="StubConfig as a JSON string")
+    src.add_argument("--config-file", help="path to a StubConfig JSON file")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, args.config_file)
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        parser.error(f"invalid stub config: {exc}")
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    oai.serve(create_app(config), args.host, args.port, args.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Start and stop tracr's server processes (stub, built-in OCR) from tests and tools.
+
+Servers are real subprocesses so that tests exercise real sockets, and each
+runs in its own session / process group so that stopping it also stops any
+children and never signals the caller's own group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import IO
+
+READY_RE = re.compile(rb"TRACR_SERVER_READY port=(\d+)\r?\n")
+_TAIL_LINES = 200
+_OUTPUT: dict[int, tuple[deque[str], threading.Thread]] = {}
+
+
+class ServerStartError(RuntimeError):
+    """The server exited or stayed silent before announcing its port."""
+
+
+def start_server_process(
+    args: Sequence[str],
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Run ``python -m <args[0]> <args[1:]>`` and wait for its READY line.
+
+    ``args`` is the module followed by its arguments, e.g.
+    ``["tracr.testing.openai_stub", "--port", "0"]``.  stderr is merged into
+    stdout so a failed start can report what the server said; after READY a
+    daemon thread keeps draining it (see ``process_output``) so a chatty server
+    never blocks on a full pipe.  Returns the process and its port.
+    """
+    cmd = [sys.executable, "-m", *args]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        bufsize=0,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while not (m := READY_RE.search(buf)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                stop_process_group(proc)
+                raise ServerStartError(f"{cmd} not ready after {timeout}s; output:\n{buf.decode(errors='replace')}")
+            if not sel.select(left):
+                continue
+            data = os.read(fd, 65536)
+            if not data:  # EOF: the process exited (or closed its output)
+                stop_process_group(proc, timeout=5)
+                raise ServerStartError(
+                    f"{cmd} exited with {proc.returncode} before READY; output:\n{buf.decode(errors='replace')}"
+                )
+            buf += data
+    tail = deque(buf.decode(errors="replace").splitlines(), maxlen=_TAIL_LINES)
+    drainer = threading.Thread(target=_drain, args=(proc.stdout, tail), daemon=True)
+    drainer.start()
+    _OUTPUT[proc.pid] = (tail, drainer)
+    return proc, int(m.group(1))
+
+
+def process_output(proc: subprocess.Popen[bytes]) -> str:
+    """The last lines a started server printed (for failure messages)."""
+    tail, _ = _OUTPUT.get(proc.pid, ((), None))
+    return "\n".join(tail)
+
+
+def _drain(stream: IO[bytes], tail: deque[str]) -> None:
+    """Read the server's output until EOF, keeping the last lines."""
+    try:
+        for line in iter(stream.readline, b""):
+            tail.append(line.decode(errors="replace").rstrip("\n"))
+    except (OSError, ValueError):  # stream closed under us
+        pass
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
+    """SIGTERM the process's group, wait up to ``timeout``, then SIGKILL it.
+
+    Returns the exit code (None if it could not be reaped).
+    """
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(proc, signal.SIGKILL)  # the leader or stray children may remain
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    entry = _OUTPUT.get(proc.pid)
+    if entry is not None:
+        entry[1].join(timeout=2)
+    if proc.stdout is not None and (entry is None or not entry[1].is_alive()):
+        proc.stdout.close()
+    return proc.returncode
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the whole group led by ``proc`` (it was started in a new session)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -21,7 +21,7 @@ from prefect.states import State
 
 from flows.model_run import model_run_flow
 from tasks.inspect_inputs import inspect_inputs
-from tasks.render_pool import shutdown_shared_render_pool
+from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tracr.config import JobConfig, ModelSpec, load_job_config
 from tracr.layout import OutputLayout, default_outputs_root
 from tracr.metadata import read_json, utc_now
@@ -110,6 +110,7 @@ async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | No
     layout = OutputLayout(outputs_root)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 
+    warm_pool = asyncio.create_task(shared_render_pool().warm())  # overlaps with planning below
     pdfs = await inspect_inputs([str(p) for p in loaded.pdfs], job.page_selection.describe())
     broken = [p for p in pdfs if p.error]
     for pdf in broken:
@@ -134,6 +135,7 @@ async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | No
     try:
         states: list[State] = await asyncio.gather(*(model_run_flow(plan, return_state=True) for plan in plans))
     finally:
+        await asyncio.gather(warm_pool, return_exceptions=True)
         shutdown_shared_render_pool()
         refresh_job_metadata(layout, job.job_id)
 

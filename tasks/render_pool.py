@@ -12,7 +12,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from tracr.config import RenderSettings
-from tracr.pdf import page_text_markdown, render_page_data_url, worker_count
+from tracr.pdf import page_text_markdown, render_page_data_url, worker_count, worker_ready
 
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
 
@@ -24,6 +24,11 @@ class RenderPool:
         self.workers = workers or worker_count()
         # spawn, not fork: forking a process that runs Prefect's threads can deadlock.
         self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    async def warm(self) -> None:
+        """Start every worker and import PyMuPDF there now, not when the first page waits."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, worker_ready) for _ in range(self.workers)))
 
     async def data_url(self, pdf_path: str, page: int, render: RenderSettings) -> str:
         loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def _run(args: argparse.Namespace) -> int:
     layout = OutputLayout(outputs)
     before = {slug: (layout.run_numbers(job_id, slug) or [0])[-1] for slug in (m.slug for m in loaded.config.models)}
 
+    # A temporary Prefect server (no PREFECT_API_URL set) would otherwise try to send telemetry.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
 
     state = asyncio.run(ocr_job_flow(config=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), return_state=True))

@@ -313,7 +313,14 @@ def parse_job_config(
     try:
         config = JobConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc), source) from None
+        problems = format_validation_error(exc)
+        raw_inputs = data.get("input_path")
+        if isinstance(raw_inputs, (str, list)) and raw_inputs:  # report missing inputs in the same pass
+            try:
+                discover_pdfs(raw_inputs, config_dir=config_dir)
+            except InputError as input_error:
+                problems.insert(0, str(input_error))
+        raise ConfigError(problems, source) from None
     problems = _check_api_keys(config, os.environ if env is None else env)
     pdfs: list[Path] = []
     try:

@@ -107,6 +107,11 @@ def image_data_url(image: bytes, fmt: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
 
 
+def worker_ready() -> int:
+    """No-op run in each pool worker at start-up (importing this module loads PyMuPDF)."""
+    return os.getpid()
+
+
 def worker_count() -> int:
     """Render workers: one per core, since rendering is CPU-bound."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

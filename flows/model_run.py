@@ -63,7 +63,7 @@ async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEng
     spec = plan.model
     pool = shared_render_pool()
     if spec.mode == "local" and spec.provider == "pdf-text":
-        yield TextLayerEngine(pool)
+        yield TextLayerEngine(pool, spec.timeout_s)
         return
     policy = RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s)
 
@@ -190,14 +190,14 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
             ctx = RunContext(engine=engine, location=location, slots=slots)
             ctx.rollup.pages_total = plan.pages_total
             recorder.set_status(RunStatus.RUNNING)
-            logger.info("run-%s of %s: %d PDFs, %d pages", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
+            logger.info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
             started = time.perf_counter()
             tick = asyncio.create_task(ticker())
             pdf_gate = asyncio.Semaphore(plan.pdf_concurrency)
 
             async def one_pdf(pdf):  # noqa: ANN001, ANN202
                 async with pdf_gate:
-                    return await ocr_pdf(pdf, quote(ctx))
+                    return await ocr_pdf(pdf, quote(ctx), plan.model_slug)
 
             try:
                 pdf_results = list(await asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)))

@@ -82,7 +82,7 @@ def _run_plans(config: JobConfig, pdfs: list[PdfPlan], outputs_root: Path) -> li
                 prompt=config.prompt_for(spec),
                 max_tokens=config.max_tokens_for(spec),
                 temperature=config.temperature_for(spec),
-                render=config.render,
+                render=config.render_for(spec),
                 pdf_concurrency=config.pdf_concurrency,
             )
         )
@@ -115,6 +115,11 @@ async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | No
     broken = [p for p in pdfs if p.error]
     for pdf in broken:
         logger.warning("PDF %s will be skipped: %s", pdf.slug, pdf.error)
+    unselected = [p.slug for p in pdfs if not p.error and not p.pages]
+    if unselected:
+        logger.warning(
+            "%d PDF(s) have no page in selection %r: %s", len(unselected), job.page_selection.describe(), ", ".join(unselected[:10])
+        )
 
     plans = _run_plans(job, pdfs, outputs_root)
     refresh_job_metadata(
@@ -130,7 +135,7 @@ async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | No
     )
     for plan in plans:
         refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
-    logger.info("job %s: %d PDFs, %d models, outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
+    logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
 
     try:
         states: list[State] = await asyncio.gather(*(model_run_flow(plan, return_state=True) for plan in plans))

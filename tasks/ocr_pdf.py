@@ -149,7 +149,11 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
     return {"pdf_slug": pdf.slug, "status": status, "error": None, "rollup": payload["rollup"]}
 
 
-@task(name="ocr-pdf", task_run_name="{pdf.slug}", cache_policy=NO_CACHE, log_prints=False)
-async def ocr_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
-    """Prefect task wrapper of :func:`process_pdf` (one task run per PDF)."""
+@task(name="ocr-pdf", task_run_name="{model_slug} · {pdf.slug}", cache_policy=NO_CACHE, log_prints=False)
+async def ocr_pdf(pdf: PdfPlan, ctx: RunContext, model_slug: str) -> dict[str, Any]:
+    """Prefect task wrapper of :func:`process_pdf` (one task run per PDF).
+
+    ``model_slug`` is only there to name the task run, since several models' runs
+    process the same PDFs at once.
+    """
     return await process_pdf(pdf, ctx)

@@ -7,6 +7,7 @@ baseline: the PDF's own text layer as Markdown. Both return an :class:`OcrResult
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -46,13 +47,16 @@ class ChatPageEngine:
 class TextLayerEngine:
     """The PDF's embedded text as Markdown: no model, no cost, the floor to beat."""
 
-    def __init__(self, pool: RenderPool) -> None:
+    def __init__(self, pool: RenderPool, timeout_s: float) -> None:
         self.pool = pool
+        self.timeout_s = timeout_s
 
     async def run_page(self, pdf_path: str, page: int) -> OcrResult:
         started = time.perf_counter()
         try:
-            text = await self.pool.text_markdown(pdf_path, page)
+            text = await asyncio.wait_for(self.pool.text_markdown(pdf_path, page), self.timeout_s)
+        except TimeoutError:
+            return OcrResult(text=None, attempts=1, error=f"text extraction took over {self.timeout_s:.0f}s", error_class=ErrorClass.TIMEOUT)
         except Exception as exc:
             return OcrResult(text=None, attempts=1, error=f"text extraction failed: {exc}"[:300], error_class=ErrorClass.RENDER)
         elapsed = time.perf_counter() - started

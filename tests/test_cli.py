@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def test_example_job_runs_both_builtin_models(tmp_path):
     rotated = (tmp_path / "out/example/tracr-ocr/run-1/rotated_page/1.md").read_text().lower().replace(" ", "")
     assert "rotatedby90degrees" in rotated  # rendered upright, so OCR reads it
     assert (tmp_path / "out/example/pdf-text-layer/run-1/scanned_letter/1.md").read_text().strip() == ""  # no text layer
+    assert "rotated by 90 degrees" in (tmp_path / "out/example/pdf-text-layer/run-1/rotated_page/1.md").read_text()
 
     listing = tracr("list", "--outputs", str(tmp_path / "out"))
     assert listing.returncode == 0 and "example" in listing.stdout
@@ -82,3 +84,22 @@ def test_outputs_root_from_environment(tmp_path):
     result = tracr("run", str(config), env={"TRACR_OUTPUTS": str(tmp_path / "elsewhere")}, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Invoice 0042" in (tmp_path / "elsewhere/envroot/text/run-1/table_invoice/1.md").read_text()
+
+
+def test_serve_ocr_command_serves_the_builtin_model():
+    import httpx
+
+    from tracr.testing.processes import start_server_process, stop_process_group
+
+    proc, port = start_server_process(["tracr.cli", "serve-ocr", "--port", "0", "--model-name", "my-ocr"])
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # models load in the background after the READY line
+            response = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5)
+            if response.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert [m["id"] for m in response.json()["data"]] == ["my-ocr"]
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["status"] == "ok"
+    finally:
+        stop_process_group(proc)

@@ -112,7 +112,7 @@ def test_provider_presets_fill_endpoint_and_key_variable(tmp_path):
     [
         ({"job_id": "../escape"}, "job_id: Value error, must be 1-128 letters"),
         ({"pages": "3-1"}, "pages: Value error, range '3-1' ends before it starts"),
-        ({"models": []}, "models: List should have at least 1 item"),
+        ({"models": []}, "models: list at least one model"),
         ({"input_path": "/nonexistent/x.pdf"}, "input_path '/nonexistent/x.pdf': no such file or folder"),
         ({"render": {"longest_side_px": 10}}, "render.longest_side_px: Input should be greater than or equal to 64"),
     ],
@@ -154,11 +154,29 @@ def test_relative_inputs_resolve_from_the_config_folder(tmp_path, monkeypatch):
     assert [p.name for p in load_job_config(config).pdfs] == ["doc.pdf"]
 
 
-def test_yaml_syntax_errors_are_reported(tmp_path):
+def test_yaml_syntax_errors_name_file_and_line(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("job_id: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    path.write_text("job_id: x\nmodels:\n  - model: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
         load_job_config(path)
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(f"{path}:4:1: not valid YAML")
+
+
+def test_every_missing_input_is_reported(tmp_path):
+    data = _base(tmp_path, mode="local", provider="pdf-text")
+    data["input_path"] = [str(tmp_path / "doc.pdf"), "/nope/x.pdf", "/nope/*.pdf"]
+    problems = _errors(data)
+    assert problems[0].startswith("input_path '/nope/x.pdf': no such file")
+    assert problems[1] == "input_path '/nope/*.pdf': the pattern matched no PDF"
+
+
+def test_per_model_render_settings_override_the_job(tmp_path):
+    data = _base(tmp_path, mode="local", provider="tracr-ocr", render={"longest_side_px": 2048})
+    data["models"].append({"model": "other", "mode": "local", "provider": "pdf-text"})
+    config = parse_job_config(data, env={}).config
+    assert config.render_for(config.models[0]).longest_side_px == 2048
+    assert config.render_for(config.models[1]).longest_side_px == 1288
 
 
 def test_public_dict_has_no_secret(tmp_path):

@@ -222,6 +222,10 @@ async def test_two_models_run_concurrently_with_readable_names(tmp_path, stub_se
     # (Prefect on SQLite may delay a sibling subflow's start by ~2 s: it answers 503 to concurrent writes)
     spans = [(r["started_at"], r["ended_at"]) for r in runs]
     assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]
+    job = read_json(tmp_path / "out/two-models/job_metadata.json")
+    run_walls = [r["rollup"]["wall_seconds"] for r in runs]
+    assert max(run_walls) <= job["rollup"]["wall_seconds"] < sum(run_walls)  # overlap counted once
+    assert job["latest_rollup"]["pages_done"] == 8
 
     async with get_client() as client:
         parent = await client.read_flow_run(state.state_details.flow_run_id)

@@ -91,6 +91,18 @@ def test_rollup_sums_and_rates():
     assert total.pages_done == 2 and total.pages_total == 6
 
 
+def test_busy_seconds_counts_overlapping_runs_once():
+    from tracr.metadata import busy_seconds
+
+    spans = [
+        ("2026-01-01T00:00:00.000Z", "2026-01-01T00:01:00.000Z"),  # two models side by side
+        ("2026-01-01T00:00:30.000Z", "2026-01-01T00:01:30.000Z"),
+        ("2026-01-02T00:00:00.000Z", "2026-01-02T00:00:10.000Z"),  # a later run
+        ("2026-01-03T00:00:00.000Z", None),  # still running: ignored
+    ]
+    assert busy_seconds(spans) == 100.0
+
+
 def test_run_state_machine_refuses_invalid_moves():
     assert check_transition(RunStatus.QUEUED, RunStatus.RUNNING) == RunStatus.RUNNING
     with pytest.raises(InvalidTransition, match="completed to running"):
@@ -109,3 +121,20 @@ def test_domain_package_does_not_import_prefect():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_retry_policy_backoff_jitter_and_retry_after():
+    import random
+
+    from tracr.retry_policy import ErrorClass, RetryPolicy
+
+    policy = RetryPolicy(retries=3, base_delay_s=1.0, max_delay_s=5.0)
+    rng = random.Random(1)
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (6, 5.0)]:
+        delays = [policy.delay(attempt, rng=rng) for _ in range(200)]
+        assert all(ceiling * 0.5 <= d <= ceiling for d in delays)
+        assert max(delays) - min(delays) > ceiling * 0.3  # jittered, not lock-step
+    assert policy.delay(1, retry_after_s=3.0, rng=rng) == 3.0  # the server's Retry-After wins when longer
+    assert policy.delay(1, retry_after_s=30.0, rng=rng) == 5.0  # but stays within the cap
+    assert policy.should_retry(ErrorClass.RATE_LIMITED, 3) and not policy.should_retry(ErrorClass.RATE_LIMITED, 4)
+    assert not policy.should_retry(ErrorClass.BAD_REQUEST, 1)

@@ -89,6 +89,7 @@ class ModelSpec(_Strict):
     prompt: str | None = None
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
+    render: RenderSettings | None = Field(None, description="Per-model image settings; defaults to the job's.")
 
     @field_validator("extra_vllm_args", mode="before")
     @classmethod
@@ -210,6 +211,9 @@ class JobConfig(_Strict):
     def max_tokens_for(self, spec: ModelSpec) -> int:
         return spec.max_tokens or self.max_tokens
 
+    def render_for(self, spec: ModelSpec) -> RenderSettings:
+        return spec.render or self.render
+
     def temperature_for(self, spec: ModelSpec) -> float:
         return self.temperature if spec.temperature is None else spec.temperature
 
@@ -268,6 +272,9 @@ def format_validation_error(error: ValidationError) -> list[str]:
             lines.append(f"{_location(loc)}: unknown key{suffix}")
             continue
         message = message.removeprefix("Value error, ")
+        if item["type"] == "too_short" and loc == ("models",):
+            lines.append("models: list at least one model")
+            continue
         field = re.match(r"^([A-Za-z_]+): (.*)$", message, re.S)
         if field and (field.group(1) in ModelSpec.model_fields or field.group(1) in JobConfig.model_fields):
             where = _location(loc)
@@ -319,14 +326,14 @@ def parse_job_config(
             try:
                 discover_pdfs(raw_inputs, config_dir=config_dir)
             except InputError as input_error:
-                problems.insert(0, str(input_error))
+                problems[:0] = str(input_error).splitlines()
         raise ConfigError(problems, source) from None
     problems = _check_api_keys(config, os.environ if env is None else env)
     pdfs: list[Path] = []
     try:
         pdfs = discover_pdfs(config.input_path, config_dir=config_dir)
     except InputError as exc:
-        problems.insert(0, str(exc))
+        problems[:0] = str(exc).splitlines()
     if problems:
         raise ConfigError(problems, source)
     return LoadedJob(config=config, pdfs=pdfs, source=Path(source) if source else None)
@@ -340,5 +347,8 @@ def load_job_config(path: str | Path, *, env: Mapping[str, str] | None = None, j
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError([f"config: not valid YAML: {exc}"], str(path)) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{where}: not valid YAML: {problem}"], str(path)) from None
     return parse_job_config(data, source=str(path), config_dir=path.parent.resolve(), env=env, job_id=job_id)

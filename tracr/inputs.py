@@ -60,14 +60,20 @@ def _pdfs_in(folder: Path) -> list[Path]:
 def discover_pdfs(input_path: str | list[str], *, config_dir: Path | None = None) -> list[Path]:
     """Resolve every entry to absolute PDF paths, sorted and without duplicates.
 
-    Raises :class:`InputError` naming the first entry that matched nothing.
+    Raises :class:`InputError` naming every entry that matched nothing (one per line).
     """
     entries = [input_path] if isinstance(input_path, str) else list(input_path)
     base_dirs = [Path.cwd()]
     if config_dir is not None and Path(config_dir).resolve() != Path.cwd().resolve():
         base_dirs.append(Path(config_dir))
     found: dict[Path, None] = {}
+    problems: list[str] = []
     for entry in entries:
-        for pdf in _expand(str(entry), base_dirs):
-            found.setdefault(pdf.resolve(), None)
+        try:
+            for pdf in _expand(str(entry), base_dirs):
+                found.setdefault(pdf.resolve(), None)
+        except InputError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InputError("\n".join(problems))
     return sorted(found)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-__all__ = ["PageRecord", "Rollup", "utc_now", "read_json", "read_page_journal", "latest_page_records"]
+__all__ = ["PageRecord", "Rollup", "busy_seconds", "utc_now", "read_json", "read_page_journal", "latest_page_records"]
 
 PageStatus = Literal["done", "failed"]
 
@@ -108,6 +108,31 @@ class Rollup:
         for rollup in rollups:
             out.add(rollup)
         return out
+
+
+def busy_seconds(spans: Iterable[tuple[str | None, str | None]]) -> float:
+    """Seconds during which at least one span was open (overlaps counted once).
+
+    Runs of different models overlap; adding their wall times would halve a
+    job's pages/s. Spans with a missing end are ignored.
+    """
+    intervals = sorted(
+        (datetime.fromisoformat(start.replace("Z", "+00:00")), datetime.fromisoformat(end.replace("Z", "+00:00")))
+        for start, end in spans
+        if start and end
+    )
+    total = 0.0
+    current_start, current_end = None, None
+    for start, end in intervals:
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += (current_end - current_start).total_seconds()
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += (current_end - current_start).total_seconds()
+    return total
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ __all__ = ["PdfError", "PdfInfo", "inspect_pdf", "render_page", "render_page_dat
 
 _OPEN_DOCS: "OrderedDict[str, pymupdf.Document]" = OrderedDict()
 _MAX_OPEN_DOCS = 8
+#: Above this many vector drawings, pymupdf4llm's layout pass takes minutes (seen: 59k drawings, 150 s).
+MAX_DRAWINGS_FOR_LAYOUT = 20_000
 
 
 class PdfError(RuntimeError):
@@ -88,17 +91,32 @@ def render_page_data_url(path: str, page: int, longest_side_px: int = 1288, fmt:
 def page_text_markdown(path: str, page: int) -> str:
     """The page's own text layer as Markdown (no OCR): the zero-cost baseline model.
 
-    pymupdf4llm returns nothing for some pages it cannot lay out (rotated ones among
-    them); the plain text layer in reading order stands in then, so the baseline
-    never reports an empty page that has text.
+    pymupdf4llm's layout analysis gives real headings and tables, but it returns
+    nothing (or one table cell) for rotated pages and takes minutes on pages with
+    tens of thousands of vector drawings (maps, schematics). Those pages get the
+    plain text layer in reading order instead, so the baseline is never empty
+    where text exists and never stalls a run.
     """
     import pymupdf4llm  # imported lazily: it loads a layout model on first use
 
     doc = _document(path)
-    markdown = pymupdf4llm.to_markdown(doc, pages=[page - 1], use_ocr=False, show_progress=False)
-    if markdown.strip():
-        return markdown
-    return doc[page - 1].get_text("text", sort=True)
+    pdf_page = doc[page - 1]
+    if layout_pass_suits(pdf_page):
+        markdown = pymupdf4llm.to_markdown(doc, pages=[page - 1], use_ocr=False, show_progress=False)
+        if markdown.strip():
+            return markdown
+    return _tidy_text(pdf_page.get_text("text", sort=True))
+
+
+def layout_pass_suits(pdf_page: pymupdf.Page) -> bool:
+    """Whether pymupdf4llm's layout pass can handle this page (upright, not drawing-heavy)."""
+    return pdf_page.rotation == 0 and len(pdf_page.get_cdrawings()) <= MAX_DRAWINGS_FOR_LAYOUT
+
+
+def _tidy_text(text: str) -> str:
+    """Collapse the column padding ``sort=True`` adds, and runs of blank lines."""
+    lines = [re.sub(r"[ \t]{2,}", "  ", line).rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
 def image_data_url(image: bytes, fmt: str) -> str:

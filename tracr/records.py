@@ -16,7 +16,7 @@ from typing import Any
 from tracr import __version__
 from tracr.atomic import write_json_atomic
 from tracr.layout import OutputLayout, RunLocation
-from tracr.metadata import Rollup, read_json, utc_now
+from tracr.metadata import Rollup, busy_seconds, read_json, utc_now
 from tracr.run_state import RunStatus, check_transition
 
 __all__ = ["RunRecorder", "refresh_model_metadata", "refresh_job_metadata", "host_info"]
@@ -131,13 +131,18 @@ def refresh_job_metadata(layout: OutputLayout, job_id: str, job: dict[str, Any] 
         payload.update(job)
     models = []
     rollups = []
+    latest_rollups = []
+    spans = []
     for slug in layout.model_slugs(job_id):
         meta = read_json(layout.model_metadata(job_id, slug))
         if meta is None:
             continue
         rollup = Rollup.from_dict(meta.get("rollup"))
         rollups.append(rollup)
+        spans += [(run.get("started_at"), run.get("ended_at")) for run in meta.get("runs", [])]
         latest = meta["runs"][-1] if meta.get("runs") else None
+        if latest:
+            latest_rollups.append(Rollup.from_dict(latest.get("rollup")))
         models.append(
             {
                 "model_slug": slug,
@@ -149,7 +154,13 @@ def refresh_job_metadata(layout: OutputLayout, job_id: str, job: dict[str, Any] 
             }
         )
     payload["models"] = models
-    payload["rollup"] = Rollup.total(rollups).to_dict()
+    # Runs of different models overlap: the job's wall time is when any run was busy.
+    total = Rollup.total(rollups)
+    total.wall_seconds = busy_seconds(spans)
+    payload["rollup"] = total.to_dict()
+    latest_total = Rollup.total(latest_rollups)
+    latest_total.wall_seconds = max((r.wall_seconds for r in latest_rollups), default=0.0)
+    payload["latest_rollup"] = latest_total.to_dict()
     payload["updated_at"] = utc_now()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, payload)

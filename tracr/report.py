@@ -29,14 +29,15 @@ def job_rows(layout: OutputLayout) -> list[dict[str, Any]]:
     rows = []
     for job_id in layout.job_ids():
         meta = read_json(layout.job_metadata(job_id)) or {}
-        rollup = meta.get("rollup") or {}
+        latest = meta.get("latest_rollup") or {}
         rows.append(
             {
                 "job": job_id,
                 "title": meta.get("title") or "",
                 "models": len(meta.get("models") or []),
-                "pages done": rollup.get("pages_done", 0),
-                "failed": rollup.get("pages_failed", 0),
+                "runs": sum(m.get("runs", 0) for m in meta.get("models") or []),
+                "latest runs: done": latest.get("pages_done", 0),
+                "failed": latest.get("pages_failed", 0),
                 "updated": meta.get("updated_at") or "",
             }
         )

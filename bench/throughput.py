@@ -131,10 +131,18 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
     path.write_text(yaml.safe_dump(config))
     outputs = workdir / "out"
     started = time.perf_counter()
+    wall_start = time.time()
     state = asyncio.run(ocr_job_flow(config=str(path), outputs=str(outputs), return_state=True))
     elapsed = time.perf_counter() - started
     run = read_json(outputs / "bench" / "stub-ocr" / "run-1" / "run_metadata.json") or {}
     rollup = run.get("rollup", {})
+    if os.environ.get("BENCH_TIMELINE"):
+        from datetime import datetime
+
+        def at(stamp: str) -> float:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - wall_start
+
+        print("TIMELINE", {h["status"]: round(at(h["at"]), 3) for h in run["status_history"]}, "flow returned", round(time.time() - wall_start, 3), file=sys.stderr)
     return {
         "pages": rollup.get("pages_done", 0),
         "failed": rollup.get("pages_failed", 0),
@@ -155,7 +163,9 @@ def child_main(args: argparse.Namespace) -> None:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             result = tracr_job(pdf, args.base_url, args.inflight, args.pages, Path(tmp))
-    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)
+    result["main_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)  # the orchestrating process, not the render workers
     result["pages_per_s"] = round(result["pages"] / result["seconds"], 2)
     print("RESULT " + json.dumps(result), flush=True)
 

@@ -11,8 +11,9 @@ not grow with the PDF.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
@@ -20,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
-from tracr.atomic import append_line, write_json_atomic, write_text_atomic
+from tracr.atomic import append_line, write_text_atomic
 from tracr.layout import RunLocation
 from tracr.metadata import PageRecord, Rollup, utc_now
 from tracr.plan import PdfPlan
@@ -63,27 +64,33 @@ def _page_record(page: int, result: OcrResult, chars: int) -> PageRecord:
 
 
 class _PdfMetadataWriter:
-    """Keeps ``pdf_metadata.json`` current without rewriting it after every page."""
+    """Keeps ``pdf_metadata.json`` current without rewriting it after every page.
+
+    Pages are held as their compact journal lines (not objects), and the file is
+    assembled from them, so memory per page stays a few hundred bytes and a
+    rewrite costs one join, however large the PDF.
+    """
 
     def __init__(self, location: RunLocation, pdf: PdfPlan) -> None:
         self.path = location.pdf_metadata(pdf.slug)
         self.pdf = pdf
-        self.records: list[PageRecord] = []
+        self.page_lines: dict[int, str] = {}
         self.rollup = Rollup(pages_total=len(pdf.pages))
         self.started_at = utc_now()
         self.started = time.perf_counter()
         self.last_write = 0.0
 
-    def add(self, record: PageRecord) -> None:
-        self.records.append(record)
+    def add(self, record: PageRecord, line: str) -> None:
+        self.page_lines[record.page] = line
         self.rollup.add_page(record)
         if time.perf_counter() - self.last_write >= PDF_METADATA_INTERVAL_S:
             self.write("running")
 
     def write(self, status: str, error: str | None = None) -> dict[str, Any]:
+        """Write the file; returns its header (everything but ``pages``)."""
         self.last_write = time.perf_counter()
         self.rollup.wall_seconds = self.last_write - self.started
-        payload = {
+        header = {
             "pdf_slug": self.pdf.slug,
             "source_path": self.pdf.path,
             "size_bytes": self.pdf.size_bytes,
@@ -94,10 +101,11 @@ class _PdfMetadataWriter:
             "started_at": self.started_at,
             "ended_at": utc_now() if status != "running" else None,
             "rollup": self.rollup.to_dict(),
-            "pages": [asdict(r) for r in sorted(self.records, key=lambda r: r.page)],
         }
-        write_json_atomic(self.path, payload)
-        return payload
+        pages = ",\n    ".join(self.page_lines[page] for page in sorted(self.page_lines))
+        head = json.dumps(header, indent=2, ensure_ascii=False)[:-2]  # drop the closing "\n}"
+        write_text_atomic(self.path, f'{head},\n  "pages": [\n    {pages}\n  ]\n}}\n' if pages else f'{head},\n  "pages": []\n}}\n', durable=True)
+        return header
 
 
 def _first_fatal(group: BaseExceptionGroup) -> BaseException:
@@ -126,8 +134,9 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
                 chars = len(result.text or "")
                 write_text_atomic(ctx.location.page_markdown(pdf.slug, page), result.text or "")
             record = _page_record(page, result, chars)
-            append_line(journal, record.to_json())
-            writer.add(record)
+            line = record.to_json()
+            append_line(journal, line)
+            writer.add(record, line)
             ctx.record(record)
         finally:
             ctx.slots.release()

@@ -166,29 +166,35 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
     refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
     pool = shared_render_pool()
     slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * pool.workers)
-    ctx: RunContext | None = None
+    ctx = RunContext(engine=None, location=location, slots=slots, rollup=Rollup(pages_total=plan.pages_total))
     pdf_results: list[dict[str, Any]] = []
     status = RunStatus.FAILED
     error: str | None = None
     started = time.perf_counter()
-    progress_id = await acreate_progress_artifact(0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model.model} run-{plan.run}: pages finished / planned")
+    # Artifact calls go to the Prefect API; none of them waits in front of the first page.
+    progress_artifact = asyncio.create_task(
+        acreate_progress_artifact(0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model.model} run-{plan.run}: pages finished / planned")
+    )
+
+    async def report_progress() -> None:
+        await aupdate_progress_artifact(await progress_artifact, min(100.0, 100.0 * ctx.rollup.pages_finished / max(1, plan.pages_total)))
 
     def write_progress() -> None:
-        assert ctx is not None
         ctx.rollup.wall_seconds = time.perf_counter() - started
         recorder.update(ctx.rollup, error_counts=dict(ctx.error_counts))
 
     async def ticker() -> None:
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL_S)
-            write_progress()
-            total = max(1, plan.pages_total)
-            await aupdate_progress_artifact(progress_id, min(100.0, 100.0 * ctx.rollup.pages_finished / total))
+            try:
+                write_progress()
+                await report_progress()
+            except Exception as exc:  # progress is best effort; the run's own work goes on
+                logger.warning("progress update failed: %s", exc)
 
     try:
         async with _engine(plan, recorder) as engine:
-            ctx = RunContext(engine=engine, location=location, slots=slots)
-            ctx.rollup.pages_total = plan.pages_total
+            ctx.engine = engine
             recorder.set_status(RunStatus.RUNNING)
             logger.info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
             started = time.perf_counter()
@@ -212,20 +218,25 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
         status = RunStatus.CANCELLED
         error = "cancelled"
         raise
+    except Exception as exc:  # a bug or an I/O error: recorded, then shown by Prefect as a failure
+        error = f"unexpected error: {exc!r}"
+        raise
     finally:
-        if ctx is None:  # failed before any page ran (server start, missing key)
-            ctx = RunContext(engine=None, location=location, slots=slots, rollup=Rollup(pages_total=plan.pages_total))  # type: ignore[arg-type]
         write_progress()
         recorder.update(ctx.rollup, pdfs={r["pdf_slug"]: {"status": r["status"], "error": r.get("error"), **r["rollup"]} for r in pdf_results})
         recorder.set_status(status, error=error)
         refresh_model_metadata(layout, plan.job_id, plan.model_slug)
         if status != RunStatus.CANCELLED:
-            await aupdate_progress_artifact(progress_id, 100.0 * ctx.rollup.pages_finished / max(1, plan.pages_total))
-            await acreate_table_artifact(
-                _summary_table(plan, ctx, status.value, pdf_results),
-                key=_artifact_key(plan, "summary"),
-                description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
+            await asyncio.gather(
+                report_progress(),
+                acreate_table_artifact(
+                    _summary_table(plan, ctx, status.value, pdf_results),
+                    key=_artifact_key(plan, "summary"),
+                    description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
+                ),
             )
+        else:
+            progress_artifact.cancel()
     summary = {
         "job_id": plan.job_id,
         "model_slug": plan.model_slug,

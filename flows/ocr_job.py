@@ -37,7 +37,7 @@ class JobFailed(RuntimeError):
 
 def job_run_name() -> str:
     """Flow-run name: the job id (from the override or the config file)."""
-    params = flow_run.get_parameters() if hasattr(flow_run, "get_parameters") else flow_run.parameters
+    params = flow_run.parameters
     if params.get("job_id"):
         return str(params["job_id"])
     try:
@@ -100,6 +100,53 @@ def _job_markdown(job_id: str, outputs_root: Path, runs: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
+async def _inspect(job: JobConfig, pdf_paths: list[Path]) -> list[PdfPlan]:
+    """Inspect the inputs (Prefect task) and log what will be skipped."""
+    logger = get_run_logger()
+    pdfs = await inspect_inputs([str(p) for p in pdf_paths], job.page_selection.describe())
+    for pdf in pdfs:
+        if pdf.error:
+            logger.warning("PDF %s will be skipped: %s", pdf.slug, pdf.error)
+    unselected = [p.slug for p in pdfs if not p.error and not p.pages]
+    if unselected:
+        logger.warning(
+            "%d PDF(s) have no page in selection %r: %s", len(unselected), job.page_selection.describe(), ", ".join(unselected[:10])
+        )
+    return pdfs
+
+
+def _record_job_start(layout: OutputLayout, job: JobConfig, config_path: str, pdfs: list[PdfPlan], plans: list[RunPlan]) -> None:
+    refresh_job_metadata(
+        layout,
+        job.job_id,
+        {
+            "title": job.title,
+            "config": job.public_dict(),
+            "config_source": str(Path(config_path).resolve()),
+            "last_started_at": utc_now(),
+            "inputs": [
+                {"pdf_slug": p.slug, "path": p.path, "page_count": p.page_count, "pages_selected": len(p.pages), "error": p.error}
+                for p in pdfs
+            ],
+        },
+    )
+    for plan in plans:
+        refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
+
+
+def _run_outcome(plan: RunPlan) -> dict[str, Any]:
+    run_meta = read_json(plan.location.run_metadata) or {}
+    return {
+        "model_slug": plan.model_slug,
+        "model": plan.model.model,
+        "run": plan.run,
+        "status": run_meta.get("status", "failed"),
+        "error": run_meta.get("error"),
+        "rollup": run_meta.get("rollup"),
+        "run_dir": str(plan.location.run_dir),
+    }
+
+
 @flow(name="ocr-job", flow_run_name=job_run_name, validate_parameters=True)
 async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | None = None) -> dict[str, Any]:
     """Run a job config end to end; returns where outputs are and how each run ended."""
@@ -110,57 +157,25 @@ async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | No
     layout = OutputLayout(outputs_root)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 
-    warm_pool = asyncio.create_task(shared_render_pool().warm())  # overlaps with planning below
-    pdfs = await inspect_inputs([str(p) for p in loaded.pdfs], job.page_selection.describe())
-    broken = [p for p in pdfs if p.error]
-    for pdf in broken:
-        logger.warning("PDF %s will be skipped: %s", pdf.slug, pdf.error)
-    unselected = [p.slug for p in pdfs if not p.error and not p.pages]
-    if unselected:
-        logger.warning(
-            "%d PDF(s) have no page in selection %r: %s", len(unselected), job.page_selection.describe(), ", ".join(unselected[:10])
-        )
-
-    plans = _run_plans(job, pdfs, outputs_root)
-    refresh_job_metadata(
-        layout,
-        job.job_id,
-        {
-            "title": job.title,
-            "config": job.public_dict(),
-            "config_source": str(Path(config).resolve()),
-            "last_started_at": utc_now(),
-            "inputs": [{"pdf_slug": p.slug, "path": p.path, "page_count": p.page_count, "pages_selected": len(p.pages), "error": p.error} for p in pdfs],
-        },
-    )
-    for plan in plans:
-        refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
-    logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
-
+    warm_pool = asyncio.create_task(shared_render_pool().warm())  # workers start while the job is planned
     try:
+        pdfs = await _inspect(job, loaded.pdfs)
+        plans = _run_plans(job, pdfs, outputs_root)
+        _record_job_start(layout, job, config, pdfs, plans)
+        logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
         states: list[State] = await asyncio.gather(*(model_run_flow(plan, return_state=True) for plan in plans))
     finally:
         await asyncio.gather(warm_pool, return_exceptions=True)
         shutdown_shared_render_pool()
         refresh_job_metadata(layout, job.job_id)
 
-    runs = []
-    for plan in plans:
-        run_meta = read_json(plan.location.run_metadata) or {}
-        runs.append(
-            {
-                "model_slug": plan.model_slug,
-                "model": plan.model.model,
-                "run": plan.run,
-                "status": run_meta.get("status", "failed"),
-                "error": run_meta.get("error"),
-                "rollup": run_meta.get("rollup"),
-                "run_dir": str(plan.location.run_dir),
-            }
-        )
-    await acreate_markdown_artifact(_job_markdown(job.job_id, outputs_root, runs), key=re.sub(r"[^a-z0-9-]", "-", f"{job.job_id.lower()}-summary"), description=f"job {job.job_id}")
-    failed_states = [s for s in states if s.is_failed() or s.is_crashed()]
-    result = {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": runs, "broken_pdfs": [p.slug for p in broken]}
-    if failed_states:
-        raise JobFailed(f"{len(failed_states)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")
-    return result
+    runs = [_run_outcome(plan) for plan in plans]
+    await acreate_markdown_artifact(
+        _job_markdown(job.job_id, outputs_root, runs),
+        key=re.sub(r"[^a-z0-9-]", "-", f"{job.job_id.lower()}-summary"),
+        description=f"job {job.job_id}",
+    )
+    failed = [s for s in states if s.is_failed() or s.is_crashed()]
+    if failed:
+        raise JobFailed(f"{len(failed)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")
+    return {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": runs, "broken_pdfs": [p.slug for p in pdfs if p.error]}

@@ -35,7 +35,7 @@ PDF_METADATA_INTERVAL_S = 5.0
 class RunContext:
     """Shared by all PDF tasks of one run: the engine, the page slots, the live rollup."""
 
-    engine: PageEngine
+    engine: PageEngine | None  # set once the endpoint is up
     location: RunLocation
     slots: asyncio.Semaphore
     rollup: Rollup = field(default_factory=Rollup)
@@ -125,10 +125,13 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
         return {"pdf_slug": pdf.slug, "status": "failed", "error": pdf.error, "rollup": payload["rollup"]}
     writer.write("running")
     journal = ctx.location.page_journal(pdf.slug)
+    engine = ctx.engine
+    if engine is None:
+        raise RuntimeError("process_pdf needs a run context whose engine is started")
 
     async def one_page(page: int) -> None:
         try:
-            result = await ctx.engine.run_page(pdf.path, page)
+            result = await engine.run_page(pdf.path, page)
             chars = 0
             if result.ok:
                 chars = len(result.text or "")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tracr.process_group import terminate_group
 
 __all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "find_free_port", "running_server", "start_server", "stop_server", "wait_until_healthy"]
 
@@ -120,40 +121,9 @@ async def wait_until_healthy(handle: ServerHandle) -> float:
             await asyncio.sleep(spec.poll_interval_s)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def stop_server(handle: ServerHandle, grace_s: float = 10.0) -> None:
-    """SIGTERM the whole process group, wait for every member, SIGKILL what remains.
-
-    Children can outlive the leader by seconds (vLLM's EngineCore), so the group is
-    polled until empty rather than checked once.
-    """
-    pgid = handle.process.pid
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        handle.process.wait()
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        handle.process.poll()
-        if not _group_alive(pgid):
-            break
-        time.sleep(0.05)
-    else:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    handle.process.wait()
+    """Stop the server's whole process group (see :func:`tracr.process_group.terminate_group`)."""
+    terminate_group(handle.process, grace_s)
 
 
 @asynccontextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import selectors
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,8 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from typing import IO
+
+from tracr.process_group import terminate_group
 
 READY_RE = re.compile(rb"TRACR_SERVER_READY port=(\d+)\r?\n")
 _TAIL_LINES = 200
@@ -98,17 +99,7 @@ def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> 
 
     Returns the exit code (None if it could not be reaped).
     """
-    if proc.poll() is None:
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    _signal_group(proc, signal.SIGKILL)  # the leader or stray children may remain
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+    terminate_group(proc, timeout)
     entry = _OUTPUT.get(proc.pid)
     if entry is not None:
         entry[1].join(timeout=2)
@@ -116,10 +107,3 @@ def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> 
         proc.stdout.close()
     return proc.returncode
 
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Signal the whole group led by ``proc`` (it was started in a new session)."""
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -94,8 +94,10 @@ def page_text_markdown(path: str, page: int) -> str:
     pymupdf4llm's layout analysis gives real headings and tables, but it returns
     nothing (or one table cell) for rotated pages and takes minutes on pages with
     tens of thousands of vector drawings (maps, schematics). Those pages get the
-    plain text layer in reading order instead, so the baseline is never empty
-    where text exists and never stalls a run.
+    plain text layer instead — in content-stream order for rotated pages (sorting
+    by position would read their sideways-stored lines across), sorted by
+    position otherwise — so the baseline is never empty where text exists and
+    never stalls a run.
     """
     import pymupdf4llm  # imported lazily: it loads a layout model on first use
 
@@ -105,7 +107,7 @@ def page_text_markdown(path: str, page: int) -> str:
         markdown = pymupdf4llm.to_markdown(doc, pages=[page - 1], use_ocr=False, show_progress=False)
         if markdown.strip():
             return markdown
-    return _tidy_text(pdf_page.get_text("text", sort=True))
+    return _tidy_text(pdf_page.get_text("text", sort=pdf_page.rotation == 0))
 
 
 def layout_pass_suits(pdf_page: pymupdf.Page) -> bool:

@@ -75,10 +75,11 @@ def _scanned_letter(path: Path) -> None:
 
 
 def _rotated_page(path: Path) -> None:
+    """Content drawn sideways and a /Rotate of 90, as scanners store landscape pages."""
     doc = pymupdf.open()
     page = doc.new_page(width=595, height=842)
-    page.insert_text((72, 100), "This page is stored rotated by 90 degrees.", fontsize=16, fontname="helv")
-    page.insert_text((72, 130), "A viewer shows it in landscape; OCR should read it upright.", fontsize=12, fontname="helv")
+    page.insert_text((100, 770), "This page is stored rotated by 90 degrees.", fontsize=16, fontname="helv", rotate=90)
+    page.insert_text((130, 770), "A viewer shows it upright; OCR must see it that way too.", fontsize=12, fontname="helv", rotate=90)
     page.set_rotation(90)
     doc.save(path)
 

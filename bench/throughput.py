@@ -14,8 +14,8 @@ Both sides OCR the same generated PDF against one loopback stub server process
 
 Each measurement runs in its own process (so peak memory is its own), and the
 two sides alternate ``--repeat`` times. The result is the ratio of pages/s,
-tracr over reference, plus peak RSS of tracr's main process at several job
-sizes to show memory stays flat as pages grow. Results go to
+tracr over reference, plus the peak RSS of both main processes at several job
+sizes: what tracr adds over the loop must not grow with the pages. Results go to
 ``bench/results/throughput.json``.
 """
 
@@ -238,9 +238,17 @@ def main() -> None:
                 extra = f"  (run itself {result['run_seconds']:.2f} s)" if result.get("run_seconds") else ""
                 print(f"{kind:9} {result['pages']:5d} pages  {result['seconds']:7.2f} s  {result['pages_per_s']:7.2f} pages/s  peak RSS {result['peak_rss_mib']} MiB{extra}", flush=True)
         for pages in steps:
-            result = run_child("tracr", pdf, base_url, args.inflight, pages, env)
-            results["memory"].append({"pages": pages, "peak_rss_mib": result["peak_rss_mib"], "pages_per_s": result["pages_per_s"]})
-            print(f"memory    {pages:5d} pages  peak RSS {result['peak_rss_mib']} MiB  ({result['pages_per_s']} pages/s)", flush=True)
+            row: dict = {"pages": pages}
+            for kind in ("reference", "tracr"):
+                result = run_child(kind, pdf, base_url, args.inflight, pages, env)
+                row[f"{kind}_peak_rss_mib"] = result["peak_rss_mib"]
+            row["tracr_minus_reference_mib"] = round(row["tracr_peak_rss_mib"] - row["reference_peak_rss_mib"], 1)
+            results["memory"].append(row)
+            print(
+                f"memory    {pages:5d} pages  peak RSS reference {row['reference_peak_rss_mib']} MiB, tracr {row['tracr_peak_rss_mib']} MiB "
+                f"(tracr - reference {row['tracr_minus_reference_mib']} MiB)",
+                flush=True,
+            )
     finally:
         stop_process_group(stub)
         os.killpg(server.pid, signal.SIGTERM)

@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -20,7 +20,7 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.utilities.annotations import quote
 
 from tasks.local_runtimes import server_spec_for
-from tasks.local_server import ServerStartError, running_server
+from tasks.local_server import ServerHandle, ServerStartError, running_server
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
 from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
@@ -58,80 +58,67 @@ def _api_key(plan: RunPlan) -> str:
 
 
 @asynccontextmanager
+async def _local_server(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[ServerHandle]:
+    """Start the model's local server for this run, recording its state in run metadata."""
+    server = server_spec_for(plan.model, plan.location)
+    recorder.data["server"] = {
+        "runtime": plan.model.provider,
+        "command": server.command,
+        "port": server.port,
+        "log": server.log_path.name,
+        "status": "starting",
+    }
+    recorder.write()
+    started = time.perf_counter()
+    async with running_server(server) as handle:
+        recorder.data["server"].update(status="healthy", pid=handle.pid, startup_s=round(time.perf_counter() - started, 3))
+        recorder.write()
+        yield handle
+    recorder.data["server"]["status"] = "stopped"
+    recorder.write()
+
+
+@asynccontextmanager
 async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEngine]:
-    """The page engine for the plan's model; starts and stops a local server if needed."""
+    """The page engine for the plan's model; a local server lives exactly as long as it."""
     spec = plan.model
     pool = shared_render_pool()
     if spec.mode == "local" and spec.provider == "pdf-text":
         yield TextLayerEngine(pool, spec.timeout_s)
         return
-    policy = RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s)
-
-    def client_for(base_url: str) -> OcrClient:
-        return OcrClient(
+    async with AsyncExitStack() as stack:
+        base_url = spec.base_url or ""
+        if spec.mode == "local":
+            base_url = (await stack.enter_async_context(_local_server(plan, recorder))).base_url
+        client = OcrClient(
             base_url=base_url,
             api_key=_api_key(plan),
             model=spec.model,
             max_concurrent_requests=spec.max_concurrent_requests,
             timeout_s=spec.timeout_s,
-            policy=policy,
+            policy=RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s),
         )
-
-    def engine_for(client: OcrClient) -> ChatPageEngine:
-        return ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature)
-
-    if spec.mode == "local":
-        server = server_spec_for(spec, plan.location)
-        recorder.data["server"] = {"runtime": spec.provider, "command": server.command, "port": server.port, "log": server.log_path.name, "status": "starting"}
-        recorder.write()
-        started = time.perf_counter()
-        async with running_server(server) as handle:
-            recorder.data["server"].update(status="healthy", pid=handle.pid, startup_s=round(time.perf_counter() - started, 3))
-            recorder.write()
-            client = client_for(handle.base_url)
-            try:
-                yield engine_for(client)
-            finally:
-                await client.aclose()
-        recorder.data["server"]["status"] = "stopped"
-        recorder.write()
-        return
-    client = client_for(spec.base_url or "")
-    try:
-        yield engine_for(client)
-    finally:
-        await client.aclose()
+        stack.push_async_callback(client.aclose)  # closed before the server stops
+        yield ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature)
 
 
-def _summary_table(plan: RunPlan, ctx: RunContext, status: str, pdf_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for result in pdf_results:
-        rollup = result["rollup"]
-        rows.append(
-            {
-                "pdf": result["pdf_slug"],
-                "status": result["status"],
-                "pages done": rollup["pages_done"],
-                "pages failed": rollup["pages_failed"],
-                "input tokens": rollup["input_tokens"],
-                "output tokens": rollup["output_tokens"],
-                "pages/s": rollup["pages_per_s"],
-                "error": result.get("error") or "",
-            }
-        )
-    total = ctx.rollup.to_dict()
-    rows.append(
-        {
-            "pdf": "TOTAL",
-            "status": status,
-            "pages done": total["pages_done"],
-            "pages failed": total["pages_failed"],
-            "input tokens": total["input_tokens"],
-            "output tokens": total["output_tokens"],
-            "pages/s": total["pages_per_s"],
-            "error": "",
-        }
-    )
+def _summary_row(name: str, status: str, rollup: dict[str, Any], error: str | None) -> dict[str, Any]:
+    return {
+        "pdf": name,
+        "status": status,
+        "pages done": rollup["pages_done"],
+        "pages failed": rollup["pages_failed"],
+        "input tokens": rollup["input_tokens"],
+        "output tokens": rollup["output_tokens"],
+        "pages/s": rollup["pages_per_s"],
+        "error": error or "",
+    }
+
+
+def _summary_table(ctx: RunContext, status: str, pdf_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the run's table artifact: one per PDF, then the total."""
+    rows = [_summary_row(r["pdf_slug"], r["status"], r["rollup"], r.get("error")) for r in pdf_results]
+    rows.append(_summary_row("TOTAL", status, ctx.rollup.to_dict(), None))
     return rows
 
 
@@ -230,7 +217,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
             await asyncio.gather(
                 report_progress(),
                 acreate_table_artifact(
-                    _summary_table(plan, ctx, status.value, pdf_results),
+                    _summary_table(ctx, status.value, pdf_results),
                     key=_artifact_key(plan, "summary"),
                     description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
                 ),

@@ -131,6 +131,13 @@ def test_key_value_in_key_variable_field_is_refused_without_echo(tmp_path):
     assert all(secret not in p for p in problems)
 
 
+@pytest.mark.parametrize("args", [["--api-key", "sk-x"], ["--hf-token=hf_abc"], "--enforce-eager --api-key sk-x"])
+def test_secrets_on_the_vllm_command_line_are_refused(tmp_path, args):
+    problems = _errors(_base(tmp_path, mode="local", provider="vllm", extra_vllm_args=args))
+    assert len(problems) == 1 and problems[0].startswith("models[0].extra_vllm_args: --")
+    assert "set it in the environment instead" in problems[0] and "sk-x" not in problems[0] and "hf_abc" not in problems[0]
+
+
 def test_duplicate_model_folders_are_refused(tmp_path):
     data = _base(tmp_path, provider="custom", base_url="http://x/v1")
     data["models"].append({"model": "M", "provider": "custom", "base_url": "http://y/v1"})

@@ -70,7 +70,7 @@ def _vllm_job(tmp_path: Path) -> Path:
             "job_id": "vllm-job",
             "input_path": str(tmp_path / "inputs"),
             "models": [
-                {"model": "org/ocr-7b", "mode": "local", "provider": "vllm", "startup_timeout_s": 30},
+                {"model": "org/ocr-7b", "mode": "local", "provider": "vllm", "startup_timeout_s": 30, "extra_vllm_args": ["--enforce-eager"]},
                 {"model": "text-layer", "mode": "local", "provider": "pdf-text"},
             ],
         },
@@ -87,6 +87,7 @@ async def test_server_that_dies_fails_its_run_with_the_log_tail(tmp_path, pdf_fa
     assert run["status"] == "failed"
     assert "exited with code 1" in run["error"] and "CUDA out of memory" in run["error"]
     assert "--tensor-parallel-size 1" in run["error"] and '--limit-mm-per-prompt {"video": 0}' in run["error"]
+    assert run["server"]["command"][-1] == "--enforce-eager"
     # the other model of the job is unaffected
     assert read_json(tmp_path / "out/vllm-job/text-layer/run-1/run_metadata.json")["status"] == "completed"
 

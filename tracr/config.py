@@ -41,6 +41,7 @@ DEFAULT_PROMPT = (
 )
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -134,6 +135,13 @@ class ModelSpec(_Strict):
         if self.api_key_env is not None and not ENV_VAR_PATTERN.match(self.api_key_env):
             # The value is not echoed: users sometimes paste the key itself here.
             raise ValueError("api_key_env: must name an environment variable (letters, digits, _), not hold the key itself")
+        for arg in self.extra_vllm_args:
+            if arg.startswith("-") and SECRET_FLAG.search(arg.split("=", 1)[0]):
+                # Arguments become metadata and Prefect parameters; secrets must come from the environment.
+                raise ValueError(
+                    f"extra_vllm_args: {arg.split('=', 1)[0]} would put a secret on the command line; "
+                    "set it in the environment instead (vLLM reads VLLM_API_KEY, HF_TOKEN)"
+                )
         if self.base_url and not re.match(r"^https?://", self.base_url):
             raise ValueError(f"base_url: must start with http:// or https:// (got {self.base_url!r})")
         return self

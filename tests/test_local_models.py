@@ -102,3 +102,31 @@ async def test_missing_runtime_is_a_clear_run_failure(tmp_path, pdf_factory, mon
     assert state.is_failed()
     run = read_json(tmp_path / "out/vllm-job/org-ocr-7b/run-1/run_metadata.json")
     assert run["status"] == "failed" and "'vllm' is not installed" in run["error"]
+
+
+async def test_cancelling_a_run_stops_its_server_and_keeps_finished_pages(tmp_path, pdf_factory):
+    import asyncio
+
+    from flows.ocr_job import ocr_job_flow
+
+    pdf_factory("long.pdf", 40)
+    config = write_config(
+        tmp_path / "job.yaml",
+        {"job_id": "cancel-me", "input_path": str(tmp_path / "inputs"), "models": [{"model": "tracr-ocr", "mode": "local", "provider": "tracr-ocr", "max_concurrent_requests": 1}]},
+    )
+    run_dir = tmp_path / "out/cancel-me/tracr-ocr/run-1"
+    job = asyncio.create_task(ocr_job_flow(config=str(config), outputs=str(tmp_path / "out")))
+    for _ in range(600):  # wait until the server is up and a page is written
+        await asyncio.sleep(0.1)
+        if list((run_dir / "long").glob("*.md")):
+            break
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    run = read_json(run_dir / "run_metadata.json")
+    assert run["status"] == "cancelled"
+    assert not _pid_alive(run["server"]["pid"])
+    done = sorted(p.name for p in (run_dir / "long").glob("*.md"))
+    assert 1 <= len(done) < 40
+    pdf = read_json(run_dir / "long" / "pdf_metadata.json")
+    assert pdf["status"] == "cancelled" and len(pdf["pages"]) == len(done)

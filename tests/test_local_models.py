@@ -10,16 +10,9 @@ import pytest
 
 from tests.conftest import write_config
 from tracr.metadata import read_json
+from tracr.process_group import group_alive
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 async def _run(config: Path, outputs: Path):
@@ -48,7 +41,7 @@ async def test_builtin_ocr_server_is_started_used_and_stopped(tmp_path, pdf_fact
     assert "quickbrownfox" in text and "page1ofwords" in text
     run = read_json(run_dir / "run_metadata.json")
     assert run["server"]["status"] == "stopped" and run["server"]["startup_s"] > 0
-    assert not _pid_alive(run["server"]["pid"])
+    assert not group_alive(run["server"]["pid"])
     assert (run_dir / "server.log").is_file()
     page = read_json(run_dir / "words" / "pdf_metadata.json")["pages"][0]
     assert page["output_tokens"] > 0 and page["ttft_s"] is not None
@@ -125,7 +118,7 @@ async def test_cancelling_a_run_stops_its_server_and_keeps_finished_pages(tmp_pa
         await job
     run = read_json(run_dir / "run_metadata.json")
     assert run["status"] == "cancelled"
-    assert not _pid_alive(run["server"]["pid"])
+    assert not group_alive(run["server"]["pid"])
     done = sorted(p.name for p in (run_dir / "long").glob("*.md"))
     assert 1 <= len(done) < 40
     pdf = read_json(run_dir / "long" / "pdf_metadata.json")

@@ -116,6 +116,7 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
     import yaml
 
     from flows.ocr_job import ocr_job_flow
+    from tracr.job_request import JobRequest
     from tracr.metadata import read_json
 
     config = {
@@ -132,7 +133,7 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
     outputs = workdir / "out"
     started = time.perf_counter()
     wall_start = time.time()
-    state = asyncio.run(ocr_job_flow(config=str(path), outputs=str(outputs), return_state=True))
+    state = asyncio.run(ocr_job_flow(JobRequest(config_path=str(path), outputs=str(outputs)), return_state=True))
     elapsed = time.perf_counter() - started
     run = read_json(outputs / "bench" / "stub-ocr" / "run-1" / "run_metadata.json") or {}
     rollup = run.get("rollup", {})

@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
@@ -22,7 +21,8 @@ from prefect.states import State
 from flows.model_run import model_run_flow
 from tasks.inspect_inputs import inspect_inputs
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
-from tracr.config import JobConfig, ModelSpec, load_job_config
+from tracr.config import JobConfig, ModelSpec
+from tracr.job_request import JobRequest
 from tracr.layout import OutputLayout, default_outputs_root
 from tracr.metadata import read_json, utc_now
 from tracr.plan import PdfPlan, RunPlan
@@ -36,13 +36,11 @@ class JobFailed(RuntimeError):
 
 
 def job_run_name() -> str:
-    """Flow-run name: the job id (from the override or the config file)."""
-    params = flow_run.parameters
-    if params.get("job_id"):
-        return str(params["job_id"])
+    """Flow-run name: the job id (from the override or the config)."""
+    request = flow_run.parameters.get("request")
     try:
-        data = yaml.safe_load(Path(params["config"]).read_text(encoding="utf-8"))
-        return str(data.get("job_id") or "ocr-job")
+        request = request if isinstance(request, JobRequest) else JobRequest.model_validate(request)
+        return request.raw_job_id() or "ocr-job"
     except Exception:
         return "ocr-job"
 
@@ -122,7 +120,7 @@ def _record_job_start(layout: OutputLayout, job: JobConfig, config_path: str, pd
         {
             "title": job.title,
             "config": job.public_dict(),
-            "config_source": str(Path(config_path).resolve()),
+            "config_source": config_path,
             "last_started_at": utc_now(),
             "inputs": [
                 {"pdf_slug": p.slug, "path": p.path, "page_count": p.page_count, "pages_selected": len(p.pages), "error": p.error}
@@ -148,12 +146,12 @@ def _run_outcome(plan: RunPlan) -> dict[str, Any]:
 
 
 @flow(name="ocr-job", flow_run_name=job_run_name, validate_parameters=True)
-async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | None = None) -> dict[str, Any]:
+async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     """Run a job config end to end; returns where outputs are and how each run ended."""
     logger = get_run_logger()
-    loaded = load_job_config(config, job_id=job_id)
+    loaded = request.load()
     job = move_literal_keys_to_env(loaded.config)
-    outputs_root = Path(outputs).resolve() if outputs else default_outputs_root().resolve()
+    outputs_root = Path(request.outputs).resolve() if request.outputs else default_outputs_root().resolve()
     layout = OutputLayout(outputs_root)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 
@@ -161,7 +159,7 @@ async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | No
     try:
         pdfs = await _inspect(job, loaded.pdfs)
         plans = _run_plans(job, pdfs, outputs_root)
-        _record_job_start(layout, job, config, pdfs, plans)
+        _record_job_start(layout, job, request.source, pdfs, plans)
         logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
         states: list[State] = await asyncio.gather(*(model_run_flow(plan, return_state=True) for plan in plans))
     finally:

@@ -38,7 +38,9 @@ def _config(inputs: Any, base_url: str, **model: Any) -> dict[str, Any]:
 async def _run(config_path: Path, outputs: Path, **kwargs: Any):
     from flows.ocr_job import ocr_job_flow
 
-    return await ocr_job_flow(config=str(config_path), outputs=str(outputs), return_state=True, **kwargs)
+    from tracr.job_request import JobRequest
+
+    return await ocr_job_flow(JobRequest(config_path=str(config_path), outputs=str(outputs), **kwargs), return_state=True)
 
 
 async def test_job_writes_layout_metadata_and_pages(tmp_path, stub_server, pdf_factory, monkeypatch):

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 async def _run(config: Path, outputs: Path):
     from flows.ocr_job import ocr_job_flow
 
-    return await ocr_job_flow(config=str(config), outputs=str(outputs), return_state=True)
+    from tracr.job_request import JobRequest
+
+    return await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(outputs)), return_state=True)
 
 
 async def test_builtin_ocr_server_is_started_used_and_stopped(tmp_path, pdf_factory):
@@ -108,7 +110,9 @@ async def test_cancelling_a_run_stops_its_server_and_keeps_finished_pages(tmp_pa
         {"job_id": "cancel-me", "input_path": str(tmp_path / "inputs"), "models": [{"model": "tracr-ocr", "mode": "local", "provider": "tracr-ocr", "max_concurrent_requests": 1}]},
     )
     run_dir = tmp_path / "out/cancel-me/tracr-ocr/run-1"
-    job = asyncio.create_task(ocr_job_flow(config=str(config), outputs=str(tmp_path / "out")))
+    from tracr.job_request import JobRequest
+
+    job = asyncio.create_task(ocr_job_flow(JobRequest(config_path=str(config), outputs=str(tmp_path / "out"))))
     for _ in range(600):  # wait until the server is up and a page is written
         await asyncio.sleep(0.1)
         if list((run_dir / "long").glob("*.md")):

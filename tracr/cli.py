@@ -39,7 +39,10 @@ def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
 
-    state = asyncio.run(ocr_job_flow(config=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), return_state=True))
+    from tracr.job_request import JobRequest
+
+    request = JobRequest(config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force)
+    state = asyncio.run(ocr_job_flow(request, return_state=True))
     # The runs this invocation made are the ones numbered after what existed before.
     this_run = {}
     for slug, previous in before.items():
@@ -93,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="job config YAML (see job_configs/example.yaml)")
     run.add_argument("--job-id", help="override the config's job_id")
     run.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    run.add_argument("--resume", action="store_true", help="continue each model's latest unfinished run, skipping pages already written")
+    run.add_argument("--force", action="store_true", help="start new runs even if the same config is already running")
     run.set_defaults(handler=_run)
 
     listing = sub.add_parser("list", help="list jobs in the outputs root")

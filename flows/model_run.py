@@ -21,6 +21,7 @@ from prefect.utilities.annotations import quote
 
 from tasks.local_runtimes import server_spec_for
 from tasks.local_server import ServerHandle, ServerStartError, running_server
+from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
 from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
@@ -88,11 +89,14 @@ async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEng
         return
     async with AsyncExitStack() as stack:
         base_url = spec.base_url or ""
+        block = await block_endpoint(spec) if spec.block else None  # ModelTarget block: read here, inside the run
+        if block is not None:
+            base_url = block.base_url
         if spec.mode == "local":
             base_url = (await stack.enter_async_context(_local_server(plan, recorder))).base_url
         client = OcrClient(
             base_url=base_url,
-            api_key=_api_key(plan),
+            api_key=block.api_key if block is not None else _api_key(plan),
             model=spec.model,
             max_concurrent_requests=spec.max_concurrent_requests,
             timeout_s=spec.timeout_s,

@@ -20,6 +20,7 @@ from prefect.states import State
 
 from flows.model_run import model_run_flow
 from tasks.inspect_inputs import inspect_inputs
+from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tracr.config import JobConfig, ModelSpec
 from tracr.job_request import JobRequest
@@ -151,6 +152,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     logger = get_run_logger()
     loaded = request.load()
     job = move_literal_keys_to_env(loaded.config)
+    job = await resolve_model_blocks(job)  # every ModelTarget block named exists, before anything starts
     outputs_root = Path(request.outputs).resolve() if request.outputs else default_outputs_root().resolve()
     layout = OutputLayout(outputs_root)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ DEFAULT_PROMPT = (
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
+BLOCK_NAME_PATTERN = re.compile(r"^[a-z0-9-]{1,100}$")  # Prefect block document names
 
 
 class ConfigError(ValueError):
@@ -69,7 +70,8 @@ class RenderSettings(_Strict):
 class ModelSpec(_Strict):
     """One model target: ``base_url + api key + model``, or a local runtime."""
 
-    model: str = Field(min_length=1)
+    model: str = Field("", min_length=1, description="Required unless `block` names a ModelTarget block.")
+    block: str | None = Field(None, description="Name of a ModelTarget block holding base_url, model and key.")
     name: str | None = Field(None, description="Label used for the output folder; defaults to `model`.")
     mode: Literal["api", "local"] = "api"
     provider: str | None = None
@@ -117,6 +119,8 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _apply_provider(self) -> "ModelSpec":
+        if self.block is not None or not self.model:
+            return self._use_block()
         if self.mode == "api":
             provider = (self.provider or "custom").lower()
             if provider not in API_PRESETS:
@@ -146,6 +150,20 @@ class ModelSpec(_Strict):
             raise ValueError(f"base_url: must start with http:// or https:// (got {self.base_url!r})")
         return self
 
+    def _use_block(self) -> "ModelSpec":
+        """A block-backed target: endpoint and key come from the block, loaded by the flow."""
+        if self.block is None:
+            raise ValueError("model: required (or name a ModelTarget block with `block`)")
+        if not BLOCK_NAME_PATTERN.match(self.block):
+            raise ValueError(f"block: {self.block!r} is not a Prefect block name (lowercase letters, digits and dashes)")
+        if self.mode != "api":
+            raise ValueError("block: a ModelTarget block names an API endpoint; remove `mode: local` or the block")
+        for field in ("provider", "base_url", "api_key_env", "api_key"):
+            if getattr(self, field) is not None:
+                raise ValueError(f"{field}: comes from block {self.block!r}; remove it from the config")
+        self.name = self.name or (None if self.model else self.block)  # the folder is the block's name
+        return self
+
     @property
     def slug(self) -> str:
         """Folder name of this model under the job (stable across runs)."""
@@ -159,7 +177,7 @@ class ModelSpec(_Strict):
         """Everything about the target except secrets, for metadata and parameters."""
         data = self.model_dump(mode="json", exclude={"api_key"})
         data["slug"] = self.slug
-        data["api_key_source"] = "config" if self.api_key is not None else ("env" if self.api_key_env else "none")
+        data["api_key_source"] = "block" if self.block else "config" if self.api_key is not None else ("env" if self.api_key_env else "none")
         return data
 
 

@@ -33,6 +33,11 @@ from tracr.metadata import Rollup
 from tracr.retry_policy import ErrorClass, RetryPolicy
 from tracr.slugs import slugify
 from tracr.run_state import RunStatus
+from tracr.hardware import gpu_info
+from tracr.metadata import read_json
+from tracr.metrics import write_run_metrics
+from tracr.run_events import failure_threshold, run_event_payload
+from tasks.run_events import emit_run_event
 
 __all__ = ["model_run_flow", "RunFailed"]
 
@@ -140,6 +145,8 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
     logger = get_run_logger()
     location = plan.location
     layout = OutputLayout(location.root)
+    resuming = plan.resume and location.run_metadata.is_file()
+    previous_wall = float(((read_json(location.run_metadata) or {}).get("rollup") or {}).get("wall_seconds") or 0.0) if resuming else 0.0
     recorder = RunRecorder(
         location,
         {
@@ -152,12 +159,19 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
                 "pdf_concurrency": plan.pdf_concurrency,
             },
             "host": host_info(),
+            "config_digest": plan.config_digest,
         },
     )
+    if resuming:
+        resumed_from = recorder.resume()
+        logger.info("resuming run-%s of %s (was %s)", plan.run, plan.model.model, resumed_from.value)
     refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
     pool = shared_render_pool()
     slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * pool.workers)
-    ctx = RunContext(engine=None, location=location, slots=slots, rollup=Rollup(pages_total=plan.pages_total))
+    ctx = RunContext(engine=None, location=location, slots=slots, rollup=Rollup(pages_total=plan.pages_total), resume=plan.resume)
+    alert_at = plan.failure_alert_pages or failure_threshold(plan.pages_total, 0.1, None)
+    alerted = False
+    error_class: str | None = None
     pdf_results: list[dict[str, Any]] = []
     status = RunStatus.FAILED
     error: str | None = None
@@ -171,22 +185,31 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
         await aupdate_progress_artifact(await progress_artifact, min(100.0, 100.0 * ctx.rollup.pages_finished / max(1, plan.pages_total)))
 
     def write_progress() -> None:
-        ctx.rollup.wall_seconds = time.perf_counter() - started
+        ctx.rollup.wall_seconds = previous_wall + time.perf_counter() - started
         recorder.update(ctx.rollup, error_counts=dict(ctx.error_counts))
+
+    def alert_on_failures() -> None:
+        nonlocal alerted
+        if not alerted and ctx.rollup.pages_failed >= alert_at:
+            alerted = True
+            emit_run_event("page-failures", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, threshold=alert_at))
 
     async def ticker() -> None:
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL_S)
             try:
                 write_progress()
+                alert_on_failures()
                 await report_progress()
             except Exception as exc:  # progress is best effort; the run's own work goes on
                 logger.warning("progress update failed: %s", exc)
 
     try:
+        recorder.set_status(RunStatus.STARTING)  # the endpoint: a local server's start, or the API client
         async with _engine(plan, recorder) as engine:
             ctx.engine = engine
             recorder.set_status(RunStatus.RUNNING)
+            emit_run_event("started", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, resumed=resuming))
             logger.info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
             started = time.perf_counter()
             tick = asyncio.create_task(ticker())
@@ -203,20 +226,31 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
         status = RunStatus.COMPLETED
     except FatalModelError as exc:
         error = f"model rejected the requests: {exc}"
+        error_class = exc.error_class.value
     except ServerStartError as exc:
         error = str(exc)
+        error_class = "server_start"
     except asyncio.CancelledError:
         status = RunStatus.CANCELLED
         error = "cancelled"
         raise
     except Exception as exc:  # a bug or an I/O error: recorded, then shown by Prefect as a failure
         error = f"unexpected error: {exc!r}"
+        error_class = type(exc).__name__
         raise
     finally:
         write_progress()
         recorder.update(ctx.rollup, pdfs={r["pdf_slug"]: {"status": r["status"], "error": r.get("error"), **r["rollup"]} for r in pdf_results})
         recorder.set_status(status, error=error)
         refresh_model_metadata(layout, plan.job_id, plan.model_slug)
+        metrics = write_run_metrics(location, ctx.rollup.wall_seconds, {**recorder.data.get("host", {}), "gpus": gpu_info()})
+        alert_on_failures()
+        emit_run_event(
+            status.value,
+            plan,
+            run_event_payload(status.value, ctx.rollup.to_dict(), ctx.error_counts, error_class, pages_skipped=ctx.pages_skipped,
+                              latency_p50_s=metrics["latency_s"]["p50"], resumed=resuming),
+        )  # fmt: skip
         if status != RunStatus.CANCELLED:
             await asyncio.gather(
                 report_progress(),

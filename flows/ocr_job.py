@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
-from prefect.states import State
+from prefect.states import Cancelled, State
 
 from flows.model_run import model_run_flow
 from tasks.inspect_inputs import inspect_inputs
@@ -28,6 +28,11 @@ from tracr.layout import OutputLayout, default_outputs_root
 from tracr.metadata import read_json, utc_now
 from tracr.plan import PdfPlan, RunPlan
 from tracr.records import refresh_job_metadata, refresh_model_metadata
+from tracr.claims import config_digest, release_claim, try_claim, update_claim
+from tracr.metrics import write_job_metrics
+from tracr.resume import resumable_run
+from tracr.run_events import failure_threshold
+from flows.cancellation import job_tag, run_until_cancelled, tag_flow_run
 
 __all__ = ["ocr_job_flow", "job_run_name", "JobFailed"]
 
@@ -66,11 +71,24 @@ def move_literal_keys_to_env(config: JobConfig) -> JobConfig:
     return config.model_copy(update={"models": models})
 
 
-def _run_plans(config: JobConfig, pdfs: list[PdfPlan], outputs_root: Path) -> list[RunPlan]:
+def _run_plans(
+    config: JobConfig, pdfs: list[PdfPlan], outputs_root: Path, resume: bool = False, digest: str | None = None
+) -> list[RunPlan]:
+    """One plan per model: a new run folder, or with ``resume`` the latest unfinished one.
+
+    A model whose latest run completed has nothing to resume and gets no plan.
+    """
     layout = OutputLayout(outputs_root)
+    logger = get_run_logger()
     plans = []
+    pages_total = sum(len(p.pages) for p in pdfs)
+    alert_at = failure_threshold(pages_total, config.page_failure_alert_ratio, config.page_failure_alert_count)
     for spec in config.models:
-        location = layout.allocate_run(config.job_id, spec.slug)
+        number, status = resumable_run(layout, config.job_id, spec.slug) if resume else (None, None)
+        if resume and number is None and status is not None:
+            logger.info("%s: latest run completed; nothing to resume", spec.slug)
+            continue
+        location = layout.run(config.job_id, spec.slug, number) if number else layout.allocate_run(config.job_id, spec.slug)
         plans.append(
             RunPlan(
                 job_id=config.job_id,
@@ -83,6 +101,9 @@ def _run_plans(config: JobConfig, pdfs: list[PdfPlan], outputs_root: Path) -> li
                 temperature=config.temperature_for(spec),
                 render=config.render_for(spec),
                 pdf_concurrency=config.pdf_concurrency,
+                resume=number is not None,
+                config_digest=digest,
+                failure_alert_pages=alert_at,
             )
         )
     return plans
@@ -133,6 +154,10 @@ def _record_job_start(layout: OutputLayout, job: JobConfig, config_path: str, pd
         refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
 
 
+def _public_claim(claim: dict[str, Any]) -> dict[str, Any]:
+    return {k: claim.get(k) for k in ("job_id", "digest", "pid", "host", "claimed_at", "flow_run_id", "runs")}
+
+
 def _run_outcome(plan: RunPlan) -> dict[str, Any]:
     run_meta = read_json(plan.location.run_metadata) or {}
     return {
@@ -155,19 +180,39 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     job = await resolve_model_blocks(job)  # every ModelTarget block named exists, before anything starts
     outputs_root = Path(request.outputs).resolve() if request.outputs else default_outputs_root().resolve()
     layout = OutputLayout(outputs_root)
+    digest = config_digest(loaded.config)
+    claim = None
+    if not request.force:
+        acquired, claim = try_claim(outputs_root, digest, {"job_id": job.job_id, "flow_run_id": str(flow_run.id or "")})
+        if not acquired:
+            logger.warning("job %s with this config is already running (pid %s on %s, flow run %s); not starting another",
+                           job.job_id, claim.get("pid"), claim.get("host"), claim.get("flow_run_id"))  # fmt: skip
+            return {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": [], "duplicate_of": _public_claim(claim)}
+    await tag_flow_run(job.job_id)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 
     warm_pool = asyncio.create_task(shared_render_pool().warm())  # workers start while the job is planned
+    plans: list[RunPlan] = []
+    cancelled = False
     try:
         pdfs = await _inspect(job, loaded.pdfs)
-        plans = _run_plans(job, pdfs, outputs_root)
+        plans = _run_plans(job, pdfs, outputs_root, resume=request.resume, digest=digest)
+        if claim is not None:
+            update_claim(outputs_root, claim, runs=[{"model_slug": p.model_slug, "run": p.run} for p in plans])
         _record_job_start(layout, job, request.source, pdfs, plans)
         logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
-        states: list[State] = await asyncio.gather(*(model_run_flow(plan, return_state=True) for plan in plans))
+        with tags(job_tag(job.job_id)):
+            states, cancelled = await run_until_cancelled(model_run_flow(plan, return_state=True) for plan in plans)
     finally:
         await asyncio.gather(warm_pool, return_exceptions=True)
         shutdown_shared_render_pool()
-        refresh_job_metadata(layout, job.job_id)
+        refresh_job_metadata(layout, job.job_id, {"config_digest": digest})
+        write_job_metrics(layout, job.job_id)
+        if claim is not None:
+            release_claim(outputs_root, claim)
+    if cancelled:
+        logger.warning("job %s cancelled; finished pages are kept, `tracr run --resume` continues", job.job_id)
+        return Cancelled(message=f"job {job.job_id} cancelled; resume with --resume")
 
     runs = [_run_outcome(plan) for plan in plans]
     await acreate_markdown_artifact(

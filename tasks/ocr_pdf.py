@@ -25,6 +25,7 @@ from tracr.atomic import append_line, write_text_atomic
 from tracr.layout import RunLocation
 from tracr.metadata import PageRecord, Rollup, utc_now
 from tracr.plan import PdfPlan
+from tracr.resume import finished_pages
 
 __all__ = ["RunContext", "ocr_pdf"]
 
@@ -40,6 +41,8 @@ class RunContext:
     slots: asyncio.Semaphore
     rollup: Rollup = field(default_factory=Rollup)
     error_counts: dict[str, int] = field(default_factory=dict)
+    resume: bool = False  # skip pages already written by an earlier session of this run
+    pages_skipped: int = 0
 
     def record(self, record: PageRecord) -> None:
         self.rollup.add_page(record)
@@ -86,6 +89,11 @@ class _PdfMetadataWriter:
         if time.perf_counter() - self.last_write >= PDF_METADATA_INTERVAL_S:
             self.write("running")
 
+    def add_finished(self, record: PageRecord, line: str) -> None:
+        """A page an earlier session of the run already wrote (no rewrite triggered)."""
+        self.page_lines[record.page] = line
+        self.rollup.add_page(record)
+
     def write(self, status: str, error: str | None = None) -> dict[str, Any]:
         """Write the file; returns its header (everything but ``pages``)."""
         self.last_write = time.perf_counter()
@@ -123,6 +131,16 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
     if pdf.error:
         payload = writer.write("failed", pdf.error)
         return {"pdf_slug": pdf.slug, "status": "failed", "error": pdf.error, "rollup": payload["rollup"]}
+    pages = pdf.pages
+    if ctx.resume:
+        finished = finished_pages(ctx.location, pdf.slug)
+        for page in pdf.pages:
+            if page in finished:
+                record, line = finished[page]
+                writer.add_finished(record, line)
+                ctx.record(record)
+        pages = [page for page in pdf.pages if page not in finished]
+        ctx.pages_skipped += len(pdf.pages) - len(pages)
     writer.write("running")
     journal = ctx.location.page_journal(pdf.slug)
     engine = ctx.engine
@@ -146,7 +164,7 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
 
     try:
         async with asyncio.TaskGroup() as group:
-            for page in pdf.pages:
+            for page in pages:
                 await ctx.slots.acquire()
                 group.create_task(one_page(page))
     except BaseExceptionGroup as group_error:

@@ -72,7 +72,7 @@ async def test_job_writes_layout_metadata_and_pages(tmp_path, stub_server, pdf_f
 
     run = read_json(run_dir / "run_metadata.json")
     assert run["status"] == "completed"
-    assert [h["status"] for h in run["status_history"]] == ["queued", "running", "completed"]
+    assert [h["status"] for h in run["status_history"]] == ["queued", "starting", "running", "completed"]
     assert run["rollup"]["pages_done"] == 5 and run["rollup"]["output_tokens"] > 0
     assert run["rollup"]["pages_per_s"] > 0
     assert set(run["pdfs"]) == {"alpha", "beta"}

@@ -15,7 +15,7 @@ from pathlib import Path
 from tracr.config import ConfigError, load_job_config
 from tracr.layout import OutputLayout, default_outputs_root
 from tracr.metadata import read_json
-from tracr.report import failed_pages, format_table, list_jobs_text, run_rows, show_job_text
+from tracr.report import duplicate_of, duplicate_text, failed_pages, format_table, list_jobs_text, run_rows, show_job_text
 
 __all__ = ["main"]
 
@@ -43,10 +43,14 @@ def _run(args: argparse.Namespace) -> int:
 
     request = JobRequest(config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force)
     state = asyncio.run(ocr_job_flow(request, return_state=True))
-    # The runs this invocation made are the ones numbered after what existed before.
+    duplicate = duplicate_of(state)
+    if duplicate is not None:
+        print(duplicate_text(job_id, duplicate))
+        return 0
+    # The runs this invocation made are the ones numbered after what existed before (or resumed in place).
     this_run = {}
     for slug, previous in before.items():
-        numbers = [n for n in layout.run_numbers(job_id, slug) if n > previous]
+        numbers = [n for n in layout.run_numbers(job_id, slug) if n > previous or (args.resume and n == previous)]
         if numbers:
             this_run[slug] = numbers[-1]
     rows = run_rows(layout, job_id, this_run)
@@ -60,13 +64,39 @@ def _run(args: argparse.Namespace) -> int:
         print(format_table(problems))
     print(f"\noutputs: {layout.job_dir(job_id)}")
     ok = state.is_completed() and rows and all(r["status"] == "completed" and r["failed"] == 0 for r in rows)
-    if not state.is_completed() and not rows:
+    if state.is_cancelled():
+        print(f"job cancelled: {state.message}; `tracr run {args.config} --resume` continues it", file=sys.stderr)
+    elif not state.is_completed() and not rows:
         print(f"job failed before any run started: {state.message}", file=sys.stderr)
     broken = [i["pdf_slug"] for i in (read_json(layout.job_metadata(job_id)) or {}).get("inputs", []) if i.get("error")]
     if broken:
         print(f"PDFs that could not be read: {', '.join(broken)}")
         ok = False
     return 0 if ok else 1
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.cancellation import cancel_job
+
+    runs = asyncio.run(cancel_job(args.job_id, wait_s=args.wait))
+    if not runs:
+        print(f"no active flow run of job {args.job_id!r} (tag tracr-job:{args.job_id})", file=sys.stderr)
+        return 1
+    print(format_table(runs))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tracr.export import ExportError, export_pages
+
+    try:
+        path, count = export_pages(OutputLayout(_outputs(args.outputs)), args.job_id, args.format, args.output)
+    except ExportError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"wrote {count} page row(s) to {path}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -99,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue each model's latest unfinished run, skipping pages already written")
     run.add_argument("--force", action="store_true", help="start new runs even if the same config is already running")
     run.set_defaults(handler=_run)
+
+    cancel = sub.add_parser("cancel", help="cancel a job's running flow runs (finished pages are kept; resume with run --resume)")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the runs to stop (default 60)")
+    cancel.set_defaults(handler=_cancel)
+
+    export = sub.add_parser("export", help="write a job's per-page rows as CSV or Parquet")
+    export.add_argument("job_id")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--output", help="file to write (default: <job dir>/pages.<format>)")
+    export.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    export.set_defaults(handler=_export)
 
     listing = sub.add_parser("list", help="list jobs in the outputs root")
     listing.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")

@@ -193,6 +193,8 @@ class JobConfig(_Strict):
     pages: str | int | list[int] | None = Field(None, description="Page selection, e.g. '1-3,7,10-' (default: all).")
     render: RenderSettings = Field(default_factory=RenderSettings)
     pdf_concurrency: int = Field(4, ge=1, le=256, description="PDFs of one run processed at the same time.")
+    page_failure_alert_ratio: float = Field(0.1, gt=0, le=1, description="Failed share of a run's pages that emits tracr.run.page-failures.")
+    page_failure_alert_count: int | None = Field(None, ge=1, description="Failed pages that emit tracr.run.page-failures (overrides the ratio).")
     models: list[ModelSpec] = Field(min_length=1)
 
     @field_validator("job_id")

@@ -42,6 +42,9 @@ class RunPlan(BaseModel):
     temperature: float
     render: RenderSettings
     pdf_concurrency: int = 4
+    resume: bool = False  # continue this run in place, skipping finished pages
+    config_digest: str | None = None
+    failure_alert_pages: int | None = None  # failed pages that emit tracr.run.page-failures
 
     def model_post_init(self, __context: object) -> None:
         if self.model.api_key is not None:

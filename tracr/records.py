@@ -17,7 +17,7 @@ from tracr import __version__
 from tracr.atomic import write_json_atomic
 from tracr.layout import OutputLayout, RunLocation
 from tracr.metadata import Rollup, busy_seconds, read_json, utc_now
-from tracr.run_state import RunStatus, check_transition
+from tracr.run_state import RunStatus, check_resume, check_transition
 
 __all__ = ["RunRecorder", "refresh_model_metadata", "refresh_job_metadata", "host_info"]
 
@@ -68,13 +68,26 @@ class RunRecorder:
         now = utc_now()
         self.data["status"] = new.value
         self.data["status_history"].append({"status": new.value, "at": now})
-        if new == RunStatus.RUNNING:
+        if new == RunStatus.RUNNING and not self.data.get("started_at"):
             self.data["started_at"] = now
         if new in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED):
             self.data["ended_at"] = now
         if error is not None:
             self.data["error"] = error
         self.write()
+
+    def resume(self) -> RunStatus:
+        """Put an unfinished run back to ``queued`` (validated, recorded with what it resumed from)."""
+        previous = self.status
+        new = check_resume(previous)
+        now = utc_now()
+        self.data["status"] = new.value
+        self.data["status_history"].append({"status": new.value, "at": now, "resumed_from": previous.value, "previous_error": self.data.get("error")})
+        self.data["resumes"] = int(self.data.get("resumes", 0)) + 1
+        self.data["ended_at"] = None
+        self.data["error"] = None
+        self.write()
+        return previous
 
     def update(self, rollup: Rollup, pdfs: dict[str, dict[str, Any]] | None = None, **extra: Any) -> None:
         self.data["rollup"] = rollup.to_dict()

@@ -10,8 +10,11 @@ from typing import Any
 
 from tracr.layout import OutputLayout
 from tracr.metadata import latest_page_records, read_json, read_page_journal
+from tracr.metrics import read_run_metrics
 
-__all__ = ["format_table", "job_rows", "list_jobs_text", "show_job_text", "run_rows", "failed_pages"]
+__all__ = [
+    "format_table", "job_rows", "list_jobs_text", "show_job_text", "run_rows", "metrics_rows", "failed_pages", "duplicate_of", "duplicate_text",
+]  # fmt: skip
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -92,9 +95,65 @@ def list_jobs_text(layout: OutputLayout) -> str:
     return format_table(job_rows(layout)) if layout.job_ids() else f"no jobs under {layout.root}"
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def metrics_rows(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
+    """One row per run: status, pages, speed, latency and TTFT percentiles, tokens, errors by class."""
+    rows = []
+    for slug in layout.model_slugs(job_id):
+        for number in layout.run_numbers(job_id, slug):
+            m = read_run_metrics(layout.run(job_id, slug, number))
+            rows.append(
+                {
+                    "model": slug,
+                    "run": number,
+                    "status": m.get("status") or "unknown",
+                    "done": m["pages_done"],
+                    "failed": m["pages_failed"],
+                    "of": m.get("pages_total", 0),
+                    "pages/s": m["pages_per_s"],
+                    "p50 s": _seconds(m["latency_s"]["p50"]),
+                    "p90 s": _seconds(m["latency_s"]["p90"]),
+                    "ttft p50 s": _seconds(m["ttft_s"]["p50"]),
+                    "tokens in/out": f"{m['input_tokens']}/{m['output_tokens']}",
+                    "out tok/s": m["output_tokens_per_s"],
+                    "errors": " ".join(f"{k}:{v}" for k, v in (m.get("failures_by_class") or {}).items()) or "-",
+                }
+            )
+    return rows
+
+
 def show_job_text(layout: OutputLayout, job_id: str) -> str:
     meta = read_json(layout.job_metadata(job_id))
     if meta is None:
         return f"no job {job_id!r} under {layout.root}"
     head = f"job {job_id}" + (f" — {meta['title']}" if meta.get("title") else "")
-    return "\n".join([head, f"outputs: {layout.job_dir(job_id)}", "", format_table(run_rows(layout, job_id))])
+    lines = [head, f"outputs: {layout.job_dir(job_id)}", "", format_table(metrics_rows(layout, job_id))]
+    errors = [
+        {"model": r["model"], "run": r["run"], "error": r["error"]} for r in run_rows(layout, job_id) if r["error"]
+    ]
+    if errors:
+        lines += ["", "run errors:", format_table(errors)]
+    return "\n".join(lines)
+
+
+def duplicate_of(state: Any) -> dict[str, Any] | None:
+    """The active job's claim when a submission was refused as a duplicate (a flow state's result)."""
+    if not state.is_completed():
+        return None
+    try:
+        result = state.result(raise_on_failure=False)
+    except Exception:
+        return None
+    return result.get("duplicate_of") if isinstance(result, dict) else None
+
+
+def duplicate_text(job_id: str, claim: dict[str, Any]) -> str:
+    runs = ", ".join(f"{r['model_slug']} run-{r['run']}" for r in claim.get("runs") or []) or "runs being planned"
+    return (
+        f"job {job_id} with this config is already running: pid {claim.get('pid')} on {claim.get('host')}, "
+        f"flow run {claim.get('flow_run_id') or '?'}, since {claim.get('claimed_at')} ({runs}).\n"
+        "Not starting another; use --force to start new runs anyway."
+    )

@@ -118,6 +118,16 @@ def _serve_ocr(args: argparse.Namespace) -> int:
     return serve(argv) or 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from tasks.preflight import run_doctor  # probes import Prefect only where they need it
+    from tracr.doctor import exit_code, format_report
+
+    checks = run_doctor(args.config, _outputs(args.outputs))
+    print(format_report(checks))
+    return exit_code(checks)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracr", description="Benchmark OCR models over your PDFs, orchestrated by Prefect.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("job_id")
     show.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
     show.set_defaults(handler=_show)
+
+    doctor = sub.add_parser("doctor", help="check this machine (and a job config's models) before running: OK / WARN / FAIL")
+    doctor.add_argument("config", nargs="?", help="job config YAML whose models to preflight")
+    doctor.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    doctor.set_defaults(handler=_doctor)
 
     serve = sub.add_parser("serve-ocr", help="run the built-in RapidOCR OpenAI-compatible server")
     serve.add_argument("--host", default="127.0.0.1")

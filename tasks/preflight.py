@@ -1,0 +1,205 @@
+"""``tracr doctor``'s probes: the I/O behind each check (HTTP, NVML, the disk, Prefect).
+
+Each probe returns plain data that ``tracr/doctor.py`` judges. Prefect is
+imported only by the probes that need it (the API health check, block lookups).
+Keys are sent to an endpoint's ``/models`` only to see whether it accepts them;
+they are never returned, printed or stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from tracr.config import JobConfig, ModelSpec
+from tracr.doctor import (
+    Check,
+    GpuProbe,
+    Level,
+    ModelsProbe,
+    OutputsProbe,
+    check_block,
+    check_gpus,
+    check_key,
+    check_local_runtime,
+    check_models_listing,
+    check_outputs,
+    check_package,
+    check_prefect_api,
+    check_python,
+    gpus_needed,
+    model_label,
+)
+
+__all__ = ["environment_checks", "config_checks", "probe_models", "probe_gpus", "probe_outputs", "package_version"]
+
+PACKAGES = {
+    "prefect": "orchestration",
+    "openai": "the OCR client",
+    "pymupdf": "PDF rendering",
+    "duckdb": "indexing outputs",
+}
+HTTP_TIMEOUT_S = 10.0
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def probe_gpus() -> GpuProbe:
+    """GPU names from NVML; an error string where there is no driver (as on CPU-only machines)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the `pynvml` shim warns that it is deprecated
+            import pynvml
+        pynvml.nvmlInit()
+    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
+        return GpuProbe(error=f"NVML: {exc}")
+    try:
+        names = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(index))
+            names.append(f"{index}:{name.decode() if isinstance(name, bytes) else name}")
+        return GpuProbe(names=names)
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def probe_outputs(root: Path) -> OutputsProbe:
+    """Is the outputs root (or the folder it will be created in) writable, and how much is free?"""
+    root = root.resolve()
+    existing = root
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".tracr-doctor-"):
+            pass
+        return OutputsProbe(root, existing, True, shutil.disk_usage(existing).free)
+    except OSError as exc:
+        return OutputsProbe(root, existing, False, 0, error=exc.strerror or str(exc))
+
+
+async def probe_prefect_api() -> tuple[str | None, str | None]:
+    """The configured API URL (env or profile) and the health check's error, if any."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        return None, None
+    async with get_client() as client:
+        error = await client.api_healthcheck()
+    return url, (f"{type(error).__name__}: {error}" if error is not None else None)
+
+
+def probe_models(base_url: str, api_key: str | None, timeout_s: float = HTTP_TIMEOUT_S) -> ModelsProbe:
+    """``GET <base_url>/models`` with the key, if any; the ids it lists."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return ModelsProbe(error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    ids: list[str] = []
+    if response.status_code == 200:
+        try:
+            ids = [str(item.get("id")) for item in response.json().get("data", []) if isinstance(item, dict)]
+        except ValueError:
+            return ModelsProbe(status=response.status_code, error="/models answered 200 with a body that is not JSON")
+    return ModelsProbe(status=response.status_code, models=ids)
+
+
+def environment_checks(outputs_root: Path, config: JobConfig | None) -> list[Check]:
+    """Python, packages, Prefect API, GPUs, outputs root."""
+    checks = [check_python()]
+    checks += [check_package(name, package_version(name), why) for name, why in PACKAGES.items()]
+    try:
+        url, error = asyncio.run(probe_prefect_api())
+        checks.append(check_prefect_api(url, error))
+    except Exception as exc:  # a broken profile or setting: say so rather than crash
+        checks.append(Check(Level.FAIL, "prefect api", f"cannot read Prefect settings: {exc}"))
+    needed, who = gpus_needed(config) if config is not None else (None, "")
+    checks.append(check_gpus(probe_gpus(), needed, who))
+    checks.append(check_outputs(probe_outputs(outputs_root)))
+    return checks
+
+
+async def _lookup_blocks(names: list[str]) -> dict[str, object]:
+    from tasks.model_targets import load_model_target
+
+    return {name: await load_model_target(name) for name in dict.fromkeys(names)}
+
+
+def config_checks(config: JobConfig, env: Mapping[str, str] | None = None) -> list[Check]:
+    """Each model's preflight: key, block, endpoint reachable, model listed; local runtimes."""
+    env = os.environ if env is None else env
+    checks: list[Check] = []
+    blocks: dict[str, object] = {}
+    block_error: str | None = None
+    names = [spec.block for spec in config.models if spec.block]
+    if names:
+        try:
+            blocks = asyncio.run(_lookup_blocks(names))
+        except Exception as exc:
+            block_error = f"{type(exc).__name__}: {exc}"
+    for index, spec in enumerate(config.models):
+        label = model_label(index, spec)
+        if spec.mode == "local":
+            checks.append(check_local_runtime(label, spec, shutil.which("vllm"), package_version("rapidocr-onnxruntime")))
+            continue
+        if spec.block:
+            checks += _block_model_checks(label, spec, blocks.get(spec.block), block_error)
+            continue
+        key_check = check_key(label, spec, env)
+        checks.append(key_check)
+        key = _key_of(spec, env)
+        checks += check_models_listing(label, spec.base_url or "", spec.model, probe_models(spec.base_url or "", key), key is not None)
+    return checks
+
+
+def _key_of(spec: ModelSpec, env: Mapping[str, str]) -> str | None:
+    if spec.api_key is not None:
+        return spec.api_key.get_secret_value()
+    return env.get(spec.api_key_env) if spec.api_key_env else None
+
+
+def _block_model_checks(label: str, spec: ModelSpec, target: object, error: str | None) -> list[Check]:
+    from blocks.model_target import ModelTarget
+
+    if not isinstance(target, ModelTarget):
+        return [check_block(label, spec.block or "", None if error else False, error)]
+    checks = [check_block(label, spec.block or "", True)]
+    key = target.api_key.get_secret_value() if target.api_key is not None else None
+    checks.append(Check(Level.OK, f"{label} key", "held by the block" if key else "none in the block"))
+    model = spec.model or target.model
+    return checks + check_models_listing(label, target.base_url, model, probe_models(target.base_url, key), key is not None)
+
+
+def run_doctor(config_path: str | None, outputs_root: Path) -> list[Check]:
+    """Every check for ``tracr doctor [CONFIG]``: the environment, then the config and each model."""
+    from tracr.config import ConfigError, load_job_config
+    from tracr.doctor import AssumeKeysSet
+
+    config: JobConfig | None = None
+    config_lines: list[Check] = []
+    if config_path is not None:
+        try:  # key variables are checked per model below, so one missing key does not hide the rest
+            loaded = load_job_config(config_path, env=AssumeKeysSet())
+            config = loaded.config
+            config_lines.append(Check(Level.OK, "config", f"{config_path}: valid, {len(config.models)} model(s), {len(loaded.pdfs)} PDF(s)"))
+        except ConfigError as exc:
+            config_lines += [Check(Level.FAIL, "config", problem) for problem in exc.problems]
+    checks = environment_checks(outputs_root, config) + config_lines
+    if config is not None:
+        checks += config_checks(config)
+    return checks

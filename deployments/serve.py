@@ -1,0 +1,78 @@
+"""Serve tracr's flows from this machine: ``python -m deployments.serve``.
+
+The one-machine way to run tracr like the rest of a Prefect estate, with no work
+pool and no worker: this process registers the deployments ``ocr-job/<name>``
+and ``index-outputs/<name>`` with the Prefect server named by ``PREFECT_API_URL``
+and runs every flow run triggered for them (from the UI, ``prefect deployment
+run``, a schedule or an automation) as a subprocess, until it is stopped
+(Ctrl-C / SIGTERM). For work pools (process or Docker, several machines) use
+``deployments/prefect.yaml`` and ``prefect deploy`` instead; see
+docs/deployments.md.
+
+``index-outputs`` is served only when ``flows/index_outputs.py`` is present
+(it is built on its own branch); without it only ``ocr-job`` is served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from prefect import Flow, serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from flows.ocr_job import ocr_job_flow
+
+__all__ = ["build_deployments", "find_flow", "EXAMPLE_SCHEDULE_PARAMETERS", "main"]
+
+#: What the example nightly schedule submits; it is created paused (``active: false``).
+EXAMPLE_SCHEDULE_PARAMETERS = {"request": {"config_path": "job_configs/example.yaml", "job_id": "example-nightly"}}
+
+
+def find_flow(module_name: str, flow_name: str) -> Flow | None:
+    """The flow called ``flow_name`` in ``module_name``, or None when the module is absent."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:  # the module exists but something it imports does not: a real error
+            raise
+        return None
+    for value in vars(module).values():
+        if isinstance(value, Flow) and value.name == flow_name:
+            return value
+    raise LookupError(f"{module_name} defines no flow named {flow_name!r}")
+
+
+def build_deployments(name: str = "serve", schedule_active: bool = False) -> list[RunnerDeployment]:
+    """``ocr-job/<name>`` (with the example nightly schedule) and, if present, ``index-outputs/<name>``."""
+    deployments = [
+        ocr_job_flow.to_deployment(
+            name=name,
+            description="Run a tracr job: give a config file path (config_path) or the config inline (config).",
+            tags=["tracr"],
+            schedules=[Cron("0 2 * * *", timezone="UTC", parameters=EXAMPLE_SCHEDULE_PARAMETERS, active=schedule_active, slug="example-nightly")],
+        )
+    ]
+    index_flow = find_flow("flows.index_outputs", "index-outputs")
+    if index_flow is not None:
+        deployments.append(index_flow.to_deployment(name=name, description="Index tracr's output tree into DuckDB.", tags=["tracr"]))
+    return deployments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--name", default="serve", help="deployment name (ocr-job/<name>); default: serve")
+    parser.add_argument("--limit", type=int, default=1, help="flow runs this machine executes at once (default 1: a job uses every core)")
+    parser.add_argument("--schedule-active", action="store_true", help="turn the example nightly schedule on (created paused otherwise)")
+    args = parser.parse_args(argv)
+    deployments = build_deployments(args.name, args.schedule_active)
+    print("serving: " + ", ".join(f"{d.flow_name}/{d.name}" for d in deployments), flush=True)
+    serve(*deployments, limit=args.limit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -122,7 +122,8 @@ def _start_serve(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[
     with open(log, "wb") as out:  # a file, not a pipe: nobody has to drain it
         return subprocess.Popen(
             [sys.executable, "-m", "deployments.serve", "--name", name, "--limit", "2"],
-            cwd=REPO, env={**os.environ, **env}, start_new_session=True, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=REPO, env={**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1", **env},  # pick runs up within 1 s, not 10
+            start_new_session=True, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
 
@@ -156,6 +157,8 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
     proc = _start_serve("test-serve", {KEY_ENV: TEST_API_KEY}, log)  # the key lives in the serving machine's environment
     try:
         deployment = await _wait_for_deployment("ocr-job/test-serve", proc, log)
+        served_names = "ocr-job/test-serve" + (", index-outputs/test-serve" if (REPO / INDEX_ENTRYPOINT).exists() else "")
+        assert log.read_text().splitlines()[0] == f"serving: {served_names}"
         assert deployment.parameter_openapi_schema["required"] == ["request"]
 
         # 1. The Python client, naming a config file.
@@ -163,6 +166,7 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
             "ocr-job/test-serve",
             parameters={"request": JobRequest(config_path=str(config_path), outputs=str(outputs)).model_dump(exclude_none=True)},
             timeout=240,
+            poll_interval=1,
         )
         assert flow_run.state.is_completed(), f"{flow_run.state}\n{log.read_text(errors='replace')}"
         assert flow_run.name == "served"  # the flow-run name is the job id
@@ -173,7 +177,7 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
         # 2. The CLI a user types, passing the config inline and another job id.
         params = {"request": {"config": config, "job_id": "served-inline", "outputs": str(outputs)}}
         cli = await asyncio.to_thread(
-            _prefect_cli, "deployment", "run", "ocr-job/test-serve", "--params", json.dumps(params), "--watch", "--watch-timeout", "240", timeout=300
+            _prefect_cli, "deployment", "run", "ocr-job/test-serve", "--params", json.dumps(params), "--watch", "--watch-interval", "1", "--watch-timeout", "240", timeout=300
         )
         assert cli.returncode == 0, cli.stdout + cli.stderr
         inline_meta = read_json(outputs / "served-inline/stub-ocr/run-1/run_metadata.json")
@@ -189,3 +193,23 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
         pgid = proc.pid
         terminate_group(proc, 20)
     assert not group_alive(pgid)  # the serve process and any flow-run process it started are gone
+
+
+def test_serve_finds_the_index_flow_only_where_its_module_exists(tmp_path, monkeypatch):
+    """deployments.serve guards flows/index_outputs.py (another branch): absent is fine, broken is not."""
+    from deployments.serve import find_flow
+
+    package = tmp_path / "fakeflows"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "present.py").write_text("from prefect import flow\n\n@flow(name='index-outputs')\ndef anything():\n    pass\n")
+    (package / "broken.py").write_text("import a_module_nobody_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert find_flow("fakeflows.present", "index-outputs").name == "index-outputs"
+    assert find_flow("fakeflows.absent", "index-outputs") is None
+    try:
+        find_flow("fakeflows.broken", "index-outputs")
+    except ModuleNotFoundError as exc:
+        assert exc.name == "a_module_nobody_installed"
+    else:
+        raise AssertionError("a module that fails to import must not be mistaken for an absent one")

@@ -175,9 +175,9 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
         assert "stub page" in (outputs / "served/stub-ocr/run-1/report/2.md").read_text()
 
         # 2. The CLI a user types, passing the config inline and another job id.
-        params = {"request": {"config": config, "job_id": "served-inline", "outputs": str(outputs)}}
+        request = {"config": config, "job_id": "served-inline", "outputs": str(outputs)}
         cli = await asyncio.to_thread(
-            _prefect_cli, "deployment", "run", "ocr-job/test-serve", "--params", json.dumps(params), "--watch", "--watch-interval", "1", "--watch-timeout", "240", timeout=300
+            _prefect_cli, "deployment", "run", "ocr-job/test-serve", "--param", f"request={json.dumps(request)}", "--watch", "--watch-interval", "1", "--watch-timeout", "240", timeout=300
         )
         assert cli.returncode == 0, cli.stdout + cli.stderr
         inline_meta = read_json(outputs / "served-inline/stub-ocr/run-1/run_metadata.json")

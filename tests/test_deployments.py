@@ -114,8 +114,20 @@ async def test_prefect_deploy_registers_the_work_pool_deployments(prefect_server
     assert process.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
     assert in_docker.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/tracr"}}]
     assert in_docker.job_variables["container_create_kwargs"]["device_requests"][0]["driver"] == "nvidia"
-    # Job variables are the Docker worker's own (prefect-docker's base job template knows each of them).
+    # Job variables are the Docker worker's own (prefect-docker's base job template knows each of them) ...
     assert set(in_docker.job_variables) <= set(docker_pool.base_job_template["variables"]["properties"])
+    # ... they build the worker's job configuration as a Docker worker would, and docker-py turns that
+    # into container-create arguments with the GPUs, IPC mode and both volumes.
+    from docker.models.containers import _create_container_args
+    from prefect_docker.worker import DockerWorkerJobConfiguration
+
+    job = await DockerWorkerJobConfiguration.from_template_and_values(docker_pool.base_job_template, in_docker.job_variables)
+    assert job.image == "tracr:latest" and str(getattr(job.image_pull_policy, "value", job.image_pull_policy)) == "IfNotPresent" and job.auto_remove
+    assert job.env["TRACR_OUTPUTS"] == "/outputs" and job.env["TRACR_GPU_HOST"]
+    create = _create_container_args({"version": "1.44", "image": job.image, "environment": job.env, "volumes": job.volumes, **job.container_create_kwargs})
+    host = create["host_config"]
+    assert host["DeviceRequests"] == [{"Driver": "nvidia", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}]
+    assert host["IpcMode"] == "host" and set(host["Binds"]) == set(job.volumes) and "/outputs" in create["volumes"]
 
 
 def _start_serve(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

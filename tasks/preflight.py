@@ -48,6 +48,7 @@ PACKAGES = {
     "duckdb": "indexing outputs",
 }
 HTTP_TIMEOUT_S = 10.0
+PREFECT_TIMEOUT_S = 60.0  # an ephemeral server (no PREFECT_API_URL) takes a few seconds to start
 
 
 def package_version(name: str) -> str | None:
@@ -124,10 +125,10 @@ def environment_checks(outputs_root: Path, config: JobConfig | None) -> list[Che
     checks = [check_python()]
     checks += [check_package(name, package_version(name), why) for name, why in PACKAGES.items()]
     try:
-        url, error = asyncio.run(probe_prefect_api())
+        url, error = asyncio.run(asyncio.wait_for(probe_prefect_api(), PREFECT_TIMEOUT_S))
         checks.append(check_prefect_api(url, error))
-    except Exception as exc:  # a broken profile or setting: say so rather than crash
-        checks.append(Check(Level.FAIL, "prefect api", f"cannot read Prefect settings: {exc}"))
+    except (Exception, asyncio.CancelledError) as exc:  # a broken profile, a hung server: say so rather than crash
+        checks.append(Check(Level.FAIL, "prefect api", f"cannot check the Prefect API: {type(exc).__name__}: {exc}"))
     needed, who = gpus_needed(config) if config is not None else (None, "")
     checks.append(check_gpus(probe_gpus(), needed, who))
     checks.append(check_outputs(probe_outputs(outputs_root)))
@@ -149,8 +150,8 @@ def config_checks(config: JobConfig, env: Mapping[str, str] | None = None) -> li
     names = [spec.block for spec in config.models if spec.block]
     if names:
         try:
-            blocks = asyncio.run(_lookup_blocks(names))
-        except Exception as exc:
+            blocks = asyncio.run(asyncio.wait_for(_lookup_blocks(names), PREFECT_TIMEOUT_S))
+        except (Exception, asyncio.CancelledError) as exc:
             block_error = f"{type(exc).__name__}: {exc}"
     for index, spec in enumerate(config.models):
         label = model_label(index, spec)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from prefect import Flow, serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
+from prefect.settings import get_current_settings
 
 from flows.ocr_job import ocr_job_flow
 
@@ -68,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=1, help="flow runs this machine executes at once (default 1: a job uses every core)")
     parser.add_argument("--schedule-active", action="store_true", help="turn the example nightly schedule on (created paused otherwise)")
     args = parser.parse_args(argv)
+    if not get_current_settings().api.url:
+        # Without a server, Prefect would serve against a temporary one that no UI, CLI or schedule can reach.
+        print(
+            "PREFECT_API_URL is not set: start a server (`prefect server start`) and point at it "
+            "(`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`); see docs/deployments.md",
+            file=sys.stderr,
+        )
+        return 2
     deployments = build_deployments(args.name, args.schedule_active)
     print("serving: " + ", ".join(f"{d.flow_name}/{d.name}" for d in deployments), flush=True)
     serve(*deployments, limit=args.limit)

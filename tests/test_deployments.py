@@ -225,3 +225,10 @@ def test_serve_finds_the_index_flow_only_where_its_module_exists(tmp_path, monke
         assert exc.name == "a_module_nobody_installed"
     else:
         raise AssertionError("a module that fails to import must not be mistaken for an absent one")
+
+
+def test_serve_refuses_to_run_without_a_prefect_server(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(tmp_path)}  # no profile either
+    result = subprocess.run([sys.executable, "-m", "deployments.serve"], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert result.returncode == 2
+    assert "PREFECT_API_URL is not set: start a server (`prefect server start`)" in result.stderr

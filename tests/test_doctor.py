@@ -115,7 +115,7 @@ def test_doctor_environment_failures(tmp_path, pdf_factory):
     assert lines["models[0] org-big runtime"] == ("FAIL", "vllm is not installed or not on PATH")
 
     bad = write_config(tmp_path / "bad.yaml", {"job_id": "doc", "input_path": str(tmp_path / "none"), "models": [{"model": "m", "colour": 1}]})
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(tmp_path / "prefect-home")}  # no profile either
     result = subprocess.run([sys.executable, "-m", "tracr.cli", "doctor", str(bad)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert result.returncode == 1
     assert re.search(r"^FAIL +config +models\[0\]\.colour: unknown key", result.stdout, re.M)

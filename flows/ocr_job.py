@@ -89,6 +89,10 @@ def _run_plans(
             logger.info("%s: latest run completed; nothing to resume", spec.slug)
             continue
         location = layout.run(config.job_id, spec.slug, number) if number else layout.allocate_run(config.job_id, spec.slug)
+        recorded = (read_json(location.run_metadata) or {}).get("config_digest") if number else None
+        if recorded and recorded != digest:
+            logger.warning("%s run-%s was started from a different config (digest %s…, now %s…); its finished pages are kept as they are",
+                           spec.slug, number, recorded[:12], (digest or "")[:12])  # fmt: skip
         plans.append(
             RunPlan(
                 job_id=config.job_id,

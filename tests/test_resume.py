@@ -176,3 +176,31 @@ def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, st
     assert sorted(r.page for r in read_page_journal(run_dir / "doc" / "pages.jsonl") if r.status == "done") == list(range(1, PAGES + 1))
     for text in (resumed.stdout, resumed.stderr, first_out, second.stdout):
         assert TEST_API_KEY not in text
+
+
+async def test_live_claim_blocks_a_submission_and_force_starts_anyway(tmp_path, stub_server, pdf_factory, monkeypatch):
+    from flows.ocr_job import ocr_job_flow
+    from tracr.job_request import JobRequest
+
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    stub = stub_server()
+    pdf_factory("doc.pdf", 2)
+    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id="forced"))
+    out = tmp_path / "out"
+    digest = config_digest(parse_job_config(_config(str(tmp_path / "inputs"), stub.base_url, job_id="forced")).config)
+    acquired, held = try_claim(out, digest, {"job_id": "forced", "flow_run_id": "held-by-test"})  # this live process holds it
+    assert acquired
+    try:
+        state = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(out)), return_state=True)
+        result = await state.result()
+        assert result["duplicate_of"]["flow_run_id"] == "held-by-test" and result["duplicate_of"]["pid"] == os.getpid()
+        assert not (out / "forced" / "stub-ocr").exists() and stub.stats()["total_requests"] == 0
+
+        forced = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(out), force=True), return_state=True)
+        assert forced.is_completed()
+        run = read_json(out / "forced" / "stub-ocr" / "run-1" / "run_metadata.json")
+        assert run["status"] == "completed" and run["config_digest"] == digest
+        assert read_json(out / "forced" / "job_metadata.json")["config_digest"] == digest
+        assert read_json(claim_path(out, digest))["token"] == held["token"]  # --force took no claim and left ours alone
+    finally:
+        release_claim(out, held)

@@ -5,10 +5,10 @@ Flow runs of a job carry the tag ``tracr-job:<job_id>``, so ``tracr cancel JOB_I
 ``tracr run`` has no worker or runner to kill it, so the job flow watches its own
 state and, once it is ``Cancelling``, cancels its model runs: each records
 ``cancelled`` and keeps every finished page, and the flow ends ``Cancelled``.
-Under a runner or worker (deployments) the runner also terminates the process
-once it sees ``Cancelling``; whichever comes first, the records may then say
-``running`` or ``failed`` instead of ``cancelled`` (not verified here), and
-``--resume`` continues such a run all the same.
+Under a runner (served deployments) the runner's own cancellation reaches the
+flow as an asyncio cancellation, with the same records (tested); a run killed
+outright before it records anything stays ``running``, and ``--resume``
+continues it all the same.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -204,3 +205,49 @@ async def test_live_claim_blocks_a_submission_and_force_starts_anyway(tmp_path, 
         assert read_json(claim_path(out, digest))["token"] == held["token"]  # --force took no claim and left ours alone
     finally:
         release_claim(out, held)
+
+
+async def test_cancel_a_served_deployment_run_then_resume_through_the_deployment(tmp_path, stub_server):
+    """The runner terminates a served run on Cancelling; records still say cancelled, and resume finishes it."""
+    import signal
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    from tests.test_deployments import _start_serve, _wait_for_deployment
+    from tracr.job_request import JobRequest
+
+    pages = 30
+    stub = stub_server(latency_s=0.4)
+    make_pdf(tmp_path / "inputs" / "doc.pdf", pages)
+    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id="servedcancel", max_concurrent_requests=1))
+    out = tmp_path / "out"
+    run_dir = out / "servedcancel" / "stub-ocr" / "run-1"
+    log = tmp_path / "serve.log"
+    proc = _start_serve("cancel-serve", {KEY_ENV: TEST_API_KEY}, log)
+    try:
+        await _wait_for_deployment("ocr-job/cancel-serve", proc, log)
+        request = JobRequest(config_path=str(config), outputs=str(out)).model_dump(exclude_none=True)
+        flow_run = await run_deployment("ocr-job/cancel-serve", parameters={"request": request}, timeout=0)
+        deadline = time.monotonic() + 120
+        while _done_pages(run_dir) < 2:
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            await asyncio.sleep(0.3)
+        cancel = subprocess.run(_tracr("cancel", "servedcancel", "--wait", "60"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=200)
+        assert cancel.returncode == 0 and "Cancelled" in cancel.stdout, cancel.stdout + cancel.stderr
+        async with get_client() as client:
+            assert (await client.read_flow_run(flow_run.id)).state.is_cancelled()
+        run = read_json(run_dir / "run_metadata.json")
+        assert run["status"] == "cancelled"
+        kept = _done_pages(run_dir)
+        assert 2 <= kept < pages and not list((out / ".tracr-claims").glob("*.json"))
+        requests_before = stub.stats()["total_requests"]
+
+        resumed = await run_deployment("ocr-job/cancel-serve", parameters={"request": {**request, "resume": True}}, timeout=240, poll_interval=1)
+        assert resumed.state.is_completed(), f"{resumed.state}\n{log.read_text(errors='replace')}"
+        run = read_json(run_dir / "run_metadata.json")
+        assert run["status"] == "completed" and run["rollup"]["pages_done"] == pages
+        assert stub.stats()["total_requests"] - requests_before == pages - kept
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)

@@ -176,7 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        # Ctrl-C: the flows have already stopped their servers and recorded the runs as cancelled.
+        print("\ninterrupted: finished pages are kept; `tracr run CONFIG --resume` continues", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

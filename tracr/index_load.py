@@ -1,0 +1,242 @@
+"""Reading changed runs into column batches (Arrow) for one bulk insert each.
+
+Each run contributes one row to ``runs``, one per PDF folder to ``pdfs`` and one
+per page (the latest journal record, as :func:`tracr.metadata.latest_page_records`
+picks it) to ``pages``, with the page's markdown read from ``<page>.md``.
+Values are appended to per-column lists and turned into Arrow tables, which
+DuckDB ingests in bulk; nothing is inserted row by row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+from tracr.index_scan import RunSource
+from tracr.layout import JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA
+from tracr.metadata import PageRecord
+
+try:  # orjson parses journals several times faster; the standard library is the fallback
+    from orjson import JSONDecodeError as _JSONError, loads as _loads
+except ImportError:  # pragma: no cover - orjson comes with Prefect
+    from json import JSONDecodeError as _JSONError, loads as _loads
+
+__all__ = ["PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "read_json_file", "load_runs", "load_jobs"]
+
+PAGE_FIELDS = [f.name for f in fields(PageRecord)]
+
+PAGE_SCHEMA = pa.schema(
+    [
+        ("job_id", pa.string()),
+        ("model_slug", pa.string()),
+        ("run", pa.int32()),
+        ("pdf_slug", pa.string()),
+        ("page", pa.int32()),
+        ("status", pa.string()),
+        ("attempts", pa.int32()),
+        ("latency_s", pa.float64()),
+        ("ttft_s", pa.float64()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("finish_reason", pa.string()),
+        ("chars", pa.int64()),
+        ("error", pa.string()),
+        ("error_class", pa.string()),
+        ("finished_at", pa.string()),
+        ("markdown", pa.string()),
+        ("md_path", pa.string()),
+    ]
+)
+PDF_SCHEMA = pa.schema(
+    [
+        ("job_id", pa.string()),
+        ("model_slug", pa.string()),
+        ("run", pa.int32()),
+        ("pdf_slug", pa.string()),
+        ("source_path", pa.string()),
+        ("page_count", pa.int32()),
+        ("pages_selected", pa.int32()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("started_at", pa.string()),
+        ("ended_at", pa.string()),
+    ]
+)
+RUN_SCHEMA = pa.schema(
+    [
+        ("job_id", pa.string()),
+        ("model_slug", pa.string()),
+        ("model", pa.string()),
+        ("provider", pa.string()),
+        ("mode", pa.string()),
+        ("run", pa.int32()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("created_at", pa.string()),
+        ("started_at", pa.string()),
+        ("ended_at", pa.string()),
+        ("wall_seconds", pa.float64()),
+        ("pages_total", pa.int64()),
+        ("run_dir", pa.string()),
+        ("signature", pa.string()),
+    ]
+)
+JOB_SCHEMA = pa.schema(
+    [
+        ("job_id", pa.string()),
+        ("title", pa.string()),
+        ("created_at", pa.string()),
+        ("signature", pa.string()),
+    ]
+)
+
+
+class Batch:
+    """Column lists for one table, filled row by row in Python, handed to Arrow once."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+
+    def add(self, **values: Any) -> None:
+        for name, column in self.columns.items():
+            column.append(values.get(name))
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def to_arrow(self) -> pa.Table:
+        return pa.Table.from_pydict(self.columns, schema=self.schema)
+
+
+def read_json_file(path: str) -> dict[str, Any] | None:
+    """A JSON object from ``path``, or ``None`` when absent, unreadable or not an object."""
+    try:
+        with open(path, "rb") as handle:
+            data = _loads(handle.read())
+    except (FileNotFoundError, NotADirectoryError, _JSONError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _latest_records(journal: str) -> dict[int, dict[str, Any]]:
+    """Page number -> its last parsable journal record (a torn line is skipped)."""
+    try:
+        with open(journal, "rb") as handle:
+            raw = handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    latest: dict[int, dict[str, Any]] = {}
+    for line in raw.splitlines():
+        try:
+            record = _loads(line)
+            page = record["page"]
+        except (_JSONError, ValueError, TypeError, KeyError):
+            continue
+        if isinstance(page, int) and not isinstance(page, bool) and page >= 1:
+            latest[page] = record
+    return latest
+
+
+def _read_markdown(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batch) -> None:
+    """Append one run's rows to the three batches."""
+    key = {"job_id": source.job_id, "model_slug": source.model_slug, "run": source.run}
+    meta = read_json_file(os.path.join(source.run_dir, RUN_METADATA)) or {}
+    model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+    rollup = meta.get("rollup") if isinstance(meta.get("rollup"), dict) else {}
+    rel_run_dir = os.path.relpath(source.run_dir, root)
+    runs.add(
+        **key,
+        model=_str(model.get("model")),
+        provider=_str(model.get("provider")),
+        mode=_str(model.get("mode")),
+        status=_str(meta.get("status")) or "unknown",
+        error=_str(meta.get("error")),
+        created_at=_str(meta.get("created_at")),
+        started_at=_str(meta.get("started_at")),
+        ended_at=_str(meta.get("ended_at")),
+        wall_seconds=_float(rollup.get("wall_seconds")),
+        pages_total=_int(rollup.get("pages_total")),
+        run_dir=rel_run_dir,
+        signature=source.signature,
+    )
+    page_cols = pages.columns
+    for pdf_slug in source.pdf_slugs:
+        pdf_dir = os.path.join(source.run_dir, pdf_slug)
+        pdf_meta = read_json_file(os.path.join(pdf_dir, PDF_METADATA)) or {}
+        pdfs.add(
+            **key,
+            pdf_slug=pdf_slug,
+            source_path=_str(pdf_meta.get("source_path")),
+            page_count=_int(pdf_meta.get("page_count")),
+            pages_selected=_int(pdf_meta.get("pages_selected")),
+            status=_str(pdf_meta.get("status")),
+            error=_str(pdf_meta.get("error")),
+            started_at=_str(pdf_meta.get("started_at")),
+            ended_at=_str(pdf_meta.get("ended_at")),
+        )
+        latest = _latest_records(os.path.join(pdf_dir, PAGE_JOURNAL))
+        rel_pdf_dir = os.path.join(rel_run_dir, pdf_slug)
+        for page in sorted(latest):
+            record = latest[page]
+            done = record.get("status") == "done"
+            name = f"{page}.md"
+            markdown = _read_markdown(os.path.join(pdf_dir, name)) if done else None
+            page_cols["job_id"].append(source.job_id)
+            page_cols["model_slug"].append(source.model_slug)
+            page_cols["run"].append(source.run)
+            page_cols["pdf_slug"].append(pdf_slug)
+            page_cols["page"].append(page)
+            page_cols["status"].append(_str(record.get("status")))
+            page_cols["attempts"].append(_int(record.get("attempts")))
+            page_cols["latency_s"].append(_float(record.get("latency_s")))
+            page_cols["ttft_s"].append(_float(record.get("ttft_s")))
+            page_cols["input_tokens"].append(_int(record.get("input_tokens")))
+            page_cols["output_tokens"].append(_int(record.get("output_tokens")))
+            page_cols["finish_reason"].append(_str(record.get("finish_reason")))
+            page_cols["chars"].append(_int(record.get("chars")))
+            page_cols["error"].append(_str(record.get("error")))
+            page_cols["error_class"].append(_str(record.get("error_class")))
+            page_cols["finished_at"].append(_str(record.get("finished_at")))
+            page_cols["markdown"].append(markdown)
+            page_cols["md_path"].append(os.path.join(rel_pdf_dir, name) if markdown is not None else None)
+
+
+def load_runs(sources: Iterable[RunSource], root: str) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """``(runs, pdfs, pages)`` Arrow tables for ``sources``."""
+    runs, pdfs, pages = Batch(RUN_SCHEMA), Batch(PDF_SCHEMA), Batch(PAGE_SCHEMA)
+    for source in sources:
+        load_run(source, root, runs, pdfs, pages)
+    return runs.to_arrow(), pdfs.to_arrow(), pages.to_arrow()
+
+
+def load_jobs(jobs: Iterable[tuple[str, str, str]]) -> pa.Table:
+    """One row per ``(job_id, job_dir, signature)`` from its ``job_metadata.json``."""
+    batch = Batch(JOB_SCHEMA)
+    for job_id, job_dir, signature in jobs:
+        meta = read_json_file(os.path.join(job_dir, JOB_METADATA)) or {}
+        batch.add(job_id=job_id, title=_str(meta.get("title")), created_at=_str(meta.get("created_at")), signature=signature)
+    return batch.to_arrow()

@@ -1,0 +1,318 @@
+"""A DuckDB index of the output tree, for SQL over jobs, runs, PDFs, pages and votes.
+
+The output tree stays the source of truth: ``<root>/index.duckdb`` is derived and
+can be deleted at any time. A refresh never modifies the current index file.
+It builds a complete new one beside it (unchanged runs copied from the old file,
+changed runs re-read from disk) and ``os.replace``-s it into place; readers open
+short-lived read-only connections to whichever file is current. So a reviewer
+reading and a job indexing never block each other, which DuckDB's one-writer-
+XOR-many-readers file lock would otherwise force. Refreshers serialise on a
+``flock`` so two of them do not build the same file twice, and a refresh that
+finds no change (by per-run signatures of file sizes and mtimes, see
+:mod:`tracr.index_scan`) does not write at all. Tables: docs/index.md.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pyarrow as pa
+
+from tracr.index_load import load_jobs, load_runs
+from tracr.index_scan import TreeScan, scan_tree
+from tracr.metadata import utc_now
+from tracr.votes import read_votes
+
+__all__ = ["INDEX_FILENAME", "SCHEMA_VERSION", "TABLES", "IndexStats", "index_path", "refresh_index", "read_index"]
+
+log = logging.getLogger(__name__)
+
+INDEX_FILENAME = "index.duckdb"
+LOCK_FILENAME = ".index.lock"
+SCHEMA_VERSION = "1"
+TABLES = ("jobs", "runs", "pdfs", "pages", "votes")
+
+_DDL = """
+CREATE TABLE jobs (
+    job_id VARCHAR PRIMARY KEY, title VARCHAR, created_at TIMESTAMP,
+    models INTEGER, runs INTEGER, pages_done BIGINT, pages_failed BIGINT
+);
+CREATE TABLE runs (
+    job_id VARCHAR, model_slug VARCHAR, model VARCHAR, provider VARCHAR, mode VARCHAR, run INTEGER,
+    status VARCHAR, error VARCHAR, created_at TIMESTAMP, started_at TIMESTAMP, ended_at TIMESTAMP,
+    wall_seconds DOUBLE, pages_total BIGINT, pages_done BIGINT, pages_failed BIGINT, pages_per_s DOUBLE,
+    input_tokens BIGINT, output_tokens BIGINT,
+    latency_p50 DOUBLE, latency_p90 DOUBLE, latency_p99 DOUBLE, ttft_p50 DOUBLE, ttft_p90 DOUBLE, ttft_p99 DOUBLE,
+    run_dir VARCHAR,
+    PRIMARY KEY (job_id, model_slug, run)
+);
+CREATE TABLE pdfs (
+    job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, source_path VARCHAR,
+    page_count INTEGER, status VARCHAR, error VARCHAR, pages_done BIGINT, pages_failed BIGINT,
+    pages_selected INTEGER, started_at TIMESTAMP, ended_at TIMESTAMP
+);
+CREATE TABLE pages (
+    job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, page INTEGER, status VARCHAR,
+    attempts INTEGER, latency_s DOUBLE, ttft_s DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
+    finish_reason VARCHAR, chars BIGINT, error VARCHAR, error_class VARCHAR, finished_at TIMESTAMP,
+    markdown VARCHAR, md_path VARCHAR
+);
+CREATE TABLE votes (
+    vote_id VARCHAR, job_id VARCHAR, created_at TIMESTAMP, voter VARCHAR, outcome VARCHAR,
+    left_model_slug VARCHAR, left_run INTEGER, left_pdf_slug VARCHAR, left_page INTEGER,
+    right_model_slug VARCHAR, right_run INTEGER, right_pdf_slug VARCHAR, right_page INTEGER
+);
+CREATE TABLE index_runs (job_id VARCHAR, model_slug VARCHAR, run INTEGER, signature VARCHAR);
+CREATE TABLE index_jobs (job_id VARCHAR, signature VARCHAR);
+CREATE TABLE index_info (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""
+
+_COPY_UNCHANGED = """
+INSERT INTO {table} SELECT t.* FROM old.{table} t SEMI JOIN kept k USING (job_id, model_slug, run);
+"""
+
+_INSERT_PAGES = """
+INSERT INTO pages SELECT job_id, model_slug, run, pdf_slug, page, status, attempts, latency_s, ttft_s,
+    input_tokens, output_tokens, finish_reason, chars, error, error_class, TRY_CAST(finished_at AS TIMESTAMP),
+    markdown, md_path
+FROM new_pages
+"""
+
+_INSERT_PDFS = """
+INSERT INTO pdfs
+WITH counts AS (
+    SELECT job_id, model_slug, run, pdf_slug,
+        count(*) FILTER (WHERE status = 'done') AS pages_done,
+        count(*) FILTER (WHERE status = 'failed') AS pages_failed
+    FROM new_pages GROUP BY ALL
+)
+SELECT d.job_id, d.model_slug, d.run, d.pdf_slug, d.source_path, d.page_count, d.status, d.error,
+    coalesce(c.pages_done, 0), coalesce(c.pages_failed, 0), d.pages_selected,
+    TRY_CAST(d.started_at AS TIMESTAMP), TRY_CAST(d.ended_at AS TIMESTAMP)
+FROM new_pdfs d LEFT JOIN counts c USING (job_id, model_slug, run, pdf_slug)
+"""
+
+_INSERT_RUNS = """
+INSERT INTO runs
+WITH agg AS (
+    SELECT job_id, model_slug, run,
+        count(*) FILTER (WHERE status = 'done') AS pages_done,
+        count(*) FILTER (WHERE status = 'failed') AS pages_failed,
+        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+        quantile_cont(latency_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS lat,
+        quantile_cont(ttft_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS ttft
+    FROM new_pages GROUP BY ALL
+)
+SELECT r.job_id, r.model_slug, r.model, r.provider, r.mode, r.run, r.status, r.error,
+    TRY_CAST(r.created_at AS TIMESTAMP), TRY_CAST(r.started_at AS TIMESTAMP), TRY_CAST(r.ended_at AS TIMESTAMP),
+    r.wall_seconds, r.pages_total, coalesce(a.pages_done, 0), coalesce(a.pages_failed, 0),
+    CASE WHEN r.wall_seconds > 0 THEN round(coalesce(a.pages_done, 0) / r.wall_seconds, 3) ELSE 0 END,
+    coalesce(a.input_tokens, 0), coalesce(a.output_tokens, 0),
+    a.lat[1], a.lat[2], a.lat[3], a.ttft[1], a.ttft[2], a.ttft[3],
+    r.run_dir
+FROM new_runs r LEFT JOIN agg a USING (job_id, model_slug, run)
+"""
+
+_INSERT_JOBS = """
+INSERT INTO jobs
+WITH agg AS (
+    SELECT job_id, count(DISTINCT model_slug) AS models, count(*) AS runs,
+        sum(pages_done) AS pages_done, sum(pages_failed) AS pages_failed
+    FROM runs GROUP BY job_id
+)
+SELECT j.job_id, j.title, TRY_CAST(j.created_at AS TIMESTAMP), coalesce(a.models, 0), coalesce(a.runs, 0),
+    coalesce(a.pages_done, 0), coalesce(a.pages_failed, 0)
+FROM new_jobs j LEFT JOIN agg a USING (job_id)
+"""
+
+_VOTE_SCHEMA = pa.schema(
+    [
+        ("vote_id", pa.string()),
+        ("job_id", pa.string()),
+        ("created_at", pa.string()),
+        ("voter", pa.string()),
+        ("outcome", pa.string()),
+        ("left_model_slug", pa.string()),
+        ("left_run", pa.int32()),
+        ("left_pdf_slug", pa.string()),
+        ("left_page", pa.int32()),
+        ("right_model_slug", pa.string()),
+        ("right_run", pa.int32()),
+        ("right_pdf_slug", pa.string()),
+        ("right_page", pa.int32()),
+    ]
+)
+
+
+@dataclass
+class IndexStats:
+    """What a refresh did."""
+
+    runs_read: int
+    runs_unchanged: int
+    runs_removed: int
+    pages: int
+    seconds: float
+    written: bool = False
+
+    def summary(self) -> str:
+        action = "rewrote" if self.written else "left unchanged"
+        return (
+            f"{action} the index: {self.runs_read} run(s) read, {self.runs_unchanged} unchanged, "
+            f"{self.runs_removed} removed; {self.pages} page(s) indexed in {self.seconds:.2f} s"
+        )
+
+
+def index_path(outputs_root: Path) -> Path:
+    """``<outputs root>/index.duckdb``."""
+    return Path(outputs_root) / INDEX_FILENAME
+
+
+def _previous_state(path: Path) -> tuple[dict[tuple[str, str, int], str], dict[str, str], int] | None:
+    """Signatures and page count stored in the current index, or ``None`` if unusable."""
+    if not path.is_file():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            info = dict(con.execute("SELECT key, value FROM index_info").fetchall())
+            if info.get("schema_version") != SCHEMA_VERSION:
+                return None
+            runs = {(j, m, r): s for j, m, r, s in con.execute("SELECT job_id, model_slug, run, signature FROM index_runs").fetchall()}
+            jobs = dict(con.execute("SELECT job_id, signature FROM index_jobs").fetchall())
+            pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
+            return runs, jobs, int(pages)
+    except duckdb.Error as exc:
+        log.warning("index %s is unreadable (%s); rebuilding it", path, exc)
+        return None
+
+
+@contextmanager
+def _writer_lock(root: Path) -> Iterator[None]:
+    fd = os.open(root / LOCK_FILENAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _remove_stale_temp_files(root: Path) -> None:
+    """Temp files of a refresh that crashed (only called under the writer lock)."""
+    for leftover in root.glob(f".{INDEX_FILENAME}.*.tmp*"):
+        try:
+            leftover.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _vote_table(root: Path) -> pa.Table:
+    columns: dict[str, list] = {name: [] for name in _VOTE_SCHEMA.names}
+    for vote in read_votes(root, None):
+        row = {
+            "vote_id": vote.vote_id,
+            "job_id": vote.job_id,
+            "created_at": vote.created_at,
+            "voter": vote.voter,
+            "outcome": vote.outcome,
+        }
+        for side, ref in (("left", vote.left), ("right", vote.right)):
+            row.update({f"{side}_model_slug": ref.model_slug, f"{side}_run": ref.run, f"{side}_pdf_slug": ref.pdf_slug, f"{side}_page": ref.page})
+        for name, column in columns.items():
+            column.append(row[name])
+    return pa.Table.from_pydict(columns, schema=_VOTE_SCHEMA)
+
+
+def _build(root: Path, target: Path, scan: TreeScan, reuse: Path | None, kept: list[tuple[str, str, int]]) -> int:
+    """Write a complete index to ``target``; returns its page count."""
+    changed = [source for key, source in scan.runs.items() if key not in set(kept)]
+    new_runs, new_pdfs, new_pages = load_runs(changed, str(root))
+    new_jobs = load_jobs((job.job_id, job.job_dir, job.signature) for job in scan.jobs.values())
+    kept_table = pa.Table.from_pydict(
+        {"job_id": [k[0] for k in kept], "model_slug": [k[1] for k in kept], "run": [k[2] for k in kept]},
+        schema=pa.schema([("job_id", pa.string()), ("model_slug", pa.string()), ("run", pa.int32())]),
+    )
+    votes = _vote_table(root)
+    with duckdb.connect(str(target)) as con:
+        con.execute(_DDL)
+        for name, table in (("new_runs", new_runs), ("new_pdfs", new_pdfs), ("new_pages", new_pages), ("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
+            con.register(name, table)
+        if reuse is not None and kept:
+            con.execute(f"ATTACH '{reuse}' AS old (READ_ONLY)")
+            for table in ("pages", "pdfs", "runs", "index_runs"):
+                con.execute(_COPY_UNCHANGED.format(table=table))
+            con.execute("DETACH old")
+        con.execute(_INSERT_PAGES)
+        con.execute(_INSERT_PDFS)
+        con.execute(_INSERT_RUNS)
+        con.execute("INSERT INTO index_runs SELECT job_id, model_slug, run, signature FROM new_runs")
+        con.execute(_INSERT_JOBS)
+        con.execute("INSERT INTO index_jobs SELECT job_id, signature FROM new_jobs")
+        con.execute("INSERT INTO votes SELECT * REPLACE (TRY_CAST(created_at AS TIMESTAMP) AS created_at) FROM new_votes")
+        con.executemany(
+            "INSERT INTO index_info VALUES (?, ?)",
+            [["schema_version", SCHEMA_VERSION], ["refreshed_at", utc_now()], ["outputs_root", str(root)]],
+        )
+        pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
+    return int(pages)
+
+
+def refresh_index(outputs_root: Path, *, rebuild: bool = False) -> IndexStats:
+    """Bring ``<root>/index.duckdb`` up to date with the output tree.
+
+    Runs whose signature is unchanged are copied from the current index instead
+    of being re-read; ``rebuild=True`` re-reads everything. When nothing changed
+    the index file is not opened for writing at all.
+    """
+    started = time.perf_counter()
+    root = Path(outputs_root).resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"outputs root {root} does not exist (run a job first, or pass --outputs)")
+    path = index_path(root)
+    with _writer_lock(root):
+        scan = scan_tree(str(root))
+        previous = None if rebuild else _previous_state(path)
+        old_runs, old_jobs, old_pages = previous if previous is not None else ({}, {}, 0)
+        kept = sorted(key for key, source in scan.runs.items() if old_runs.get(key) == source.signature)
+        removed = sum(1 for key in old_runs if key not in scan.runs)
+        jobs_same = old_jobs == {job_id: job.signature for job_id, job in scan.jobs.items()}
+        if previous is not None and len(kept) == len(scan.runs) and not removed and jobs_same:
+            return IndexStats(0, len(kept), 0, old_pages, time.perf_counter() - started, written=False)
+        _remove_stale_temp_files(root)
+        temp = root / f".{INDEX_FILENAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            pages = _build(root, temp, scan, path if previous is not None else None, kept)
+            os.replace(temp, path)
+        finally:
+            for leftover in (temp, Path(f"{temp}.wal")):
+                try:
+                    leftover.unlink()
+                except FileNotFoundError:
+                    pass
+    return IndexStats(len(scan.runs) - len(kept), len(kept), removed, pages, time.perf_counter() - started, written=True)
+
+
+@contextmanager
+def read_index(outputs_root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the current index, closed on exit.
+
+    Keep it short-lived: a refresh replaces the file, and a connection keeps
+    seeing the version it opened. Builds the index first if there is none.
+    """
+    path = index_path(outputs_root)
+    if not path.is_file():
+        refresh_index(outputs_root)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()

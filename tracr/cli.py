@@ -85,6 +85,12 @@ def _serve_ocr(args: argparse.Namespace) -> int:
     return serve(argv) or 0
 
 
+def _review(args: argparse.Namespace) -> int:
+    from dashboards.launch import launch
+
+    return launch(_outputs(args.outputs), host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tracr", description="Benchmark OCR models over your PDFs, orchestrated by Prefect.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8700)
     serve.add_argument("--model-name", default="tracr-ocr")
     serve.set_defaults(handler=_serve_ocr)
+
+    review = sub.add_parser("review", help="open the web reviewer (browse, compare, blind arena, leaderboard)")
+    review.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    review.add_argument("--host", default="127.0.0.1")
+    review.add_argument("--port", type=int, default=8501)
+    review.set_defaults(handler=_review)
     return parser
 
 

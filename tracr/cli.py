@@ -78,6 +78,19 @@ def _show(args: argparse.Namespace) -> int:
     return 0 if layout.job_metadata(args.job_id).is_file() else 1
 
 
+def _index(args: argparse.Namespace) -> int:
+    from tracr.output_index import index_path, refresh_index
+
+    outputs = _outputs(args.outputs)
+    try:
+        stats = refresh_index(outputs, rebuild=args.rebuild)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{stats.summary()}\nindex: {index_path(outputs)}")
+    return 0
+
+
 def _serve_ocr(args: argparse.Namespace) -> int:
     from tracr.servers.rapidocr_server import main as serve
 
@@ -109,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("job_id")
     show.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
     show.set_defaults(handler=_show)
+
+    index = sub.add_parser("index", help="build or refresh the DuckDB index of the outputs root (docs/index.md)")
+    index.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    index.add_argument("--rebuild", action="store_true", help="re-read every run instead of only the changed ones")
+    index.set_defaults(handler=_index)
 
     serve = sub.add_parser("serve-ocr", help="run the built-in RapidOCR OpenAI-compatible server")
     serve.add_argument("--host", default="127.0.0.1")

@@ -165,9 +165,10 @@ class IndexStats:
     written: bool = False
 
     def summary(self) -> str:
-        action = "rewrote" if self.written else "left unchanged"
+        if not self.written:
+            return f"index up to date: nothing changed in {self.runs_unchanged} run(s), {self.pages} page(s); checked in {self.seconds:.2f} s"
         return (
-            f"{action} the index: {self.runs_read} run(s) read, {self.runs_unchanged} unchanged, "
+            f"index refreshed: {self.runs_read} run(s) read, {self.runs_unchanged} unchanged, "
             f"{self.runs_removed} removed; {self.pages} page(s) indexed in {self.seconds:.2f} s"
         )
 

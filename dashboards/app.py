@@ -15,14 +15,14 @@ from dashboards import data
 
 VIEWS = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="tracr review", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="tracr review", page_icon=":material/fact_check:", layout="wide")
 
 PAGES = [
-    st.Page(VIEWS / "overview.py", title="Overview", icon="📊", url_path="overview", default=True),
-    st.Page(VIEWS / "browse.py", title="Browse", icon="📄", url_path="browse"),
-    st.Page(VIEWS / "compare.py", title="Compare", icon="🔀", url_path="compare"),
-    st.Page(VIEWS / "arena.py", title="Arena", icon="⚔️", url_path="arena"),
-    st.Page(VIEWS / "leaderboard.py", title="Leaderboard", icon="🏆", url_path="leaderboard"),
+    st.Page(VIEWS / "overview.py", title="Overview", icon=":material/monitoring:", url_path="overview", default=True),
+    st.Page(VIEWS / "browse.py", title="Browse", icon=":material/description:", url_path="browse"),
+    st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page(VIEWS / "arena.py", title="Arena", icon=":material/how_to_vote:", url_path="arena"),
+    st.Page(VIEWS / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
 ]
 
 page = st.navigation(PAGES)

@@ -29,6 +29,7 @@ def review_command(outputs: Path, *, host: str = "127.0.0.1", port: int = 8501) 
         "--server.headless", "true",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
         "--", "--outputs", str(outputs),
     ]  # fmt: skip
 

@@ -110,7 +110,7 @@ if pair is None:
 buttons = st.columns(len(BUTTONS))
 for column, (outcome, label, key) in zip(buttons, BUTTONS):
     column.button(
-        f"{label} `{key}`",
+        label,  # Streamlit shows the shortcut key on the button
         key=f"vote-{outcome}",
         shortcut=key,
         on_click=cast,

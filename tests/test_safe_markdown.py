@@ -121,7 +121,7 @@ def test_megabyte_looping_output_is_capped_and_collapsed() -> None:
     assert capped.truncated
     assert capped.collapsed_lines == 40_000 - 3
     assert len(capped.text) < 2_000
-    assert "repeats 39,997 more times" in capped.text or "repeats 39997 more times" in capped.text
+    assert "repeats 39,997 more times" in capped.text
     assert_inert(render(capped.text))
 
     everything = safe_markdown(text, max_chars=None)

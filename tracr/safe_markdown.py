@@ -134,7 +134,7 @@ def collapse_repeats(text: str, max_repeats: int = MAX_REPEATS) -> tuple[str, in
         run = j - i + 1
         if lines[i].strip() and run > max_repeats:
             out.extend(lines[i : i + max_repeats])
-            out.append(f"*… the line above repeats {run - max_repeats} more times*")
+            out.append(f"*… the line above repeats {run - max_repeats:,} more times*")
             dropped += run - max_repeats
         else:
             out.extend(lines[i : j + 1])

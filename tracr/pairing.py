@@ -87,7 +87,8 @@ def arena_candidates(con: duckdb.DuckDBPyConnection, job_id: str, *, skip_simila
     """Every comparable pair of different models on the same page of ``job_id``.
 
     Reads the index's ``pages`` table; each side is the model's latest run that
-    finished that page. Pairs at or above ``skip_similar_at`` similarity are left out.
+    finished that page. Pairs at or above ``skip_similar_at`` similarity are left
+    out (a value above 1 keeps every pair).
     """
     validate_job_id(job_id)
     rows = con.execute(_CANDIDATE_SQL, [job_id, job_id]).fetchall()
@@ -100,7 +101,7 @@ def arena_candidates(con: duckdb.DuckDBPyConnection, job_id: str, *, skip_simila
             for y in range(x + 1, len(sides)):
                 (ma, ra, ta), (mb, rb, tb) = sides[x], sides[y]
                 # score_cutoff lets rapidfuzz stop early on clearly different texts
-                if Levenshtein.normalized_similarity(ta, tb, score_cutoff=skip_similar_at) >= skip_similar_at:
+                if skip_similar_at <= 1.0 and Levenshtein.normalized_similarity(ta, tb, score_cutoff=skip_similar_at) >= skip_similar_at:
                     continue
                 out.append(
                     PairCandidate(

@@ -162,13 +162,13 @@ def test_browse_says_when_the_source_pdf_is_gone(tree: dict[str, Path]) -> None:
 
 def test_url_identifiers_only_select_indexed_values(tree: dict[str, Path]) -> None:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update({"job": "../../etc", "model": "../alpha", "pdf": "/etc/passwd", "page": "0"})
+    at.query_params.update({"job": "../../etc", "model": "gamma", "pdf": "/etc/passwd", "page": "0"})
     at.run()
     at.switch_page("views/browse.py")
     at.run()
     assert not at.exception
     assert at.selectbox(key="job").value == JOB
-    assert at.selectbox(key="model").value in MODELS
+    assert at.selectbox(key="model").value == "gamma"  # a valid identifier from the URL is used
     assert at.selectbox(key="pdf").value in ("invoice", "report")
 
 

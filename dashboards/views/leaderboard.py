@@ -13,6 +13,9 @@ import streamlit as st
 from dashboards import data
 from dashboards.widgets import pick_job, root
 
+#: Below this many votes for the leader the verdict says the intervals cannot be trusted yet.
+MIN_VOTES = 10
+
 st.title("Leaderboard")
 
 job_id = pick_job("job", allow_all=True)
@@ -48,6 +51,19 @@ table = pd.DataFrame(
         }
         for i, r in enumerate(board, start=1)
     ]
+)
+top = board[0]
+tied = [r.model for r in board[1:] if r.ci_high >= top.ci_low]
+if top.votes < MIN_VOTES:
+    # A bootstrap of a handful of identical votes gives a narrow interval that means nothing.
+    verdict = f" Too few votes yet (under {MIN_VOTES} for the leader) for the intervals to mean much."
+elif tied:
+    verdict = f" Not yet separated from **{', '.join(tied)}**: the 95% intervals overlap, more votes needed."
+else:
+    verdict = " Its interval clears every other model's."
+st.markdown(
+    f"Leader: **{top.model}** with {top.rating:,.0f} (95% CI {top.ci_low:,.0f}–{top.ci_high:,.0f}) over {top.votes} votes; "
+    f"{len(board)} models rated from {sum(1 for v in votes if v.outcome != 'skip')} counted votes.{verdict}"
 )
 st.caption(
     f"Ratings for {scope}. **Bradley-Terry** is fitted on all votes at once (order does not matter); "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import fields
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -24,7 +24,7 @@ try:  # orjson parses journals several times faster; the standard library is the
 except ImportError:  # pragma: no cover - orjson comes with Prefect
     from json import JSONDecodeError as _JSONError, loads as _loads
 
-__all__ = ["PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "read_json_file", "load_runs", "load_jobs"]
+__all__ = ["PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "read_json_file", "load_run", "load_runs", "iter_run_chunks", "load_jobs"]
 
 PAGE_FIELDS = [f.name for f in fields(PageRecord)]
 
@@ -111,6 +111,12 @@ class Batch:
     def to_arrow(self) -> pa.Table:
         return pa.Table.from_pydict(self.columns, schema=self.schema)
 
+    def take(self) -> pa.Table:
+        """The rows so far as Arrow; the batch starts empty again."""
+        table = self.to_arrow()
+        self.columns = {name: [] for name in self.schema.names}
+        return table
+
 
 def read_json_file(path: str) -> dict[str, Any] | None:
     """A JSON object from ``path``, or ``None`` when absent, unreadable or not an object."""
@@ -161,8 +167,8 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batch) -> None:
-    """Append one run's rows to the three batches."""
+def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batch, after_pdf: Callable[[], None] | None = None) -> None:
+    """Append one run's rows to the three batches (``after_pdf`` is called after each PDF)."""
     key = {"job_id": source.job_id, "model_slug": source.model_slug, "run": source.run}
     meta = read_json_file(os.path.join(source.run_dir, RUN_METADATA)) or {}
     model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
@@ -183,8 +189,8 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
         run_dir=rel_run_dir,
         signature=source.signature,
     )
-    page_cols = pages.columns
     for pdf_slug in source.pdf_slugs:
+        page_cols = pages.columns  # per PDF: after_pdf() may have taken the batch
         pdf_dir = os.path.join(source.run_dir, pdf_slug)
         pdf_meta = read_json_file(os.path.join(pdf_dir, PDF_METADATA)) or {}
         pdfs.add(
@@ -223,14 +229,44 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
             page_cols["finished_at"].append(_str(record.get("finished_at")))
             page_cols["markdown"].append(markdown)
             page_cols["md_path"].append(os.path.join(rel_pdf_dir, name) if markdown is not None else None)
+        if after_pdf is not None:
+            after_pdf()
 
 
 def load_runs(sources: Iterable[RunSource], root: str) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """``(runs, pdfs, pages)`` Arrow tables for ``sources``."""
+    """``(runs, pdfs, pages)`` Arrow tables for ``sources``, all at once."""
     runs, pdfs, pages = Batch(RUN_SCHEMA), Batch(PDF_SCHEMA), Batch(PAGE_SCHEMA)
     for source in sources:
         load_run(source, root, runs, pdfs, pages)
     return runs.to_arrow(), pdfs.to_arrow(), pages.to_arrow()
+
+
+Chunk = tuple[pa.Table, pa.Table, pa.Table]
+
+
+def iter_run_chunks(sources: Iterable[RunSource], root: str, *, pages_per_chunk: int = 20_000) -> Iterator[Chunk]:
+    """``(runs, pdfs, pages)`` Arrow tables of about ``pages_per_chunk`` pages each.
+
+    Chunks end at PDF boundaries; a run's own row comes with its first chunk.
+    Streaming lets the caller insert one chunk while the next is being read.
+    """
+    runs, pdfs, pages = Batch(RUN_SCHEMA), Batch(PDF_SCHEMA), Batch(PAGE_SCHEMA)
+    ready: list[Chunk] = []
+
+    def take() -> None:
+        if len(runs) or len(pdfs) or len(pages):
+            ready.append((runs.take(), pdfs.take(), pages.take()))
+
+    def after_pdf() -> None:
+        if len(pages) >= pages_per_chunk:
+            take()
+
+    for source in sources:
+        load_run(source, root, runs, pdfs, pages, after_pdf)
+        yield from ready
+        ready.clear()
+    take()
+    yield from ready
 
 
 def load_jobs(jobs: Iterable[tuple[str, str, str]]) -> pa.Table:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -27,8 +29,8 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
-from tracr.index_load import load_jobs, load_runs
-from tracr.index_scan import TreeScan, scan_tree
+from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, Chunk, iter_run_chunks, load_jobs
+from tracr.index_scan import RunSource, TreeScan, scan_tree
 from tracr.metadata import utc_now
 from tracr.votes import read_votes
 
@@ -84,8 +86,10 @@ _INSERT_PAGES = """
 INSERT INTO pages SELECT job_id, model_slug, run, pdf_slug, page, status, attempts, latency_s, ttft_s,
     input_tokens, output_tokens, finish_reason, chars, error, error_class, TRY_CAST(finished_at AS TIMESTAMP),
     markdown, md_path
-FROM new_pages
+FROM chunk_pages
 """
+
+_CHANGED_PAGES = "(SELECT p.* FROM pages p SEMI JOIN new_runs r USING (job_id, model_slug, run))"
 
 _INSERT_PDFS = """
 INSERT INTO pdfs
@@ -93,7 +97,7 @@ WITH counts AS (
     SELECT job_id, model_slug, run, pdf_slug,
         count(*) FILTER (WHERE status = 'done') AS pages_done,
         count(*) FILTER (WHERE status = 'failed') AS pages_failed
-    FROM new_pages GROUP BY ALL
+    FROM {changed} GROUP BY ALL
 )
 SELECT d.job_id, d.model_slug, d.run, d.pdf_slug, d.source_path, d.page_count, d.status, d.error,
     coalesce(c.pages_done, 0), coalesce(c.pages_failed, 0), d.pages_selected,
@@ -110,7 +114,7 @@ WITH agg AS (
         sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
         quantile_cont(latency_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS lat,
         quantile_cont(ttft_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS ttft
-    FROM new_pages GROUP BY ALL
+    FROM {changed} GROUP BY ALL
 )
 SELECT r.job_id, r.model_slug, r.model, r.provider, r.mode, r.run, r.status, r.error,
     TRY_CAST(r.created_at AS TIMESTAMP), TRY_CAST(r.started_at AS TIMESTAMP), TRY_CAST(r.ended_at AS TIMESTAMP),
@@ -233,10 +237,47 @@ def _vote_table(root: Path) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=_VOTE_SCHEMA)
 
 
+def _read_in_background(sources: list[RunSource], root: Path) -> Iterator[Chunk]:
+    """Chunks of ``sources`` read by a worker thread, one chunk ahead of the consumer.
+
+    Reading files and parsing journals is Python work; DuckDB's insert of the
+    previous chunk runs meanwhile without the GIL, so the two overlap.
+    """
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in iter_run_chunks(sources, str(root)):
+                while not stop.is_set():
+                    try:
+                        chunks.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            chunks.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name="index-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := chunks.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _build(root: Path, target: Path, scan: TreeScan, reuse: Path | None, kept: list[tuple[str, str, int]]) -> int:
     """Write a complete index to ``target``; returns its page count."""
-    changed = [source for key, source in scan.runs.items() if key not in set(kept)]
-    new_runs, new_pdfs, new_pages = load_runs(changed, str(root))
+    kept_keys = set(kept)
+    changed = [source for key, source in scan.runs.items() if key not in kept_keys]
     new_jobs = load_jobs((job.job_id, job.job_dir, job.signature) for job in scan.jobs.values())
     kept_table = pa.Table.from_pydict(
         {"job_id": [k[0] for k in kept], "model_slug": [k[1] for k in kept], "run": [k[2] for k in kept]},
@@ -245,16 +286,26 @@ def _build(root: Path, target: Path, scan: TreeScan, reuse: Path | None, kept: l
     votes = _vote_table(root)
     with duckdb.connect(str(target)) as con:
         con.execute(_DDL)
-        for name, table in (("new_runs", new_runs), ("new_pdfs", new_pdfs), ("new_pages", new_pages), ("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
+        for name, table in (("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
             con.register(name, table)
+        con.register("empty_runs", RUN_SCHEMA.empty_table())
+        con.register("empty_pdfs", PDF_SCHEMA.empty_table())
+        con.execute("CREATE TEMP TABLE new_runs AS FROM empty_runs; CREATE TEMP TABLE new_pdfs AS FROM empty_pdfs")
         if reuse is not None and kept:
             con.execute(f"ATTACH '{reuse}' AS old (READ_ONLY)")
             for table in ("pages", "pdfs", "runs", "index_runs"):
                 con.execute(_COPY_UNCHANGED.format(table=table))
             con.execute("DETACH old")
-        con.execute(_INSERT_PAGES)
-        con.execute(_INSERT_PDFS)
-        con.execute(_INSERT_RUNS)
+        for runs, pdfs, pages in _read_in_background(changed, root):
+            con.register("chunk_pages", pages)
+            con.execute(_INSERT_PAGES)
+            con.register("chunk_runs", runs)
+            con.register("chunk_pdfs", pdfs)
+            con.execute("INSERT INTO new_runs FROM chunk_runs; INSERT INTO new_pdfs FROM chunk_pdfs")
+            for name in ("chunk_pages", "chunk_runs", "chunk_pdfs"):
+                con.unregister(name)
+        con.execute(_INSERT_PDFS.format(changed=_CHANGED_PAGES))
+        con.execute(_INSERT_RUNS.format(changed=_CHANGED_PAGES))
         con.execute("INSERT INTO index_runs SELECT job_id, model_slug, run, signature FROM new_runs")
         con.execute(_INSERT_JOBS)
         con.execute("INSERT INTO index_jobs SELECT job_id, signature FROM new_jobs")

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboards import data
 from tracr.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
 
-__all__ = ["root", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
+__all__ = ["ALL_JOBS", "root", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
 
 STATUS_ICONS = {"done": "✅", "failed": "❌", "completed": "✅", "running": "⏳", "queued": "⏳", "cancelled": "⛔", "partial": "⚠️"}
 
@@ -41,25 +41,27 @@ def fmt_int(value: Any) -> str:
     return "–" if number != number else f"{int(number):,}"
 
 
-def pick_job(key: str, *, allow_all: bool = False, bind: bool = True) -> str | None:
-    """Job picker; the choice can come from the URL (``?job=...``), but only among indexed jobs."""
+#: The "every job" choice; not a valid job id (spaces, parentheses), so it cannot collide with one.
+ALL_JOBS = "(all jobs)"
+
+
+def pick_job(key: str, *, allow_all: bool = False) -> str | None:
+    """Job picker bound to the URL (``?job=...``), which can only select an indexed job.
+
+    Bound pickers show their values as they are: Streamlit puts the shown label in the URL.
+    """
     jobs = data.query(root(), "SELECT job_id, title FROM jobs ORDER BY job_id")
     options = list(jobs["job_id"])
-    if allow_all:
-        options = ["*"] + options
     if not options:
         st.info(f"No jobs under {root()}. Run `tracr run <config>` first, then refresh the index (sidebar).")
         return None
-    titles = dict(zip(jobs["job_id"], jobs["title"]))
-
-    def label(job_id: str) -> str:
-        if job_id == "*":
-            return "All jobs"
-        title = titles.get(job_id)
-        return f"{job_id} — {title}" if title and title != job_id else job_id
-
-    kwargs = {"bind": "query-params"} if bind else {}
-    return st.selectbox("Job", options, format_func=label, key=key, **kwargs)
+    if allow_all:
+        options = [ALL_JOBS] + options
+    job_id = st.selectbox("Job", options, key=key, bind="query-params")
+    title = dict(zip(jobs["job_id"], jobs["title"])).get(job_id)
+    if title and title != job_id:
+        st.caption(title)
+    return job_id
 
 
 def show_output(text: str | None, *, key: str, raw: bool, height: int | None = None) -> None:
@@ -72,6 +74,9 @@ def show_output(text: str | None, *, key: str, raw: bool, height: int | None = N
     with box:
         if text is None:
             st.caption("No text: this page failed or has no output.")
+            return
+        if not text.strip():
+            st.caption("Empty output: the model returned no text for this page.")
             return
         if raw:
             safe = safe_raw(text, max_chars=limit)

@@ -15,6 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboards.widgets import ALL_JOBS
 from tests.conftest import make_pdf
 from tracr.safe_markdown import safe_markdown
 from tracr.testing.review_tree import Failure, ModelOutputs, write_review_job
@@ -119,6 +120,7 @@ def test_browse_shows_a_failed_page_as_failed(tree: dict[str, Path]) -> None:
     assert "failed" in status.value
     assert any("Page 2 failed (timeout): read timed out after 120 s" in e.value for e in at.error)
     assert "No text: this page failed" in texts(at)
+    assert "1 failed (pages 2)" in texts(at)
     pages = frame(at, "finish_reason")
     assert list(pages["page"]) == [1, 2]
     assert "failed" in pages.set_index("page").loc[2, "status"]
@@ -253,7 +255,7 @@ def test_leaderboard_reflects_votes(tree: dict[str, Path]) -> None:
     assert "online ELO" in texts(at) and "order" in texts(at)
 
     # Across all jobs gives the same board when there is one job.
-    at.selectbox(key="job").set_value("*").run()
+    at.selectbox(key="scope").set_value(ALL_JOBS).run()
     assert list(frame(at, "elo")["model"]) == list(board["model"])
 
 

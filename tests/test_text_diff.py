@@ -46,3 +46,9 @@ def test_escape_keeps_text_literal() -> None:
         html = renderer.render(escape_markdown_text(text))
         assert html.startswith("<p>"), (text, html)
         assert "<a " not in html and "<em>" not in html
+
+
+def test_inline_diff_keeps_paragraphs() -> None:
+    md = inline_diff_markdown("# Title\n\nRevenue grew\n\nOutlook", "Title\n\nRevenue grw\n\nOutlook")
+    html = MarkdownIt("commonmark").render(md)
+    assert html.count("<p>") == 3, html

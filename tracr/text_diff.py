@@ -101,4 +101,5 @@ def inline_diff_markdown(left: str, right: str) -> str:
             out.append(_marked(removed, "red"))
         if added:
             out.append(_marked(added, "green"))
-    return _keep_indent("".join(out))
+    # Blank lines between paragraphs came out as empty hard-break lines; make them paragraph breaks.
+    return _keep_indent(re.sub(r"  \n(?:[ \u00a0]*  \n)+", "\n\n", "".join(out)))

@@ -22,11 +22,11 @@ if not models:
     st.info("This job has no runs yet.")
     st.stop()
 
-cols = st.columns([2, 1, 2, 2])
+cols = st.columns([2, 1.4, 2, 1])
 model = cols[0].selectbox("Model", models, key="model", bind="query-params")
 runs = data.query(root(), "SELECT run, status, pages_done, pages_failed FROM runs WHERE job_id = ? AND model_slug = ? ORDER BY run DESC", (job_id, model))
 run_status = {int(r.run): r.status for r in runs.itertuples()}
-run = cols[1].selectbox("Run", list(run_status), format_func=lambda n: f"run-{n} ({run_status[n]})", key="run", bind="query-params")
+run = cols[1].selectbox("Run", list(run_status), format_func=lambda n: f"run-{n} · {run_status[n]}", key="browse_run")
 
 pdfs = data.query(
     root(),
@@ -39,13 +39,7 @@ if pdfs.empty:
 pdf_rows = {r.pdf_slug: r for r in pdfs.itertuples()}
 
 
-def pdf_label(slug: str) -> str:
-    row = pdf_rows[slug]
-    failed = int(row.pages_failed or 0)
-    return f"{slug} ({int(row.pages_done or 0)} done, {failed} failed)" if failed else f"{slug} ({int(row.pages_done or 0)} pages)"
-
-
-pdf_slug = cols[2].selectbox("PDF", list(pdf_rows), format_func=pdf_label, key="pdf", bind="query-params")
+pdf_slug = cols[2].selectbox("PDF", list(pdf_rows), key="pdf", bind="query-params")
 pdf = pdf_rows[pdf_slug]
 if pdf.error:
     st.error(f"PDF {pdf_slug} {pdf.status}: {pdf.error}")
@@ -60,10 +54,14 @@ if pages.empty:
     st.info("No page of this PDF was processed in this run.")
     st.stop()
 page_rows = {int(r.page): r for r in pages.itertuples()}
-page = cols[3].selectbox(
-    "Page", list(page_rows), format_func=lambda n: f"{n}  {status_label(page_rows[n].status)}", key="page", bind="query-params"
-)
+page = cols[3].selectbox("Page", list(page_rows), key="page", bind="query-params")
 row = page_rows[page]
+failed_pages = [n for n, r in page_rows.items() if r.status != "done"]
+st.caption(
+    f"{pdf_slug}: {int(pdf.pages_done or 0)} pages done, {len(failed_pages)} failed"
+    + (f" (pages {', '.join(map(str, failed_pages))})" if failed_pages else "")
+    + f" · run-{run} {run_status.get(run)}"
+)
 
 metrics = st.columns(6)
 metrics[0].metric("Status", status_label(row.status))

@@ -54,12 +54,11 @@ right_text = right.markdown if isinstance(right.markdown, str) else ""
 left_capped, left_cut = cap_text(left_text, DEFAULT_MAX_CHARS)
 right_capped, right_cut = cap_text(right_text, DEFAULT_MAX_CHARS)
 stats = diff_stats(left_capped, right_capped)
-metrics = st.columns(5)
+metrics = st.columns(4)
 metrics[0].metric("Similarity", f"{stats.similarity:.1%}")
 metrics[1].metric("Lines left / right", f"{stats.lines_left} / {stats.lines_right}")
 metrics[2].metric("Lines removed / added", f"{stats.lines_removed} / {stats.lines_added}")
-metrics[3].metric("Latency left / right", f"{fmt_seconds(left.latency_s)} / {fmt_seconds(right.latency_s)}")
-metrics[4].metric("Status", f"{status_label(left.status)} / {status_label(right.status)}")
+metrics[3].metric("Characters left / right", f"{len(left_text):,} / {len(right_text):,}")
 if left_cut or right_cut:
     st.caption(f"Diffs use the first {DEFAULT_MAX_CHARS:,} characters of each output.")
 
@@ -73,7 +72,7 @@ with side_tab:
         show_page_image(source["source_path"] if source else None, page, caption=f"{pdf_slug} page {page}")
     for column, choice, row in ((left_col, left_key, left), (right_col, right_key, right)):
         with column:
-            st.markdown(f"**{choice[0]}** · run-{choice[1]}")
+            st.markdown(f"**{choice[0]}** · run-{choice[1]} · {status_label(row.status)} · {fmt_seconds(row.latency_s)}")
             if row.status != "done":
                 st.error(f"failed: {row.error or 'no error recorded'}")
             show_output(row.markdown, key=f"compare-{job_id}-{pdf_slug}-{page}-{choice[0]}-{choice[1]}", raw=raw, height=800)

@@ -11,18 +11,18 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import pick_job, root
+from dashboards.widgets import ALL_JOBS, pick_job, root
 
 #: Below this many votes for the leader the verdict says the intervals cannot be trusted yet.
 MIN_VOTES = 10
 
 st.title("Leaderboard")
 
-job_id = pick_job("job", allow_all=True)
+job_id = pick_job("scope", allow_all=True)
 if job_id is None:
     st.stop()
-votes = data.all_votes(root()) if job_id == "*" else data.job_votes(root(), job_id)
-scope = "all jobs (a model slug is the same player in every job)" if job_id == "*" else f"job {job_id}"
+votes = data.all_votes(root()) if job_id == ALL_JOBS else data.job_votes(root(), job_id)
+scope = "all jobs (a model slug is the same player in every job)" if job_id == ALL_JOBS else f"job {job_id}"
 
 counts = pd.Series([v.outcome for v in votes], dtype="object").value_counts()
 tiles = st.columns(6)

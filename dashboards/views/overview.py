@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import pick_job, root, status_label
+from dashboards.widgets import ALL_JOBS, pick_job, root, status_label
 
 st.title("Overview")
 
@@ -35,8 +35,8 @@ st.dataframe(
     key="overview-jobs",
 )
 
-job_id = pick_job("overview_job", allow_all=True)
-where, params = ("", ()) if job_id in (None, "*") else ("WHERE job_id = ?", (job_id,))
+job_id = pick_job("scope", allow_all=True)
+where, params = ("", ()) if job_id in (None, ALL_JOBS) else ("WHERE job_id = ?", (job_id,))
 runs = data.query(
     root(),
     f"""SELECT job_id, model_slug, model, provider, mode, run, status, pages_total, pages_done, pages_failed,
@@ -83,7 +83,7 @@ if not failed.empty:
     )
 
 runs = runs.assign(label=runs["model_slug"] + " · run-" + runs["run"].astype(str))
-if job_id == "*":
+if job_id == ALL_JOBS:
     runs["label"] = runs["job_id"] + " / " + runs["label"]
 
 left, right = st.columns(2)

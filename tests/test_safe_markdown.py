@@ -155,3 +155,8 @@ def test_safe_raw_caps_but_does_not_rewrite() -> None:
 def test_none_and_empty() -> None:
     assert safe_markdown(None).text == ""
     assert safe_markdown("").truncated is False
+
+
+def test_line_break_tags_in_tables_become_spaces() -> None:
+    html = render(safe_markdown("| a | b |\n|---|---|\n| one<br>two | x<BR />y |").text)
+    assert "<td>one two</td>" in html and "<td>x y</td>" in html

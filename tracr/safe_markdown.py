@@ -37,6 +37,7 @@ _FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*$")
 # ![alt](target "title") — target may be <...> or bare with balanced parens; alt may hold one level of brackets.
 _INLINE_IMAGE = re.compile(r"!\[((?:[^\[\]\\]|\\.|\[[^\[\]]*\])*)\]\(\s*(<[^>]*>|(?:[^\s()]|\([^\s()]*\))*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)")
 _INLINE_LINK = re.compile(r"(?<!!)\[((?:[^\[\]\\]|\\.|\[[^\[\]]*\])*)\]\(\s*(<[^>]*>|(?:[^\s()]|\([^\s()]*\))*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)")
+_LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _LINK_DEFINITION = re.compile(r"\[([^\]\n]+)\]:")
 
 
@@ -79,6 +80,8 @@ def _neutralise_inline(text: str) -> str:
             return match.group(0)
         return f"{match.group(1)} *(link removed)*"
 
+    # <br> is how OCR models break lines inside table cells; keep the words apart without HTML.
+    text = _LINE_BREAK_TAG.sub(" ", text)
     # An entity cannot be undone by a backslash before it (a backslash escape could: "\\<").
     text = text.replace("<", "&lt;")  # no raw HTML, no autolinks
     text = _INLINE_IMAGE.sub(image, text)

@@ -110,6 +110,21 @@ def test_runs_pdfs_and_jobs_roll_up_the_pages(tree):
     }
 
 
+def test_runs_are_read_in_chunks_that_add_up_to_the_whole(tree):
+    import pyarrow as pa
+
+    from tracr.index_load import iter_run_chunks, load_runs
+    from tracr.index_scan import scan_tree
+
+    sources = list(scan_tree(str(tree)).runs.values())
+    whole = load_runs(sources, str(tree))
+    chunks = list(iter_run_chunks(sources, str(tree), pages_per_chunk=5))
+    assert len(chunks) > len(sources)  # runs were split at PDF boundaries
+    assert all(len(pages) <= 8 for _, _, pages in chunks)  # 5 rounded up to a whole 4-page PDF
+    for part, full in zip(zip(*chunks), whole):
+        assert pa.concat_tables(part).equals(full)
+
+
 def test_latest_record_wins_and_a_torn_line_is_skipped(tree):
     run_dir = tree / "idx" / "model-b" / "run-1" / "doc-00000"
     (run_dir / "1.md").write_text("# redone\n", encoding="utf-8")
@@ -141,6 +156,12 @@ def test_incremental_refresh_rereads_changed_runs_only_and_equals_a_rebuild(tree
         journal.write(PageRecord(page=2, status="failed", attempts=5, error="late failure", error_class="timeout").to_json() + "\n")
     stats = refresh_index(tree)
     assert (stats.runs_read, stats.runs_unchanged, stats.runs_removed) == (1, 3, 0)
+    incremental = _dump(tree)
+    with (run / "doc-00002" / "pages.jsonl").open("a") as journal:  # the compacting path gives the same rows
+        journal.write(PageRecord(page=3, status="done", attempts=2, latency_s=1.0, chars=0).to_json() + "\n")
+    (run / "doc-00002" / "3.md").write_text("")
+    stats = refresh_index(tree, compact=True)
+    assert (stats.runs_read, stats.runs_unchanged) == (1, 3)
     incremental = _dump(tree)
     index_path(tree).unlink()
     rebuilt = refresh_index(tree)

@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 import uuid
@@ -45,7 +46,7 @@ TABLES = ("jobs", "runs", "pdfs", "pages", "votes")
 
 _DDL = """
 CREATE TABLE jobs (
-    job_id VARCHAR PRIMARY KEY, title VARCHAR, created_at TIMESTAMP,
+    job_id VARCHAR, title VARCHAR, created_at TIMESTAMP,
     models INTEGER, runs INTEGER, pages_done BIGINT, pages_failed BIGINT
 );
 CREATE TABLE runs (
@@ -54,8 +55,7 @@ CREATE TABLE runs (
     wall_seconds DOUBLE, pages_total BIGINT, pages_done BIGINT, pages_failed BIGINT, pages_per_s DOUBLE,
     input_tokens BIGINT, output_tokens BIGINT,
     latency_p50 DOUBLE, latency_p90 DOUBLE, latency_p99 DOUBLE, ttft_p50 DOUBLE, ttft_p90 DOUBLE, ttft_p99 DOUBLE,
-    run_dir VARCHAR,
-    PRIMARY KEY (job_id, model_slug, run)
+    run_dir VARCHAR
 );
 CREATE TABLE pdfs (
     job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, source_path VARCHAR,
@@ -75,12 +75,21 @@ CREATE TABLE votes (
 );
 CREATE TABLE index_runs (job_id VARCHAR, model_slug VARCHAR, run INTEGER, signature VARCHAR);
 CREATE TABLE index_jobs (job_id VARCHAR, signature VARCHAR);
-CREATE TABLE index_info (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE index_info (key VARCHAR, value VARCHAR);
 """
 
 _COPY_UNCHANGED = """
 INSERT INTO {table} SELECT t.* FROM old.{table} t SEMI JOIN kept k USING (job_id, model_slug, run);
 """
+_DELETE_CHANGED = """
+DELETE FROM {table} WHERE NOT EXISTS (
+    SELECT 1 FROM kept k WHERE k.job_id = {table}.job_id AND k.model_slug = {table}.model_slug AND k.run = {table}.run
+);
+"""
+_RUN_TABLES = ("pages", "pdfs", "runs", "index_runs")
+_WHOLE_TABLES = ("jobs", "index_jobs", "votes", "index_info")
+COMPACT_WHEN_FREE = 0.5
+"""Share of free blocks in the index file above which a refresh writes a compact new file."""
 
 _INSERT_PAGES = """
 INSERT INTO pages SELECT job_id, model_slug, run, pdf_slug, page, status, attempts, latency_s, ttft_s,
@@ -182,8 +191,16 @@ def index_path(outputs_root: Path) -> Path:
     return Path(outputs_root) / INDEX_FILENAME
 
 
-def _previous_state(path: Path) -> tuple[dict[tuple[str, str, int], str], dict[str, str], int] | None:
-    """Signatures and page count stored in the current index, or ``None`` if unusable."""
+@dataclass
+class _Previous:
+    runs: dict[tuple[str, str, int], str]
+    jobs: dict[str, str]
+    pages: int
+    bloated: bool
+
+
+def _previous_state(path: Path) -> _Previous | None:
+    """Signatures, page count and free space of the current index, or ``None`` if unusable."""
     if not path.is_file():
         return None
     try:
@@ -194,7 +211,8 @@ def _previous_state(path: Path) -> tuple[dict[tuple[str, str, int], str], dict[s
             runs = {(j, m, r): s for j, m, r, s in con.execute("SELECT job_id, model_slug, run, signature FROM index_runs").fetchall()}
             jobs = dict(con.execute("SELECT job_id, signature FROM index_jobs").fetchall())
             pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
-            return runs, jobs, int(pages)
+            total, free = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+            return _Previous(runs, jobs, int(pages), bloated=bool(total) and free / total > COMPACT_WHEN_FREE)
     except duckdb.Error as exc:
         log.warning("index %s is unreadable (%s); rebuilding it", path, exc)
         return None
@@ -274,8 +292,15 @@ def _read_in_background(sources: list[RunSource], root: Path) -> Iterator[Chunk]
         worker.join()
 
 
-def _build(root: Path, target: Path, scan: TreeScan, reuse: Path | None, kept: list[tuple[str, str, int]]) -> int:
-    """Write a complete index to ``target``; returns its page count."""
+def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept: list[tuple[str, str, int]], *, compact: bool) -> int:
+    """Write a complete index to ``target``; returns its page count.
+
+    Without a usable ``previous`` index every run is read. With one, the kept
+    (unchanged) runs come from it: by default the previous file is copied and
+    the changed runs' rows replaced in the copy (cheap: no unchanged row is
+    rewritten); with ``compact`` a fresh file is filled instead, which leaves no
+    free blocks behind (done when deletions have left the file half empty).
+    """
     kept_keys = set(kept)
     changed = [source for key, source in scan.runs.items() if key not in kept_keys]
     new_jobs = load_jobs((job.job_id, job.job_dir, job.signature) for job in scan.jobs.values())
@@ -284,18 +309,27 @@ def _build(root: Path, target: Path, scan: TreeScan, reuse: Path | None, kept: l
         schema=pa.schema([("job_id", pa.string()), ("model_slug", pa.string()), ("run", pa.int32())]),
     )
     votes = _vote_table(root)
+    in_place = previous is not None and not compact
+    if in_place:
+        shutil.copyfile(previous, target)  # the published file itself is never written
     with duckdb.connect(str(target)) as con:
-        con.execute(_DDL)
         for name, table in (("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
             con.register(name, table)
         con.register("empty_runs", RUN_SCHEMA.empty_table())
         con.register("empty_pdfs", PDF_SCHEMA.empty_table())
         con.execute("CREATE TEMP TABLE new_runs AS FROM empty_runs; CREATE TEMP TABLE new_pdfs AS FROM empty_pdfs")
-        if reuse is not None and kept:
-            con.execute(f"ATTACH '{reuse}' AS old (READ_ONLY)")
-            for table in ("pages", "pdfs", "runs", "index_runs"):
-                con.execute(_COPY_UNCHANGED.format(table=table))
-            con.execute("DETACH old")
+        if in_place:
+            for table in _RUN_TABLES:
+                con.execute(_DELETE_CHANGED.format(table=table))
+            for table in _WHOLE_TABLES:
+                con.execute(f"DELETE FROM {table}")
+        else:
+            con.execute(_DDL)
+            if previous is not None and kept:
+                con.execute(f"ATTACH '{previous}' AS old (READ_ONLY)")
+                for table in _RUN_TABLES:
+                    con.execute(_COPY_UNCHANGED.format(table=table))
+                con.execute("DETACH old")
         for runs, pdfs, pages in _read_in_background(changed, root):
             con.register("chunk_pages", pages)
             con.execute(_INSERT_PAGES)
@@ -318,12 +352,14 @@ def _build(root: Path, target: Path, scan: TreeScan, reuse: Path | None, kept: l
     return int(pages)
 
 
-def refresh_index(outputs_root: Path, *, rebuild: bool = False) -> IndexStats:
+def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = False) -> IndexStats:
     """Bring ``<root>/index.duckdb`` up to date with the output tree.
 
-    Runs whose signature is unchanged are copied from the current index instead
+    Runs whose signature is unchanged are kept from the current index instead
     of being re-read; ``rebuild=True`` re-reads everything. When nothing changed
-    the index file is not opened for writing at all.
+    the index file is not opened for writing at all. ``compact=True`` (also
+    chosen by itself once half the file is free blocks) writes the kept rows
+    into a fresh file rather than patching a copy of the old one.
     """
     started = time.perf_counter()
     root = Path(outputs_root).resolve()
@@ -333,16 +369,17 @@ def refresh_index(outputs_root: Path, *, rebuild: bool = False) -> IndexStats:
     with _writer_lock(root):
         scan = scan_tree(str(root))
         previous = None if rebuild else _previous_state(path)
-        old_runs, old_jobs, old_pages = previous if previous is not None else ({}, {}, 0)
+        old_runs = previous.runs if previous is not None else {}
         kept = sorted(key for key, source in scan.runs.items() if old_runs.get(key) == source.signature)
         removed = sum(1 for key in old_runs if key not in scan.runs)
-        jobs_same = old_jobs == {job_id: job.signature for job_id, job in scan.jobs.items()}
-        if previous is not None and len(kept) == len(scan.runs) and not removed and jobs_same:
-            return IndexStats(0, len(kept), 0, old_pages, time.perf_counter() - started, written=False)
+        jobs_same = previous is not None and previous.jobs == {job_id: job.signature for job_id, job in scan.jobs.items()}
+        if previous is not None and len(kept) == len(scan.runs) and not removed and jobs_same and not compact:
+            return IndexStats(0, len(kept), 0, previous.pages, time.perf_counter() - started, written=False)
         _remove_stale_temp_files(root)
         temp = root / f".{INDEX_FILENAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         try:
-            pages = _build(root, temp, scan, path if previous is not None else None, kept)
+            reuse = path if previous is not None else None
+            pages = _build(root, temp, scan, reuse, kept, compact=previous is not None and (compact or previous.bloated))
             os.replace(temp, path)
         finally:
             for leftover in (temp, Path(f"{temp}.wal")):

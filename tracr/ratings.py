@@ -111,6 +111,8 @@ def _grouped(comparisons: Sequence[Comparison], players: list[str]) -> tuple[np.
 
 def _fit(n_players: int, i: np.ndarray, j: np.ndarray, s: np.ndarray, n: np.ndarray, prior: float = PRIOR_PRECISION) -> np.ndarray:
     """MAP strengths by Newton's method (the objective is strictly concave)."""
+    if not prior > 0:
+        raise ValueError(f"prior precision must be > 0 (got {prior}); without it strengths are not identified")
     theta = np.zeros(n_players)
     if n_players == 0:
         return theta

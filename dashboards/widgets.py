@@ -11,6 +11,8 @@ from tracr.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
 
 __all__ = ["ALL_JOBS", "root", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
 
+#: Model output headings drop this many levels, so a page's "# Title" stays smaller than the app's own.
+HEADING_DEMOTION = 2
 STATUS_ICONS = {"done": "✅", "failed": "❌", "completed": "✅", "running": "⏳", "queued": "⏳", "cancelled": "⛔", "partial": "⚠️"}
 
 
@@ -82,7 +84,7 @@ def show_output(text: str | None, *, key: str, raw: bool, height: int | None = N
             safe = safe_raw(text, max_chars=limit)
             st.code(safe.text, language="markdown", wrap_lines=True)
         else:
-            safe = safe_markdown(text, max_chars=limit)
+            safe = safe_markdown(text, max_chars=limit, demote_headings=HEADING_DEMOTION)
             st.markdown(safe.text)
     if safe.truncated and not show_all:
         note = f"Capped for display: {safe.original_chars:,} characters"

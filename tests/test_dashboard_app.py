@@ -15,7 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboards.widgets import ALL_JOBS
+from dashboards.widgets import ALL_JOBS, HEADING_DEMOTION
 from tests.conftest import make_pdf
 from tracr.safe_markdown import safe_markdown
 from tracr.testing.review_tree import Failure, ModelOutputs, write_review_job
@@ -208,7 +208,7 @@ def test_arena_hides_names_until_the_vote_then_reveals_and_records_it(tree: dict
     # What was shown on each side is what the vote recorded for that side.
     for side in (vote.left, vote.right):
         text = (tree["root"] / JOB / side.model_slug / f"run-{side.run}" / side.pdf_slug / f"{side.page}.md").read_text()
-        assert safe_markdown(text).text.strip() in shown
+        assert safe_markdown(text, demote_headings=HEADING_DEMOTION).text.strip() in shown
     reveal = " ".join(s.value for s in at.success)
     assert f"**left** was **{vote.left.model_slug}**" in reveal and f"**right** was **{vote.right.model_slug}**" in reveal
     assert json.loads(votes_path(tree["root"], JOB).read_text().splitlines()[0])["outcome"] == "left"

@@ -160,3 +160,10 @@ def test_none_and_empty() -> None:
 def test_line_break_tags_in_tables_become_spaces() -> None:
     html = render(safe_markdown("| a | b |\n|---|---|\n| one<br>two | x<BR />y |").text)
     assert "<td>one two</td>" in html and "<td>x y</td>" in html
+
+
+def test_headings_can_be_demoted_outside_code() -> None:
+    out = safe_markdown("# Title\n\n## Part\n\n###### Small\n\n```\n# comment\n```", demote_headings=2).text
+    html = render(out)
+    assert "<h3>Title</h3>" in html and "<h4>Part</h4>" in html and "<h6>Small</h6>" in html
+    assert "# comment" in html

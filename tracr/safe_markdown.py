@@ -37,6 +37,7 @@ _FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*$")
 # ![alt](target "title") — target may be <...> or bare with balanced parens; alt may hold one level of brackets.
 _INLINE_IMAGE = re.compile(r"!\[((?:[^\[\]\\]|\\.|\[[^\[\]]*\])*)\]\(\s*(<[^>]*>|(?:[^\s()]|\([^\s()]*\))*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)")
 _INLINE_LINK = re.compile(r"(?<!!)\[((?:[^\[\]\\]|\\.|\[[^\[\]]*\])*)\]\(\s*(<[^>]*>|(?:[^\s()]|\([^\s()]*\))*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)")
+_ATX_HEADING = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)", re.MULTILINE)
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _LINK_DEFINITION = re.compile(r"\[([^\]\n]+)\]:")
 
@@ -68,8 +69,10 @@ def _escape_brackets(text: str) -> str:
     return text.replace("[", "\\[").replace("]", "\\]")
 
 
-def _neutralise_inline(text: str) -> str:
+def _neutralise_inline(text: str, demote_headings: int = 0) -> str:
     """Rewrite one stretch of Markdown that holds no code."""
+    if demote_headings:
+        text = _ATX_HEADING.sub(lambda m: m.group(1) + "#" * min(6, len(m.group(2)) + demote_headings), text)
 
     def image(match: re.Match[str]) -> str:
         alt = match.group(1).strip() or "image"
@@ -91,8 +94,12 @@ def _neutralise_inline(text: str) -> str:
     return _LINK_DEFINITION.sub(lambda m: f"\\[{m.group(1)}\\]:", text)
 
 
-def neutralise_markdown(text: str) -> str:
-    """Markdown that renders the same words but runs, loads and links nothing unsafe."""
+def neutralise_markdown(text: str, *, demote_headings: int = 0) -> str:
+    """Markdown that renders the same words but runs, loads and links nothing unsafe.
+
+    ``demote_headings`` lowers every ATX heading by that many levels (at most h6), so
+    a page's ``#`` title does not dwarf the reviewer's own headings.
+    """
     text = text.replace("\x00", "\ufffd")
     lines = text.split("\n")
     out: list[str] = []
@@ -103,7 +110,7 @@ def neutralise_markdown(text: str) -> str:
             opener = _FENCE_OPEN.match(line)
             if opener:
                 if chunk:
-                    out.append(_neutralise_inline("\n".join(chunk)))
+                    out.append(_neutralise_inline("\n".join(chunk), demote_headings))
                 chunk = []
                 fence = opener.group(1)
                 out.append(line)
@@ -115,7 +122,7 @@ def neutralise_markdown(text: str) -> str:
             if closer and closer.group(1)[0] == fence[0] and len(closer.group(1)) >= len(fence):
                 fence = None
     if chunk:
-        out.append(_neutralise_inline("\n".join(chunk)))
+        out.append(_neutralise_inline("\n".join(chunk), demote_headings))
     if fence is not None:  # close it, so text appended after (a "cut here" note) is not code
         out.append(fence)
     return "\n".join(out)
@@ -155,7 +162,7 @@ def cap_text(text: str, max_chars: int) -> tuple[str, bool]:
     return text[:cut], True
 
 
-def safe_markdown(text: str | None, *, max_chars: int | None = DEFAULT_MAX_CHARS) -> SafeText:
+def safe_markdown(text: str | None, *, max_chars: int | None = DEFAULT_MAX_CHARS, demote_headings: int = 0) -> SafeText:
     """Untrusted model output → Markdown safe to give ``st.markdown``.
 
     ``max_chars=None`` shows everything ("show all"); loops are collapsed only
@@ -168,7 +175,7 @@ def safe_markdown(text: str | None, *, max_chars: int | None = DEFAULT_MAX_CHARS
     if max_chars is not None:
         body, collapsed = collapse_repeats(body)
         body, truncated = cap_text(body, max_chars)
-    rendered = neutralise_markdown(body)
+    rendered = neutralise_markdown(body, demote_headings=demote_headings)
     if truncated:
         rendered += f"\n\n*… cut at {len(body):,} of {len(original):,} characters*"
     return SafeText(text=rendered, truncated=truncated or collapsed > 0, original_chars=len(original), collapsed_lines=collapsed)

@@ -86,7 +86,15 @@ def _marked(text: str, colour: str) -> str:
     parts = []
     for line in text.split("\n"):
         escaped = _escape_lines(line)[0]
-        parts.append(f":{colour}-background[{escaped}]" if line.strip() else escaped)
+        if not line.strip():
+            parts.append(escaped)
+            continue
+        # Spaces stay outside the marks: "~~ word~~" would not strike anything.
+        lead, core, trail = re.match(r"(\s*)(.*?)(\s*)$", escaped).groups()
+        if colour == "red":  # struck through as well, so removals read without colour too
+            parts.append(f"{lead}:red-background[:red[~~{core}~~]]{trail}")
+        else:
+            parts.append(f"{lead}:green-background[:green[{core}]]{trail}")
     return "  \n".join(parts)
 
 

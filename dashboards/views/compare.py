@@ -77,7 +77,7 @@ with side_tab:
                 st.error(f"failed: {row.error or 'no error recorded'}")
             show_output(row.markdown, key=f"compare-{job_id}-{pdf_slug}-{page}-{choice[0]}-{choice[1]}", raw=raw, height=800)
 with inline_tab:
-    st.caption(f":red-background[removed] from **{left_key[0]}**, :green-background[added] by **{right_key[0]}**")
+    st.caption(f":red-background[:red[~~removed~~]] from **{left_key[0]}**, :green-background[:green[added]] by **{right_key[0]}**")
     with st.container(height=800, border=True):
         if stats.identical:
             st.success("The two texts are identical.")

@@ -94,7 +94,7 @@ with left:
         .mark_bar()
         .encode(
             x=alt.X("pages_per_s:Q", title="pages/s"),
-            y=alt.Y("label:N", title=None, sort="-x"),
+            y=alt.Y("label:N", title=None, sort="-x", axis=alt.Axis(labelLimit=300)),
             color=alt.Color("model_slug:N", legend=None),
             tooltip=["label", alt.Tooltip("pages_per_s:Q", format=".3f"), "pages_done", "pages_failed"],
         ),
@@ -109,7 +109,7 @@ with right:
         .mark_bar()
         .encode(
             x=alt.X("pages:Q", title="pages", stack=True),
-            y=alt.Y("label:N", title=None),
+            y=alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=300)),
             color=alt.Color("outcome:N", scale=alt.Scale(domain=["done", "failed"], range=["#2e7d32", "#c62828"])),
             tooltip=["label", "outcome", "pages"],
         ),
@@ -126,7 +126,7 @@ with left:
         .mark_bar()
         .encode(
             x=alt.X("seconds:Q"),
-            y=alt.Y("label:N", title=None),
+            y=alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=300)),
             yOffset="percentile:N",
             color=alt.Color("percentile:N", sort=["p50", "p90", "p99"]),
             tooltip=["label", "percentile", alt.Tooltip("seconds:Q", format=".2f")],
@@ -142,7 +142,7 @@ with right:
         .mark_bar()
         .encode(
             x=alt.X("tokens:Q"),
-            y=alt.Y("label:N", title=None),
+            y=alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=300)),
             yOffset="kind:N",
             color=alt.Color("kind:N"),
             tooltip=["label", "kind", alt.Tooltip("tokens:Q", format=",")],

@@ -82,10 +82,12 @@ def take(outputs: Path, job: str, out: Path, *, browse: str | None, compare: str
                     page.screenshot(path=str(path))
                     shots.append(path)
 
+                page.set_viewport_size({"width": 1440, "height": 1500})  # tables and all four charts
                 page.goto(f"{url}/?scope={job}")
                 page.get_by_text("Throughput").wait_for(timeout=60_000)
                 _settle(page, 1500)
                 shot("overview")
+                page.set_viewport_size({"width": 1440, "height": 960})
 
                 page.goto(f"{url}/browse?job={job}" + (f"&{browse}" if browse else ""))
                 page.get_by_text("Finish reason").wait_for(timeout=60_000)

@@ -99,7 +99,8 @@ def test_vote_with_the_keyboard_and_see_the_leaderboard_change(review_server: tu
             settle(page)
             body = page.locator("body").inner_text()
             assert "model hidden until you vote" in body
-            assert "ocr-one" not in body and "ocr-two" not in body  # blind: no model name anywhere
+            html = page.content()
+            assert "ocr-one" not in html and "ocr-two" not in html  # blind: no model name, not even in the HTML
             assert "page 1 of letter" not in body  # (the PDF text is in the image, not the DOM)
             assert page.locator("[data-testid='stImage'] img").count() == 1
 

@@ -91,11 +91,10 @@ with left:
     st.markdown("**Throughput** (pages/s, wall clock)")
     st.altair_chart(
         alt.Chart(runs)
-        .mark_bar()
+        .mark_bar(color="#4c78a8")
         .encode(
             x=alt.X("pages_per_s:Q", title="pages/s"),
             y=alt.Y("label:N", title=None, sort="-x", axis=alt.Axis(labelLimit=300)),
-            color=alt.Color("model_slug:N", legend=None),
             tooltip=["label", alt.Tooltip("pages_per_s:Q", format=".3f"), "pages_done", "pages_failed"],
         ),
         width="stretch",

@@ -231,6 +231,20 @@ def test_an_index_of_another_schema_or_a_corrupt_one_is_rebuilt(tree):
         assert con.execute("SELECT count(*) FROM pages").fetchone()[0] == 48
 
 
+def test_a_reader_opened_after_a_refresh_sees_it_while_an_older_one_keeps_its_snapshot(tree):
+    refresh_index(tree)
+    journal = tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl"
+    query = "SELECT error FROM pages WHERE model_slug = 'model-a' AND run = 1 AND pdf_slug = 'doc-00000' AND page = 1"
+    with read_index(tree) as old:
+        before = old.execute(query).fetchone()
+        with journal.open("a") as handle:
+            handle.write(PageRecord(page=1, status="failed", error="newer", error_class="timeout").to_json() + "\n")
+        assert refresh_index(tree).written
+        with read_index(tree) as new:  # same process, the older connection still open
+            assert new.execute(query).fetchone() == ("newer",)
+        assert old.execute(query).fetchone() == before != ("newer",)
+
+
 # --- real processes: a refresher and a reader never block each other ---------------------
 
 
@@ -351,6 +365,10 @@ async def test_a_job_run_refreshes_the_index_when_it_ends(tmp_path, prefect_serv
 
 
 async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, stub_server, pdf_factory, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
     from flows.ocr_job import ocr_job_flow
 
     monkeypatch.setenv("TRACR_TEST_STUB_KEY", TEST_API_KEY)
@@ -361,5 +379,9 @@ async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, s
     state = await ocr_job_flow(config=str(_job(tmp_path, stub.base_url, "unindexable")), outputs=str(outputs), return_state=True)
     assert state.is_completed(), state.message
     assert index_path(outputs).is_dir()
+    await APILogHandler.aflush()
+    async with get_client() as client:
+        logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    assert any("could not refresh the outputs index" in log.message for log in logs), [log.message for log in logs]
     assert (outputs / "unindexable" / "stub-ocr" / "run-1" / "alpha" / "1.md").is_file()
     assert not list(outputs.glob(f".{INDEX_FILENAME}.*"))

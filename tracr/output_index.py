@@ -326,7 +326,7 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
         else:
             con.execute(_DDL)
             if previous is not None and kept:
-                con.execute(f"ATTACH '{previous}' AS old (READ_ONLY)")
+                con.execute(f"ATTACH '{_sql_string(previous)}' AS old (READ_ONLY)")
                 for table in _RUN_TABLES:
                     con.execute(_COPY_UNCHANGED.format(table=table))
                 con.execute("DETACH old")
@@ -396,12 +396,22 @@ def read_index(outputs_root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
     Keep it short-lived: a refresh replaces the file, and a connection keeps
     seeing the version it opened. Builds the index first if there is none.
+    The file is attached to a fresh in-memory database rather than opened with
+    ``duckdb.connect(path)``: DuckDB caches one database per path and process,
+    so a second connection opened while the first is still open would get the
+    old file's instance and miss a refresh that happened in between.
     """
     path = index_path(outputs_root)
     if not path.is_file():
         refresh_index(outputs_root)
-    con = duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(":memory:")
     try:
+        con.execute(f"ATTACH '{_sql_string(path)}' AS outputs_index (READ_ONLY); USE outputs_index")
         yield con
     finally:
         con.close()
+
+
+def _sql_string(path: Path) -> str:
+    """``path`` for a single-quoted SQL literal."""
+    return str(path).replace("'", "''")

@@ -268,3 +268,13 @@ def test_arena_vote_moves_the_leaderboard(tree: dict[str, Path]) -> None:
     board = frame(at, "elo").set_index("model")
     assert board.loc[winner, "wins"] == 1
     assert board["votes"].sum() == 2  # one vote, counted for both models
+
+
+def test_refresh_index_shows_a_run_added_while_the_app_is_open(tree: dict[str, Path]) -> None:
+    at = open_page("overview")
+    assert sorted(frame(at, "model_slug")["model_slug"]) == list(MODELS)
+    write_review_job(tree["root"], JOB, {"report": tree["report"]}, [ModelOutputs("delta", {("report", 1): "Late model output."})])
+    at.button(key="refresh-index").click().run()
+    assert not at.exception
+    assert "delta" in list(frame(at, "model_slug")["model_slug"])
+    assert any("index refreshed" in t.value for t in at.toast)

@@ -125,3 +125,11 @@ def test_vote_with_the_keyboard_and_see_the_leaderboard_change(review_server: tu
             assert "over 1 votes" in leader and "Too few votes yet" in leader  # one vote separates nothing
         finally:
             browser.close()
+
+
+def test_review_refuses_a_missing_outputs_root(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = subprocess.run([sys.executable, "-m", "tracr.cli", "review", "--outputs", str(missing)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"no outputs folder at {missing}" in result.stderr
+    assert not missing.exists()

@@ -204,7 +204,7 @@ def _previous_state(path: Path) -> _Previous | None:
     if not path.is_file():
         return None
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with _open_read_only(path) as con:
             info = dict(con.execute("SELECT key, value FROM index_info").fetchall())
             if info.get("schema_version") != SCHEMA_VERSION:
                 return None
@@ -390,23 +390,34 @@ def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = 
     return IndexStats(len(scan.runs) - len(kept), len(kept), removed, pages, time.perf_counter() - started, written=True)
 
 
+def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory database with ``path`` attached read-only and in use.
+
+    Not ``duckdb.connect(path)``: DuckDB caches one database per path and process,
+    so a second connection opened while a first is still open would get the old
+    file's instance and miss a refresh that replaced the file in between.
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH '{_sql_string(path)}' AS outputs_index (READ_ONLY); USE outputs_index")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 @contextmanager
 def read_index(outputs_root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the current index, closed on exit.
 
     Keep it short-lived: a refresh replaces the file, and a connection keeps
     seeing the version it opened. Builds the index first if there is none.
-    The file is attached to a fresh in-memory database rather than opened with
-    ``duckdb.connect(path)``: DuckDB caches one database per path and process,
-    so a second connection opened while the first is still open would get the
-    old file's instance and miss a refresh that happened in between.
     """
     path = index_path(outputs_root)
     if not path.is_file():
         refresh_index(outputs_root)
-    con = duckdb.connect(":memory:")
+    con = _open_read_only(path)
     try:
-        con.execute(f"ATTACH '{_sql_string(path)}' AS outputs_index (READ_ONLY); USE outputs_index")
         yield con
     finally:
         con.close()

@@ -10,6 +10,8 @@ DuckDB ingests in bulk; nothing is inserted row by row.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from dataclasses import fields
 from typing import Any, Callable, Iterable, Iterator
 
@@ -24,7 +26,7 @@ try:  # orjson parses journals several times faster; the standard library is the
 except ImportError:  # pragma: no cover - orjson comes with Prefect
     from json import JSONDecodeError as _JSONError, loads as _loads
 
-__all__ = ["PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "read_json_file", "load_run", "load_runs", "iter_run_chunks", "load_jobs"]
+__all__ = ["PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "read_json_file", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs"]
 
 PAGE_FIELDS = [f.name for f in fields(PageRecord)]
 
@@ -267,6 +269,43 @@ def iter_run_chunks(sources: Iterable[RunSource], root: str, *, pages_per_chunk:
         ready.clear()
     take()
     yield from ready
+
+
+def read_in_background(sources: list[RunSource], root: str) -> Iterator[Chunk]:
+    """Chunks of ``sources`` read by a worker thread, one chunk ahead of the consumer.
+
+    Reading files and parsing journals is Python work; DuckDB's insert of the
+    previous chunk runs meanwhile without the GIL, so the two overlap.
+    """
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in iter_run_chunks(sources, root):
+                while not stop.is_set():
+                    try:
+                        chunks.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            chunks.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name="index-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := chunks.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def load_jobs(jobs: Iterable[tuple[str, str, str]]) -> pa.Table:

@@ -2,8 +2,8 @@
 
 The output tree stays the source of truth: ``<root>/index.duckdb`` is derived and
 can be deleted at any time. A refresh never modifies the current index file.
-It builds a complete new one beside it (unchanged runs copied from the old file,
-changed runs re-read from disk) and ``os.replace``-s it into place; readers open
+It builds a complete new one beside it (a copy of the old file with the changed
+runs' rows replaced by rows re-read from disk) and ``os.replace``-s it into place; readers open
 short-lived read-only connections to whichever file is current. So a reviewer
 reading and a job indexing never block each other, which DuckDB's one-writer-
 XOR-many-readers file lock would otherwise force. Refreshers serialise on a
@@ -17,9 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import queue
 import shutil
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -30,8 +28,23 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
-from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, Chunk, iter_run_chunks, load_jobs
-from tracr.index_scan import RunSource, TreeScan, scan_tree
+from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, load_jobs, read_in_background
+from tracr.index_scan import TreeScan, scan_tree
+from tracr.index_schema import (
+    CHANGED_PAGES,
+    COPY_UNCHANGED,
+    DDL,
+    DELETE_CHANGED,
+    INSERT_JOBS,
+    INSERT_PAGES,
+    INSERT_PDFS,
+    INSERT_RUNS,
+    RUN_TABLES,
+    SCHEMA_VERSION,
+    TABLES,
+    VOTE_SCHEMA,
+    WHOLE_TABLES,
+)
 from tracr.metadata import utc_now
 from tracr.votes import read_votes
 
@@ -41,130 +54,8 @@ log = logging.getLogger(__name__)
 
 INDEX_FILENAME = "index.duckdb"
 LOCK_FILENAME = ".index.lock"
-SCHEMA_VERSION = "1"
-TABLES = ("jobs", "runs", "pdfs", "pages", "votes")
-
-_DDL = """
-CREATE TABLE jobs (
-    job_id VARCHAR, title VARCHAR, created_at TIMESTAMP,
-    models INTEGER, runs INTEGER, pages_done BIGINT, pages_failed BIGINT
-);
-CREATE TABLE runs (
-    job_id VARCHAR, model_slug VARCHAR, model VARCHAR, provider VARCHAR, mode VARCHAR, run INTEGER,
-    status VARCHAR, error VARCHAR, created_at TIMESTAMP, started_at TIMESTAMP, ended_at TIMESTAMP,
-    wall_seconds DOUBLE, pages_total BIGINT, pages_done BIGINT, pages_failed BIGINT, pages_per_s DOUBLE,
-    input_tokens BIGINT, output_tokens BIGINT,
-    latency_p50 DOUBLE, latency_p90 DOUBLE, latency_p99 DOUBLE, ttft_p50 DOUBLE, ttft_p90 DOUBLE, ttft_p99 DOUBLE,
-    run_dir VARCHAR
-);
-CREATE TABLE pdfs (
-    job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, source_path VARCHAR,
-    page_count INTEGER, status VARCHAR, error VARCHAR, pages_done BIGINT, pages_failed BIGINT,
-    pages_selected INTEGER, started_at TIMESTAMP, ended_at TIMESTAMP
-);
-CREATE TABLE pages (
-    job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, page INTEGER, status VARCHAR,
-    attempts INTEGER, latency_s DOUBLE, ttft_s DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
-    finish_reason VARCHAR, chars BIGINT, error VARCHAR, error_class VARCHAR, finished_at TIMESTAMP,
-    markdown VARCHAR, md_path VARCHAR
-);
-CREATE TABLE votes (
-    vote_id VARCHAR, job_id VARCHAR, created_at TIMESTAMP, voter VARCHAR, outcome VARCHAR,
-    left_model_slug VARCHAR, left_run INTEGER, left_pdf_slug VARCHAR, left_page INTEGER,
-    right_model_slug VARCHAR, right_run INTEGER, right_pdf_slug VARCHAR, right_page INTEGER
-);
-CREATE TABLE index_runs (job_id VARCHAR, model_slug VARCHAR, run INTEGER, signature VARCHAR);
-CREATE TABLE index_jobs (job_id VARCHAR, signature VARCHAR);
-CREATE TABLE index_info (key VARCHAR, value VARCHAR);
-"""
-
-_COPY_UNCHANGED = """
-INSERT INTO {table} SELECT t.* FROM old.{table} t SEMI JOIN kept k USING (job_id, model_slug, run);
-"""
-_DELETE_CHANGED = """
-DELETE FROM {table} WHERE NOT EXISTS (
-    SELECT 1 FROM kept k WHERE k.job_id = {table}.job_id AND k.model_slug = {table}.model_slug AND k.run = {table}.run
-);
-"""
-_RUN_TABLES = ("pages", "pdfs", "runs", "index_runs")
-_WHOLE_TABLES = ("jobs", "index_jobs", "votes", "index_info")
 COMPACT_WHEN_FREE = 0.5
 """Share of free blocks in the index file above which a refresh writes a compact new file."""
-
-_INSERT_PAGES = """
-INSERT INTO pages SELECT job_id, model_slug, run, pdf_slug, page, status, attempts, latency_s, ttft_s,
-    input_tokens, output_tokens, finish_reason, chars, error, error_class, TRY_CAST(finished_at AS TIMESTAMP),
-    markdown, md_path
-FROM chunk_pages
-"""
-
-_CHANGED_PAGES = "(SELECT p.* FROM pages p SEMI JOIN new_runs r USING (job_id, model_slug, run))"
-
-_INSERT_PDFS = """
-INSERT INTO pdfs
-WITH counts AS (
-    SELECT job_id, model_slug, run, pdf_slug,
-        count(*) FILTER (WHERE status = 'done') AS pages_done,
-        count(*) FILTER (WHERE status = 'failed') AS pages_failed
-    FROM {changed} GROUP BY ALL
-)
-SELECT d.job_id, d.model_slug, d.run, d.pdf_slug, d.source_path, d.page_count, d.status, d.error,
-    coalesce(c.pages_done, 0), coalesce(c.pages_failed, 0), d.pages_selected,
-    TRY_CAST(d.started_at AS TIMESTAMP), TRY_CAST(d.ended_at AS TIMESTAMP)
-FROM new_pdfs d LEFT JOIN counts c USING (job_id, model_slug, run, pdf_slug)
-"""
-
-_INSERT_RUNS = """
-INSERT INTO runs
-WITH agg AS (
-    SELECT job_id, model_slug, run,
-        count(*) FILTER (WHERE status = 'done') AS pages_done,
-        count(*) FILTER (WHERE status = 'failed') AS pages_failed,
-        sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-        quantile_cont(latency_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS lat,
-        quantile_cont(ttft_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS ttft
-    FROM {changed} GROUP BY ALL
-)
-SELECT r.job_id, r.model_slug, r.model, r.provider, r.mode, r.run, r.status, r.error,
-    TRY_CAST(r.created_at AS TIMESTAMP), TRY_CAST(r.started_at AS TIMESTAMP), TRY_CAST(r.ended_at AS TIMESTAMP),
-    r.wall_seconds, r.pages_total, coalesce(a.pages_done, 0), coalesce(a.pages_failed, 0),
-    CASE WHEN r.wall_seconds > 0 THEN round(coalesce(a.pages_done, 0) / r.wall_seconds, 3) ELSE 0 END,
-    coalesce(a.input_tokens, 0), coalesce(a.output_tokens, 0),
-    a.lat[1], a.lat[2], a.lat[3], a.ttft[1], a.ttft[2], a.ttft[3],
-    r.run_dir
-FROM new_runs r LEFT JOIN agg a USING (job_id, model_slug, run)
-"""
-
-_INSERT_JOBS = """
-INSERT INTO jobs
-WITH agg AS (
-    SELECT job_id, count(DISTINCT model_slug) AS models, count(*) AS runs,
-        sum(pages_done) AS pages_done, sum(pages_failed) AS pages_failed
-    FROM runs GROUP BY job_id
-)
-SELECT j.job_id, j.title, TRY_CAST(j.created_at AS TIMESTAMP), coalesce(a.models, 0), coalesce(a.runs, 0),
-    coalesce(a.pages_done, 0), coalesce(a.pages_failed, 0)
-FROM new_jobs j LEFT JOIN agg a USING (job_id)
-"""
-
-_VOTE_SCHEMA = pa.schema(
-    [
-        ("vote_id", pa.string()),
-        ("job_id", pa.string()),
-        ("created_at", pa.string()),
-        ("voter", pa.string()),
-        ("outcome", pa.string()),
-        ("left_model_slug", pa.string()),
-        ("left_run", pa.int32()),
-        ("left_pdf_slug", pa.string()),
-        ("left_page", pa.int32()),
-        ("right_model_slug", pa.string()),
-        ("right_run", pa.int32()),
-        ("right_pdf_slug", pa.string()),
-        ("right_page", pa.int32()),
-    ]
-)
-
 
 @dataclass
 class IndexStats:
@@ -211,7 +102,7 @@ def _previous_state(path: Path) -> _Previous | None:
             runs = {(j, m, r): s for j, m, r, s in con.execute("SELECT job_id, model_slug, run, signature FROM index_runs").fetchall()}
             jobs = dict(con.execute("SELECT job_id, signature FROM index_jobs").fetchall())
             pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
-            total, free = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+            total, free = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size() WHERE database_name = 'outputs_index'").fetchone()
             return _Previous(runs, jobs, int(pages), bloated=bool(total) and free / total > COMPACT_WHEN_FREE)
     except duckdb.Error as exc:
         log.warning("index %s is unreadable (%s); rebuilding it", path, exc)
@@ -239,7 +130,7 @@ def _remove_stale_temp_files(root: Path) -> None:
 
 
 def _vote_table(root: Path) -> pa.Table:
-    columns: dict[str, list] = {name: [] for name in _VOTE_SCHEMA.names}
+    columns: dict[str, list] = {name: [] for name in VOTE_SCHEMA.names}
     for vote in read_votes(root, None):
         row = {
             "vote_id": vote.vote_id,
@@ -252,44 +143,7 @@ def _vote_table(root: Path) -> pa.Table:
             row.update({f"{side}_model_slug": ref.model_slug, f"{side}_run": ref.run, f"{side}_pdf_slug": ref.pdf_slug, f"{side}_page": ref.page})
         for name, column in columns.items():
             column.append(row[name])
-    return pa.Table.from_pydict(columns, schema=_VOTE_SCHEMA)
-
-
-def _read_in_background(sources: list[RunSource], root: Path) -> Iterator[Chunk]:
-    """Chunks of ``sources`` read by a worker thread, one chunk ahead of the consumer.
-
-    Reading files and parsing journals is Python work; DuckDB's insert of the
-    previous chunk runs meanwhile without the GIL, so the two overlap.
-    """
-    chunks: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for chunk in iter_run_chunks(sources, str(root)):
-                while not stop.is_set():
-                    try:
-                        chunks.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            chunks.put(done)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            chunks.put(exc)
-
-    worker = threading.Thread(target=produce, name="index-reader", daemon=True)
-    worker.start()
-    try:
-        while (item := chunks.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+    return pa.Table.from_pydict(columns, schema=VOTE_SCHEMA)
 
 
 def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept: list[tuple[str, str, int]], *, compact: bool) -> int:
@@ -319,29 +173,29 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
         con.register("empty_pdfs", PDF_SCHEMA.empty_table())
         con.execute("CREATE TEMP TABLE new_runs AS FROM empty_runs; CREATE TEMP TABLE new_pdfs AS FROM empty_pdfs")
         if in_place:
-            for table in _RUN_TABLES:
-                con.execute(_DELETE_CHANGED.format(table=table))
-            for table in _WHOLE_TABLES:
+            for table in RUN_TABLES:
+                con.execute(DELETE_CHANGED.format(table=table))
+            for table in WHOLE_TABLES:
                 con.execute(f"DELETE FROM {table}")
         else:
-            con.execute(_DDL)
+            con.execute(DDL)
             if previous is not None and kept:
                 con.execute(f"ATTACH '{_sql_string(previous)}' AS old (READ_ONLY)")
-                for table in _RUN_TABLES:
-                    con.execute(_COPY_UNCHANGED.format(table=table))
+                for table in RUN_TABLES:
+                    con.execute(COPY_UNCHANGED.format(table=table))
                 con.execute("DETACH old")
-        for runs, pdfs, pages in _read_in_background(changed, root):
+        for runs, pdfs, pages in read_in_background(changed, str(root)):
             con.register("chunk_pages", pages)
-            con.execute(_INSERT_PAGES)
+            con.execute(INSERT_PAGES)
             con.register("chunk_runs", runs)
             con.register("chunk_pdfs", pdfs)
             con.execute("INSERT INTO new_runs FROM chunk_runs; INSERT INTO new_pdfs FROM chunk_pdfs")
             for name in ("chunk_pages", "chunk_runs", "chunk_pdfs"):
                 con.unregister(name)
-        con.execute(_INSERT_PDFS.format(changed=_CHANGED_PAGES))
-        con.execute(_INSERT_RUNS.format(changed=_CHANGED_PAGES))
+        con.execute(INSERT_PDFS.format(changed=CHANGED_PAGES))
+        con.execute(INSERT_RUNS.format(changed=CHANGED_PAGES))
         con.execute("INSERT INTO index_runs SELECT job_id, model_slug, run, signature FROM new_runs")
-        con.execute(_INSERT_JOBS)
+        con.execute(INSERT_JOBS)
         con.execute("INSERT INTO index_jobs SELECT job_id, signature FROM new_jobs")
         con.execute("INSERT INTO votes SELECT * REPLACE (TRY_CAST(created_at AS TIMESTAMP) AS created_at) FROM new_votes")
         con.executemany(

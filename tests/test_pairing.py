@@ -112,6 +112,8 @@ def test_never_repeats_a_pair_the_voter_has_judged():
     both = mine + _votes(("a", "b"), ["tie"], first_page=2, voter="ann")
     assert next_pair(candidates, both, rng, voter="ann") is None
     assert next_pair(candidates, both, rng, voter="bob") is not None  # bob has not judged them
+    elsewhere = [v.model_copy(update={"job_id": "other-job"}) for v in both]
+    assert next_pair(candidates, elsewhere, rng, voter="ann") is not None  # the same slugs in another job are other pages
     assert next_pair([], [], rng) is None
 
 

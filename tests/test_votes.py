@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from tracr.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_slug
 from tracr.metadata import read_json
-from tracr.votes import PageRef, Vote, append_vote, new_vote, rebuild_ratings, read_votes, votes_path
+from tracr.votes import PageRef, Vote, append_vote, new_vote, read_votes, rebuild_ratings, votes_path
 
 A = PageRef(model_slug="model-a", run=1, pdf_slug="report", page=1)
 B = PageRef(model_slug="model-b", run=2, pdf_slug="report", page=1)

@@ -22,9 +22,11 @@ from tracr.layout import JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA
 from tracr.metadata import PageRecord
 
 try:  # orjson parses journals several times faster; the standard library is the fallback
-    from orjson import JSONDecodeError as _JSONError, loads as _loads
+    from orjson import JSONDecodeError as _JSONError
+    from orjson import loads as _loads
 except ImportError:  # pragma: no cover - orjson comes with Prefect
-    from json import JSONDecodeError as _JSONError, loads as _loads
+    from json import JSONDecodeError as _JSONError
+    from json import loads as _loads
 
 __all__ = ["PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "read_json_file", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs"]
 

@@ -46,16 +46,16 @@ class PairCandidate:
         a, b = self.left.model_slug, self.right.model_slug
         return (a, b) if a <= b else (b, a)
 
-    def page_key(self) -> frozenset[tuple[str, int, str, int]]:
-        """The two sides as a set: the same pair shown the other way round is the same pair."""
-        return _page_key(self.left, self.right)
+    def page_key(self) -> tuple[str, frozenset[tuple[str, int, str, int]]]:
+        """The job and the two sides as a set: the same pair shown the other way round is the same pair."""
+        return _page_key(self.job_id, self.left, self.right)
 
     def swapped(self) -> "PairCandidate":
         return PairCandidate(self.job_id, self.pdf_slug, self.page, self.right, self.left)
 
 
-def _page_key(left: PageRef, right: PageRef) -> frozenset[tuple[str, int, str, int]]:
-    return frozenset({(left.model_slug, left.run, left.pdf_slug, left.page), (right.model_slug, right.run, right.pdf_slug, right.page)})
+def _page_key(job_id: str, left: PageRef, right: PageRef) -> tuple[str, frozenset[tuple[str, int, str, int]]]:
+    return job_id, frozenset({(left.model_slug, left.run, left.pdf_slug, left.page), (right.model_slug, right.run, right.pdf_slug, right.page)})
 
 
 def normalise_text(text: str | None) -> str:
@@ -143,7 +143,7 @@ def next_pair(
     pair already voted on is never offered again: by ``voter`` when given,
     otherwise by anyone. Sides are shuffled so no model always sits on the left.
     """
-    seen = {_page_key(v.left, v.right) for v in votes if voter is None or v.voter == voter}
+    seen = {_page_key(v.job_id, v.left, v.right) for v in votes if voter is None or v.voter == voter}
     open_ = [c for c in candidates if c.page_key() not in seen]
     if not open_:
         return None

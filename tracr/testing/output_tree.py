@@ -118,11 +118,11 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
     layout.job_dir(spec.job_id).mkdir(parents=True, exist_ok=True)
     pdf_slugs = [f"doc-{i:05d}" for i in range(spec.pdfs)]
     base = {(pdf, page): page_text(random.Random(f"{spec.seed}:{pdf}:{page}"), spec.chars_per_page) for pdf in pdf_slugs for page in range(1, spec.pages_per_pdf + 1)}
-    refresh_job_metadata(
-        layout,
-        spec.job_id,
-        {"title": f"synthetic job {spec.job_id}", "inputs": [{"pdf_slug": s, "path": f"/data/pdfs/{s}.pdf", "page_count": spec.pages_per_pdf, "pages_selected": spec.pages_per_pdf, "error": None} for s in pdf_slugs]},
-    )
+    inputs = [
+        {"pdf_slug": s, "path": f"/data/pdfs/{s}.pdf", "page_count": spec.pages_per_pdf, "pages_selected": spec.pages_per_pdf, "error": None}
+        for s in pdf_slugs
+    ]
+    refresh_job_metadata(layout, spec.job_id, {"title": f"synthetic job {spec.job_id}", "inputs": inputs})
     clock = datetime(2026, 11, 1, tzinfo=timezone.utc)
     counts = {"runs": 0, "pdfs": 0, "pages": 0, "failed": 0}
     for profile in spec.models:

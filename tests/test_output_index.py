@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import subprocess
@@ -191,6 +192,10 @@ def test_votes_are_indexed_and_a_new_vote_triggers_a_refresh(tree):
     append_vote(tree, vote)
     stats = refresh_index(tree)
     assert stats.written and stats.runs_read == 0
+    assert stats.ratings_rebuilt == ("idx",) and "ratings.json rebuilt for idx" in stats.summary()
+    ratings = json.loads((tree / "idx" / "elo" / "ratings.json").read_text())
+    assert ratings["votes"] == 1 and [r["model"] for r in ratings["ratings"]] == ["model-a", "model-b"]
+    assert refresh_index(tree).ratings_rebuilt == ()  # votes unchanged: nothing to redo
     with read_index(tree) as con:
         row = con.execute("SELECT vote_id, job_id, voter, outcome, left_model_slug, left_run, left_pdf_slug, left_page, right_model_slug FROM votes").fetchone()
     assert row == (vote.vote_id, "idx", "ann", "left", "model-a", 1, "doc-00000", 1, "model-b")

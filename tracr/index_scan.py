@@ -45,7 +45,17 @@ class JobSource:
 
     job_id: str
     job_dir: str
-    signature: str
+    metadata_token: str
+    votes_token: str  # "-" when the job has no votes file
+
+    @property
+    def signature(self) -> str:
+        return f"{self.metadata_token}|{self.votes_token}"
+
+    @staticmethod
+    def votes_part(signature: str) -> str:
+        """The votes token of a stored :attr:`signature`."""
+        return signature.rsplit("|", 1)[-1]
 
 
 @dataclass
@@ -82,8 +92,9 @@ def scan_tree(root: str) -> TreeScan:
     for job in _subdirs(root):
         if not JOB_ID_PATTERN.match(job.name) or not os.path.isfile(os.path.join(job.path, JOB_METADATA)):
             continue
-        job_token = "|".join((_stat_token(os.path.join(job.path, JOB_METADATA)), _stat_token(os.path.join(job.path, VOTES_RELATIVE))))
-        scan.jobs[job.name] = JobSource(job.name, job.path, job_token)
+        scan.jobs[job.name] = JobSource(
+            job.name, job.path, _stat_token(os.path.join(job.path, JOB_METADATA)), _stat_token(os.path.join(job.path, VOTES_RELATIVE))
+        )
         for model in _subdirs(job.path):
             if model.name in _SKIP_MODEL_DIRS or not SLUG_PATTERN.match(model.name):
                 continue

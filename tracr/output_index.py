@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, load_jobs, read_in_background
-from tracr.index_scan import TreeScan, scan_tree
+from tracr.index_scan import JobSource, TreeScan, scan_tree
 from tracr.index_schema import (
     CHANGED_PAGES,
     COPY_UNCHANGED,
@@ -46,7 +46,7 @@ from tracr.index_schema import (
     WHOLE_TABLES,
 )
 from tracr.metadata import utc_now
-from tracr.votes import read_votes
+from tracr.votes import read_votes, rebuild_ratings
 
 __all__ = ["INDEX_FILENAME", "SCHEMA_VERSION", "TABLES", "IndexStats", "index_path", "refresh_index", "read_index"]
 
@@ -67,14 +67,18 @@ class IndexStats:
     pages: int
     seconds: float
     written: bool = False
+    ratings_rebuilt: tuple[str, ...] = ()
 
     def summary(self) -> str:
         if not self.written:
             return f"index up to date: nothing changed in {self.runs_unchanged} run(s), {self.pages} page(s); checked in {self.seconds:.2f} s"
-        return (
+        text = (
             f"index refreshed: {self.runs_read} run(s) read, {self.runs_unchanged} unchanged, "
             f"{self.runs_removed} removed; {self.pages} page(s) indexed in {self.seconds:.2f} s"
         )
+        if self.ratings_rebuilt:
+            text += f"; ratings.json rebuilt for {', '.join(self.ratings_rebuilt)}"
+        return text
 
 
 def index_path(outputs_root: Path) -> Path:
@@ -241,7 +245,26 @@ def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = 
                     leftover.unlink()
                 except FileNotFoundError:
                     pass
-    return IndexStats(len(scan.runs) - len(kept), len(kept), removed, pages, time.perf_counter() - started, written=True)
+        old_jobs = previous.jobs if previous is not None else {}
+        voted = [j.job_id for j in scan.jobs.values() if j.votes_token != "-" and JobSource.votes_part(old_jobs.get(j.job_id, "")) != j.votes_token]
+        rebuilt = _rebuild_ratings(root, voted)
+    return IndexStats(len(scan.runs) - len(kept), len(kept), removed, pages, time.perf_counter() - started, written=True, ratings_rebuilt=rebuilt)
+
+
+def _rebuild_ratings(root: Path, job_ids: list[str]) -> tuple[str, ...]:
+    """Rewrite ``elo/ratings.json`` of jobs whose votes changed; a failure is logged, not raised.
+
+    The index is not needed for it, but a refresh is where changed vote files are
+    noticed anyway, so the derived ratings file stays current without a command of its own.
+    """
+    done = []
+    for job_id in job_ids:
+        try:
+            rebuild_ratings(root, job_id)
+            done.append(job_id)
+        except (OSError, ValueError) as exc:
+            log.warning("could not rebuild ratings.json of job %s: %s", job_id, exc)
+    return tuple(done)
 
 
 def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:

@@ -115,6 +115,10 @@ def test_bad_numbers_outcomes_and_missing_jobs_are_refused(root):
         new_vote("job1", A, B, "maybe", "ann")
     with pytest.raises(ValidationError):
         new_vote("job1", A, B, "left", "")
+    with pytest.raises(ValidationError, match="ISO-8601"):
+        Vote(job_id="job1", left=A, right=B, outcome="left", voter="ann", created_at="yesterday")
+    with pytest.raises(ValidationError, match="time zone"):
+        Vote(job_id="job1", left=A, right=B, outcome="left", voter="ann", created_at="2026-11-25T00:00:00")
     with pytest.raises(FileNotFoundError, match="no job 'job9'"):
         append_vote(root, new_vote("job9", A, B, "left", "ann"))
     assert not (root / "job9").exists()

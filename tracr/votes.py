@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -95,6 +96,17 @@ class Vote(BaseModel):
     @classmethod
     def _job_id(cls, value: str) -> str:
         return validate_job_id(value)
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_at(cls, value: str) -> str:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO-8601 timestamp such as 2026-11-25T00:31:07.412Z") from None
+        if moment.tzinfo is None:
+            raise ValueError("must carry a time zone (tracr writes UTC with a Z)")
+        return value
 
     @field_validator("vote_id")
     @classmethod

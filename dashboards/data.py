@@ -37,6 +37,7 @@ __all__ = [
     "job_votes",
     "all_votes",
     "candidates",
+    "pair_texts",
     "ratings",
     "session_rng",
 ]
@@ -108,11 +109,39 @@ def all_votes(root: str) -> list[Vote]:
     return read_votes(Path(root))
 
 
-@st.cache_data(ttl=60, show_spinner=False)
+@st.cache_resource(ttl=60, show_spinner=False)
 def candidates(root: str, job_id: str) -> list[PairCandidate]:
-    """Arena pairs of the job (near-identical outputs already dropped); cached, it compares texts."""
+    """Arena pairs of the job (near-identical outputs already dropped).
+
+    Cached as a shared resource, not a copy: there are thousands of immutable pairs, and
+    unpickling them on every rerun (what ``st.cache_data`` does) cost ~120 ms a vote.
+    """
     with read_index(Path(root)) as con:
-        return arena_candidates(con, job_id)
+        return tuple(arena_candidates(con, job_id))
+
+
+_PAIR_SQL = """
+SELECT p.model_slug, p.run, p.markdown,
+       (SELECT source_path FROM pdfs d WHERE d.job_id = p.job_id AND d.pdf_slug = p.pdf_slug AND source_path IS NOT NULL LIMIT 1) AS source_path
+FROM pages p
+WHERE p.job_id = ? AND p.pdf_slug = ? AND p.page = ? AND ((p.model_slug = ? AND p.run = ?) OR (p.model_slug = ? AND p.run = ?))
+"""
+
+
+def pair_texts(root: str, pair: PairCandidate) -> tuple[str | None, str | None, str | None]:
+    """(left markdown, right markdown, source PDF path) of an arena pair, in one query."""
+    left, right = pair.left, pair.right
+    return _pair_texts(root, (pair.job_id, pair.pdf_slug, pair.page, left.model_slug, left.run, right.model_slug, right.run))
+
+
+@st.cache_data(ttl=INDEX_TTL_S, max_entries=256, show_spinner=False)
+def _pair_texts(root: str, key: tuple[str, str, int, str, int, str, int]) -> tuple[str | None, str | None, str | None]:
+    job_id, pdf_slug, page, left_model, left_run, right_model, right_run = key
+    with read_index(Path(root)) as con:
+        rows = con.execute(_PAIR_SQL, list(key)).fetchall()
+    texts = {(model, int(run)): markdown for model, run, markdown, _ in rows}
+    source = next((row[3] for row in rows if row[3]), None)
+    return texts.get((left_model, left_run)), texts.get((right_model, right_run)), source
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

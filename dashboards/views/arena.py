@@ -119,18 +119,13 @@ for column, (outcome, label, key) in zip(buttons, BUTTONS):
         type="primary" if outcome in ("left", "right") else "secondary",
     )
 
-source = data.query_one(root(), "SELECT source_path FROM pdfs WHERE job_id = ? AND pdf_slug = ? AND source_path IS NOT NULL LIMIT 1", (job_id, pair.pdf_slug))
+left_text, right_text, source = data.pair_texts(root(), pair)
 raw = st.toggle("Raw", key="arena_raw", help="Show the Markdown sources instead of rendering them")
 image_col, left_col, right_col = st.columns([4, 5, 5])
 with image_col:
-    show_page_image(source["source_path"] if source else None, pair.page, caption=f"{pair.pdf_slug} page {pair.page}")
-for column, side, ref in ((left_col, "Left", pair.left), (right_col, "Right", pair.right)):
+    show_page_image(source, pair.page, caption=f"{pair.pdf_slug} page {pair.page}")
+for column, side, text in ((left_col, "Left", left_text), (right_col, "Right", right_text)):
     with column:
         st.markdown(f"**{side}** · model hidden until you vote")
-        text = data.query_one(
-            root(),
-            "SELECT markdown FROM pages WHERE job_id = ? AND model_slug = ? AND run = ? AND pdf_slug = ? AND page = ?",
-            (job_id, ref.model_slug, ref.run, ref.pdf_slug, ref.page),
-        )
         # Widget keys show up in the page's HTML: they carry a vote counter, never a model name.
-        show_output(text["markdown"] if text else None, key=f"arena-{side}-{st.session_state.get('arena_round', 0)}", raw=raw, height=800)
+        show_output(text, key=f"arena-{side}-{st.session_state.get('arena_round', 0)}", raw=raw, height=800)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from tracr.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_slug
 from tracr.metadata import read_json
+from tracr.ratings import leaderboard
 from tracr.votes import PageRef, Vote, append_vote, new_vote, read_votes, rebuild_ratings, votes_path
 
 A = PageRef(model_slug="model-a", run=1, pdf_slug="report", page=1)
@@ -43,6 +44,9 @@ def test_read_votes_across_jobs(root):
     (root / "not-a-job").mkdir()
     votes = read_votes(root, None)
     assert [(v.job_id, v.outcome) for v in votes] == [("job1", "left"), ("job2", "tie")]
+    board = {r.model: r for r in leaderboard(votes, rounds=50)}  # one board over every job's votes
+    assert (board["model-a"].wins, board["model-a"].ties, board["model-a"].votes) == (1, 1, 2)
+    assert board["model-a"].rating > board["model-b"].rating
 
 
 def _vote_many(root: str, worker: int, count: int) -> None:

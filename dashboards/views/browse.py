@@ -58,7 +58,7 @@ page = cols[3].selectbox("Page", list(page_rows), key="page", bind="query-params
 row = page_rows[page]
 failed_pages = [n for n, r in page_rows.items() if r.status != "done"]
 st.caption(
-    f"{pdf_slug}: {int(pdf.pages_done or 0)} pages done, {len(failed_pages)} failed"
+    f"{pdf_slug}: {int(pdf.pages_done or 0)} done, {len(failed_pages)} failed"
     + (f" (pages {', '.join(map(str, failed_pages))})" if failed_pages else "")
     + f" · run-{run} {run_status.get(run)}"
 )

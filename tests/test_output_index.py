@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import duckdb
@@ -77,6 +78,9 @@ def test_pages_hold_every_journal_field_and_the_markdown(tree):
             failed += 1
             assert markdown is None and md_path is None and record.error_class
     assert failed > 0
+    with read_index(tree) as con:
+        columns = {row[0] for row in con.execute("SELECT column_name FROM (DESCRIBE pages)").fetchall()}
+    assert {f.name for f in fields(PageRecord)} <= columns  # a field added to the journal must reach the index
 
 
 def test_runs_pdfs_and_jobs_roll_up_the_pages(tree):

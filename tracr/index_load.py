@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from dataclasses import fields
 from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
 
 from tracr.index_scan import RunSource
 from tracr.layout import JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA
-from tracr.metadata import PageRecord
 
 try:  # orjson parses journals several times faster; the standard library is the fallback
     from orjson import JSONDecodeError as _JSONError
@@ -29,8 +27,6 @@ except ImportError:  # pragma: no cover - orjson comes with Prefect
     from json import loads as _loads
 
 __all__ = ["PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "read_json_file", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs"]
-
-PAGE_FIELDS = [f.name for f in fields(PageRecord)]
 
 PAGE_SCHEMA = pa.schema(
     [
@@ -134,10 +130,8 @@ def read_json_file(path: str) -> dict[str, Any] | None:
 
 def _latest_records(journal: str) -> dict[int, dict[str, Any]]:
     """Page number -> its last parsable journal record (a torn line is skipped)."""
-    try:
-        with open(journal, "rb") as handle:
-            raw = handle.read()
-    except (FileNotFoundError, NotADirectoryError):
+    raw = _read_bytes(journal)
+    if raw is None:
         return {}
     latest: dict[int, dict[str, Any]] = {}
     for line in raw.splitlines():
@@ -146,29 +140,58 @@ def _latest_records(journal: str) -> dict[int, dict[str, Any]]:
             page = record["page"]
         except (_JSONError, ValueError, TypeError, KeyError):
             continue
-        if isinstance(page, int) and not isinstance(page, bool) and page >= 1:
+        if type(page) is int and page >= 1:
             latest[page] = record
     return latest
 
 
-def _read_markdown(path: str) -> str | None:
+def _read_bytes(path: str) -> bytes | None:
+    """A file's bytes with bare ``os.read`` calls (half the CPU of ``open()`` for small files)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", errors="replace")
+        fd = os.open(path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    try:
+        parts = []
+        while chunk := os.read(fd, 1 << 16):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def _read_markdown(path: str) -> str | None:
+    data = _read_bytes(path)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # type(), not isinstance: a JSON true is not a count
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    kind = type(value)
+    return value if kind is float else float(value) if kind is int else None
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return value if type(value) is str else None
+
+
+# Journal fields with their converters; anything of the wrong type becomes NULL rather than failing the refresh.
+_PAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("status", _str),
+    ("attempts", _int),
+    ("latency_s", _float),
+    ("ttft_s", _float),
+    ("input_tokens", _int),
+    ("output_tokens", _int),
+    ("finish_reason", _str),
+    ("chars", _int),
+    ("error", _str),
+    ("error_class", _str),
+    ("finished_at", _str),
+)
 
 
 def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batch, after_pdf: Callable[[], None] | None = None) -> None:
@@ -195,8 +218,8 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
     )
     for pdf_slug in source.pdf_slugs:
         page_cols = pages.columns  # per PDF: after_pdf() may have taken the batch
-        pdf_dir = os.path.join(source.run_dir, pdf_slug)
-        pdf_meta = read_json_file(os.path.join(pdf_dir, PDF_METADATA)) or {}
+        pdf_dir = f"{source.run_dir}/{pdf_slug}"
+        pdf_meta = read_json_file(f"{pdf_dir}/{PDF_METADATA}") or {}
         pdfs.add(
             **key,
             pdf_slug=pdf_slug,
@@ -208,31 +231,22 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
             started_at=_str(pdf_meta.get("started_at")),
             ended_at=_str(pdf_meta.get("ended_at")),
         )
-        latest = _latest_records(os.path.join(pdf_dir, PAGE_JOURNAL))
-        rel_pdf_dir = os.path.join(rel_run_dir, pdf_slug)
-        for page in sorted(latest):
-            record = latest[page]
-            done = record.get("status") == "done"
-            name = f"{page}.md"
-            markdown = _read_markdown(os.path.join(pdf_dir, name)) if done else None
-            page_cols["job_id"].append(source.job_id)
-            page_cols["model_slug"].append(source.model_slug)
-            page_cols["run"].append(source.run)
-            page_cols["pdf_slug"].append(pdf_slug)
-            page_cols["page"].append(page)
-            page_cols["status"].append(_str(record.get("status")))
-            page_cols["attempts"].append(_int(record.get("attempts")))
-            page_cols["latency_s"].append(_float(record.get("latency_s")))
-            page_cols["ttft_s"].append(_float(record.get("ttft_s")))
-            page_cols["input_tokens"].append(_int(record.get("input_tokens")))
-            page_cols["output_tokens"].append(_int(record.get("output_tokens")))
-            page_cols["finish_reason"].append(_str(record.get("finish_reason")))
-            page_cols["chars"].append(_int(record.get("chars")))
-            page_cols["error"].append(_str(record.get("error")))
-            page_cols["error_class"].append(_str(record.get("error_class")))
-            page_cols["finished_at"].append(_str(record.get("finished_at")))
-            page_cols["markdown"].append(markdown)
-            page_cols["md_path"].append(os.path.join(rel_pdf_dir, name) if markdown is not None else None)
+        latest = _latest_records(f"{pdf_dir}/{PAGE_JOURNAL}")
+        numbers = sorted(latest)
+        records = [latest[page] for page in numbers]
+        # column by column, one comprehension each: a 100,000-page refresh spends its Python time here
+        texts = [_read_markdown(f"{pdf_dir}/{page}.md") if record.get("status") == "done" else None for page, record in zip(numbers, records)]
+        count = len(records)
+        page_cols["job_id"] += [source.job_id] * count
+        page_cols["model_slug"] += [source.model_slug] * count
+        page_cols["run"] += [source.run] * count
+        page_cols["pdf_slug"] += [pdf_slug] * count
+        page_cols["page"] += numbers
+        for name, convert in _PAGE_FIELDS:
+            page_cols[name] += [convert(record.get(name)) for record in records]
+        page_cols["markdown"] += texts
+        rel_pdf_dir = f"{rel_run_dir}/{pdf_slug}"
+        page_cols["md_path"] += [f"{rel_pdf_dir}/{page}.md" if text is not None else None for page, text in zip(numbers, texts)]
         if after_pdf is not None:
             after_pdf()
 

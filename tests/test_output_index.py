@@ -130,6 +130,22 @@ def test_runs_are_read_in_chunks_that_add_up_to_the_whole(tree):
         assert pa.concat_tables(part).equals(full)
 
 
+def test_background_reader_stops_when_its_consumer_does(tree):
+    import threading
+
+    from tracr.index_load import read_in_background
+    from tracr.index_scan import scan_tree
+
+    sources = list(scan_tree(str(tree)).runs.values())
+    reader = read_in_background(sources, str(tree), pages_per_chunk=4)  # 12 chunks, the queue holds 2
+    _, pdfs, pages = next(reader)
+    assert (pdfs.num_rows, pages.num_rows) == (1, 4)
+    time.sleep(0.3)  # let the worker fill the queue and block on it
+    reader.close()  # e.g. the insert failed: the worker thread must not hang on a full queue
+    assert not [t for t in threading.enumerate() if t.name == "index-reader"]
+    assert sum(p.num_rows for _, _, p in read_in_background(sources, str(tree))) == 48
+
+
 def test_latest_record_wins_and_a_torn_line_is_skipped(tree):
     run_dir = tree / "idx" / "model-b" / "run-1" / "doc-00000"
     (run_dir / "1.md").write_text("# redone\n", encoding="utf-8")

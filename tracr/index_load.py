@@ -287,7 +287,7 @@ def iter_run_chunks(sources: Iterable[RunSource], root: str, *, pages_per_chunk:
     yield from ready
 
 
-def read_in_background(sources: list[RunSource], root: str) -> Iterator[Chunk]:
+def read_in_background(sources: list[RunSource], root: str, *, pages_per_chunk: int = 20_000) -> Iterator[Chunk]:
     """Chunks of ``sources`` read by a worker thread, one chunk ahead of the consumer.
 
     Reading files and parsing journals is Python work; DuckDB's insert of the
@@ -297,20 +297,24 @@ def read_in_background(sources: list[RunSource], root: str) -> Iterator[Chunk]:
     stop = threading.Event()
     done = object()
 
+    def put(item: object) -> bool:
+        """Queue ``item`` unless the consumer has gone (then say so)."""
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
-            for chunk in iter_run_chunks(sources, root):
-                while not stop.is_set():
-                    try:
-                        chunks.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for chunk in iter_run_chunks(sources, root, pages_per_chunk=pages_per_chunk):
+                if not put(chunk):
                     return
-            chunks.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer, which raises it
-            chunks.put(exc)
+            put(exc)
 
     worker = threading.Thread(target=produce, name="index-reader", daemon=True)
     worker.start()

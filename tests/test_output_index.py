@@ -352,6 +352,11 @@ def test_tracr_index_command(tree):
     assert "4 run(s) read" in rebuilt.stdout
     missing = subprocess.run([sys.executable, "-m", "tracr.cli", "index", "--outputs", str(tree / "nope")], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+    index_path(tree).unlink()
+    index_path(tree).mkdir()  # something in the way: a clear message, exit 1, no temp file left
+    blocked = subprocess.run([sys.executable, "-m", "tracr.cli", "index", "--outputs", str(tree)], capture_output=True, text=True, timeout=120)
+    assert blocked.returncode == 1 and "could not refresh the index" in blocked.stderr and "Traceback" not in blocked.stderr
+    assert not list(tree.glob(f".{INDEX_FILENAME}.*"))
 
 
 # --- through Prefect: a real job run, then the index-outputs flow --------------------------

@@ -87,6 +87,9 @@ def _index(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. a read-only outputs root: the tree itself is untouched
+        print(f"could not refresh the index: {exc}", file=sys.stderr)
+        return 1
     print(f"{stats.summary()}\nindex: {index_path(outputs)}")
     return 0
 

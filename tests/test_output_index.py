@@ -191,6 +191,25 @@ def test_incremental_refresh_rereads_changed_runs_only_and_equals_a_rebuild(tree
     assert ("late failure" in str(incremental["pages"])) and refresh_index(tree, rebuild=True).runs_read == 4
 
 
+def test_repeated_incremental_refreshes_keep_the_file_size_bounded(tmp_path):
+    root = tmp_path / "outputs"
+    generate_tree(root, TreeSpec(job_id="grow", models=(ModelProfile("m-a"), ModelProfile("m-b")), pdfs=60, pages_per_pdf=10, chars_per_page=2000))
+    refresh_index(root)
+    fresh = index_path(root).stat().st_size
+    journal = next((root / "grow" / "m-b" / "run-1").glob("*/pages.jsonl"))
+    sizes = []
+    for _ in range(12):  # a run that keeps changing, refreshed each time: rows deleted and re-added in a copy
+        with journal.open("a") as handle:
+            handle.write(PageRecord(page=1, status="failed", error="again", error_class="timeout").to_json() + "\n")
+        assert refresh_index(root).runs_read == 1
+        sizes.append(index_path(root).stat().st_size)
+    assert max(sizes) < 2.5 * fresh, (fresh, sizes)  # freed space is reused or compacted away, never piles up
+    incremental = _dump(root)
+    index_path(root).unlink()
+    refresh_index(root)
+    assert _dump(root) == incremental
+
+
 def test_removed_and_added_runs_and_jobs(tree):
     refresh_index(tree)
     import shutil

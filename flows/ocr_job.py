@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
 from flows.model_run import model_run_flow
+from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
@@ -224,6 +225,10 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
         key=re.sub(r"[^a-z0-9-]", "-", f"{job.job_id.lower()}-summary"),
         description=f"job {job.job_id}",
     )
+    try:  # the index is derived: failing to refresh it must not fail the job
+        await index_outputs(str(outputs_root))
+    except Exception as exc:
+        logger.warning("could not refresh the outputs index (tracr index rebuilds it): %s", exc)
     failed = [s for s in states if s.is_failed() or s.is_crashed()]
     if failed:
         raise JobFailed(f"{len(failed)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")

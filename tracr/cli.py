@@ -111,6 +111,22 @@ def _show(args: argparse.Namespace) -> int:
     return 0 if layout.job_metadata(args.job_id).is_file() else 1
 
 
+def _index(args: argparse.Namespace) -> int:
+    from tracr.output_index import index_path, refresh_index
+
+    outputs = _outputs(args.outputs)
+    try:
+        stats = refresh_index(outputs, rebuild=args.rebuild)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a read-only outputs root: the tree itself is untouched
+        print(f"could not refresh the index: {exc}", file=sys.stderr)
+        return 1
+    print(f"{stats.summary()}\nindex: {index_path(outputs)}")
+    return 0
+
+
 def _serve_ocr(args: argparse.Namespace) -> int:
     from tracr.servers.rapidocr_server import main as serve
 
@@ -126,6 +142,12 @@ def _doctor(args: argparse.Namespace) -> int:
     checks = run_doctor(args.config, _outputs(args.outputs))
     print(format_report(checks))
     return exit_code(checks)
+
+
+def _review(args: argparse.Namespace) -> int:
+    from dashboards.launch import launch
+
+    return launch(_outputs(args.outputs), host=args.host, port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,11 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
     doctor.set_defaults(handler=_doctor)
 
+    index = sub.add_parser("index", help="build or refresh the DuckDB index of the outputs root (docs/index.md)")
+    index.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    index.add_argument("--rebuild", action="store_true", help="re-read every run instead of only the changed ones")
+    index.set_defaults(handler=_index)
+
     serve = sub.add_parser("serve-ocr", help="run the built-in RapidOCR OpenAI-compatible server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8700)
     serve.add_argument("--model-name", default="tracr-ocr")
     serve.set_defaults(handler=_serve_ocr)
+
+    review = sub.add_parser("review", help="open the web reviewer (browse, compare, blind arena, leaderboard)")
+    review.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    review.add_argument("--host", default="127.0.0.1")
+    review.add_argument("--port", type=int, default=8501)
+    review.set_defaults(handler=_review)
     return parser
 
 

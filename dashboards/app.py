@@ -1,0 +1,36 @@
+"""The tracr reviewer: ``tracr review`` runs ``streamlit run`` on this file.
+
+A multipage app (``st.navigation``) over one outputs root: Overview, Browse,
+Compare, Arena (blind pairwise voting) and Leaderboard. The outputs root comes
+from ``-- --outputs DIR`` or ``$TRACR_OUTPUTS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboards import data
+
+VIEWS = Path(__file__).parent / "views"
+
+st.set_page_config(page_title="tracr review", page_icon=":material/fact_check:", layout="wide")
+
+PAGES = [
+    st.Page(VIEWS / "overview.py", title="Overview", icon=":material/monitoring:", url_path="overview", default=True),
+    st.Page(VIEWS / "browse.py", title="Browse", icon=":material/description:", url_path="browse"),
+    st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page(VIEWS / "arena.py", title="Arena", icon=":material/how_to_vote:", url_path="arena"),
+    st.Page(VIEWS / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
+]
+
+page = st.navigation(PAGES)
+
+root = str(data.outputs_root())
+with st.sidebar:
+    st.caption(f"Outputs: `{root}`")
+    if st.button("Refresh index", help="Re-scan the output tree for new or changed runs", key="refresh-index"):
+        st.toast(data.refresh(root))
+
+page.run()

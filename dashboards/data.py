@@ -1,0 +1,162 @@
+"""Everything the reviewer reads, cached so a rerun (one per click or vote) stays cheap.
+
+* Index queries go through short-lived read-only DuckDB connections
+  (:func:`tracr.output_index.read_index`) and are cached for a few seconds.
+* Votes are read from ``elo/votes.jsonl`` on every rerun (a small file), never from
+  the index, so a vote shows in the leaderboard the moment it is cast.
+* Page images are rendered from the PDF's ``source_path`` (as recorded by the run,
+  never from a URL) with :func:`tracr.pdf.render_page`, and cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from tracr.layout import default_outputs_root
+from tracr.output_index import read_index, refresh_index
+from tracr.pairing import PairCandidate, arena_candidates
+from tracr.pdf import render_page
+from tracr.ratings import ModelRating, leaderboard
+from tracr.votes import Vote, read_votes
+
+__all__ = [
+    "outputs_root",
+    "query",
+    "query_one",
+    "refresh",
+    "page_image",
+    "source_pdf_problem",
+    "job_votes",
+    "all_votes",
+    "candidates",
+    "pair_texts",
+    "ratings",
+    "session_rng",
+]
+
+INDEX_TTL_S = 10
+IMAGE_LONGEST_SIDE_PX = 1100
+
+
+def outputs_root() -> Path:
+    """The outputs root: ``-- --outputs DIR`` after ``streamlit run app.py``, else ``$TRACR_OUTPUTS``, else ``./outputs``."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--outputs")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    if known.outputs and Path(sys.argv[0]).name == "app.py":
+        return Path(known.outputs).resolve()
+    return default_outputs_root().resolve()
+
+
+@st.cache_data(ttl=INDEX_TTL_S, show_spinner=False)
+def query(root: str, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    """Run one read-only query on the index (cached for a few seconds per root, SQL and parameters)."""
+    with read_index(Path(root)) as con:
+        return con.execute(sql, list(params)).df()
+
+
+def query_one(root: str, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+    """The first row of :func:`query` as a dict, or ``None``."""
+    frame = query(root, sql, params)
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def refresh(root: str) -> str:
+    """Re-scan the output tree into the index (incremental) and drop cached query results."""
+    stats = refresh_index(Path(root))
+    query.clear()
+    candidates.clear()
+    return f"index refreshed: {stats.runs_read} runs read, {stats.runs_unchanged} unchanged, {stats.pages} pages in {stats.seconds:.2f} s"
+
+
+def source_pdf_problem(source_path: str | None) -> str | None:
+    """Why the page image cannot be shown, or ``None`` when the source PDF is there."""
+    if not source_path:
+        return "the run recorded no source path for this PDF"
+    path = Path(source_path)
+    if path.suffix.lower() != ".pdf":
+        return f"the recorded source {source_path!r} is not a .pdf file"
+    if not path.is_file():
+        return f"the source PDF is gone: {source_path}"
+    return None
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _rendered(source_path: str, page: int, mtime_ns: int, longest_side_px: int) -> bytes:
+    return render_page(source_path, page, longest_side_px=longest_side_px, fmt="png")
+
+
+def page_image(source_path: str, page: int, longest_side_px: int = IMAGE_LONGEST_SIDE_PX) -> bytes:
+    """PNG of one page (cached per file version); raises ``OSError``/``RuntimeError`` if it cannot be read."""
+    mtime_ns = Path(source_path).stat().st_mtime_ns
+    return _rendered(source_path, int(page), mtime_ns, longest_side_px)
+
+
+def job_votes(root: str, job_id: str) -> list[Vote]:
+    """The job's votes, fresh from its ``votes.jsonl`` (not cached: votes must show at once)."""
+    return read_votes(Path(root), job_id)
+
+
+def all_votes(root: str) -> list[Vote]:
+    return read_votes(Path(root))
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def candidates(root: str, job_id: str) -> list[PairCandidate]:
+    """Arena pairs of the job (near-identical outputs already dropped).
+
+    Cached as a shared resource, not a copy: there are thousands of immutable pairs, and
+    unpickling them on every rerun (what ``st.cache_data`` does) cost ~120 ms a vote.
+    """
+    with read_index(Path(root)) as con:
+        return tuple(arena_candidates(con, job_id))
+
+
+_PAIR_SQL = """
+SELECT p.model_slug, p.run, p.markdown,
+       (SELECT source_path FROM pdfs d WHERE d.job_id = p.job_id AND d.pdf_slug = p.pdf_slug AND source_path IS NOT NULL LIMIT 1) AS source_path
+FROM pages p
+WHERE p.job_id = ? AND p.pdf_slug = ? AND p.page = ? AND ((p.model_slug = ? AND p.run = ?) OR (p.model_slug = ? AND p.run = ?))
+"""
+
+
+def pair_texts(root: str, pair: PairCandidate) -> tuple[str | None, str | None, str | None]:
+    """(left markdown, right markdown, source PDF path) of an arena pair, in one query."""
+    left, right = pair.left, pair.right
+    return _pair_texts(root, (pair.job_id, pair.pdf_slug, pair.page, left.model_slug, left.run, right.model_slug, right.run))
+
+
+@st.cache_data(ttl=INDEX_TTL_S, max_entries=256, show_spinner=False)
+def _pair_texts(root: str, key: tuple[str, str, int, str, int, str, int]) -> tuple[str | None, str | None, str | None]:
+    job_id, pdf_slug, page, left_model, left_run, right_model, right_run = key
+    with read_index(Path(root)) as con:
+        rows = con.execute(_PAIR_SQL, list(key)).fetchall()
+    texts = {(model, int(run)): markdown for model, run, markdown, _ in rows}
+    source = next((row[3] for row in rows if row[3]), None)
+    return texts.get((left_model, left_run)), texts.get((right_model, right_run)), source
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _ratings(votes_json: tuple[str, ...], rounds: int) -> list[ModelRating]:
+    return leaderboard([Vote.model_validate_json(v) for v in votes_json], rounds=rounds)
+
+
+def ratings(votes: list[Vote], rounds: int = 1000) -> list[ModelRating]:
+    """Leaderboard of ``votes`` (cached on the votes themselves, so a new vote recomputes it)."""
+    return _ratings(tuple(v.model_dump_json() for v in votes), rounds)
+
+
+def session_rng() -> random.Random:
+    """One random generator per browser session: side shuffles differ between reviewers."""
+    if "rng" not in st.session_state:
+        seed = os.environ.get("TRACR_REVIEW_SEED")
+        st.session_state["rng"] = random.Random(int(seed) if seed else None)
+    return st.session_state["rng"]

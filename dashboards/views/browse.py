@@ -1,0 +1,104 @@
+"""Browse: one page of one run — the rendered PDF page beside the model's Markdown, with its metrics.
+
+Every selection can come from the URL (``?job=...&model=...&run=...&pdf=...&page=...``),
+but only as one of the options the index offers, so a URL never names a file.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import data
+from dashboards.widgets import fmt_int, fmt_seconds, pick_job, root, show_output, show_page_image, status_label
+
+st.title("Browse")
+
+job_id = pick_job("job")
+if job_id is None:
+    st.stop()
+
+models = list(data.query(root(), "SELECT DISTINCT model_slug FROM runs WHERE job_id = ? ORDER BY model_slug", (job_id,))["model_slug"])
+if not models:
+    st.info("This job has no runs yet.")
+    st.stop()
+
+cols = st.columns([2, 1.4, 2, 1])
+model = cols[0].selectbox("Model", models, key="model", bind="query-params")
+runs = data.query(root(), "SELECT run, status, pages_done, pages_failed FROM runs WHERE job_id = ? AND model_slug = ? ORDER BY run DESC", (job_id, model))
+run_status = {int(r.run): r.status for r in runs.itertuples()}
+run = cols[1].selectbox("Run", list(run_status), format_func=lambda n: f"run-{n} · {run_status[n]}", key="browse_run")
+
+pdfs = data.query(
+    root(),
+    "SELECT pdf_slug, source_path, page_count, status, error, pages_done, pages_failed FROM pdfs WHERE job_id = ? AND model_slug = ? AND run = ? ORDER BY pdf_slug",
+    (job_id, model, run),
+)
+if pdfs.empty:
+    st.info(f"run-{run} of {model} has no PDFs recorded (status: {run_status.get(run)}).")
+    st.stop()
+pdf_rows = {r.pdf_slug: r for r in pdfs.itertuples()}
+
+
+pdf_slug = cols[2].selectbox("PDF", list(pdf_rows), key="pdf", bind="query-params")
+pdf = pdf_rows[pdf_slug]
+if pdf.error:
+    st.error(f"PDF {pdf_slug} {pdf.status}: {pdf.error}")
+
+pages = data.query(
+    root(),
+    """SELECT page, status, attempts, latency_s, ttft_s, input_tokens, output_tokens, finish_reason, chars, error_class, error, finished_at
+       FROM pages WHERE job_id = ? AND model_slug = ? AND run = ? AND pdf_slug = ? ORDER BY page""",
+    (job_id, model, run, pdf_slug),
+)
+if pages.empty:
+    st.info("No page of this PDF was processed in this run.")
+    st.stop()
+page_rows = {int(r.page): r for r in pages.itertuples()}
+page = cols[3].selectbox("Page", list(page_rows), key="page", bind="query-params")
+row = page_rows[page]
+failed_pages = [n for n, r in page_rows.items() if r.status != "done"]
+st.caption(
+    f"{pdf_slug}: {int(pdf.pages_done or 0)} done, {len(failed_pages)} failed"
+    + (f" (pages {', '.join(map(str, failed_pages))})" if failed_pages else "")
+    + f" · run-{run} {run_status.get(run)}"
+)
+
+metrics = st.columns(6)
+metrics[0].metric("Status", status_label(row.status))
+metrics[1].metric("Latency", fmt_seconds(row.latency_s))
+metrics[2].metric("Time to first token", fmt_seconds(row.ttft_s))
+metrics[3].metric("Tokens in / out", f"{fmt_int(row.input_tokens)} / {fmt_int(row.output_tokens)}")
+metrics[4].metric("Attempts", fmt_int(row.attempts))
+metrics[5].metric("Finish reason", row.finish_reason or "–")
+if row.status != "done":
+    st.error(f"Page {page} failed" + (f" ({row.error_class})" if row.error_class else "") + f": {row.error or 'no error recorded'}")
+elif row.finish_reason == "length":
+    st.warning("The model hit max_tokens on this page: the output may be cut off or looping.")
+
+image_col, text_col = st.columns(2, gap="medium")
+with image_col:
+    st.markdown(f"**Page {page} of {pdf_slug}**")
+    show_page_image(pdf.source_path, page)
+with text_col:
+    head, toggle = st.columns([3, 1])
+    head.markdown(f"**{model}** · run-{run}")
+    raw = toggle.toggle("Raw", key="browse_raw", help="Show the Markdown source instead of rendering it")
+    markdown = data.query_one(
+        root(),
+        "SELECT markdown FROM pages WHERE job_id = ? AND model_slug = ? AND run = ? AND pdf_slug = ? AND page = ?",
+        (job_id, model, run, pdf_slug, page),
+    )
+    show_output(markdown["markdown"] if markdown else None, key=f"browse-{job_id}-{model}-{run}-{pdf_slug}-{page}", raw=raw, height=900)
+
+with st.expander(f"All pages of {pdf_slug} in this run ({len(pages)}; {int((pages['status'] != 'done').sum())} failed)"):
+    st.dataframe(
+        pages.assign(status=pages["status"].map(status_label)),
+        hide_index=True,
+        column_config={
+            "latency_s": st.column_config.NumberColumn("latency s", format="%.2f"),
+            "ttft_s": st.column_config.NumberColumn("TTFT s", format="%.2f"),
+            "input_tokens": "tokens in",
+            "output_tokens": "tokens out",
+        },
+        key="browse-pages",
+    )

@@ -1,0 +1,110 @@
+"""Pieces the pages share: pickers bound to the index, safe text display, the page image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboards import data
+from tracr.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
+
+__all__ = ["ALL_JOBS", "root", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
+
+#: Model output headings drop this many levels, so a page's "# Title" stays smaller than the app's own.
+HEADING_DEMOTION = 2
+STATUS_ICONS = {"done": "✅", "failed": "❌", "completed": "✅", "running": "⏳", "queued": "⏳", "cancelled": "⛔", "partial": "⚠️"}
+
+
+def root() -> str:
+    return str(data.outputs_root())
+
+
+def status_label(status: Any) -> str:
+    text = str(status or "unknown")
+    return f"{STATUS_ICONS.get(text, '•')} {text}"
+
+
+def fmt_seconds(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if number != number:  # NaN
+        return "–"
+    return f"{number * 1000:.0f} ms" if number < 1 else f"{number:.2f} s"
+
+
+def fmt_int(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if number != number else f"{int(number):,}"
+
+
+#: The "every job" choice; not a valid job id (spaces, parentheses), so it cannot collide with one.
+ALL_JOBS = "(all jobs)"
+
+
+def pick_job(key: str, *, allow_all: bool = False) -> str | None:
+    """Job picker bound to the URL (``?job=...``), which can only select an indexed job.
+
+    Bound pickers show their values as they are: Streamlit puts the shown label in the URL.
+    """
+    jobs = data.query(root(), "SELECT job_id, title FROM jobs ORDER BY job_id")
+    options = list(jobs["job_id"])
+    if not options:
+        st.info(f"No jobs under {root()}. Run `tracr run <config>` first, then refresh the index (sidebar).")
+        return None
+    if allow_all:
+        options = [ALL_JOBS] + options
+    job_id = st.selectbox("Job", options, key=key, bind="query-params")
+    title = dict(zip(jobs["job_id"], jobs["title"])).get(job_id)
+    if title and title != job_id:
+        st.caption(title)
+    return job_id
+
+
+def show_output(text: str | None, *, key: str, raw: bool, height: int | None = None) -> None:
+    """Untrusted model output, neutralised and capped, with a "show all" escape hatch."""
+    if not isinstance(text, str):  # NULL from the index (failed page) arrives as None or NaN
+        text = None
+    show_all = bool(st.session_state.get(f"{key}-all"))
+    limit = None if show_all else DEFAULT_MAX_CHARS
+    box = st.container(height=height, border=True) if height else st.container(border=True)
+    with box:
+        if text is None:
+            st.caption("No text: this page failed or has no output.")
+            return
+        if not text.strip():
+            st.caption("Empty output: the model returned no text for this page.")
+            return
+        if raw:
+            safe = safe_raw(text, max_chars=limit)
+            st.code(safe.text, language="markdown", wrap_lines=True)
+        else:
+            safe = safe_markdown(text, max_chars=limit, demote_headings=HEADING_DEMOTION)
+            st.markdown(safe.text)
+    if safe.truncated and not show_all:
+        note = f"Capped for display: {safe.original_chars:,} characters"
+        if safe.collapsed_lines:
+            note += f", {safe.collapsed_lines:,} repeated lines collapsed"
+        st.caption(note)
+        if st.button("Show all", key=f"{key}-show-all"):
+            st.session_state[f"{key}-all"] = True
+            st.rerun()
+
+
+def show_page_image(source_path: str | None, page: int, *, caption: str | None = None) -> None:
+    """The rendered page, or a plain statement of why it cannot be shown."""
+    problem = data.source_pdf_problem(source_path)
+    if problem:
+        st.warning(f"No page image: {problem}")
+        return
+    try:
+        image = data.page_image(str(source_path), int(page))
+    except Exception as exc:  # a damaged or replaced PDF: say so, keep the page usable
+        st.warning(f"No page image: cannot render page {page} of {source_path}: {exc}")
+        return
+    st.image(image, caption=caption, width="stretch")

@@ -1,0 +1,25 @@
+"""The ``index-outputs`` flow: refresh the DuckDB index of an outputs root.
+
+Deploy it on a schedule, or run it after jobs; ``ocr-job`` also refreshes the
+index when it ends. The index is derived, so running this as often as you like
+is safe: an unchanged tree costs a few stats and writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from tasks.index_outputs import index_outputs
+from tracr.layout import default_outputs_root
+
+__all__ = ["index_outputs_flow"]
+
+
+@flow(name="index-outputs", validate_parameters=True)
+async def index_outputs_flow(outputs: str | None = None, rebuild: bool = False) -> dict[str, Any]:
+    """Refresh ``<outputs>/index.duckdb`` (default outputs root when not given)."""
+    root = Path(outputs).resolve() if outputs else default_outputs_root().resolve()
+    return await index_outputs(str(root), rebuild=rebuild)

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.layout import OutputLayout
 from tracr.metadata import PageRecord, latest_page_records, read_page_journal
+from tracr.job_request import JobRequest
 from tracr.output_index import INDEX_FILENAME, TABLES, index_path, read_index, refresh_index
 from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
 from tracr.votes import PageRef, append_vote, new_vote
@@ -395,7 +396,7 @@ async def test_a_job_run_refreshes_the_index_when_it_ends(tmp_path, prefect_serv
     pdf_factory("alpha.pdf", 3)
     pdf_factory("beta.pdf", 1)
     outputs = tmp_path / "out"
-    state = await ocr_job_flow(config=str(_job(tmp_path, stub.base_url, "indexed")), outputs=str(outputs), return_state=True)
+    state = await ocr_job_flow(JobRequest(config_path=str(_job(tmp_path, stub.base_url, "indexed")), outputs=str(outputs)), return_state=True)
     assert state.is_completed(), state.message
 
     run_dir = OutputLayout(outputs).run("indexed", "stub-ocr", 1).run_dir
@@ -425,7 +426,7 @@ async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, s
     pdf_factory("alpha.pdf", 1)
     outputs = tmp_path / "out"
     index_path(outputs).mkdir(parents=True)  # a directory where the index file must go: the swap fails
-    state = await ocr_job_flow(config=str(_job(tmp_path, stub.base_url, "unindexable")), outputs=str(outputs), return_state=True)
+    state = await ocr_job_flow(JobRequest(config_path=str(_job(tmp_path, stub.base_url, "unindexable")), outputs=str(outputs)), return_state=True)
     assert state.is_completed(), state.message
     assert index_path(outputs).is_dir()
     await APILogHandler.aflush()

@@ -19,8 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.utilities.annotations import quote
 
-from tasks.local_runtimes import server_spec_for
-from tasks.local_server import ServerHandle, ServerStartError, running_server
+from flows.local_server import serve_local_model
+from tasks.local_server import ServerStartError
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
 from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
@@ -58,27 +58,6 @@ def _api_key(plan: RunPlan) -> str:
 
 
 @asynccontextmanager
-async def _local_server(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[ServerHandle]:
-    """Start the model's local server for this run, recording its state in run metadata."""
-    server = server_spec_for(plan.model, plan.location)
-    recorder.data["server"] = {
-        "runtime": plan.model.provider,
-        "command": server.command,
-        "port": server.port,
-        "log": server.log_path.name,
-        "status": "starting",
-    }
-    recorder.write()
-    started = time.perf_counter()
-    async with running_server(server) as handle:
-        recorder.data["server"].update(status="healthy", pid=handle.pid, startup_s=round(time.perf_counter() - started, 3))
-        recorder.write()
-        yield handle
-    recorder.data["server"]["status"] = "stopped"
-    recorder.write()
-
-
-@asynccontextmanager
 async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEngine]:
     """The page engine for the plan's model; a local server lives exactly as long as it."""
     spec = plan.model
@@ -89,7 +68,7 @@ async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEng
     async with AsyncExitStack() as stack:
         base_url = spec.base_url or ""
         if spec.mode == "local":
-            base_url = (await stack.enter_async_context(_local_server(plan, recorder))).base_url
+            base_url = (await stack.enter_async_context(serve_local_model(plan, plan.location, recorder=recorder))).base_url
         client = OcrClient(
             base_url=base_url,
             api_key=_api_key(plan),

@@ -69,6 +69,8 @@ def _mib(value: float, unit: str | None) -> int:
 def parse_declared_gpus(text: str) -> GpuInventory:
     """``2x80GB`` / ``80GB,24GB`` / ``2xH100-80GB`` → a declared inventory."""
     gpus: list[GpuInfo] = []
+    if text.strip() in ("0", "none"):
+        return GpuInventory((), "declared", error="declared: no GPU")
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
@@ -76,9 +78,11 @@ def parse_declared_gpus(text: str) -> GpuInventory:
         if not match:
             raise InventoryError(f"{DECLARED_ENV}: cannot read {part!r}; write e.g. '2x80GB', '80GB,24GB' or '2xH100-80GB'")
         memory = _mib(float(match["mem"]), match["unit"])
+        if memory <= 0:
+            raise InventoryError(f"{DECLARED_ENV}: GPU memory must be positive in {part!r}")
         for _ in range(int(match["count"] or 1)):
             gpus.append(GpuInfo(len(gpus), match["name"] or "declared-gpu", memory, memory))
-    if not gpus and text.strip() not in ("0", ""):
+    if not gpus:
         raise InventoryError(f"{DECLARED_ENV}: no GPU in {text!r}")
     return GpuInventory(tuple(gpus), "declared")
 

@@ -273,6 +273,7 @@ async def local_model_server_flow(session_id: str, model_name: str, outputs_root
     session = _SESSIONS[session_id]
     model = session.model
     log_path = session.location.server_log
+    session.note(flow_run_id=str(current_flow_run.id), serve_key=serve_key(model))
     try:
         swept = await asyncio.to_thread(sweep_stale_servers, Path(outputs_root))
         if swept:

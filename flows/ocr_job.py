@@ -19,6 +19,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import State
 
+from flows.local_server import expect_local_servers, release_local_servers
 from flows.model_run import model_run_flow
 from tasks.inspect_inputs import inspect_inputs
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
@@ -158,13 +159,16 @@ async def ocr_job_flow(config: str, job_id: str | None = None, outputs: str | No
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 
     warm_pool = asyncio.create_task(shared_render_pool().warm())  # workers start while the job is planned
+    plans: list[RunPlan] = []
     try:
         pdfs = await _inspect(job, loaded.pdfs)
         plans = _run_plans(job, pdfs, outputs_root)
         _record_job_start(layout, job, config, pdfs, plans)
         logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
+        expect_local_servers(plans)  # runs with the same serve settings share one server
         states: list[State] = await asyncio.gather(*(model_run_flow(plan, return_state=True) for plan in plans))
     finally:
+        await asyncio.shield(release_local_servers(plans))
         await asyncio.gather(warm_pool, return_exceptions=True)
         shutdown_shared_render_pool()
         refresh_job_metadata(layout, job.job_id)

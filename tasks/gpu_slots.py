@@ -27,6 +27,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from tracr.gpus import GpuInventory
 
@@ -70,19 +71,28 @@ def lease_seconds() -> float:
     return max(60.0, float(os.environ.get(LEASE_ENV, DEFAULT_LEASE_S)))
 
 
+_KNOWN_LIMITS: set[str] = set()
+_CREATE_LOCK: asyncio.Lock | None = None
+
+
 async def ensure_gpu_limits(inventory: GpuInventory, host: str | None = None) -> list[str]:
     """Create the per-GPU limits on first use (an existing limit is left as it is)."""
+    global _CREATE_LOCK
     names = [gpu_limit_name(g.index, host) for g in inventory.gpus]
-    async with get_client() as client:
+    if _CREATE_LOCK is None:
+        _CREATE_LOCK = asyncio.Lock()
+    async with _CREATE_LOCK, get_client() as client:  # sibling runs of one job do not race to create
         for name in names:
+            if name in _KNOWN_LIMITS:
+                continue
             try:
-                await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code != 409:  # 409: created already (by us or a sibling run)
-                    raise
-            except Exception as exc:  # ObjectAlreadyExists in some client versions
-                if "already exists" not in str(exc).lower() and type(exc).__name__ != "ObjectAlreadyExists":
-                    raise
+                await client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                try:
+                    await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+                except ObjectAlreadyExists:  # created meanwhile by another process
+                    pass
+            _KNOWN_LIMITS.add(name)
     return names
 
 

@@ -57,7 +57,7 @@ def check_gpu_request(model: ModelSpec, inventory: GpuInventory) -> None:
         raise PreflightError(
             f"{model.model} needs {needed} GPU(s) (tensor_parallel_size {model.tensor_parallel_size} × data_parallel_size "
             f"{model.data_parallel_size}) but this host has {inventory.count}",
-            ServerErrorClass.NO_GPU,
+            ServerErrorClass.NOT_ENOUGH_GPUS,
         )
 
 

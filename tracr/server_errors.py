@@ -18,6 +18,7 @@ class ServerErrorClass(str, Enum):
     OUT_OF_GPU_MEMORY = "out_of_gpu_memory"
     UNSUPPORTED_CUDA_ARCH = "unsupported_cuda_arch"
     NO_GPU = "no_gpu"
+    NOT_ENOUGH_GPUS = "not_enough_gpus"
     MODEL_NOT_FOUND = "model_not_found"
     PORT_IN_USE = "port_in_use"
     VLLM_NOT_INSTALLED = "vllm_not_installed"
@@ -35,7 +36,11 @@ HINTS: dict[ServerErrorClass, str] = {
         "this vLLM/PyTorch build has no kernels for this GPU: install a build for its compute capability, "
         "or pass --dtype float16 on GPUs older than Ampere (no bfloat16)"
     ),
-    ServerErrorClass.NO_GPU: "no usable CUDA GPU in the server process: check the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES",
+    ServerErrorClass.NO_GPU: (
+        "no usable NVIDIA GPU: check the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES, "
+        "or run a CPU build of vLLM with device: cpu"
+    ),
+    ServerErrorClass.NOT_ENOUGH_GPUS: "lower tensor_parallel_size × data_parallel_size, or run this model on a host with more GPUs",
     ServerErrorClass.MODEL_NOT_FOUND: (
         "the model id or path is wrong, or its weights cannot be fetched: check the name, set HF_TOKEN for gated "
         "models, or download it first (huggingface-cli download) when offline"

@@ -180,7 +180,7 @@ def _serve(args: argparse.Namespace, served: str, mode: str, devices: str | None
         text = f"fake vllm page from {served} on GPUs {devices}: {len(req.images)} image(s)"
         if not req.stream:
             return oai.json_response(oai.chat_completion(served, text, "stop", req.prompt_tokens))
-        body = oai.stream_text(oai.StreamWriter(served), text.split(" "), "stop", req.include_usage, req.prompt_tokens)
+        body = oai.stream_text(oai.StreamWriter(served), oai.split_for_stream(text), "stop", req.include_usage, req.prompt_tokens)
         return StreamingResponse(body, media_type="text/event-stream", headers=oai.SSE_HEADERS)
 
     async def health(request: Request) -> Response:

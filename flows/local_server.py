@@ -40,7 +40,7 @@ from tasks.gpu_slots import GpuRequestTooLarge, gpu_host, reserve_gpus
 from tasks.local_runtimes import serve_key, server_spec_for, vllm_serve_args
 from tasks.local_server import ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
 from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
-from tasks.server_registry import ServerRecord, process_cmdline, remove_record, sweep_stale_servers, write_record
+from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
 from tracr.config import ModelSpec
 from tracr.fit_check import FitVerdict
 from tracr.gpus import GpuInventory, InventoryError, current_inventory
@@ -270,7 +270,20 @@ async def _run_container(session: _Session, gpu_ids: tuple[int, ...] | None) -> 
         session.note(status="stopped")
 
 
-@flow(name="local-model-server", flow_run_name="server · {model_name}", validate_parameters=False)
+def _stop_on_cancel_or_crash(flow: Any, flow_run: Any, state: Any) -> None:
+    """Backstop hook: if the flow body could not stop its server, stop it by its PID file."""
+    outputs_root = (flow_run.parameters or {}).get("outputs_root")
+    if outputs_root:
+        stop_servers_of_flow_run(Path(outputs_root), str(flow_run.id))
+
+
+@flow(
+    name="local-model-server",
+    flow_run_name="server · {model_name}",
+    validate_parameters=False,
+    on_cancellation=[_stop_on_cancel_or_crash],
+    on_crashed=[_stop_on_cancel_or_crash],
+)
 async def local_model_server_flow(session_id: str, model_name: str, outputs_root: str) -> dict[str, Any]:
     """Preflight, GPU slots, start, health, serve until released, stop, release (see module doc)."""
     logger = get_run_logger()

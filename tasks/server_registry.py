@@ -21,7 +21,7 @@ from typing import Any
 from tracr.atomic import write_json_atomic
 from tracr.process_group import group_alive
 
-__all__ = ["ServerRecord", "servers_dir", "write_record", "remove_record", "sweep_stale_servers", "process_cmdline"]
+__all__ = ["ServerRecord", "servers_dir", "write_record", "remove_record", "sweep_stale_servers", "stop_servers_of_flow_run", "process_cmdline"]
 
 
 @dataclass
@@ -123,3 +123,21 @@ def sweep_stale_servers(outputs_root: Path, grace_s: float = 10.0) -> list[dict[
         found.append({"file": path.name, "pid": record.pid, "port": record.port, "action": action, "container": record.container})
         path.unlink(missing_ok=True)
     return found
+
+
+def stop_servers_of_flow_run(outputs_root: Path, flow_run_id: str, grace_s: float = 8.0) -> list[int]:
+    """Stop every server a given flow run started (a cancel/crash hook's backstop); returns their pids."""
+    stopped = []
+    directory = servers_dir(outputs_root)
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            record = ServerRecord(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            continue
+        if record.flow_run_id != flow_run_id or record.container:
+            continue
+        if _same_command(process_cmdline(record.pid), record.command) or (process_cmdline(record.pid) is None and group_alive(record.pgid)):
+            _stop_group(record.pgid, grace_s)
+            stopped.append(record.pid)
+        path.unlink(missing_ok=True)
+    return stopped

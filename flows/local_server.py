@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Running
 
-from tasks.docker_runtime import check_docker_engine, start_vllm_container, stop_container, wait_container_healthy
+from tasks.docker_runtime import check_docker_engine, start_vllm_container, stop_container, sweep_stale_containers, wait_container_healthy
 from tasks.gpu_slots import GpuRequestTooLarge, gpu_host, reserve_gpus
 from tasks.local_runtimes import serve_key, server_spec_for, vllm_serve_args
 from tasks.local_server import ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
@@ -141,6 +141,9 @@ async def _preflight(session: _Session, inventory: GpuInventory | None) -> None:
     model = session.model
     if model.provider == "vllm" and model.runtime == "docker":
         info = await asyncio.to_thread(check_docker_engine)
+        removed = await asyncio.to_thread(sweep_stale_containers)
+        if removed:
+            logger.warning("removed %d vLLM container(s) left behind by earlier runs: %s", len(removed), removed)
         session.note(docker=info)
     elif model.provider == "vllm":
         check_executable(server_spec_for(model, session.location).command)

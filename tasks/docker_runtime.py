@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -24,7 +25,10 @@ from prefect_docker.host import DockerHost
 from tasks.local_server import ServerStartError, find_free_port, log_tail
 from tracr.config import ModelSpec
 
-__all__ = ["DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy", "stop_container", "LABEL_PREFIX"]
+__all__ = [
+    "DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy",
+    "stop_container", "stale_container_ids", "sweep_stale_containers", "LABEL_PREFIX",
+]  # fmt: skip
 
 LABEL_PREFIX = "io.tracr"
 CONTAINER_PORT = 8000
@@ -144,3 +148,25 @@ async def stop_container(server: DockerServer) -> None:
     """Keep its log in the run folder, then stop and remove it."""
     await asyncio.to_thread(_save_logs, server)
     await remove_docker_container(container_id=server.container_id, force=True)
+
+
+def stale_container_ids(containers: Iterable[tuple[str, dict[str, str]]], owner_alive: Callable[[int], bool]) -> list[str]:
+    """Containers tracr started whose owning tracr process is gone (pure: ids and labels in, ids out)."""
+    stale = []
+    for container_id, labels in containers:
+        owner = labels.get(f"{LABEL_PREFIX}.owner-pid", "")
+        if owner.isdigit() and not owner_alive(int(owner)):
+            stale.append(container_id)
+    return stale
+
+
+def sweep_stale_containers() -> list[str]:
+    """Remove vLLM containers left behind by killed flows (found by their tracr labels)."""
+    from tasks.server_registry import process_cmdline
+
+    with DockerHost().get_client() as client:
+        found = client.containers.list(all=True, filters={"label": f"{LABEL_PREFIX}.owner-pid"})
+        stale = stale_container_ids(((c.id, c.labels) for c in found), lambda pid: process_cmdline(pid) is not None)
+        for container_id in stale:
+            client.containers.get(container_id).remove(force=True)
+    return stale

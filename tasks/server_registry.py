@@ -76,6 +76,14 @@ def _same_command(actual: list[str] | None, recorded: list[str]) -> bool:
     return actual == recorded or (bool(tail) and actual[-len(tail) :] == tail)
 
 
+def _reap(pid: int) -> None:
+    """Collect the leader's exit status when this process is its parent (a zombie keeps its group alive)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def _stop_group(pgid: int, grace_s: float) -> None:
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -83,12 +91,15 @@ def _stop_group(pgid: int, grace_s: float) -> None:
         return
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and group_alive(pgid):
+        _reap(pgid)
         time.sleep(0.05)
     if group_alive(pgid):
         try:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        time.sleep(0.1)
+        _reap(pgid)
 
 
 def sweep_stale_servers(outputs_root: Path, grace_s: float = 10.0) -> list[dict[str, Any]]:

@@ -240,6 +240,13 @@ async def test_docker_runtime_without_an_engine_fails_clearly(tmp_path, pdf_fact
     assert fake.records() == [] and await _usage(1) == {0: 0}
 
 
+def test_containers_of_dead_owners_are_the_stale_ones():
+    from tasks.docker_runtime import stale_container_ids
+
+    containers = [("a", {"io.tracr.owner-pid": str(os.getpid())}), ("b", {"io.tracr.owner-pid": "999999999"}), ("c", {})]
+    assert stale_container_ids(containers, lambda pid: pid == os.getpid()) == ["b"]
+
+
 async def test_runs_needing_the_same_server_share_it(tmp_path, pdf_factory, fake):
     pdf_factory("doc.pdf", 3)
     fake.gpus("1x80GB")
@@ -370,3 +377,23 @@ async def test_tracr_vllm_env_points_at_another_executable(tmp_path, pdf_factory
     meta = _run_meta(tmp_path, "org-ocr-7b")
     assert meta["server"]["command"][0] == str(other)
     assert fake.records()[0]["cuda_visible_devices"] == "0"
+
+
+async def test_cancel_hook_backstop_stops_a_flow_runs_servers_by_pid_file(tmp_path, fake):
+    from tasks.local_server import ServerSpec, find_free_port, start_server, wait_until_healthy
+    from tasks.server_registry import ServerRecord, servers_dir, stop_servers_of_flow_run, write_record
+
+    port = find_free_port()
+    command = [str(tmp_path / "bin" / "vllm"), "serve", "org/m", "--served-model-name", "org/m", "--port", str(port)]
+    handle = start_server(ServerSpec(command=command, served_model="org/m", port=port, log_path=tmp_path / "server.log"))
+    try:
+        await wait_until_healthy(handle)
+        for run_id in ("this-run", "other-run"):
+            write_record(tmp_path, ServerRecord(key=run_id, pid=handle.pid, pgid=handle.pid, port=port, command=command, owner_pid=os.getpid(), flow_run_id=run_id))
+        assert stop_servers_of_flow_run(tmp_path, "unknown-run") == [] and group_alive(handle.pid)
+        assert stop_servers_of_flow_run(tmp_path, "this-run") == [handle.pid]
+        assert not group_alive(handle.pid)  # the leader and its engine child
+        assert [p.name for p in servers_dir(tmp_path).glob("*.json")] == [f"other-run-{handle.pid}.json"]
+    finally:
+        handle.process.kill()
+        handle.process.wait()

@@ -19,7 +19,6 @@ the headroom is under 10%. GOOD otherwise. UNKNOWN when the size cannot be known
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
@@ -59,10 +58,6 @@ class ModelShape:
     weight_bytes: float
     kv_bytes_per_token: float | None = None
     source: str = ""
-
-    @property
-    def params_b(self) -> float | None:
-        return None
 
 
 def _text_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -397,3 +397,34 @@ async def test_cancel_hook_backstop_stops_a_flow_runs_servers_by_pid_file(tmp_pa
     finally:
         handle.process.kill()
         handle.process.wait()
+
+
+async def test_sigterm_to_tracr_run_stops_its_server_and_releases_its_gpus(tmp_path, pdf_factory, fake, monkeypatch):
+    """What a Prefect worker or runner does to cancel a flow run: SIGTERM the flow process."""
+    pdf_factory("doc.pdf", 60)
+    fake.gpus("1x80GB")
+    monkeypatch.setenv("FAKE_VLLM_LATENCY_S", "0.3")
+    config = write_config(tmp_path / "job.yaml", {"job_id": "sig", "input_path": str(tmp_path / "inputs"), "models": [_vllm("org/ocr-7b")]})
+    tracr = Path(sys.executable).parent / "tracr"
+    with open(tmp_path / "tracr.log", "wb") as log:
+        proc = subprocess.Popen([str(tracr), "run", str(config), "--outputs", str(tmp_path / "out")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        pages = tmp_path / "out/sig/org-ocr-7b/run-1/doc"
+        for _ in range(1200):
+            await asyncio.sleep(0.1)
+            if list(pages.glob("*.md")) if pages.is_dir() else False:
+                break
+        assert await _usage(1) == {0: 1}
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code != 0
+    record = fake.records()[0]
+    assert record["stopped_at"] is not None and not group_alive(record["pgid"])
+    meta = _run_meta(tmp_path, "org-ocr-7b", job_id="sig")
+    assert meta["status"] == "cancelled" and meta["server"]["status"] == "stopped"
+    assert await _usage(1) == {0: 0}
+    assert not list((tmp_path / "out/.tracr/servers").glob("*.json"))

@@ -117,7 +117,8 @@ async def test_three_models_on_two_gpus_never_share_one(tmp_path, pdf_factory, f
     records = {r["served_model"]: r for r in fake.records()}
     assert set(records) == {"org/one-a-7b", "org/one-b-7b", "org/two-7b"}
     assert records["org/two-7b"]["cuda_visible_devices"] == "0,1"
-    assert {records["org/one-a-7b"]["cuda_visible_devices"], records["org/one-b-7b"]["cuda_visible_devices"]} == {"0", "1"}
+    # which GPU each 1-GPU server got depends on who finished first; that it got exactly one is the point
+    assert records["org/one-a-7b"]["cuda_visible_devices"] in ("0", "1") and records["org/one-b-7b"]["cuda_visible_devices"] in ("0", "1")
     assert all(r["omp_num_threads"] == "1" and r["stopped_at"] for r in records.values())
     # no two servers ever held the same GPU at the same time
     for a in records.values():
@@ -220,12 +221,11 @@ async def test_server_failures_are_classified_and_release_their_gpus(tmp_path, p
 async def test_a_server_dying_mid_run_fails_pages_not_the_machine(tmp_path, pdf_factory, fake, monkeypatch):
     pdf_factory("doc.pdf", 6)
     fake.gpus("1x80GB")
-    fake.mode("die_after:1.5")
-    monkeypatch.setenv("FAKE_VLLM_LATENCY_S", "0.4")
-    await _run(tmp_path, [_vllm("org/ocr-7b")])
+    fake.mode("die_after_requests:2")
+    await _run(tmp_path, [_vllm("org/ocr-7b")])  # one request at a time, no retries
     meta = _run_meta(tmp_path, "org-ocr-7b")
     assert meta["server"]["status"] == "stopped" and meta["server"]["exit_code"] == 3
-    assert meta["rollup"]["pages_failed"] >= 1 and meta["rollup"]["pages_done"] >= 1
+    assert meta["rollup"]["pages_done"] == 2 and meta["rollup"]["pages_failed"] == 4
     assert not group_alive(meta["server"]["pid"])  # the orphaned engine child was stopped too
     assert await _usage(1) == {0: 0}
 

@@ -14,7 +14,8 @@ Behaviour is scripted by environment variables:
 * ``FAKE_VLLM_MODE``: ``ok`` (default), ``oom`` (exit 1 with a CUDA OOM trace),
   ``cuda_arch`` (no kernel image), ``not_found`` (repository not found),
   ``port_in_use`` (Errno 98), ``never_healthy`` (listens, never lists the model),
-  ``die_after:<s>`` (healthy, then dies after ``s`` seconds), ``slow_start:<s>``.
+  ``die_after:<s>`` (dies ``s`` seconds after starting), ``die_after_requests:<n>``
+  (answers n chat requests, then dies on the next one), ``slow_start:<s>``.
   A JSON object maps served model names to modes (``{"a": "oom", "*": "ok"}``).
 * ``FAKE_VLLM_LATENCY_S``: seconds each chat request takes (default 0).
 * ``FAKE_VLLM_RECORD``: a folder; each server writes ``<pid>.json`` with its
@@ -146,6 +147,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     _serve(args, served, mode, devices, record, record_path)
 
 
+def _die(record: dict[str, Any], record_path: Path | None) -> None:
+    print("ERROR fake vllm: EngineCore died unexpectedly (scripted)", flush=True)
+    record["stopped_at"] = time.time()
+    _record(record_path, record)
+    os._exit(3)
+
+
 def _serve(args: argparse.Namespace, served: str, mode: str, devices: str | None, record: dict[str, Any], record_path: Path | None) -> None:
     import asyncio
 
@@ -155,6 +163,8 @@ def _serve(args: argparse.Namespace, served: str, mode: str, devices: str | None
     from starlette.routing import Route
 
     from tracr.servers import openai_protocol as oai
+
+    served_requests: list[float] = []
 
     async def models(request: Request) -> Response:
         if mode == "never_healthy":
@@ -176,7 +186,10 @@ def _serve(args: argparse.Namespace, served: str, mode: str, devices: str | None
             return err.response()
         except ValueError as exc:
             return oai.error_response(400, f"invalid body: {exc}")
+        if mode.startswith("die_after_requests:") and len(served_requests) >= int(mode.split(":", 1)[1]):
+            _die(record, record_path)  # the next request finds the server gone mid-run
         await asyncio.sleep(float(os.environ.get("FAKE_VLLM_LATENCY_S", "0") or 0))
+        served_requests.append(time.time())
         text = f"fake vllm page from {served} on GPUs {devices}: {len(req.images)} image(s)"
         if not req.stream:
             return oai.json_response(oai.chat_completion(served, text, "stop", req.prompt_tokens))

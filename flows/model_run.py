@@ -19,8 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.utilities.annotations import quote
 
-from tasks.local_runtimes import server_spec_for
-from tasks.local_server import ServerHandle, ServerStartError, running_server
+from flows.local_server import serve_local_model, serves_locally
+from tasks.local_server import ServerStartError
 from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
@@ -64,27 +64,6 @@ def _api_key(plan: RunPlan) -> str:
 
 
 @asynccontextmanager
-async def _local_server(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[ServerHandle]:
-    """Start the model's local server for this run, recording its state in run metadata."""
-    server = server_spec_for(plan.model, plan.location)
-    recorder.data["server"] = {
-        "runtime": plan.model.provider,
-        "command": server.command,
-        "port": server.port,
-        "log": server.log_path.name,
-        "status": "starting",
-    }
-    recorder.write()
-    started = time.perf_counter()
-    async with running_server(server) as handle:
-        recorder.data["server"].update(status="healthy", pid=handle.pid, startup_s=round(time.perf_counter() - started, 3))
-        recorder.write()
-        yield handle
-    recorder.data["server"]["status"] = "stopped"
-    recorder.write()
-
-
-@asynccontextmanager
 async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEngine]:
     """The page engine for the plan's model; a local server lives exactly as long as it."""
     spec = plan.model
@@ -98,7 +77,7 @@ async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEng
         if block is not None:
             base_url = block.base_url
         if spec.mode == "local":
-            base_url = (await stack.enter_async_context(_local_server(plan, recorder))).base_url
+            base_url = (await stack.enter_async_context(serve_local_model(plan, plan.location, recorder=recorder))).base_url
         client = OcrClient(
             base_url=base_url,
             api_key=block.api_key if block is not None else _api_key(plan),
@@ -205,7 +184,8 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
                 logger.warning("progress update failed: %s", exc)
 
     try:
-        recorder.set_status(RunStatus.STARTING)  # the endpoint: a local server's start, or the API client
+        if not serves_locally(plan.model):  # a local server's lifecycle records waiting_resources/starting itself
+            recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
         async with _engine(plan, recorder) as engine:
             ctx.engine = engine
             recorder.set_status(RunStatus.RUNNING)

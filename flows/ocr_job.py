@@ -18,6 +18,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
+from flows.local_server import expect_local_servers, release_local_servers
 from flows.model_run import model_run_flow
 from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
@@ -206,9 +207,11 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
             update_claim(outputs_root, claim, runs=[{"model_slug": p.model_slug, "run": p.run} for p in plans])
         _record_job_start(layout, job, request.source, pdfs, plans)
         logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
+        expect_local_servers(plans)  # runs with the same serve settings share one server
         with tags(job_tag(job.job_id)):
             states, cancelled = await run_until_cancelled(model_run_flow(plan, return_state=True) for plan in plans)
     finally:
+        await asyncio.shield(release_local_servers(plans))
         await asyncio.gather(warm_pool, return_exceptions=True)
         shutdown_shared_render_pool()
         refresh_job_metadata(layout, job.job_id, {"config_digest": digest})

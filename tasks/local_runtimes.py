@@ -6,14 +6,20 @@ Each runtime becomes a :class:`ServerSpec` for the general lifecycle in
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shlex
 import sys
 
 from tasks.local_server import ServerSpec, find_free_port
 from tracr.config import ModelSpec
 from tracr.layout import RunLocation
+from tracr.vllm_presets import match_preset, merge_serve_args
 
-__all__ = ["server_spec_for", "vllm_command", "tracr_ocr_command"]
+__all__ = ["server_spec_for", "vllm_command", "vllm_executable", "vllm_serve_args", "serve_key", "tracr_ocr_command"]
+
+VLLM_ENV = "TRACR_VLLM"
 
 
 def tracr_ocr_command(model: ModelSpec, port: int) -> list[str]:
@@ -21,25 +27,53 @@ def tracr_ocr_command(model: ModelSpec, port: int) -> list[str]:
     return [sys.executable, "-m", "tracr.servers.rapidocr_server", "--host", "127.0.0.1", "--port", str(port), "--model-name", model.model]
 
 
-def vllm_command(model: ModelSpec, port: int) -> list[str]:
-    """``vllm serve`` with the model's parallelism, memory and length settings."""
-    command = [
-        "vllm", "serve", model.model,
+def vllm_executable(model: ModelSpec) -> list[str]:
+    """The vLLM command: the model's ``vllm_executable``, else ``$TRACR_VLLM``, else ``vllm`` on PATH."""
+    raw = model.vllm_executable or os.environ.get(VLLM_ENV) or "vllm"
+    return shlex.split(raw)
+
+
+def vllm_serve_args(model: ModelSpec, port: int, host: str = "127.0.0.1") -> list[str]:
+    """Everything after ``vllm``: ``serve <model>`` with tracr's flags, the preset's, then the user's."""
+    preset = match_preset(model.model, model.vllm_preset)
+    limit_mm = {"video": 0, **(preset.limit_mm_per_prompt if preset else {})}
+    args = [
+        "serve", model.model,
         "--served-model-name", model.model,
-        "--host", "127.0.0.1",
+        "--host", host,
         "--port", str(port),
         "--tensor-parallel-size", str(model.tensor_parallel_size),
         "--data-parallel-size", str(model.data_parallel_size),
         "--gpu-memory-utilization", str(model.gpu_memory_utilization),
-        "--limit-mm-per-prompt", json.dumps({"video": 0}),
+        "--limit-mm-per-prompt", json.dumps(limit_mm),
     ]  # fmt: skip
     if model.max_model_len:
-        command += ["--max-model-len", str(model.max_model_len)]
-    return command + list(model.extra_vllm_args)
+        args += ["--max-model-len", str(model.max_model_len)]
+    explicit = {"max-model-len"} if model.max_model_len else set()
+    return args + merge_serve_args(preset.args if preset else (), list(model.extra_vllm_args), explicit)
 
 
-def server_spec_for(model: ModelSpec, location: RunLocation) -> ServerSpec:
-    """The server to start for a local model, on a free port, logging into the run folder."""
+def vllm_command(model: ModelSpec, port: int) -> list[str]:
+    """``vllm serve`` with the model's parallelism, memory and length settings, preset flags and extra args."""
+    return vllm_executable(model) + vllm_serve_args(model, port)
+
+
+def serve_key(model: ModelSpec) -> str:
+    """Identity of a server's settings: runs of a job with the same key can share one server."""
+    settings = {
+        "provider": model.provider, "runtime": model.runtime, "device": model.device, "model": model.model,
+        "tp": model.tensor_parallel_size, "dp": model.data_parallel_size, "util": model.gpu_memory_utilization,
+        "max_model_len": model.max_model_len, "extra": list(model.extra_vllm_args), "preset": model.vllm_preset,
+        "exe": vllm_executable(model) if model.provider == "vllm" else None, "image": model.docker_image if model.runtime == "docker" else None,
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def server_spec_for(model: ModelSpec, location: RunLocation, gpu_ids: tuple[int, ...] | None = None) -> ServerSpec:
+    """The server to start for a local model, on a free port, logging into the run folder.
+
+    ``gpu_ids`` (the reserved GPUs) become ``CUDA_VISIBLE_DEVICES``.
+    """
     port = find_free_port()
     if model.provider == "tracr-ocr":
         command = tracr_ocr_command(model, port)
@@ -52,6 +86,6 @@ def server_spec_for(model: ModelSpec, location: RunLocation) -> ServerSpec:
         served_model=model.model,
         port=port,
         log_path=location.server_log,
-        env={"OMP_NUM_THREADS": "1"},
+        env={"OMP_NUM_THREADS": "1", **({"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpu_ids))} if gpu_ids is not None else {})},
         startup_timeout_s=model.startup_timeout_s,
     )

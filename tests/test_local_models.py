@@ -76,6 +76,8 @@ async def test_server_that_dies_fails_its_run_with_the_log_tail(tmp_path, pdf_fa
     pdf_factory("doc.pdf", 1)
     _fake_vllm(tmp_path / "bin", 'echo "args: $*"\necho "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"\nexit 1\n')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TRACR_GPUS", "1x80GB")  # a declared GPU: without one the run fails preflight, before the server starts
+    monkeypatch.setenv("TRACR_GPU_HOST", "test-dies")
     state = await _run(_vllm_job(tmp_path), tmp_path / "out")
     assert state.is_failed()
     run = read_json(tmp_path / "out/vllm-job/org-ocr-7b/run-1/run_metadata.json")

@@ -93,6 +93,13 @@ class ModelSpec(_Strict):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     render: RenderSettings | None = Field(None, description="Per-model image settings; defaults to the job's.")
+    # Local vLLM servers (docs/local-models.md)
+    runtime: Literal["process", "docker"] = Field("process", description="vllm: run `vllm serve` as a process or in the vllm/vllm-openai container.")
+    device: Literal["gpu", "cpu"] = Field("gpu", description="vllm: `cpu` for a CPU build of vLLM (no GPU slots, no fit check).")
+    vllm_executable: str | None = Field(None, description="vllm: the executable to run (default: $TRACR_VLLM, else `vllm` on PATH).")
+    vllm_preset: str | None = Field(None, description="vllm: serve-flag preset name, or `none`; default: matched by model name.")
+    model_size_b: float | None = Field(None, gt=0, description="Parameters in billions, for the fit check when there is no config.json.")
+    docker_image: str = Field("vllm/vllm-openai:latest", description="vllm with runtime docker: the image.")
 
     @field_validator("extra_vllm_args", mode="before")
     @classmethod
@@ -146,6 +153,15 @@ class ModelSpec(_Strict):
                     f"extra_vllm_args: {arg.split('=', 1)[0]} would put a secret on the command line; "
                     "set it in the environment instead (vLLM reads VLLM_API_KEY, HF_TOKEN)"
                 )
+        if self.vllm_preset is not None:
+            from tracr.vllm_presets import match_preset
+
+            try:
+                match_preset(self.model, self.vllm_preset)
+            except KeyError as exc:
+                raise ValueError(f"vllm_preset: {exc.args[0]}") from None
+        if self.runtime == "docker" and self.provider != "vllm":
+            raise ValueError(f"runtime: docker runs vLLM only (provider is {self.provider!r})")
         if self.base_url and not re.match(r"^https?://", self.base_url):
             raise ValueError(f"base_url: must start with http:// or https:// (got {self.base_url!r})")
         return self
@@ -171,7 +187,7 @@ class ModelSpec(_Strict):
 
     @property
     def gpus_needed(self) -> int:
-        return self.tensor_parallel_size * self.data_parallel_size if self.provider == "vllm" else 0
+        return self.tensor_parallel_size * self.data_parallel_size if self.provider == "vllm" and self.device == "gpu" else 0
 
     def public_dict(self) -> dict[str, Any]:
         """Everything about the target except secrets, for metadata and parameters."""

@@ -1,0 +1,154 @@
+"""PID files for local servers, so a server left behind by a killed flow is found and stopped.
+
+Child processes outlive a flow process that is SIGKILLed (Prefect does not kill
+them). Every server tracr starts is recorded under ``<outputs root>/.tracr/servers/``
+with its pid, process group, port, command line and the pid of the tracr process
+that owns it; the file is removed when the server is stopped. Before starting a
+server, files whose owner is gone are swept: the recorded process is stopped, but
+only if it is still running the recorded command line (a recycled pid is left alone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracr.atomic import write_json_atomic
+from tracr.process_group import group_alive
+
+__all__ = ["ServerRecord", "servers_dir", "write_record", "remove_record", "sweep_stale_servers", "stop_servers_of_flow_run", "process_cmdline"]
+
+
+@dataclass
+class ServerRecord:
+    """One running server as written to its PID file."""
+
+    key: str
+    pid: int
+    pgid: int
+    port: int
+    command: list[str]
+    owner_pid: int
+    owner_cmdline: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    container: str | None = None
+    flow_run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def servers_dir(outputs_root: Path) -> Path:
+    return Path(outputs_root) / ".tracr" / "servers"
+
+
+def process_cmdline(pid: int) -> list[str] | None:
+    """The command line of a live process (Linux ``/proc``); None when gone or unreadable."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part] or None
+
+
+def write_record(outputs_root: Path, record: ServerRecord) -> Path:
+    path = servers_dir(outputs_root) / f"{record.key}-{record.pid}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, record.to_dict())
+    return path
+
+
+def remove_record(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _same_command(actual: list[str] | None, recorded: list[str]) -> bool:
+    """Whether a live process still runs what was recorded (shebang scripts run as ``sh script args``)."""
+    if not actual or not recorded:
+        return False
+    tail = recorded[1:]
+    return actual == recorded or (bool(tail) and actual[-len(tail) :] == tail)
+
+
+def _reap(pid: int) -> None:
+    """Collect the leader's exit status when this process is its parent (a zombie keeps its group alive)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _stop_group(pgid: int, grace_s: float) -> None:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and group_alive(pgid):
+        _reap(pgid)
+        time.sleep(0.05)
+    if group_alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        time.sleep(0.1)
+        _reap(pgid)
+
+
+def sweep_stale_servers(outputs_root: Path, grace_s: float = 10.0) -> list[dict[str, Any]]:
+    """Stop servers whose owning tracr process is gone; returns what was found and done."""
+    found: list[dict[str, Any]] = []
+    directory = servers_dir(outputs_root)
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            record = ServerRecord(**data)
+        except (OSError, ValueError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        owner = process_cmdline(record.owner_pid)
+        if owner is not None and (not record.owner_cmdline or owner == record.owner_cmdline):
+            continue  # its tracr process is alive: not stale
+        leader = process_cmdline(record.pid)
+        if record.container:
+            action = "container"  # removed by the docker runtime's sweep (by label)
+        elif _same_command(leader, record.command):
+            _stop_group(record.pgid, grace_s)
+            action = "stopped"
+        elif leader is None and group_alive(record.pgid):
+            # The leader died but its children (vLLM's EngineCore) hold the group; a group id
+            # is not reused while the group exists, so these are still the server's processes.
+            _stop_group(record.pgid, grace_s)
+            action = "stopped orphaned children"
+        elif leader is not None:
+            action = "pid reused by another program: left alone"
+        else:
+            action = "gone"
+        found.append({"file": path.name, "pid": record.pid, "port": record.port, "action": action, "container": record.container})
+        path.unlink(missing_ok=True)
+    return found
+
+
+def stop_servers_of_flow_run(outputs_root: Path, flow_run_id: str, grace_s: float = 8.0) -> list[int]:
+    """Stop every server a given flow run started (a cancel/crash hook's backstop); returns their pids."""
+    stopped = []
+    directory = servers_dir(outputs_root)
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            record = ServerRecord(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            continue
+        if record.flow_run_id != flow_run_id or record.container:
+            continue
+        if _same_command(process_cmdline(record.pid), record.command) or (process_cmdline(record.pid) is None and group_alive(record.pgid)):
+            _stop_group(record.pgid, grace_s)
+            stopped.append(record.pid)
+        path.unlink(missing_ok=True)
+    return stopped

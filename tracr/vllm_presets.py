@@ -1,0 +1,121 @@
+"""Serve flags that common OCR models need under ``vllm serve``, matched by model name.
+
+Each preset carries what its model card or vLLM recipe asks for (remote code,
+prefix caching off for one-shot page prompts, image limits, logits processors)
+and a parameter count for the fit check when no ``config.json`` is at hand.
+The job config wins: ``vllm_preset: none`` turns matching off, a named preset
+forces one, and any flag given in ``extra_vllm_args`` replaces the preset's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["VllmPreset", "VLLM_PRESETS", "match_preset", "preset_by_name", "merge_serve_args", "size_from_name"]
+
+
+@dataclass(frozen=True)
+class VllmPreset:
+    """What one model family needs from ``vllm serve``."""
+
+    name: str
+    pattern: str  # regex searched in the lower-cased model id
+    args: tuple[str, ...] = ()
+    limit_mm_per_prompt: dict[str, int] = field(default_factory=dict)
+    params_b: float | None = None  # parameters, billions (vision tower included)
+    weight_bytes: float | None = None  # bytes per parameter when the checkpoint is quantised
+    note: str = ""
+
+
+VLLM_PRESETS: tuple[VllmPreset, ...] = (
+    VllmPreset(
+        "olmocr-2", r"olmocr-2", ("--max-model-len", "16384"), params_b=8.3,
+        note="allenai/olmOCR-2-7B-1025(-FP8): Qwen2.5-VL-7B fine-tune; olmOCR's own pipeline serves it with 16k context",
+    ),
+    VllmPreset(
+        "dots.ocr", r"dots\.?ocr", ("--trust-remote-code",), params_b=3.0,
+        note="rednote-hilab/dots.ocr: custom architecture, needs remote code",
+    ),
+    VllmPreset(
+        "nanonets-ocr2", r"nanonets-ocr2", ("--max-model-len", "15000"), params_b=3.8,
+        note="nanonets/Nanonets-OCR2-3B: Qwen2.5-VL-3B fine-tune",
+    ),
+    VllmPreset(
+        "paddleocr-vl", r"paddleocr-vl",
+        ("--trust-remote-code", "--max-num-batched-tokens", "16384", "--no-enable-prefix-caching", "--mm-processor-cache-gb", "0"),
+        params_b=0.9, note="PaddlePaddle/PaddleOCR-VL: vLLM recipe flags",
+    ),
+    VllmPreset(
+        "deepseek-ocr", r"deepseek-ocr",
+        (
+            "--logits-processors", "vllm.model_executor.models.deepseek_ocr:NGramPerReqLogitsProcessor",
+            "--no-enable-prefix-caching", "--mm-processor-cache-gb", "0",
+        ),
+        params_b=3.3, note="deepseek-ai/DeepSeek-OCR: n-gram logits processor stops repetition loops",
+    ),
+    VllmPreset(
+        "lightonocr", r"lightonocr",
+        ("--mm-processor-cache-gb", "0", "--no-enable-prefix-caching"),
+        limit_mm_per_prompt={"image": 1}, params_b=1.0, note="lightonai/LightOnOCR-1B: one image per prompt",
+    ),
+    VllmPreset(
+        "qwen-vl", r"qwen[\d.]*-vl", (), note="Qwen2-VL / Qwen2.5-VL / Qwen3-VL: size read from the name (e.g. 7B)",
+    ),
+)  # fmt: skip
+
+_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])", re.I)
+
+
+def size_from_name(model: str) -> float | None:
+    """Parameters in billions written in a model id (``Qwen2.5-VL-7B-Instruct`` → 7.0)."""
+    sizes = [float(m) for m in _SIZE.findall(model.rsplit("/", 1)[-1])]
+    return max(sizes) if sizes else None
+
+
+def preset_by_name(name: str) -> VllmPreset:
+    for preset in VLLM_PRESETS:
+        if preset.name == name.lower():
+            return preset
+    raise KeyError(f"unknown vLLM preset {name!r} (choose from {', '.join(p.name for p in VLLM_PRESETS)}, or none)")
+
+
+def match_preset(model: str, choice: str | None = None) -> VllmPreset | None:
+    """The preset for ``model``: ``choice`` names one (or ``none``), else the first name match."""
+    if choice is not None:
+        return None if choice.lower() == "none" else preset_by_name(choice)
+    lowered = model.lower()
+    for preset in VLLM_PRESETS:
+        if re.search(preset.pattern, lowered):
+            return preset
+    return None
+
+
+def _flag_name(arg: str) -> str | None:
+    if not arg.startswith("--"):
+        return None
+    name = arg.split("=", 1)[0][2:].replace("_", "-")
+    return name[3:] if name.startswith("no-") else name
+
+
+def _drop_flags(args: tuple[str, ...] | list[str], names: set[str]) -> list[str]:
+    """``args`` without the flags in ``names`` (and the value following each)."""
+    out: list[str] = []
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+            if not arg.startswith("--"):
+                continue
+        name = _flag_name(arg)
+        if name in names:
+            skip_value = "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
+def merge_serve_args(preset_args: tuple[str, ...] | list[str], user_args: list[str], explicit: set[str] = frozenset()) -> list[str]:
+    """Preset flags, minus any the user sets (in ``user_args`` or ``explicit``), then the user's."""
+    user_flags = {n for n in (_flag_name(a) for a in user_args) if n} | set(explicit)
+    return _drop_flags(preset_args, user_flags) + list(user_args)

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import write_config
+from tracr.job_request import JobRequest
 from tracr.metadata import read_json
 from tracr.process_group import group_alive
 from tracr.testing.fake_vllm import install_fake_vllm
@@ -67,7 +68,7 @@ async def _run(tmp_path: Path, models: list[dict[str, Any]], job_id: str = "job"
     from flows.ocr_job import ocr_job_flow
 
     config = write_config(tmp_path / f"{job_id}.yaml", {"job_id": job_id, "input_path": str(tmp_path / "inputs"), "models": models})
-    return await ocr_job_flow(config=str(config), outputs=str(tmp_path / "out"), return_state=True)
+    return await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(tmp_path / "out")), return_state=True)
 
 
 def _run_meta(tmp_path: Path, slug: str, job_id: str = "job", run: int = 1) -> dict[str, Any]:
@@ -127,7 +128,7 @@ async def test_three_models_on_two_gpus_never_share_one(tmp_path, pdf_factory, f
                 continue
             assert a["stopped_at"] <= b["started_at"] or b["stopped_at"] <= a["started_at"], (a, b)
     two = _run_meta(tmp_path, "org-two-7b")
-    assert _statuses(two) == ["queued", "waiting_resources", "running", "completed"]
+    assert _statuses(two) == ["queued", "waiting_resources", "starting", "running", "completed"]
     assert two["server"]["gpus"] == [0, 1] and two["server"]["gpu_wait_s"] > 0
     assert two["server"]["host_gpus"]["count"] == 2 and two["server"]["host_gpus"]["source"] == "declared"
     assert two["fit_check"]["verdict"] == "GOOD"

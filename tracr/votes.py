@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tracr.atomic import write_json_atomic
 from tracr.identifiers import safe_child, validate_job_id, validate_number, validate_slug
@@ -58,25 +58,15 @@ class PageRef(BaseModel):
     pdf_slug: str
     page: int
 
-    @field_validator("model_slug")
+    @field_validator("model_slug", "pdf_slug")
     @classmethod
-    def _model_slug(cls, value: str) -> str:
-        return validate_slug(value, "model slug")
+    def _slug(cls, value: str, info: ValidationInfo) -> str:
+        return validate_slug(value, "model slug" if info.field_name == "model_slug" else "PDF slug")
 
-    @field_validator("pdf_slug")
+    @field_validator("run", "page")
     @classmethod
-    def _pdf_slug(cls, value: str) -> str:
-        return validate_slug(value, "PDF slug")
-
-    @field_validator("run")
-    @classmethod
-    def _run(cls, value: int) -> int:
-        return validate_number(value, "run")
-
-    @field_validator("page")
-    @classmethod
-    def _page(cls, value: int) -> int:
-        return validate_number(value, "page")
+    def _number(cls, value: int, info: ValidationInfo) -> int:
+        return validate_number(value, str(info.field_name))
 
 
 class Vote(BaseModel):

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_config
+from tracr.job_request import JobRequest
 from tracr.metadata import read_json
 from tracr.process_group import group_alive
 
@@ -142,7 +143,7 @@ async def test_pages_go_through_real_vllm_and_everything_stops(tmp_path, pdf_fac
         },
     )
     started = time.monotonic()
-    state = await ocr_job_flow(config=str(config), outputs=str(tmp_path / "out"), return_state=True)
+    state = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(tmp_path / "out")), return_state=True)
     run_dir = tmp_path / "out/real-vllm" / name / "run-1"
     assert state.is_completed(), f"{state.message}\n{_explain(run_dir)}"
     print(f"job with real vLLM on the CPU: {time.monotonic() - started:.1f} s")

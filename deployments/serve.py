@@ -9,57 +9,40 @@ run``, a schedule or an automation) as a subprocess, until it is stopped
 ``deployments/prefect.yaml`` and ``prefect deploy`` instead; see
 docs/deployments.md.
 
-``index-outputs`` is served only when ``flows/index_outputs.py`` is present
-(it is built on its own branch); without it only ``ocr-job`` is served.
+It serves ``ocr-job`` (with the example nightly schedule, paused) and ``index-outputs``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from prefect import Flow, serve
+from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.settings import get_current_settings
 
+from flows.index_outputs import index_outputs_flow
 from flows.ocr_job import ocr_job_flow
 
-__all__ = ["build_deployments", "find_flow", "EXAMPLE_SCHEDULE_PARAMETERS", "main"]
+__all__ = ["build_deployments", "EXAMPLE_SCHEDULE_PARAMETERS", "main"]
 
 #: What the example nightly schedule submits; it is created paused (``active: false``).
 EXAMPLE_SCHEDULE_PARAMETERS = {"request": {"config_path": "job_configs/example.yaml", "job_id": "example-nightly"}}
 
 
-def find_flow(module_name: str, flow_name: str) -> Flow | None:
-    """The flow called ``flow_name`` in ``module_name``, or None when the module is absent."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:  # the module exists but something it imports does not: a real error
-            raise
-        return None
-    for value in vars(module).values():
-        if isinstance(value, Flow) and value.name == flow_name:
-            return value
-    raise LookupError(f"{module_name} defines no flow named {flow_name!r}")
-
-
 def build_deployments(name: str = "serve", schedule_active: bool = False) -> list[RunnerDeployment]:
-    """``ocr-job/<name>`` (with the example nightly schedule) and, if present, ``index-outputs/<name>``."""
+    """``ocr-job/<name>`` (with the example nightly schedule) and ``index-outputs/<name>``."""
     deployments = [
         ocr_job_flow.to_deployment(
             name=name,
             description="Run a tracr job: give a config file path (config_path) or the config inline (config).",
             tags=["tracr"],
             schedules=[Cron("0 2 * * *", timezone="UTC", parameters=EXAMPLE_SCHEDULE_PARAMETERS, active=schedule_active, slug="example-nightly")],
-        )
+        ),
+        index_outputs_flow.to_deployment(name=name, description="Index tracr's output tree into DuckDB.", tags=["tracr"]),
     ]
-    index_flow = find_flow("flows.index_outputs", "index-outputs")
-    if index_flow is not None:
-        deployments.append(index_flow.to_deployment(name=name, description="Index tracr's output tree into DuckDB.", tags=["tracr"]))
     return deployments
 
 

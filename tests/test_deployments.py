@@ -59,13 +59,9 @@ def test_prefect_yaml_loads_and_every_entrypoint_names_its_flow():
     flows = {}
     for config in configs:
         path, _, _ = config["entrypoint"].partition(":")
-        if not (REPO / path).exists():
-            assert path == INDEX_ENTRYPOINT, f"{config['entrypoint']} does not exist"
-            continue
         flows[(path, config["name"])] = load_flow_from_entrypoint(str(REPO / config["entrypoint"])).name
     assert flows[("flows/ocr_job.py", "process")] == flows[("flows/ocr_job.py", "docker")] == "ocr-job"
-    if (REPO / INDEX_ENTRYPOINT).exists():
-        assert flows[(INDEX_ENTRYPOINT, "index")] == "index-outputs"
+    assert flows[(INDEX_ENTRYPOINT, "index")] == "index-outputs"
     pools = {config["work_pool"]["name"] for config in configs}
     assert pools == {"tracr-process", "tracr-docker"}
 
@@ -93,8 +89,7 @@ async def test_prefect_deploy_registers_the_work_pool_deployments(prefect_server
     for pool, kind in (("tracr-process", "process"), ("tracr-docker", "docker")):
         created = _prefect_cli("work-pool", "create", pool, "--type", kind, "--overwrite")
         assert created.returncode == 0, created.stdout + created.stderr
-    selection = ["--all"] if (REPO / INDEX_ENTRYPOINT).exists() else ["--name", "process", "--name", "docker"]
-    deployed = _prefect_cli("deploy", "--prefect-file", str(PREFECT_YAML), *selection, timeout=300)
+    deployed = _prefect_cli("deploy", "--prefect-file", str(PREFECT_YAML), "--all", timeout=300)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
     async with get_client() as client:
@@ -169,8 +164,7 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
     proc = _start_serve("test-serve", {KEY_ENV: TEST_API_KEY}, log)  # the key lives in the serving machine's environment
     try:
         deployment = await _wait_for_deployment("ocr-job/test-serve", proc, log)
-        served_names = "ocr-job/test-serve" + (", index-outputs/test-serve" if (REPO / INDEX_ENTRYPOINT).exists() else "")
-        assert log.read_text().splitlines()[0] == f"serving: {served_names}"
+        assert log.read_text().splitlines()[0] == "serving: ocr-job/test-serve, index-outputs/test-serve"
         assert deployment.parameter_openapi_schema["required"] == ["request"]
 
         # 1. The Python client, naming a config file.
@@ -205,26 +199,6 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
         pgid = proc.pid
         terminate_group(proc, 20)
     assert not group_alive(pgid)  # the serve process and any flow-run process it started are gone
-
-
-def test_serve_finds_the_index_flow_only_where_its_module_exists(tmp_path, monkeypatch):
-    """deployments.serve guards flows/index_outputs.py (another branch): absent is fine, broken is not."""
-    from deployments.serve import find_flow
-
-    package = tmp_path / "fakeflows"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "present.py").write_text("from prefect import flow\n\n@flow(name='index-outputs')\ndef anything():\n    pass\n")
-    (package / "broken.py").write_text("import a_module_nobody_installed\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    assert find_flow("fakeflows.present", "index-outputs").name == "index-outputs"
-    assert find_flow("fakeflows.absent", "index-outputs") is None
-    try:
-        find_flow("fakeflows.broken", "index-outputs")
-    except ModuleNotFoundError as exc:
-        assert exc.name == "a_module_nobody_installed"
-    else:
-        raise AssertionError("a module that fails to import must not be mistaken for an absent one")
 
 
 def test_serve_refuses_to_run_without_a_prefect_server(tmp_path):

@@ -189,18 +189,11 @@ def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )  # fmt: skip
-    import httpx
+    from tracr.testing.processes import wait_until_http_ok
 
     url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("prefect server did not start")
+    wait_until_http_ok(f"{url}/health", proc, what="prefect server")
+    return proc, url
 
 
 def main() -> None:

@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
-from prefect_docker.containers import create_docker_container, remove_docker_container, start_docker_container
-from prefect_docker.host import DockerHost
 
 from tasks.local_server import ServerStartError, find_free_port, log_tail
 from tracr.config import ModelSpec
@@ -54,10 +52,17 @@ class DockerServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
 
+def _docker_host() -> Any:
+    """prefect-docker's host, imported only when a container model runs (it pulls in docker-py)."""
+    from prefect_docker.host import DockerHost
+
+    return DockerHost()
+
+
 def check_docker_engine() -> dict[str, Any]:
     """Ping the engine; raise :class:`DockerUnavailable` with the reason when it does not answer."""
     try:
-        with DockerHost().get_client() as client:
+        with _docker_host().get_client() as client:
             client.ping()
             return {"engine": client.version().get("Version")}
     except Exception as exc:
@@ -87,6 +92,8 @@ async def start_vllm_container(
         if flag in args:
             args[args.index(flag) + 1] = value
     requests = [DeviceRequest(device_ids=[str(i) for i in gpu_ids], capabilities=[["gpu"]])] if gpu_ids else []
+    from prefect_docker.containers import create_docker_container, start_docker_container
+
     container = await create_docker_container(
         image=model.docker_image,
         command=args,
@@ -103,7 +110,7 @@ async def start_vllm_container(
 
 
 def _container_state(container_id: str) -> tuple[str, int | None]:
-    with DockerHost().get_client() as client:
+    with _docker_host().get_client() as client:
         container = client.containers.get(container_id)
         state = container.attrs.get("State", {})
         return str(state.get("Status")), state.get("ExitCode")
@@ -111,7 +118,7 @@ def _container_state(container_id: str) -> tuple[str, int | None]:
 
 def _save_logs(server: DockerServer) -> None:
     try:
-        with DockerHost().get_client() as client:
+        with _docker_host().get_client() as client:
             server.log_path.write_bytes(client.containers.get(server.container_id).logs())
     except Exception:
         pass
@@ -147,6 +154,8 @@ async def wait_container_healthy(server: DockerServer, poll_s: float = 1.0) -> f
 async def stop_container(server: DockerServer) -> None:
     """Keep its log in the run folder, then stop and remove it."""
     await asyncio.to_thread(_save_logs, server)
+    from prefect_docker.containers import remove_docker_container
+
     await remove_docker_container(container_id=server.container_id, force=True)
 
 
@@ -164,7 +173,7 @@ def sweep_stale_containers() -> list[str]:
     """Remove vLLM containers left behind by killed flows (found by their tracr labels)."""
     from tasks.server_registry import process_cmdline
 
-    with DockerHost().get_client() as client:
+    with _docker_host().get_client() as client:
         found = client.containers.list(all=True, filters={"label": f"{LABEL_PREFIX}.owner-pid"})
         stale = stale_container_ids(((c.id, c.labels) for c in found), lambda pid: process_cmdline(pid) is not None)
         for container_id in stale:

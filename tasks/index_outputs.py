@@ -16,7 +16,6 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tracr.output_index import refresh_index
 
 __all__ = ["index_outputs"]
 
@@ -24,6 +23,8 @@ __all__ = ["index_outputs"]
 @task(name="index-outputs", task_run_name="index {outputs}", cache_policy=NO_CACHE)
 async def index_outputs(outputs: str, rebuild: bool = False) -> dict[str, Any]:
     """Bring ``<outputs>/index.duckdb`` up to date; returns :class:`IndexStats` as a dict."""
+    from tracr.output_index import refresh_index  # DuckDB and Arrow load only when indexing
+
     stats = await asyncio.to_thread(refresh_index, Path(outputs), rebuild=rebuild)
     get_run_logger().info("%s (%s)", stats.summary(), outputs)
     return asdict(stats)

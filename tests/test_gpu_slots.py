@@ -12,12 +12,11 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tasks.gpu_slots import GpuRequestTooLarge, gpu_limit_name, gpu_slot_usage, reserve_gpus
 from tracr.gpus import parse_declared_gpus
-from tracr.testing.processes import stop_process_group
+from tracr.testing.processes import ServerStartError, stop_process_group, wait_until_http_ok
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -138,15 +137,10 @@ def prefect_server_with_services(tmp_path):
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (tmp_path / "prefect-server.log").read_text()
-        time.sleep(0.5)
+    try:
+        wait_until_http_ok(f"{url}/health", proc, what="prefect server")
+    except ServerStartError as exc:
+        raise AssertionError(f"{exc}\n{(tmp_path / 'prefect-server.log').read_text()}") from None
     yield url
     stop_process_group(proc)
     log.close()

@@ -107,3 +107,23 @@ def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> 
         proc.stdout.close()
     return proc.returncode
 
+
+
+def wait_until_http_ok(url: str, proc: subprocess.Popen[bytes], *, timeout: float = 120.0, what: str = "server") -> None:
+    """Poll ``url`` until it answers 200; fail at once, with the exit code, if ``proc`` exits first.
+
+    For servers that announce no READY line (a Prefect server started by hand).
+    """
+    import httpx  # only the callers that wait on HTTP need it
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerStartError(f"{what} exited with code {proc.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise ServerStartError(f"{what} did not answer {url} within {timeout:.0f} s")

@@ -26,18 +26,18 @@ from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
 from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
 from tasks.render_pool import shared_render_pool
+from tasks.run_events import emit_run_event
+from tracr.config import JobConfig
+from tracr.hardware import gpu_info
 from tracr.layout import OutputLayout
+from tracr.metadata import Rollup, read_json
+from tracr.metrics import write_run_metrics
 from tracr.plan import RunPlan
 from tracr.records import RunRecorder, host_info, refresh_model_metadata
-from tracr.metadata import Rollup
 from tracr.retry_policy import ErrorClass, RetryPolicy
-from tracr.slugs import slugify
-from tracr.run_state import RunStatus
-from tracr.hardware import gpu_info
-from tracr.metadata import read_json
-from tracr.metrics import write_run_metrics
 from tracr.run_events import failure_threshold, run_event_payload
-from tasks.run_events import emit_run_event
+from tracr.run_state import RunStatus
+from tracr.slugs import slugify
 
 __all__ = ["model_run_flow", "RunFailed"]
 
@@ -148,7 +148,8 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
     pool = shared_render_pool()
     slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * pool.workers)
     ctx = RunContext(engine=None, location=location, slots=slots, rollup=Rollup(pages_total=plan.pages_total), resume=plan.resume)
-    alert_at = plan.failure_alert_pages or failure_threshold(plan.pages_total, 0.1, None)
+    # A plan made outside a job (no threshold given) alerts at the config's default share.
+    alert_at = plan.failure_alert_pages or failure_threshold(plan.pages_total, JobConfig.model_fields["page_failure_alert_ratio"].default, None)
     alerted = False
     error_class: str | None = None
     pdf_results: list[dict[str, Any]] = []

@@ -11,7 +11,6 @@ not grow with the PDF.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
 from tracr.atomic import append_line, write_text_atomic
 from tracr.layout import RunLocation
-from tracr.metadata import PageRecord, Rollup, utc_now
+from tracr.metadata import PageRecord, Rollup, pdf_metadata_text, utc_now
 from tracr.plan import PdfPlan
 from tracr.resume import finished_pages
 
@@ -110,9 +109,8 @@ class _PdfMetadataWriter:
             "ended_at": utc_now() if status != "running" else None,
             "rollup": self.rollup.to_dict(),
         }
-        pages = ",\n    ".join(self.page_lines[page] for page in sorted(self.page_lines))
-        head = json.dumps(header, indent=2, ensure_ascii=False)[:-2]  # drop the closing "\n}"
-        write_text_atomic(self.path, f'{head},\n  "pages": [\n    {pages}\n  ]\n}}\n' if pages else f'{head},\n  "pages": []\n}}\n', durable=True)
+        page_lines = [self.page_lines[page] for page in sorted(self.page_lines)]
+        write_text_atomic(self.path, pdf_metadata_text(header, page_lines), durable=True)
         return header
 
 

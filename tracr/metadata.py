@@ -13,14 +13,32 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-__all__ = ["PageRecord", "Rollup", "busy_seconds", "utc_now", "read_json", "read_page_journal", "latest_page_records"]
+__all__ = ["PageRecord", "Rollup", "busy_seconds", "iso_utc", "utc_now", "pdf_metadata_text", "read_json", "read_page_journal", "latest_page_records"]
 
 PageStatus = Literal["done", "failed"]
 
 
+def iso_utc(moment: datetime) -> str:
+    """``moment`` (timezone-aware, UTC) as written in every metadata file: ISO-8601, milliseconds, ``Z``."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    """ISO-8601 UTC timestamp with a ``Z``, as written in every metadata file."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current time as :func:`iso_utc` writes it."""
+    return iso_utc(datetime.now(timezone.utc))
+
+
+def pdf_metadata_text(header: dict[str, Any], page_lines: list[str]) -> str:
+    """``pdf_metadata.json``: the header, then ``pages`` as the journal's own lines, one per line.
+
+    Reusing the journal lines verbatim keeps frequent rewrites cheap (no re-encoding)
+    and the file readable.
+    """
+    head = json.dumps(header, indent=2, ensure_ascii=False)[:-2]  # drop the closing "\n}"
+    if not page_lines:
+        return f'{head},\n  "pages": []\n}}\n'
+    pages = ",\n    ".join(page_lines)
+    return f'{head},\n  "pages": [\n    {pages}\n  ]\n}}\n'
 
 
 @dataclass(slots=True)

@@ -11,7 +11,6 @@ the way real OCR outputs do (and some pairs come out near-identical).
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from tracr.atomic import append_line, write_text_atomic
 from tracr.layout import OutputLayout
-from tracr.metadata import PageRecord, Rollup
+from tracr.metadata import PageRecord, Rollup, iso_utc, pdf_metadata_text
 from tracr.records import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.retry_policy import ErrorClass
 from tracr.run_state import RunStatus
@@ -89,10 +88,6 @@ def _perturb(text: str, rng: random.Random, noise: float) -> str:
     return " ".join(words)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _pdf_metadata(pdf_slug: str, pages: int, lines: list[str], rollup: Rollup, started: str, ended: str) -> str:
     header = {
         "pdf_slug": pdf_slug,
@@ -106,9 +101,7 @@ def _pdf_metadata(pdf_slug: str, pages: int, lines: list[str], rollup: Rollup, s
         "ended_at": ended,
         "rollup": rollup.to_dict(),
     }
-    head = json.dumps(header, indent=2, ensure_ascii=False)[:-2]
-    body = ",\n    ".join(lines)
-    return f'{head},\n  "pages": [\n    {body}\n  ]\n}}\n'
+    return pdf_metadata_text(header, lines)
 
 
 def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
@@ -138,13 +131,13 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                 pdf_dir.mkdir(parents=True)
                 rollup = Rollup(pages_total=spec.pages_per_pdf)
                 lines = []
-                pdf_started = _iso(clock)
+                pdf_started = iso_utc(clock)
                 for page in range(1, spec.pages_per_pdf + 1):
                     latency = round(rng.lognormvariate(0, 0.4) * profile.latency_s, 4)
                     clock += timedelta(seconds=latency / 8)
                     if rng.random() < profile.fail_rate:
                         error_class = rng.choice(_FAILURES)
-                        record = PageRecord(page=page, status="failed", attempts=5, latency_s=latency, error=f"synthetic {error_class.value}", error_class=error_class.value, finished_at=_iso(clock))
+                        record = PageRecord(page=page, status="failed", attempts=5, latency_s=latency, error=f"synthetic {error_class.value}", error_class=error_class.value, finished_at=iso_utc(clock))
                         counts["failed"] += 1
                     else:
                         text = _perturb(base[(pdf, page)], random.Random(f"{profile.slug}:{pdf}:{page}"), profile.noise)
@@ -159,7 +152,7 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                             output_tokens=len(text) // 4,
                             finish_reason="stop",
                             chars=len(text),
-                            finished_at=_iso(clock),
+                            finished_at=iso_utc(clock),
                         )
                     line = record.to_json()
                     append_line(location.page_journal(pdf), line)
@@ -167,7 +160,7 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                     rollup.add_page(record)
                     counts["pages"] += 1
                 rollup.wall_seconds = spec.pages_per_pdf * profile.latency_s / 8
-                write_text_atomic(location.pdf_metadata(pdf), _pdf_metadata(pdf, spec.pages_per_pdf, lines, rollup, pdf_started, _iso(clock)))
+                write_text_atomic(location.pdf_metadata(pdf), _pdf_metadata(pdf, spec.pages_per_pdf, lines, rollup, pdf_started, iso_utc(clock)))
                 run_rollup.add(rollup)
                 counts["pdfs"] += 1
             run_rollup.wall_seconds = (clock - started).total_seconds()

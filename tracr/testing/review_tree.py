@@ -17,7 +17,7 @@ import pymupdf
 
 from tracr.atomic import append_line, write_text_atomic
 from tracr.layout import OutputLayout
-from tracr.metadata import PageRecord, Rollup
+from tracr.metadata import PageRecord, Rollup, iso_utc, pdf_metadata_text
 from tracr.records import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run_state import RunStatus
 
@@ -40,10 +40,6 @@ class ModelOutputs:
     pages: dict[tuple[str, int], "str | Failure"]
     latency_s: float = 1.0
     provider: str = "openai-compatible"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: list[ModelOutputs], *, title: str | None = None) -> Path:
@@ -71,13 +67,13 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
             pdf_dir.mkdir(parents=True, exist_ok=True)
             rollup = Rollup(pages_total=len(pages))
             lines = []
-            started = _iso(clock)
+            started = iso_utc(clock)
             for page in pages:
                 outcome = model.pages[(pdf_slug, page)]
                 latency = round(model.latency_s * (1 + 0.1 * ((page + model_number) % 5)), 3)
                 clock += timedelta(seconds=latency)
                 if isinstance(outcome, Failure):
-                    record = PageRecord(page=page, status="failed", attempts=5, latency_s=latency, error=outcome.error, error_class=outcome.error_class, finished_at=_iso(clock))
+                    record = PageRecord(page=page, status="failed", attempts=5, latency_s=latency, error=outcome.error, error_class=outcome.error_class, finished_at=iso_utc(clock))
                 else:
                     (pdf_dir / f"{page}.md").write_text(outcome, encoding="utf-8")
                     record = PageRecord(
@@ -90,7 +86,7 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
                         output_tokens=max(1, len(outcome) // 4),
                         finish_reason="stop",
                         chars=len(outcome),
-                        finished_at=_iso(clock),
+                        finished_at=iso_utc(clock),
                     )
                 line = record.to_json()
                 append_line(location.page_journal(pdf_slug), line)
@@ -109,11 +105,10 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
                 "status": status,
                 "error": None,
                 "started_at": started,
-                "ended_at": _iso(clock),
+                "ended_at": iso_utc(clock),
                 "rollup": rollup.to_dict(),
-                "pages": [json.loads(line) for line in lines],
             }
-            write_text_atomic(location.pdf_metadata(pdf_slug), json.dumps(header, indent=2, ensure_ascii=False) + "\n")
+            write_text_atomic(location.pdf_metadata(pdf_slug), pdf_metadata_text(header, lines))
             run_rollup.add(rollup)
             pdf_states[pdf_slug] = {"status": status, "error": None, **rollup.to_dict()}
         run_rollup.wall_seconds = sum(state["wall_seconds"] or 0 for state in pdf_states.values())

@@ -19,7 +19,7 @@ from tests.conftest import TEST_API_KEY, write_config
 from tracr.layout import OutputLayout
 from tracr.metadata import PageRecord, latest_page_records, read_page_journal
 from tracr.job_request import JobRequest
-from tracr.output_index import INDEX_FILENAME, TABLES, index_path, read_index, refresh_index
+from tracr.output_index import INDEX_FILENAME, READER_LINK_PREFIX, STALE_READER_LINK_S, TABLES, index_path, read_index, refresh_index
 from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
 from tracr.votes import PageRef, append_vote, new_vote
 
@@ -338,6 +338,73 @@ def test_a_reader_and_a_refresher_in_two_processes_never_block_each_other(tree):
     assert set(by_kind) == {"writer", "reader"}, results  # an error message would show here
     assert by_kind["writer"][1] == 0 and by_kind["reader"][1] == 0
     assert by_kind["writer"][0] >= 3 and by_kind["reader"][0] >= 10, by_kind
+
+
+def _publish_alternately(root: str, first: str, second: str, seconds: float, queue) -> None:
+    """A refresher at its fastest: publish one complete index after the other with ``os.replace``."""
+    swaps = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        staged = Path(root) / f".{INDEX_FILENAME}.swap-{swaps}.tmp"
+        os.link(first if swaps % 2 else second, staged)
+        os.replace(staged, index_path(Path(root)))
+        swaps += 1
+    queue.put(("writer", swaps))
+
+
+def _count_pages(root: str, seconds: float, queue) -> None:
+    reads, errors, counts = 0, [], set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with read_index(Path(root)) as con:
+                counts.add(con.execute("SELECT count(*) FROM pages").fetchone()[0])
+            reads += 1
+        except Exception as exc:
+            errors.append(repr(exc))
+    queue.put(("reader", reads, errors[:3], len(errors), sorted(counts)))
+
+
+def test_a_reader_never_pairs_one_index_files_headers_with_anothers_blocks(tree, tmp_path):
+    """DuckDB opens an attached file by name twice (headers, then blocks); a swap in between tore reads.
+
+    Two complete indexes of different sizes are published one after the other as
+    fast as ``os.replace`` allows while another process reads: every read must see
+    one whole index. Attaching ``index.duckdb`` by name tore 28-36 reads of every such run.
+    """
+    refresh_index(tree)
+    first, second = tmp_path / "first.duckdb", tmp_path / "second.duckdb"
+    os.link(index_path(tree), first)  # a fresh file, then a refreshed copy of it: what refreshes publish
+    generate_tree(tree, TreeSpec(job_id="later", models=(ModelProfile("model-c"),), pdfs=9, pages_per_pdf=20, chars_per_page=3000, seed=2))
+    assert refresh_index(tree).runs_read == 1
+    os.link(index_path(tree), second)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_publish_alternately, args=(str(tree), str(first), str(second), 5.0, queue)), ctx.Process(target=_count_pages, args=(str(tree), 5.0, queue))]
+    for p in procs:
+        p.start()
+    results = {r[0]: r[1:] for r in (queue.get(timeout=120) for _ in procs)}
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    reads, errors, error_count, counts = results["reader"]
+    assert error_count == 0, errors
+    assert results["writer"][0] > 1000 and reads >= 20, results
+    assert counts == [48, 228], "each read saw one whole index, and both were seen"
+    assert not list(tree.glob(f"{READER_LINK_PREFIX}*")), "a reader's link lives only while it attaches"
+
+
+def test_a_refresh_sweeps_links_left_by_readers_that_died(tree):
+    refresh_index(tree)
+    now = time.time_ns()
+    dead = index_path(tree).with_name(f"{READER_LINK_PREFIX}{now - int((STALE_READER_LINK_S + 5) * 1e9)}.1.dead")
+    live = index_path(tree).with_name(f"{READER_LINK_PREFIX}{now}.2.live")
+    for link in (dead, live):
+        os.link(index_path(tree), link)
+    (tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl").open("a").close()
+    os.utime(tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl", ns=(now, now))
+    assert refresh_index(tree).written
+    assert not dead.exists() and live.exists(), "only a link older than a reader could need is removed"
 
 
 def _refresh_once(root: str, queue) -> None:

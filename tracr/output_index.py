@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 
 INDEX_FILENAME = "index.duckdb"
 LOCK_FILENAME = ".index.lock"
+READER_LINK_PREFIX = f".{INDEX_FILENAME}.reader."
+"""Name prefix of the short-lived hard links readers attach (see ``_open_read_only``)."""
+STALE_READER_LINK_S = 60.0
+LINK_ATTEMPTS = 5
 COMPACT_WHEN_FREE = 0.5
 """Share of free blocks in the index file above which a refresh writes a compact new file."""
 
@@ -125,12 +129,19 @@ def _writer_lock(root: Path) -> Iterator[None]:
 
 
 def _remove_stale_temp_files(root: Path) -> None:
-    """Temp files of a refresh that crashed (only called under the writer lock)."""
+    """Temp files of a refresh that crashed, and reader links left by a reader that crashed.
+
+    Only called under the writer lock, so no other refresh is using a temp
+    file. A reader's link lives for the milliseconds of one ATTACH; one older
+    than :data:`STALE_READER_LINK_S` belongs to a reader that died.
+    """
     for leftover in root.glob(f".{INDEX_FILENAME}.*.tmp*"):
-        try:
-            leftover.unlink()
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(leftover)
+    oldest_live = time.time_ns() - int(STALE_READER_LINK_S * 1e9)
+    for link in root.glob(f"{READER_LINK_PREFIX}*"):
+        created = link.name[len(READER_LINK_PREFIX):].split(".", 1)[0]
+        if created.isdigit() and int(created) < oldest_live:
+            _unlink_quietly(link)
 
 
 def _vote_table(root: Path) -> pa.Table:
@@ -241,10 +252,7 @@ def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = 
             os.replace(temp, path)
         finally:
             for leftover in (temp, Path(f"{temp}.wal")):
-                try:
-                    leftover.unlink()
-                except FileNotFoundError:
-                    pass
+                _unlink_quietly(leftover)
         old_jobs = previous.jobs if previous is not None else {}
         voted = [j.job_id for j in scan.jobs.values() if j.votes_token != "-" and JobSource.votes_part(old_jobs.get(j.job_id, "")) != j.votes_token]
         rebuilt = _rebuild_ratings(root, voted)
@@ -273,14 +281,55 @@ def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     Not ``duckdb.connect(path)``: DuckDB caches one database per path and process,
     so a second connection opened while a first is still open would get the old
     file's instance and miss a refresh that replaced the file in between.
+
+    Not ``ATTACH path`` either: DuckDB opens the file by name twice, once for
+    its headers and once for its blocks, so a refresh's ``os.replace`` landing
+    between the two pairs the old file's headers with the new file's blocks (a
+    torn read). The current file is hard-linked to a private name first, which
+    no refresh ever replaces, and that name is attached and then unlinked
+    (DuckDB keeps its handle). Where no link can be made (a read-only outputs
+    folder, say) the path is attached directly and the rare race remains.
     """
     con = duckdb.connect(":memory:")
+    pinned = _pin(path)
     try:
-        con.execute(f"ATTACH '{_sql_string(path)}' AS outputs_index (READ_ONLY); USE outputs_index")
+        con.execute(f"ATTACH '{_sql_string(pinned or path)}' AS outputs_index (READ_ONLY); USE outputs_index")
     except BaseException:
         con.close()
         raise
+    finally:
+        if pinned is not None:
+            _unlink_quietly(pinned)
     return con
+
+
+def _pin(path: Path) -> Path | None:
+    """A new hard link to the file ``path`` names right now, or ``None`` if none can be made.
+
+    ``link(2)`` answers ENOENT when the file it found is replaced at that moment
+    (its old inode just lost its last name), so that answer is retried: the next
+    try finds the new file. Only an index that stays missing is raised.
+    """
+    link = path.with_name(f"{READER_LINK_PREFIX}{time.time_ns()}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            os.link(path, link)
+            return link
+        except FileNotFoundError:
+            if attempts >= LINK_ATTEMPTS:
+                raise
+        except OSError as exc:
+            log.debug("cannot hard-link %s (%s); attaching it by name", path, exc)
+            return None
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 @contextmanager

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Awaitable
 from uuid import UUID
 
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentTaskRunId, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
 from prefect.client.schemas.objects import StateType
+from prefect.context import TagsContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelling
 
-__all__ = ["job_tag", "tag_flow_run", "run_until_cancelled", "cancel_job", "CANCEL_POLL_S"]
+__all__ = ["job_tag", "tag_flow_run", "untagged_task_runs", "run_until_cancelled", "cancel_job", "CANCEL_POLL_S"]
 
 CANCEL_POLL_S = 1.0
 _STOPPING = (StateType.CANCELLING, StateType.CANCELLED)
@@ -45,6 +47,20 @@ async def tag_flow_run(job_id: str) -> None:
         current = await client.read_flow_run(UUID(str(run_id)))
         if job_tag(job_id) not in current.tags:
             await client.update_flow_run(current.id, tags=[*current.tags, job_tag(job_id)])
+
+
+@contextmanager
+def untagged_task_runs() -> Iterator[None]:
+    """Task runs created inside carry no tags, not even the job tag of their flow run.
+
+    Prefect takes a tag concurrency slot (``tag:<tag>``) for every tag of a task
+    run, limit or not: two more server writes per task, which on a SQLite server
+    collide with the writes that record task states and come back as 503s, each
+    stalling the task about 2 s (measured). The job tag is needed on flow runs
+    only: ``tracr cancel`` and the UI find jobs by their flow runs.
+    """
+    with TagsContext(current_tags=set()):
+        yield
 
 
 async def _cancel_requested(run_id: str, poll_s: float) -> None:

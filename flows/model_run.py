@@ -19,6 +19,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.utilities.annotations import quote
 
+from flows.cancellation import untagged_task_runs
 from flows.local_server import serve_local_model, serves_locally
 from tasks.local_server import ServerStartError
 from tasks.model_targets import block_endpoint
@@ -198,7 +199,8 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
 
             async def one_pdf(pdf):  # noqa: ANN001, ANN202
                 async with pdf_gate:
-                    return await ocr_pdf(pdf, quote(ctx), plan.model_slug)
+                    with untagged_task_runs():
+                        return await ocr_pdf(pdf, quote(ctx), plan.model_slug)
 
             try:
                 pdf_results = list(await asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)))

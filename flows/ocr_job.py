@@ -221,17 +221,22 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     if cancelled:
         logger.warning("job %s cancelled; finished pages are kept, `tracr run --resume` continues", job.job_id)
         return Cancelled(message=f"job {job.job_id} cancelled; resume with --resume")
-
     runs = [_run_outcome(plan) for plan in plans]
-    await acreate_markdown_artifact(
-        _job_markdown(job.job_id, outputs_root, runs),
-        key=re.sub(r"[^a-z0-9-]", "-", f"{job.job_id.lower()}-summary"),
-        description=f"job {job.job_id}",
+    summary, indexed = await asyncio.gather(  # two independent round trips: neither waits for the other
+        acreate_markdown_artifact(
+            _job_markdown(job.job_id, outputs_root, runs),
+            key=re.sub(r"[^a-z0-9-]", "-", f"{job.job_id.lower()}-summary"),
+            description=f"job {job.job_id}",
+        ),
+        index_outputs(str(outputs_root)),
+        return_exceptions=True,
     )
-    try:  # the index is derived: failing to refresh it must not fail the job
-        await index_outputs(str(outputs_root))
-    except Exception as exc:
-        logger.warning("could not refresh the outputs index (tracr index rebuilds it): %s", exc)
+    if isinstance(summary, BaseException):
+        raise summary
+    if isinstance(indexed, Exception):  # the index is derived: failing to refresh it must not fail the job
+        logger.warning("could not refresh the outputs index (tracr index rebuilds it): %s", indexed)
+    elif isinstance(indexed, BaseException):
+        raise indexed
     failed = [s for s in states if s.is_failed() or s.is_crashed()]
     if failed:
         raise JobFailed(f"{len(failed)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")

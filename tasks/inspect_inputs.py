@@ -2,14 +2,18 @@
 
 Page counts give runs an honest progress total, and a broken or encrypted PDF is
 found here and recorded as failed for that PDF only, not for the job.
+
+Not a Prefect task: it takes milliseconds, and its three state events reached a
+SQLite-backed Prefect server just as the job created its model-run subflows; the
+two writes collided, and the server's 503 made the client wait ~2 s before the
+first model started, in about one job in three (measured with bench/throughput.py).
+What it finds is logged by the job flow and kept in ``job_metadata.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-
-from prefect import task
 
 from tracr.pages import PageSelection, parse_page_selection
 from tracr.pdf import PdfError, inspect_pdf
@@ -41,7 +45,6 @@ def plan_pdfs(paths: list[Path], selection: PageSelection) -> list[PdfPlan]:
     return plans
 
 
-@task(name="inspect-inputs")
 async def inspect_inputs(paths: list[str], selection: str) -> list[PdfPlan]:
-    """Prefect task: :func:`plan_pdfs` off the event loop."""
+    """:func:`plan_pdfs` off the event loop."""
     return await asyncio.to_thread(plan_pdfs, [Path(p) for p in paths], parse_page_selection(selection))

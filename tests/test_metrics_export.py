@@ -29,7 +29,7 @@ def test_percentiles_interpolate_between_ranks():
 
 async def test_metrics_show_and_export(tmp_path, stub_server, capsys):
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterTags
 
     from flows.ocr_job import ocr_job_flow
     from tracr.job_request import JobRequest
@@ -86,6 +86,10 @@ async def test_metrics_show_and_export(tmp_path, stub_server, capsys):
             assert TEST_API_KEY not in path.read_bytes().decode("latin-1"), path
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["tracr-job:mjob"])))
+        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs])))
     assert {r.flow_id for r in runs} and len(runs) == 2  # the job flow run and its model run, both tagged
+    ocr_tasks = [t for t in task_runs if " · " in t.name]  # "<model> · <pdf>"
+    assert len(ocr_tasks) == 2, [t.name for t in task_runs]
+    assert all(not t.tags for t in ocr_tasks), "a tagged task run takes a tag concurrency slot: two server writes each"
     for run in runs:
         assert TEST_API_KEY not in json.dumps(run.parameters, default=str)

@@ -7,9 +7,10 @@ rebuilds the index from the output tree instead of patching an old file.
 
 from __future__ import annotations
 
-import pyarrow as pa
+from dataclasses import dataclass
 
 __all__ = [
+    "Columns",
     "SCHEMA_VERSION",
     "TABLES",
     "DDL",
@@ -24,6 +25,22 @@ __all__ = [
     "INSERT_RUNS",
     "INSERT_JOBS",
 ]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Names and DuckDB types of one bulk-loaded table, in insert order."""
+
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def ddl(self) -> str:
+        """The column list of a ``CREATE TABLE``."""
+        return ", ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
+
 
 SCHEMA_VERSION = "1"
 TABLES = ("jobs", "runs", "pdfs", "pages", "votes")
@@ -131,20 +148,20 @@ SELECT j.job_id, j.title, TRY_CAST(j.created_at AS TIMESTAMP), coalesce(a.models
 FROM new_jobs j LEFT JOIN agg a USING (job_id)
 """
 
-VOTE_SCHEMA = pa.schema(
-    [
-        ("vote_id", pa.string()),
-        ("job_id", pa.string()),
-        ("created_at", pa.string()),
-        ("voter", pa.string()),
-        ("outcome", pa.string()),
-        ("left_model_slug", pa.string()),
-        ("left_run", pa.int32()),
-        ("left_pdf_slug", pa.string()),
-        ("left_page", pa.int32()),
-        ("right_model_slug", pa.string()),
-        ("right_run", pa.int32()),
-        ("right_pdf_slug", pa.string()),
-        ("right_page", pa.int32()),
-    ]
+VOTE_SCHEMA = Columns(
+    (
+        ("vote_id", "VARCHAR"),
+        ("job_id", "VARCHAR"),
+        ("created_at", "VARCHAR"),
+        ("voter", "VARCHAR"),
+        ("outcome", "VARCHAR"),
+        ("left_model_slug", "VARCHAR"),
+        ("left_run", "INTEGER"),
+        ("left_pdf_slug", "VARCHAR"),
+        ("left_page", "INTEGER"),
+        ("right_model_slug", "VARCHAR"),
+        ("right_run", "INTEGER"),
+        ("right_pdf_slug", "VARCHAR"),
+        ("right_page", "INTEGER"),
+    )
 )

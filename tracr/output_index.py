@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
-import pyarrow as pa
 
-from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, load_jobs, read_in_background
+from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, Frame, load_jobs, read_in_background, to_frame
 from tracr.index_scan import JobSource, TreeScan, scan_tree
 from tracr.index_schema import (
     CHANGED_PAGES,
@@ -144,7 +143,7 @@ def _remove_stale_temp_files(root: Path) -> None:
             _unlink_quietly(link)
 
 
-def _vote_table(root: Path) -> pa.Table:
+def _vote_table(root: Path) -> Frame:
     columns: dict[str, list] = {name: [] for name in VOTE_SCHEMA.names}
     for vote in read_votes(root, None):
         row = {
@@ -158,7 +157,7 @@ def _vote_table(root: Path) -> pa.Table:
             row.update({f"{side}_model_slug": ref.model_slug, f"{side}_run": ref.run, f"{side}_pdf_slug": ref.pdf_slug, f"{side}_page": ref.page})
         for name, column in columns.items():
             column.append(row[name])
-    return pa.Table.from_pydict(columns, schema=VOTE_SCHEMA)
+    return to_frame(columns)
 
 
 def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept: list[tuple[str, str, int]], *, compact: bool) -> int:
@@ -173,10 +172,7 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
     kept_keys = set(kept)
     changed = [source for key, source in scan.runs.items() if key not in kept_keys]
     new_jobs = load_jobs((job.job_id, job.job_dir, job.signature) for job in scan.jobs.values())
-    kept_table = pa.Table.from_pydict(
-        {"job_id": [k[0] for k in kept], "model_slug": [k[1] for k in kept], "run": [k[2] for k in kept]},
-        schema=pa.schema([("job_id", pa.string()), ("model_slug", pa.string()), ("run", pa.int32())]),
-    )
+    kept_table = to_frame({"job_id": [k[0] for k in kept], "model_slug": [k[1] for k in kept], "run": [k[2] for k in kept]})
     votes = _vote_table(root)
     in_place = previous is not None and not compact
     if in_place:
@@ -184,9 +180,7 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
     with duckdb.connect(str(target)) as con:
         for name, table in (("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
             con.register(name, table)
-        con.register("empty_runs", RUN_SCHEMA.empty_table())
-        con.register("empty_pdfs", PDF_SCHEMA.empty_table())
-        con.execute("CREATE TEMP TABLE new_runs AS FROM empty_runs; CREATE TEMP TABLE new_pdfs AS FROM empty_pdfs")
+        con.execute(f"CREATE TEMP TABLE new_runs ({RUN_SCHEMA.ddl()}); CREATE TEMP TABLE new_pdfs ({PDF_SCHEMA.ddl()})")
         if in_place:
             for table in RUN_TABLES:
                 con.execute(DELETE_CHANGED.format(table=table))

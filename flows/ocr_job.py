@@ -16,7 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger, tags
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
-from prefect.states import Cancelled, State
+from prefect.states import Cancelled
 
 from flows.local_server import expect_local_servers, release_local_servers
 from flows.model_run import model_run_flow

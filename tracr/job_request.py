@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tracr.config import ConfigError, LoadedJob, load_job_config, parse_job_config
+from tracr.config import LoadedJob, load_job_config, parse_job_config
 
 __all__ = ["JobRequest", "inline_secret_paths"]
 

@@ -17,15 +17,20 @@ import asyncio
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Awaitable
 from uuid import UUID
 
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentTaskRunId, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import TagsContext
 from prefect.runtime import flow_run
-from prefect.states import Cancelling
+from prefect.states import Cancelled, Cancelling
+
+from tracr.claims import claim_is_live, claim_of_flow_run, release_claim
+from tracr.layout import OutputLayout
+from tracr.records import record_abandoned_runs
 
 __all__ = ["job_tag", "tag_flow_run", "untagged_task_runs", "run_until_cancelled", "cancel_job", "CANCEL_POLL_S"]
 
@@ -101,9 +106,13 @@ async def run_until_cancelled(coros: Iterable[Awaitable[Any]], poll_s: float = C
     return [], True
 
 
-async def cancel_job(job_id: str, wait_s: float = 60.0) -> list[dict[str, Any]]:
+async def cancel_job(job_id: str, wait_s: float = 60.0, outputs_root: Path | None = None) -> list[dict[str, Any]]:
     """Set the job's active top-level flow runs ``Cancelling`` and wait for them to stop.
 
+    A flow run whose job process is gone (its claim under ``outputs_root`` names
+    a dead pid on this host: killed, or the machine rebooted) has nothing left to
+    obey a cancel request, so it is set ``Cancelled`` at once instead, its
+    unfinished runs are recorded ``cancelled`` and its stale claim removed.
     Returns one ``{id, name, state}`` per flow run found (the state when waiting ended).
     """
     async with get_client() as client:
@@ -114,11 +123,15 @@ async def cancel_job(job_id: str, wait_s: float = 60.0) -> list[dict[str, Any]]:
                 parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),
             )
         )
+        found = {}
         for run in runs:
-            if run.state is None or run.state.type != StateType.CANCELLING:
+            claim = claim_of_flow_run(outputs_root, str(run.id)) if outputs_root is not None else None
+            if claim is not None and not claim_is_live(claim):
+                await _cancel_abandoned(client, run, claim, job_id, outputs_root)
+            elif run.state is None or run.state.type != StateType.CANCELLING:
                 await client.set_flow_run_state(run.id, Cancelling(message=f"tracr cancel {job_id}"), force=True)
+            found[run.id] = run
         deadline = time.monotonic() + wait_s
-        found = {run.id: run for run in runs}
         while found and time.monotonic() < deadline:
             current = [await client.read_flow_run(run_id) for run_id in found]
             found = {run.id: run for run in current}
@@ -126,3 +139,11 @@ async def cancel_job(job_id: str, wait_s: float = 60.0) -> list[dict[str, Any]]:
                 break
             await asyncio.sleep(0.5)
         return [{"id": str(run.id), "name": run.name, "state": run.state.name if run.state else "?"} for run in found.values()]
+
+
+async def _cancel_abandoned(client: Any, run: FlowRun, claim: dict[str, Any], job_id: str, outputs_root: Path) -> None:
+    """Settle a flow run whose process died: ``Cancelled`` in Prefect and in its run records."""
+    reason = f"the job's process (pid {claim.get('pid')} on {claim.get('host')}) is gone; cancelled by tracr cancel"
+    marked = record_abandoned_runs(OutputLayout(outputs_root), job_id, list(claim.get("runs") or []), reason)
+    await client.set_flow_run_state(run.id, Cancelled(message=f"{reason}; runs recorded cancelled: {', '.join(marked) or 'none'}"), force=True)
+    release_claim(outputs_root, claim)

@@ -179,6 +179,46 @@ def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, st
         assert TEST_API_KEY not in text
 
 
+def test_cancel_settles_a_job_whose_process_was_killed(tmp_path, stub_server):
+    """SIGKILL leaves the flow run Running with nobody to obey a cancel; tracr cancel settles it."""
+    stub = stub_server(latency_s=0.4)
+    make_pdf(tmp_path / "inputs" / "doc.pdf", PAGES)
+    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id="killedjob", max_concurrent_requests=1))
+    out = tmp_path / "out"
+    run_dir = out / "killedjob" / "stub-ocr" / "run-1"
+    job = subprocess.Popen(_tracr("run", str(config), "--outputs", str(out)), env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: _done_pages(run_dir) >= 2, 120, "the job to finish two pages")
+    finally:
+        os.killpg(job.pid, 9)  # the job and its render workers: no hook, no state change, the claim left behind
+        job.wait()
+    claims = list(claim_path(out, "x").parent.glob("*.json"))
+    assert len(claims) == 1 and read_json(claims[0])["pid"] == job.pid
+    assert read_json(run_dir / "run_metadata.json")["status"] == "running"
+
+    started = time.monotonic()
+    cancel = subprocess.run(_tracr("cancel", "killedjob", "--outputs", str(out), "--wait", "60"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    assert "Cancelled" in cancel.stdout and time.monotonic() - started < 45, cancel.stdout  # settled, not waited out
+    run = read_json(run_dir / "run_metadata.json")
+    assert run["status"] == "cancelled" and f"pid {job.pid}" in run["error"]
+    assert not list(claim_path(out, "x").parent.glob("*.json")), "the dead job's claim is removed"
+
+    async def flow_run_states() -> list[tuple[str, str]]:
+        from prefect import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentTaskRunId, FlowRunFilterTags
+
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["tracr-job:killedjob"]), parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True))
+            )
+        return [(r.state.type.value, r.state.message or "") for r in runs]
+
+    states = asyncio.run(flow_run_states())
+    assert len(states) == 1 and states[0][0] == "CANCELLED" and "stub-ocr run-1" in states[0][1], states
+    # --resume from `cancelled` is the path test_duplicate_submission_cancel_and_resume_with_real_processes takes
+
+
 async def test_live_claim_blocks_a_submission_and_force_starts_anyway(tmp_path, stub_server, pdf_factory, monkeypatch):
     from flows.ocr_job import ocr_job_flow
     from tracr.job_request import JobRequest

@@ -24,7 +24,7 @@ from typing import Any
 from tracr.config import JobConfig
 from tracr.metadata import read_json, utc_now
 
-__all__ = ["config_digest", "claim_path", "try_claim", "update_claim", "release_claim", "claim_is_live", "read_claim"]
+__all__ = ["config_digest", "claim_path", "try_claim", "update_claim", "release_claim", "claim_is_live", "read_claim", "claim_of_flow_run"]
 
 CLAIMS_DIR = ".tracr-claims"
 
@@ -143,3 +143,20 @@ def release_claim(root: Path, claim: dict[str, Any]) -> bool:
             return False
         path.unlink(missing_ok=True)
         return True
+
+
+def claim_of_flow_run(root: Path, flow_run_id: str) -> dict[str, Any] | None:
+    """The claim under ``root`` taken by the job flow run ``flow_run_id``, if any.
+
+    How ``tracr cancel`` tells a job whose process is gone (its flow run would
+    stay ``Cancelling`` for ever: nothing is left to obey the request) from one
+    that is still running somewhere.
+    """
+    directory = Path(root) / CLAIMS_DIR
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.glob("*.json")):
+        claim = read_json(path)
+        if claim is not None and claim.get("flow_run_id") == flow_run_id:
+            return claim
+    return None

@@ -79,7 +79,7 @@ def _cancel(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.cancellation import cancel_job
 
-    runs = asyncio.run(cancel_job(args.job_id, wait_s=args.wait))
+    runs = asyncio.run(cancel_job(args.job_id, wait_s=args.wait, outputs_root=_outputs(args.outputs)))
     if not runs:
         print(f"no active flow run of job {args.job_id!r} (tag tracr-job:{args.job_id})", file=sys.stderr)
         return 1
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = sub.add_parser("cancel", help="cancel a job's running flow runs (finished pages are kept; resume with run --resume)")
     cancel.add_argument("job_id")
     cancel.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the runs to stop (default 60)")
+    cancel.add_argument("--outputs", help="outputs root, where a dead job's claim is found (default: $TRACR_OUTPUTS or ./outputs)")
     cancel.set_defaults(handler=_cancel)
 
     export = sub.add_parser("export", help="write a job's per-page rows as CSV or Parquet")

@@ -17,7 +17,7 @@ from tracr import __version__
 from tracr.atomic import write_json_atomic
 from tracr.layout import OutputLayout, RunLocation
 from tracr.metadata import Rollup, busy_seconds, read_json, utc_now
-from tracr.run_state import RunStatus, check_resume, check_transition
+from tracr.run_state import TERMINAL_STATUSES, RunStatus, check_resume, check_transition
 
 __all__ = ["RunRecorder", "refresh_model_metadata", "refresh_job_metadata", "host_info"]
 
@@ -178,3 +178,22 @@ def refresh_job_metadata(layout: OutputLayout, job_id: str, job: dict[str, Any] 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, payload)
     return payload
+
+
+def record_abandoned_runs(layout: OutputLayout, job_id: str, runs: list[dict[str, Any]], reason: str) -> list[str]:
+    """Mark the unfinished runs of a job whose process died as ``cancelled``; returns ``<model> run-<n>`` of each.
+
+    Finished pages stay as they are, and ``--resume`` continues each run as it
+    would after any cancel. Runs already completed, failed or cancelled are left alone.
+    """
+    marked = []
+    for entry in runs:
+        location = layout.run(job_id, str(entry["model_slug"]), int(entry["run"]))
+        if not location.run_metadata.is_file():
+            continue
+        recorder = RunRecorder(location, {})
+        if recorder.status in TERMINAL_STATUSES:
+            continue
+        recorder.set_status(RunStatus.CANCELLED, error=reason)
+        marked.append(f"{location.model_slug} run-{location.run}")
+    return marked

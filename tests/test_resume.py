@@ -130,15 +130,26 @@ def test_stale_claim_is_taken_over_and_live_claim_refused(tmp_path, pdf_factory,
     assert release_claim(tmp_path, mine) and not path.exists()
 
 
+def _start_slow_job(tmp_path: Path, stub, job_id: str, **popen: Any) -> tuple[Path, Path, Path, subprocess.Popen]:  # noqa: ANN001
+    """A `tracr run` of PAGES pages at 0.4 s each, one at a time; returns once two are done: (config, out, run_dir, process)."""
+    make_pdf(tmp_path / "inputs" / "doc.pdf", PAGES)
+    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id=job_id, max_concurrent_requests=1))
+    out = tmp_path / "out"
+    run_dir = out / job_id / "stub-ocr" / "run-1"
+    process = subprocess.Popen(_tracr("run", str(config), "--outputs", str(out)), env=_env(), cwd=REPO, **popen)
+    try:
+        _wait_for(lambda: _done_pages(run_dir) >= 2, 120, "the job to finish two pages")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return config, out, run_dir, process
+
+
 def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, stub_server):
     stub = stub_server(latency_s=0.4)
-    make_pdf(tmp_path / "inputs" / "doc.pdf", PAGES)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id="slowjob", max_concurrent_requests=1))
-    out = tmp_path / "out"
-    run_dir = out / "slowjob" / "stub-ocr" / "run-1"
-    first = subprocess.Popen(_tracr("run", str(config), "--outputs", str(out)), env=_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    config, out, run_dir, first = _start_slow_job(tmp_path, stub, "slowjob", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_for(lambda: _done_pages(run_dir) >= 2, 120, "the first run to finish two pages")
 
         # Same config again while the first runs: reported, not started.
         second = subprocess.run(_tracr("run", str(config), "--outputs", str(out)), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -181,17 +192,9 @@ def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, st
 
 def test_cancel_settles_a_job_whose_process_was_killed(tmp_path, stub_server):
     """SIGKILL leaves the flow run Running with nobody to obey a cancel; tracr cancel settles it."""
-    stub = stub_server(latency_s=0.4)
-    make_pdf(tmp_path / "inputs" / "doc.pdf", PAGES)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id="killedjob", max_concurrent_requests=1))
-    out = tmp_path / "out"
-    run_dir = out / "killedjob" / "stub-ocr" / "run-1"
-    job = subprocess.Popen(_tracr("run", str(config), "--outputs", str(out)), env=_env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_for(lambda: _done_pages(run_dir) >= 2, 120, "the job to finish two pages")
-    finally:
-        os.killpg(job.pid, 9)  # the job and its render workers: no hook, no state change, the claim left behind
-        job.wait()
+    _, out, run_dir, job = _start_slow_job(tmp_path, stub_server(latency_s=0.4), "killedjob", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    os.killpg(job.pid, 9)  # the job and its render workers: no hook, no state change, the claim left behind
+    job.wait()
     claims = list(claim_path(out, "x").parent.glob("*.json"))
     assert len(claims) == 1 and read_json(claims[0])["pid"] == job.pid
     assert read_json(run_dir / "run_metadata.json")["status"] == "running"

@@ -19,11 +19,12 @@ server (reference counted); the last run to leave stops it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +33,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
+from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Running
 
 from tasks.docker_runtime import check_docker_engine, start_vllm_container, stop_container, sweep_stale_containers, wait_container_healthy
 from tasks.gpu_slots import GpuRequestTooLarge, gpu_host, reserve_gpus
 from tasks.local_runtimes import serve_key, server_spec_for, vllm_serve_args
-from tasks.local_server import ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
+from tasks.local_server import ServerDied, ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
 from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
 from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
 from tracr.config import ModelSpec
@@ -66,6 +68,8 @@ class LocalEndpoint:
     gpu_ids: tuple[int, ...] | None = None
     shared: bool = False
     log_path: str | None = None
+    #: Polls the server: ``None`` while it serves, the :class:`ServerDied` error once it has exited.
+    death: Callable[[], ServerDied | None] = field(default=lambda: None, compare=False, repr=False)
 
 
 @dataclass
@@ -81,6 +85,26 @@ class _Session:
     task: asyncio.Task[Any] | None = None
     #: The status the sharing runs are in while the server comes up (a run joining later catches up).
     status: RunStatus = RunStatus.QUEUED
+    #: The server process's exit code, or ``None`` while it runs (a container is not polled).
+    exit_code: Callable[[], int | None] = lambda: None
+    log_path: Path | None = None
+    died: ServerDied | None = None
+
+    def death(self) -> ServerDied | None:
+        """Whether the server exited while serving: the error the runs end with, recorded once."""
+        if self.died is not None:
+            return self.died
+        code = self.exit_code()
+        if code is None:
+            return None
+        message = f"local server for {self.model.model} exited with code {code} while serving"
+        diagnosis = classify_server_log(f"{log_tail(self.log_path, 200) if self.log_path else ''}")
+        error_class = diagnosis.error_class if diagnosis.error_class != ServerErrorClass.UNKNOWN else ServerErrorClass.DIED_WHILE_SERVING
+        evidence = f" (log: {diagnosis.evidence})" if diagnosis.evidence else ""
+        self.died = ServerDied(f"{message}{evidence}\n[{error_class.value}] hint: {HINTS[error_class]}", error_class)
+        _logger().error("%s", message)
+        self.note(status="died", exit_code=code, error_class=error_class.value)
+        return self.died
 
     def note(self, **server: Any) -> None:
         """Merge ``server`` into every sharing run's ``run_metadata.json`` ``server`` entry."""
@@ -100,6 +124,14 @@ _SESSIONS: dict[str, _Session] = {}
 #: a shared server stays up between them even when one run ends before the next begins.
 _EXPECTED: dict[str, int] = {}
 SERVED_RUNTIMES = ("vllm", "tracr-ocr")
+
+
+def _logger() -> Any:
+    """The flow run's logger, or the module's outside one."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
 
 
 def serves_locally(model: ModelSpec) -> bool:
@@ -241,27 +273,22 @@ async def _run_process(session: _Session, gpu_ids: tuple[int, ...] | None, outpu
         session.note(pid=handle.pid)
         await wait_until_healthy(handle)
         session.note(status="healthy", startup_s=round(time.perf_counter() - started, 3))
-        session.ready.set_result(LocalEndpoint(spec.base_url, spec.served_model, gpu_ids, False, str(spec.log_path)))
-        await _until_released(session, lambda: handle.process.poll())
+        session.exit_code, session.log_path = handle.process.poll, spec.log_path
+        session.ready.set_result(LocalEndpoint(spec.base_url, spec.served_model, gpu_ids, False, str(spec.log_path), session.death))
+        await _until_released(session)
     finally:
         await asyncio.shield(asyncio.to_thread(stop_server, handle, STOP_GRACE_S))
         remove_record(record)
         session.note(status="stopped", exit_code=handle.process.returncode)
 
 
-async def _until_released(session: _Session, exited: Any) -> None:
-    """Wait until the last run leaves; a server that dies meanwhile is logged (its requests fail and are recorded)."""
-    logger = get_run_logger()
-    reported = False
+async def _until_released(session: _Session) -> None:
+    """Wait until the last run leaves, noticing (and recording) a server that dies meanwhile."""
     while not session.release.is_set():
         try:
             await asyncio.wait_for(session.release.wait(), timeout=1.0)
         except asyncio.TimeoutError:
-            code = exited()
-            if code is not None and not reported:
-                reported = True
-                logger.error("local server for %s exited with code %s while serving", session.model.model, code)
-                session.note(status="died", exit_code=code)
+            session.death()
 
 
 async def _run_container(session: _Session, gpu_ids: tuple[int, ...] | None) -> None:
@@ -275,7 +302,7 @@ async def _run_container(session: _Session, gpu_ids: tuple[int, ...] | None) -> 
         await wait_container_healthy(server)
         session.note(status="healthy", startup_s=round(time.perf_counter() - started, 3))
         session.ready.set_result(LocalEndpoint(server.base_url, server.served_model, gpu_ids, False, str(server.log_path)))
-        await _until_released(session, lambda: None)
+        await _until_released(session)
     finally:
         await asyncio.shield(stop_container(server))
         session.note(status="stopped")
@@ -427,7 +454,7 @@ async def serve_local_model(
             task.result()  # the flow ended before the server was ready: raise its error
             raise ServerStartError(f"local server for {model.model} stopped before becoming healthy")
         endpoint = session.ready.result()
-        yield LocalEndpoint(endpoint.base_url, endpoint.served_model, endpoint.gpu_ids, joined, endpoint.log_path)
+        yield LocalEndpoint(endpoint.base_url, endpoint.served_model, endpoint.gpu_ids, joined, endpoint.log_path, endpoint.death)
     finally:
         session.users -= 1
         # The last user stops the server, unless announced runs of the job still need it

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
@@ -21,7 +21,7 @@ from prefect.utilities.annotations import quote
 
 from flows.cancellation import untagged_task_runs
 from flows.local_server import serve_local_model, serves_locally
-from tasks.local_server import ServerStartError
+from tasks.local_server import ServerDied, ServerStartError
 from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
@@ -43,6 +43,10 @@ from tracr.slugs import slugify
 __all__ = ["model_run_flow", "RunFailed"]
 
 PROGRESS_INTERVAL_S = 2.0
+#: How often a run checks that its local server still runs.
+SERVER_WATCH_S = 0.25
+
+T = TypeVar("T")
 #: Pages rendered ahead of the requests, per render worker, so requests never wait for images.
 RENDER_AHEAD_PER_WORKER = 4
 
@@ -64,21 +68,33 @@ def _api_key(plan: RunPlan) -> str:
     return key
 
 
+ServerDeath = Callable[[], ServerDied | None]
+
+
+def _no_server() -> ServerDied | None:
+    return None
+
+
 @asynccontextmanager
-async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEngine]:
-    """The page engine for the plan's model; a local server lives exactly as long as it."""
+async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[tuple[PageEngine, ServerDeath]]:
+    """The page engine for the plan's model, and how to tell that its local server died.
+
+    A local server lives exactly as long as the engine.
+    """
     spec = plan.model
     pool = shared_render_pool()
     if spec.mode == "local" and spec.provider == "pdf-text":
-        yield TextLayerEngine(pool, spec.timeout_s)
+        yield TextLayerEngine(pool, spec.timeout_s), _no_server
         return
     async with AsyncExitStack() as stack:
         base_url = spec.base_url or ""
+        death: ServerDeath = _no_server
         block = await block_endpoint(spec) if spec.block else None  # ModelTarget block: read here, inside the run
         if block is not None:
             base_url = block.base_url
         if spec.mode == "local":
-            base_url = (await stack.enter_async_context(serve_local_model(plan, plan.location, recorder=recorder))).base_url
+            endpoint = await stack.enter_async_context(serve_local_model(plan, plan.location, recorder=recorder))
+            base_url, death = endpoint.base_url, endpoint.death
         client = OcrClient(
             base_url=base_url,
             api_key=block.api_key if block is not None else _api_key(plan),
@@ -88,7 +104,29 @@ async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[PageEng
             policy=RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s),
         )
         stack.push_async_callback(client.aclose)  # closed before the server stops
-        yield ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature)
+        yield ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature), death
+
+
+async def _unless_server_dies(work: Awaitable[T], death: ServerDeath) -> T:
+    """Await ``work``, but stop it and raise :class:`ServerDied` as soon as the local server is gone.
+
+    Without this a dead server fails every remaining page one by one (each after
+    its retries), and the run would end ``completed`` with them all failed.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=SERVER_WATCH_S)
+            if done:
+                return task.result()
+            if (died := death()) is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise died
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
 
 
 def _summary_row(name: str, status: str, rollup: dict[str, Any], error: str | None) -> dict[str, Any]:
@@ -188,7 +226,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
     try:
         if not serves_locally(plan.model):  # a local server's lifecycle records waiting_resources/starting itself
             recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
-        async with _engine(plan, recorder) as engine:
+        async with _engine(plan, recorder) as (engine, server_death):
             ctx.engine = engine
             recorder.set_status(RunStatus.RUNNING)
             emit_run_event("started", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, resumed=resuming))
@@ -203,9 +241,11 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
                         return await ocr_pdf(pdf, quote(ctx), plan.model_slug)
 
             try:
-                pdf_results = list(await asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)))
+                pdf_results = list(await _unless_server_dies(asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)), server_death))
             finally:
                 tick.cancel()
+            if ctx.rollup.pages_failed and (died := server_death()) is not None:
+                raise died  # it died after its last request: the pages it failed say so
         status = RunStatus.COMPLETED
     except FatalModelError as exc:
         error = f"model rejected the requests: {exc}"
@@ -213,6 +253,9 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
     except ServerStartError as exc:
         error = str(exc)
         error_class = "server_start"
+    except ServerDied as exc:
+        error = str(exc)
+        error_class = exc.error_class.value
     except asyncio.CancelledError:
         status = RunStatus.CANCELLED
         error = "cancelled"

@@ -22,12 +22,21 @@ from pathlib import Path
 import httpx
 
 from tracr.process_group import terminate_group
+from tracr.server_errors import ServerErrorClass
 
-__all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "find_free_port", "running_server", "start_server", "stop_server", "wait_until_healthy"]
+__all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "ServerDied", "find_free_port", "running_server", "start_server", "stop_server", "wait_until_healthy"]
 
 
 class ServerStartError(RuntimeError):
     """A local server did not become healthy; the message carries its log's last lines."""
+
+
+class ServerDied(RuntimeError):
+    """A local server exited while runs were using it; carries its class (from the log) and a hint."""
+
+    def __init__(self, message: str, error_class: ServerErrorClass) -> None:
+        super().__init__(message)
+        self.error_class = error_class
 
 
 @dataclass(frozen=True)

@@ -219,14 +219,19 @@ async def test_server_failures_are_classified_and_release_their_gpus(tmp_path, p
     assert await _usage(1) == {0: 0}
 
 
-async def test_a_server_dying_mid_run_fails_pages_not_the_machine(tmp_path, pdf_factory, fake, monkeypatch):
-    pdf_factory("doc.pdf", 6)
+async def test_a_server_dying_mid_run_fails_the_run_at_once(tmp_path, pdf_factory, fake, monkeypatch):
+    pdf_factory("doc.pdf", 40)
     fake.gpus("1x80GB")
     fake.mode("die_after_requests:2")
-    await _run(tmp_path, [_vllm("org/ocr-7b")])  # one request at a time, no retries
+    state = await _run(tmp_path, [_vllm("org/ocr-7b", retries=3, retry_backoff_s=0.5)])  # one request at a time
+    assert state.is_failed()
     meta = _run_meta(tmp_path, "org-ocr-7b")
-    assert meta["server"]["status"] == "stopped" and meta["server"]["exit_code"] == 3
-    assert meta["rollup"]["pages_done"] == 2 and meta["rollup"]["pages_failed"] == 4
+    assert meta["status"] == "failed"
+    assert "exited with code 3 while serving" in meta["error"] and "[died_while_serving] hint:" in meta["error"]
+    assert meta["server"]["status"] == "stopped" and meta["server"]["exit_code"] == 3 and meta["server"]["error_class"] == "died_while_serving"
+    done, failed = meta["rollup"]["pages_done"], meta["rollup"]["pages_failed"]
+    assert done == 2 and done + failed < 10, "the run stopped instead of failing the other pages one by one, each after its retries"
+    assert read_json(tmp_path / "out/job/org-ocr-7b/run-1/doc/pdf_metadata.json")["status"] == "cancelled"
     assert not group_alive(meta["server"]["pid"])  # the orphaned engine child was stopped too
     assert await _usage(1) == {0: 0}
 

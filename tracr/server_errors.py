@@ -24,6 +24,7 @@ class ServerErrorClass(str, Enum):
     VLLM_NOT_INSTALLED = "vllm_not_installed"
     DOCKER_UNAVAILABLE = "docker_unavailable"
     TIMEOUT = "timeout"
+    DIED_WHILE_SERVING = "died_while_serving"
     UNKNOWN = "unknown"
 
 
@@ -51,6 +52,11 @@ HINTS: dict[ServerErrorClass, str] = {
     ServerErrorClass.TIMEOUT: (
         "the server did not list the model in time: large downloads and compilation take long on first start; "
         "raise startup_timeout_s, or check the log for a hang"
+    ),
+    ServerErrorClass.DIED_WHILE_SERVING: (
+        "the server exited in the middle of the run: see server.log for the last request it took; host memory (a killed "
+        "process), a request it could not handle, or lower max_model_len / max_num_seqs are the usual suspects; "
+        "`tracr run --resume` retries the failed pages on a fresh server"
     ),
     ServerErrorClass.UNKNOWN: "see the server log",
 }

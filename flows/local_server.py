@@ -50,13 +50,22 @@ from tracr.layout import RunLocation
 from tracr.plan import RunPlan
 from tracr.records import RunRecorder
 from tracr.run_state import RunStatus
-from tracr.server_errors import HINTS, ServerErrorClass, classify_server_log
+from tracr.server_errors import ServerErrorClass, classify_server_log
 
 __all__ = ["serves_locally", "LocalEndpoint", "local_model_server_flow", "serve_local_model", "expect_local_servers", "release_local_servers", "WAITING_STATE_NAME"]
 
 WAITING_STATE_NAME = "WaitingForGPUs"
 #: A cancelled server's process group must be gone within 10 s: SIGTERM, then SIGKILL after this.
 STOP_GRACE_S = 8.0
+
+
+ServerDeath = Callable[[], ServerDied | None]
+"""Polls a server: ``None`` while it serves, the :class:`ServerDied` error once it has exited."""
+
+
+def never_dies() -> ServerDied | None:
+    """The :data:`ServerDeath` of an endpoint with no process to watch (a hosted API, a container)."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,7 @@ class LocalEndpoint:
     gpu_ids: tuple[int, ...] | None = None
     shared: bool = False
     log_path: str | None = None
-    #: Polls the server: ``None`` while it serves, the :class:`ServerDied` error once it has exited.
-    death: Callable[[], ServerDied | None] = field(default=lambda: None, compare=False, repr=False)
+    death: ServerDeath = field(default=never_dies, compare=False, repr=False)
 
 
 @dataclass
@@ -98,12 +106,11 @@ class _Session:
         if code is None:
             return None
         message = f"local server for {self.model.model} exited with code {code} while serving"
-        diagnosis = classify_server_log(f"{log_tail(self.log_path, 200) if self.log_path else ''}")
-        error_class = diagnosis.error_class if diagnosis.error_class != ServerErrorClass.UNKNOWN else ServerErrorClass.DIED_WHILE_SERVING
+        diagnosis = classify_server_log(log_tail(self.log_path, 200) if self.log_path else "", fallback=ServerErrorClass.DIED_WHILE_SERVING)
         evidence = f" (log: {diagnosis.evidence})" if diagnosis.evidence else ""
-        self.died = ServerDied(f"{message}{evidence}\n[{error_class.value}] hint: {HINTS[error_class]}", error_class)
+        self.died = ServerDied(diagnosis.annotate(f"{message}{evidence}"), diagnosis.error_class)
         _logger().error("%s", message)
-        self.note(status="died", exit_code=code, error_class=error_class.value)
+        self.note(status="died", exit_code=code, error_class=diagnosis.error_class.value)
         return self.died
 
     def note(self, **server: Any) -> None:
@@ -157,14 +164,9 @@ async def _set_flow_state(name: str, message: str) -> None:
 
 def _failure(exc: ServerStartError, log_path: Path) -> ServerStartError:
     """The error with its class and a hint appended (classified from the message and the server log)."""
-    diagnosis = classify_server_log(f"{log_tail(log_path, 200)}\n{exc}")
-    declared = getattr(exc, "error_class", None)
-    error_class = declared if declared not in (None, ServerErrorClass.UNKNOWN) else diagnosis.error_class
-    text = str(exc)
-    if f"[{error_class.value}]" not in text:
-        text = f"{text}\n[{error_class.value}] hint: {HINTS[error_class]}"
-    failure = ServerStartError(text)
-    failure.error_class = error_class  # type: ignore[attr-defined]
+    diagnosis = classify_server_log(f"{log_tail(log_path, 200)}\n{exc}", declared=getattr(exc, "error_class", None))
+    failure = ServerStartError(diagnosis.annotate(str(exc)))
+    failure.error_class = diagnosis.error_class  # type: ignore[attr-defined]
     return failure
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
@@ -20,7 +20,7 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.utilities.annotations import quote
 
 from flows.cancellation import untagged_task_runs
-from flows.local_server import serve_local_model, serves_locally
+from flows.local_server import ServerDeath, never_dies, serve_local_model, serves_locally
 from tasks.local_server import ServerDied, ServerStartError
 from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
@@ -45,10 +45,10 @@ __all__ = ["model_run_flow", "RunFailed"]
 PROGRESS_INTERVAL_S = 2.0
 #: How often a run checks that its local server still runs.
 SERVER_WATCH_S = 0.25
-
-T = TypeVar("T")
 #: Pages rendered ahead of the requests, per render worker, so requests never wait for images.
 RENDER_AHEAD_PER_WORKER = 4
+
+T = TypeVar("T")
 
 
 class RunFailed(RuntimeError):
@@ -68,13 +68,6 @@ def _api_key(plan: RunPlan) -> str:
     return key
 
 
-ServerDeath = Callable[[], ServerDied | None]
-
-
-def _no_server() -> ServerDied | None:
-    return None
-
-
 @asynccontextmanager
 async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[tuple[PageEngine, ServerDeath]]:
     """The page engine for the plan's model, and how to tell that its local server died.
@@ -84,11 +77,11 @@ async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[tuple[P
     spec = plan.model
     pool = shared_render_pool()
     if spec.mode == "local" and spec.provider == "pdf-text":
-        yield TextLayerEngine(pool, spec.timeout_s), _no_server
+        yield TextLayerEngine(pool, spec.timeout_s), never_dies
         return
     async with AsyncExitStack() as stack:
         base_url = spec.base_url or ""
-        death: ServerDeath = _no_server
+        death: ServerDeath = never_dies
         block = await block_endpoint(spec) if spec.block else None  # ModelTarget block: read here, inside the run
         if block is not None:
             base_url = block.base_url

@@ -177,6 +177,14 @@ def _run_outcome(plan: RunPlan) -> dict[str, Any]:
     }
 
 
+async def _refresh_index(outputs_root: Path) -> None:
+    """Refresh ``index.duckdb``; the index is derived, so failing to refresh it is a warning, not a failed job."""
+    try:
+        await index_outputs(str(outputs_root))
+    except Exception as exc:
+        get_run_logger().warning("could not refresh the outputs index (tracr index rebuilds it): %s", exc)
+
+
 @flow(name="ocr-job", flow_run_name=job_run_name, validate_parameters=True)
 async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     """Run a job config end to end; returns where outputs are and how each run ended."""
@@ -222,21 +230,18 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
         logger.warning("job %s cancelled; finished pages are kept, `tracr run --resume` continues", job.job_id)
         return Cancelled(message=f"job {job.job_id} cancelled; resume with --resume")
     runs = [_run_outcome(plan) for plan in plans]
-    summary, indexed = await asyncio.gather(  # two independent round trips: neither waits for the other
+    ended = await asyncio.gather(  # two independent round trips: neither waits for the other
         acreate_markdown_artifact(
             _job_markdown(job.job_id, outputs_root, runs),
             key=re.sub(r"[^a-z0-9-]", "-", f"{job.job_id.lower()}-summary"),
             description=f"job {job.job_id}",
         ),
-        index_outputs(str(outputs_root)),
-        return_exceptions=True,
+        _refresh_index(outputs_root),
+        return_exceptions=True,  # both finish before either's error is raised
     )
-    if isinstance(summary, BaseException):
-        raise summary
-    if isinstance(indexed, Exception):  # the index is derived: failing to refresh it must not fail the job
-        logger.warning("could not refresh the outputs index (tracr index rebuilds it): %s", indexed)
-    elif isinstance(indexed, BaseException):
-        raise indexed
+    for outcome in ended:
+        if isinstance(outcome, BaseException):
+            raise outcome
     failed = [s for s in states if s.is_failed() or s.is_crashed()]
     if failed:
         raise JobFailed(f"{len(failed)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")

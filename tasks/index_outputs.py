@@ -32,7 +32,7 @@ async def index_outputs(outputs: str, rebuild: bool = False) -> dict[str, Any]:
 
 
 def _refresh(outputs: Path, rebuild: bool) -> IndexStats:
-    """Import and refresh in the worker thread: loading DuckDB and Arrow takes ~0.3 s, not to be spent on the event loop."""
-    from tracr.output_index import refresh_index  # DuckDB and Arrow load only when indexing
+    """Import and refresh in the worker thread: loading DuckDB takes a few tenths of a second, not to be spent on the event loop."""
+    from tracr.output_index import refresh_index  # DuckDB loads only when indexing
 
     return refresh_index(outputs, rebuild=rebuild)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import docker.types
-import yaml
 
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.job_request import JobRequest

@@ -8,8 +8,9 @@ object arrays (a :data:`Frame`), which it scans in bulk; nothing is inserted row
 by row. Not Arrow: converting Python values, pyarrow imports pandas (0.3 s and
 ~70 MiB with pyarrow, in every job process that refreshes the index), while
 DuckDB reads these arrays directly, and faster (bench/index_bench.py: 2.7 s
-from scratch for 100,000 pages, against 3.2 s through Arrow). Values are already coerced to their column's Python type here;
-DuckDB casts them to the table's SQL types on insert.
+from scratch for 100,000 pages, against 3.2 s through Arrow). Values are
+already coerced to their column's Python type here; DuckDB casts them to the
+table's SQL types on insert.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import duckdb
 
-from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, Frame, load_jobs, read_in_background, to_frame
+from tracr.index_load import PDF_SCHEMA, RUN_SCHEMA, Batch, Frame, load_jobs, read_in_background, to_frame
 from tracr.index_scan import JobSource, TreeScan, scan_tree
 from tracr.index_schema import (
     CHANGED_PAGES,
@@ -135,29 +135,22 @@ def _remove_stale_temp_files(root: Path) -> None:
     than :data:`STALE_READER_LINK_S` belongs to a reader that died.
     """
     for leftover in root.glob(f".{INDEX_FILENAME}.*.tmp*"):
-        _unlink_quietly(leftover)
+        leftover.unlink(missing_ok=True)
     oldest_live = time.time_ns() - int(STALE_READER_LINK_S * 1e9)
     for link in root.glob(f"{READER_LINK_PREFIX}*"):
         created = link.name[len(READER_LINK_PREFIX):].split(".", 1)[0]
         if created.isdigit() and int(created) < oldest_live:
-            _unlink_quietly(link)
+            link.unlink(missing_ok=True)
 
 
 def _vote_table(root: Path) -> Frame:
-    columns: dict[str, list] = {name: [] for name in VOTE_SCHEMA.names}
+    batch = Batch(VOTE_SCHEMA)
     for vote in read_votes(root, None):
-        row = {
-            "vote_id": vote.vote_id,
-            "job_id": vote.job_id,
-            "created_at": vote.created_at,
-            "voter": vote.voter,
-            "outcome": vote.outcome,
-        }
+        sides = {}
         for side, ref in (("left", vote.left), ("right", vote.right)):
-            row.update({f"{side}_model_slug": ref.model_slug, f"{side}_run": ref.run, f"{side}_pdf_slug": ref.pdf_slug, f"{side}_page": ref.page})
-        for name, column in columns.items():
-            column.append(row[name])
-    return to_frame(columns)
+            sides.update({f"{side}_model_slug": ref.model_slug, f"{side}_run": ref.run, f"{side}_pdf_slug": ref.pdf_slug, f"{side}_page": ref.page})
+        batch.add(vote_id=vote.vote_id, job_id=vote.job_id, created_at=vote.created_at, voter=vote.voter, outcome=vote.outcome, **sides)
+    return batch.to_frame()
 
 
 def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept: list[tuple[str, str, int]], *, compact: bool) -> int:
@@ -246,7 +239,7 @@ def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = 
             os.replace(temp, path)
         finally:
             for leftover in (temp, Path(f"{temp}.wal")):
-                _unlink_quietly(leftover)
+                leftover.unlink(missing_ok=True)
         old_jobs = previous.jobs if previous is not None else {}
         voted = [j.job_id for j in scan.jobs.values() if j.votes_token != "-" and JobSource.votes_part(old_jobs.get(j.job_id, "")) != j.votes_token]
         rebuilt = _rebuild_ratings(root, voted)
@@ -293,7 +286,7 @@ def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         raise
     finally:
         if pinned is not None:
-            _unlink_quietly(pinned)
+            pinned.unlink(missing_ok=True)
     return con
 
 
@@ -317,13 +310,6 @@ def _pin(path: Path) -> Path | None:
         except OSError as exc:
             log.debug("cannot hard-link %s (%s); attaching it by name", path, exc)
             return None
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 @contextmanager

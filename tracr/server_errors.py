@@ -109,12 +109,25 @@ class ServerDiagnosis:
     def to_dict(self) -> dict[str, str | None]:
         return {"error_class": self.error_class.value, "evidence": self.evidence, "hint": self.hint}
 
+    def annotate(self, message: str) -> str:
+        """``message`` with ``[<class>] hint: …`` appended (once)."""
+        tag = f"[{self.error_class.value}]"
+        return message if tag in message else f"{message}\n{tag} hint: {self.hint}"
 
-def classify_server_log(text: str) -> ServerDiagnosis:
-    """Classify a failure from the server's log (and tracr's own message about it)."""
+
+def classify_server_log(
+    text: str, *, declared: ServerErrorClass | None = None, fallback: ServerErrorClass = ServerErrorClass.UNKNOWN
+) -> ServerDiagnosis:
+    """Classify a failure from the server's log (and tracr's own message about it).
+
+    A ``declared`` class (one the caller already knows, e.g. from a preflight)
+    wins over the log; ``fallback`` is what a log matching no pattern means.
+    """
+    if declared not in (None, ServerErrorClass.UNKNOWN):
+        return ServerDiagnosis(declared, None, HINTS[declared])
     lines = text.splitlines()
     for cls, pattern in _PATTERNS:
         for line in reversed(lines):  # the last occurrence is closest to the crash
             if pattern.search(line):
                 return ServerDiagnosis(cls, line.strip()[:500], HINTS[cls])
-    return ServerDiagnosis(ServerErrorClass.UNKNOWN, None, HINTS[ServerErrorClass.UNKNOWN])
+    return ServerDiagnosis(fallback, None, HINTS[fallback])

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tracr.atomic import write_json_atomic
-from tracr.process_group import group_alive
+from tracr.process_group import group_alive, stop_group
 
 __all__ = ["ServerRecord", "servers_dir", "write_record", "remove_record", "sweep_stale_servers", "stop_servers_of_flow_run", "process_cmdline"]
 
@@ -85,20 +84,8 @@ def _reap(pid: int) -> None:
 
 
 def _stop_group(pgid: int, grace_s: float) -> None:
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and group_alive(pgid):
-        _reap(pgid)
-        time.sleep(0.05)
-    if group_alive(pgid):
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        time.sleep(0.1)
+    if stop_group(pgid, grace_s, lambda: _reap(pgid)):
+        time.sleep(0.1)  # let the killed leader exit, then collect it
         _reap(pgid)
 
 

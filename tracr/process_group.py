@@ -12,8 +12,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 
-__all__ = ["group_alive", "terminate_group"]
+__all__ = ["group_alive", "stop_group", "terminate_group"]
 
 
 def group_alive(pgid: int) -> bool:
@@ -27,25 +28,30 @@ def group_alive(pgid: int) -> bool:
         return True
 
 
-def terminate_group(process: subprocess.Popen, grace_s: float = 10.0) -> int | None:
-    """SIGTERM the group led by ``process``, wait for every member, SIGKILL what remains.
+def stop_group(pgid: int, grace_s: float = 10.0, reap: Callable[[], object] = lambda: None) -> bool:
+    """SIGTERM group ``pgid``, wait until every member is gone, SIGKILL what remains after ``grace_s``.
 
-    Returns the leader's exit code.
+    ``reap`` collects the leader's exit status when this process is its parent
+    (a zombie leader keeps its group alive). Returns whether SIGKILL was needed.
     """
-    pgid = process.pid
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
-        return process.wait()
+        return False
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        process.poll()  # reap the leader so the group can empty
+        reap()
         if not group_alive(pgid):
-            break
+            return False
         time.sleep(0.05)
-    else:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def terminate_group(process: subprocess.Popen, grace_s: float = 10.0) -> int | None:
+    """:func:`stop_group` for the group led by ``process``; returns the leader's exit code."""
+    stop_group(process.pid, grace_s, process.poll)
     return process.wait()

@@ -35,8 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tracr.metadata import PageRecord  # noqa: E402
-from tracr.output_index import index_path, read_index, refresh_index  # noqa: E402
+from tracr.outputs.journal import PageRecord  # noqa: E402
+from tracr.index.store import index_path, read_index, refresh_index  # noqa: E402
 from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree  # noqa: E402
 
 

@@ -52,8 +52,8 @@ async def _reference(exe: Path, tmp: Path) -> float:
 
 async def _lifecycle(tmp: Path, round_no: int) -> float:
     from flows.local_server import serve_local_model
-    from tracr.config import ModelSpec
-    from tracr.layout import RunLocation
+    from tracr.config.job import ModelSpec
+    from tracr.outputs.layout import RunLocation
 
     spec = ModelSpec(model="org/bench-7b", mode="local", provider="vllm")
     location = RunLocation(tmp / "out", "bench", "org-bench-7b", round_no)
@@ -65,7 +65,7 @@ async def _lifecycle(tmp: Path, round_no: int) -> float:
 
 async def _slot() -> float:
     from tasks.gpu_slots import reserve_gpus
-    from tracr.gpus import parse_declared_gpus
+    from tracr.serving.gpus import parse_declared_gpus
 
     started = time.perf_counter()
     async with reserve_gpus(parse_declared_gpus("1x80GB"), 1):

@@ -36,9 +36,9 @@ sys.path.insert(0, str(REPO))
 
 from tasks.ocr_pdf import RunContext, process_pdf  # noqa: E402
 from tasks.ocr_request import OcrResult  # noqa: E402
-from tracr.layout import RunLocation  # noqa: E402
-from tracr.metadata import Rollup  # noqa: E402
-from tracr.plan import PdfPlan  # noqa: E402
+from tracr.outputs.layout import RunLocation  # noqa: E402
+from tracr.outputs.journal import Rollup  # noqa: E402
+from tracr.run.plan import PdfPlan  # noqa: E402
 
 
 class InstantEngine:

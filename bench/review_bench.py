@@ -38,7 +38,7 @@ import pymupdf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tracr.output_index import refresh_index  # noqa: E402
+from tracr.index.store import refresh_index  # noqa: E402
 from tracr.testing.output_tree import TreeSpec, generate_tree  # noqa: E402
 
 JOB = "bench-review"
@@ -112,7 +112,7 @@ def browser_votes(root: Path, votes: int, voter: str) -> list[float]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tracr.cli", "review", "--outputs", str(root), "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "review", "--outputs", str(root), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "TRACR_VOTER": voter},

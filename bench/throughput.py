@@ -66,7 +66,7 @@ async def reference_loop(pdf: Path, base_url: str, inflight: int, pages: int) ->
     import httpx
     import openai
 
-    from tracr.pdf import render_page_data_url, worker_count
+    from tracr.documents.pdf import render_page_data_url, worker_count
 
     started = time.perf_counter()  # the pool's start-up counts, as tracr's does
     workers = worker_count()
@@ -116,8 +116,8 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
     import yaml
 
     from flows.ocr_job import ocr_job_flow
-    from tracr.job_request import JobRequest
-    from tracr.metadata import read_json
+    from tracr.config.job_request import JobRequest
+    from tracr.outputs.journal import read_json
 
     config = {
         "job_id": "bench",

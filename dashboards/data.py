@@ -1,11 +1,11 @@
 """Everything the reviewer reads, cached so a rerun (one per click or vote) stays cheap.
 
 * Index queries go through short-lived read-only DuckDB connections
-  (:func:`tracr.output_index.read_index`) and are cached for a few seconds.
+  (:func:`tracr.index.store.read_index`) and are cached for a few seconds.
 * Votes are read from ``elo/votes.jsonl`` on every rerun (a small file), never from
   the index, so a vote shows in the leaderboard the moment it is cast.
 * Page images are rendered from the PDF's ``source_path`` (as recorded by the run,
-  never from a URL) with :func:`tracr.pdf.render_page`, and cached.
+  never from a URL) with :func:`tracr.documents.pdf.render_page`, and cached.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tracr.layout import default_outputs_root
-from tracr.output_index import read_index, refresh_index
-from tracr.pairing import PairCandidate, arena_candidates
-from tracr.pdf import render_page
-from tracr.ratings import ModelRating, leaderboard
-from tracr.votes import Vote, read_votes
+from tracr.outputs.layout import default_outputs_root
+from tracr.index.store import read_index, refresh_index
+from tracr.review.pairing import PairCandidate, arena_candidates
+from tracr.documents.pdf import render_page
+from tracr.review.ratings import ModelRating, leaderboard
+from tracr.review.votes import Vote, read_votes
 
 __all__ = [
     "outputs_root",

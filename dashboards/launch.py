@@ -36,7 +36,7 @@ def review_command(outputs: Path, *, host: str = "127.0.0.1", port: int = 8501) 
 
 def launch(outputs: Path, *, host: str = "127.0.0.1", port: int = 8501) -> int:
     """Refresh the index (so new runs show), then replace this process with Streamlit."""
-    from tracr.output_index import refresh_index
+    from tracr.index.store import refresh_index
 
     if not outputs.is_dir():
         print(f"no outputs folder at {outputs} (run a job first, or pass --outputs)", file=sys.stderr)

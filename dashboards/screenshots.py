@@ -65,7 +65,7 @@ def take(outputs: Path, job: str, out: Path, *, browse: str | None, compare: str
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "TRACR_VOTER": "docs", "TRACR_REVIEW_SEED": str(seed)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tracr.cli", "review", "--outputs", str(root), "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "review", "--outputs", str(root), "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,

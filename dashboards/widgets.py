@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from dashboards import data
-from tracr.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
+from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
 
 __all__ = ["ALL_JOBS", "root", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
 

@@ -13,7 +13,7 @@ from typing import Any
 from prefect import flow
 
 from tasks.index_outputs import index_outputs
-from tracr.layout import default_outputs_root
+from tracr.outputs.layout import default_outputs_root
 
 __all__ = ["index_outputs_flow"]
 

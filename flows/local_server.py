@@ -43,14 +43,14 @@ from tasks.local_runtimes import serve_key, server_spec_for, vllm_serve_args
 from tasks.local_server import ServerDied, ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
 from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
 from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
-from tracr.config import ModelSpec
-from tracr.fit_check import FitVerdict
-from tracr.gpus import GpuInventory, InventoryError, current_inventory
-from tracr.layout import RunLocation
-from tracr.plan import RunPlan
-from tracr.records import RunRecorder
-from tracr.run_state import RunStatus
-from tracr.server_errors import ServerErrorClass, classify_server_log
+from tracr.config.job import ModelSpec
+from tracr.serving.fit_check import FitVerdict
+from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
+from tracr.outputs.layout import RunLocation
+from tracr.run.plan import RunPlan
+from tracr.outputs.recorder import RunRecorder
+from tracr.run.state import RunStatus
+from tracr.serving.server_errors import ServerErrorClass, classify_server_log
 
 __all__ = ["serves_locally", "LocalEndpoint", "local_model_server_flow", "serve_local_model", "expect_local_servers", "release_local_servers", "WAITING_STATE_NAME"]
 

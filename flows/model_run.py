@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.utilities.annotations import quote
 
-from flows.cancellation import untagged_task_runs
+from tasks.cancellation import untagged_task_runs
 from flows.local_server import ServerDeath, never_dies, serve_local_model, serves_locally
 from tasks.local_server import ServerDied, ServerStartError
 from tasks.model_targets import block_endpoint
@@ -28,17 +28,17 @@ from tasks.ocr_request import FatalModelError, OcrClient
 from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
-from tracr.config import JobConfig
+from tracr.config.job import JobConfig
 from tracr.hardware import gpu_info
-from tracr.layout import OutputLayout
-from tracr.metadata import Rollup, read_json
-from tracr.metrics import write_run_metrics
-from tracr.plan import RunPlan
-from tracr.records import RunRecorder, host_info, refresh_model_metadata
-from tracr.retry_policy import ErrorClass, RetryPolicy
-from tracr.run_events import failure_threshold, run_event_payload
-from tracr.run_state import RunStatus
-from tracr.slugs import slugify
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.journal import Rollup, read_json
+from tracr.outputs.metrics import write_run_metrics
+from tracr.run.plan import RunPlan
+from tracr.outputs.recorder import RunRecorder, host_info, refresh_model_metadata
+from tracr.run.retry import ErrorClass, RetryPolicy
+from tracr.run.events import failure_threshold, run_event_payload
+from tracr.run.state import RunStatus
+from tracr.outputs.slugs import slugify
 
 __all__ = ["model_run_flow", "RunFailed"]
 

@@ -24,17 +24,17 @@ from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
-from tracr.config import JobConfig, ModelSpec
-from tracr.job_request import JobRequest
-from tracr.layout import OutputLayout, default_outputs_root
-from tracr.metadata import read_json, utc_now
-from tracr.plan import PdfPlan, RunPlan
-from tracr.records import refresh_job_metadata, refresh_model_metadata
-from tracr.claims import config_digest, release_claim, try_claim, update_claim
-from tracr.metrics import write_job_metrics
-from tracr.resume import resumable_run
-from tracr.run_events import failure_threshold
-from flows.cancellation import job_tag, run_until_cancelled, tag_flow_run
+from tracr.config.job import JobConfig, ModelSpec
+from tracr.config.job_request import JobRequest
+from tracr.outputs.layout import OutputLayout, default_outputs_root
+from tracr.outputs.journal import read_json, utc_now
+from tracr.run.plan import PdfPlan, RunPlan
+from tracr.outputs.recorder import refresh_job_metadata, refresh_model_metadata
+from tracr.run.claims import config_digest, release_claim, try_claim, update_claim
+from tracr.outputs.metrics import write_job_metrics
+from tracr.run.resume import resumable_run
+from tracr.run.events import failure_threshold
+from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
 
 __all__ = ["ocr_job_flow", "job_run_name", "JobFailed"]
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from tasks.local_server import ServerStartError, find_free_port, log_tail
-from tracr.config import ModelSpec
+from tracr.config.job import ModelSpec
 
 __all__ = [
     "DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy",

@@ -29,7 +29,7 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from tracr.gpus import GpuInventory
+from tracr.serving.gpus import GpuInventory
 
 __all__ = ["GpuReservation", "GpuRequestTooLarge", "gpu_limit_name", "gpu_host", "ensure_gpu_limits", "reserve_gpus", "gpu_slot_usage", "lease_seconds"]
 

@@ -1,6 +1,6 @@
 """Refresh the DuckDB index of an outputs root, as a Prefect task.
 
-The work is :func:`tracr.output_index.refresh_index`; the task logs what it did
+The work is :func:`tracr.index.store.refresh_index`; the task logs what it did
 and returns the stats as a plain dict (a Prefect result must be serialisable).
 It runs in a worker thread so a refresh does not stall the event loop of a
 flow that is still serving other runs.
@@ -17,7 +17,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 if TYPE_CHECKING:
-    from tracr.output_index import IndexStats
+    from tracr.index.store import IndexStats
 
 
 __all__ = ["index_outputs"]
@@ -33,6 +33,6 @@ async def index_outputs(outputs: str, rebuild: bool = False) -> dict[str, Any]:
 
 def _refresh(outputs: Path, rebuild: bool) -> IndexStats:
     """Import and refresh in the worker thread: loading DuckDB takes a few tenths of a second, not to be spent on the event loop."""
-    from tracr.output_index import refresh_index  # DuckDB loads only when indexing
+    from tracr.index.store import refresh_index  # DuckDB loads only when indexing
 
     return refresh_index(outputs, rebuild=rebuild)

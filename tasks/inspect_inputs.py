@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tracr.pages import PageSelection, parse_page_selection
-from tracr.pdf import PdfError, inspect_pdf
-from tracr.plan import PdfPlan
-from tracr.slugs import pdf_slugs
+from tracr.config.pages import PageSelection, parse_page_selection
+from tracr.documents.pdf import PdfError, inspect_pdf
+from tracr.run.plan import PdfPlan
+from tracr.outputs.slugs import pdf_slugs
 
 __all__ = ["inspect_inputs", "plan_pdfs"]
 

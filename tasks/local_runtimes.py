@@ -13,9 +13,9 @@ import shlex
 import sys
 
 from tasks.local_server import ServerSpec, find_free_port
-from tracr.config import ModelSpec
-from tracr.layout import RunLocation
-from tracr.vllm_presets import match_preset, merge_serve_args
+from tracr.config.job import ModelSpec
+from tracr.outputs.layout import RunLocation
+from tracr.serving.vllm_presets import match_preset, merge_serve_args
 
 __all__ = ["server_spec_for", "vllm_command", "vllm_executable", "vllm_serve_args", "serve_key", "tracr_ocr_command"]
 

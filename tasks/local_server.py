@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from tracr.process_group import terminate_group
-from tracr.server_errors import ServerErrorClass
+from tracr.serving.process_group import terminate_group
+from tracr.serving.server_errors import ServerErrorClass
 
 __all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "ServerDied", "find_free_port", "running_server", "start_server", "stop_server", "wait_until_healthy"]
 
@@ -131,7 +131,7 @@ async def wait_until_healthy(handle: ServerHandle) -> float:
 
 
 def stop_server(handle: ServerHandle, grace_s: float = 10.0) -> None:
-    """Stop the server's whole process group (see :func:`tracr.process_group.terminate_group`)."""
+    """Stop the server's whole process group (see :func:`tracr.serving.process_group.terminate_group`)."""
     terminate_group(handle.process, grace_s)
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from blocks.model_target import BLOCK_TYPE_SLUG, ModelTarget
 from tasks.ocr_request import FatalModelError
-from tracr.config import JobConfig, ModelSpec
-from tracr.retry_policy import ErrorClass
+from tracr.config.job import JobConfig, ModelSpec
+from tracr.run.retry import ErrorClass
 
 __all__ = ["ModelBlockError", "BlockEndpoint", "load_model_target", "missing_model_blocks", "resolve_model_blocks", "block_endpoint"]
 

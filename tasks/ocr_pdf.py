@@ -20,11 +20,11 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
-from tracr.atomic import append_line, write_text_atomic
-from tracr.layout import RunLocation
-from tracr.metadata import PageRecord, Rollup, pdf_metadata_text, utc_now
-from tracr.plan import PdfPlan
-from tracr.resume import finished_pages
+from tracr.outputs.atomic import append_line, write_text_atomic
+from tracr.outputs.layout import RunLocation
+from tracr.outputs.journal import PageRecord, Rollup, pdf_metadata_text, utc_now
+from tracr.run.plan import PdfPlan
+from tracr.run.resume import finished_pages
 
 __all__ = ["RunContext", "ocr_pdf"]
 

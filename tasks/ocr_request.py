@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 import openai
 
-from tracr.retry_policy import FATAL_FOR_RUN, ErrorClass, RetryPolicy
+from tracr.run.retry import FATAL_FOR_RUN, ErrorClass, RetryPolicy
 
 __all__ = ["OcrClient", "OcrResult", "FatalModelError", "classify_error"]
 

@@ -13,8 +13,8 @@ from typing import Protocol
 
 from tasks.ocr_request import OcrClient, OcrResult
 from tasks.render_pool import RenderPool
-from tracr.config import RenderSettings
-from tracr.retry_policy import ErrorClass
+from tracr.config.job import RenderSettings
+from tracr.run.retry import ErrorClass
 
 __all__ = ["PageEngine", "ChatPageEngine", "TextLayerEngine"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tracr.config import JobConfig, ModelSpec
+from tracr.config.job import JobConfig, ModelSpec
 from tracr.doctor import (
     Check,
     GpuProbe,
@@ -188,7 +188,7 @@ def _block_model_checks(label: str, spec: ModelSpec, target: object, error: str 
 
 def run_doctor(config_path: str | None, outputs_root: Path) -> list[Check]:
     """Every check for ``tracr doctor [CONFIG]``: the environment, then the config and each model."""
-    from tracr.config import ConfigError, load_job_config
+    from tracr.config.job import ConfigError, load_job_config
     from tracr.doctor import AssumeKeysSet
 
     config: JobConfig | None = None

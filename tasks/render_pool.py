@@ -11,14 +11,14 @@ import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-from tracr.config import RenderSettings
-from tracr.pdf import page_text_markdown, render_page_data_url, worker_count, worker_ready
+from tracr.config.job import RenderSettings
+from tracr.documents.pdf import page_text_markdown, render_page_data_url, worker_count, worker_ready
 
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
 
 
 class RenderPool:
-    """Async front of a spawn-context process pool running :mod:`tracr.pdf` functions."""
+    """Async front of a spawn-context process pool running :mod:`tracr.documents.pdf` functions."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or worker_count()

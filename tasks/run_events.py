@@ -1,4 +1,4 @@
-"""Emitting tracr's run lifecycle events to Prefect (see ``tracr/run_events.py``).
+"""Emitting tracr's run lifecycle events to Prefect (see ``tracr/run/events.py``).
 
 Events are best effort: a failure to emit is logged and never fails the run.
 Prefect relates each event to the flow run that emitted it.
@@ -11,8 +11,8 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from tracr.plan import RunPlan
-from tracr.run_events import RUN_EVENTS, run_resource
+from tracr.run.plan import RunPlan
+from tracr.run.events import RUN_EVENTS, run_resource
 
 __all__ = ["emit_run_event"]
 

@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 from tasks.local_server import ServerStartError
-from tracr.config import ModelSpec
-from tracr.fit_check import FitReport, ModelShape, check_fit, dtype_bytes, shape_from_model_dir
-from tracr.gpus import GpuInventory
-from tracr.server_errors import HINTS, ServerErrorClass
-from tracr.vllm_presets import match_preset, size_from_name
+from tracr.config.job import ModelSpec
+from tracr.serving.fit_check import FitReport, ModelShape, check_fit, dtype_bytes, shape_from_model_dir
+from tracr.serving.gpus import GpuInventory
+from tracr.serving.server_errors import HINTS, ServerErrorClass
+from tracr.serving.vllm_presets import match_preset, size_from_name
 
 __all__ = ["PreflightError", "check_executable", "check_gpu_request", "model_shape", "fit_for", "serve_flag"]
 

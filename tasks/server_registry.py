@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracr.atomic import write_json_atomic
-from tracr.process_group import group_alive, stop_group
+from tracr.outputs.atomic import write_json_atomic
+from tracr.serving.process_group import group_alive, stop_group
 
 __all__ = ["ServerRecord", "servers_dir", "write_record", "remove_record", "sweep_stale_servers", "stop_servers_of_flow_run", "process_cmdline"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from tracr.config import JobConfig, ModelSpec
+from tracr.config.job import JobConfig, ModelSpec
 
 __all__ = [
     "Level",

@@ -1,8 +1,8 @@
 """Arena: blind pairwise voting on two models' outputs of the same page.
 
 Model names stay hidden until the vote is cast; sides are shuffled by
-:func:`tracr.pairing.next_pair`, which also picks the most informative pair next.
-Near-identical outputs never reach the arena (:func:`tracr.pairing.arena_candidates`).
+:func:`tracr.review.pairing.next_pair`, which also picks the most informative pair next.
+Near-identical outputs never reach the arena (:func:`tracr.review.pairing.arena_candidates`).
 Keys 1-5 vote, so a reviewer can go through pairs without the mouse.
 """
 
@@ -16,8 +16,8 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.widgets import pick_job, root, show_output, show_page_image
-from tracr.pairing import PairCandidate, next_pair
-from tracr.votes import Vote, append_vote
+from tracr.review.pairing import PairCandidate, next_pair
+from tracr.review.votes import Vote, append_vote
 
 #: (outcome, button label, keyboard shortcut). C and R are Streamlit's; digits are free.
 BUTTONS = [

@@ -6,8 +6,8 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.widgets import fmt_seconds, pick_job, root, show_output, show_page_image, status_label
-from tracr.safe_markdown import DEFAULT_MAX_CHARS, cap_text
-from tracr.text_diff import diff_stats, inline_diff_markdown, unified_diff
+from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, cap_text
+from tracr.review.text_diff import diff_stats, inline_diff_markdown, unified_diff
 
 st.title("Compare")
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_config
-from tracr.job_request import JobRequest
-from tracr.metadata import read_json
-from tracr.process_group import group_alive
+from tracr.config.job_request import JobRequest
+from tracr.outputs.journal import read_json
+from tracr.serving.process_group import group_alive
 
 pytestmark = [pytest.mark.vllm_cpu, pytest.mark.usefixtures("prefect_server"), pytest.mark.timeout(900)]
 

@@ -1,8 +1,8 @@
 """Synthetic output trees laid out exactly as a tracr job writes them.
 
 Used by the index benchmark (100,000 pages) and by tests. Paths come from
-:mod:`tracr.layout`, run metadata from :class:`tracr.records.RunRecorder`, page
-records from :class:`tracr.metadata.PageRecord`, model and job metadata from the
+:mod:`tracr.outputs.layout`, run metadata from :class:`tracr.outputs.recorder.RunRecorder`, page
+records from :class:`tracr.outputs.journal.PageRecord`, model and job metadata from the
 same refresh functions a job calls; ``pdf_metadata.json`` has the shape the PDF
 task writes (header, then the page records). Page texts share a base text per
 page, and each model perturbs a different share of its words, so models differ
@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tracr.atomic import append_line, write_text_atomic
-from tracr.layout import OutputLayout
-from tracr.metadata import PageRecord, Rollup, iso_utc, pdf_metadata_text
-from tracr.records import RunRecorder, refresh_job_metadata, refresh_model_metadata
-from tracr.retry_policy import ErrorClass
-from tracr.run_state import RunStatus
+from tracr.outputs.atomic import append_line, write_text_atomic
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.journal import PageRecord, Rollup, iso_utc, pdf_metadata_text
+from tracr.outputs.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
+from tracr.run.retry import ErrorClass
+from tracr.run.state import RunStatus
 
 __all__ = ["TreeSpec", "ModelProfile", "generate_tree", "page_text"]
 

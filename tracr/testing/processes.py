@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import IO
 
-from tracr.process_group import terminate_group
+from tracr.serving.process_group import terminate_group
 
 READY_RE = re.compile(rb"TRACR_SERVER_READY port=(\d+)\r?\n")
 _TAIL_LINES = 200

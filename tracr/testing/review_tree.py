@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pymupdf
 
-from tracr.atomic import append_line, write_text_atomic
-from tracr.layout import OutputLayout
-from tracr.metadata import PageRecord, Rollup, iso_utc, pdf_metadata_text
-from tracr.records import RunRecorder, refresh_job_metadata, refresh_model_metadata
-from tracr.run_state import RunStatus
+from tracr.outputs.atomic import append_line, write_text_atomic
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.journal import PageRecord, Rollup, iso_utc, pdf_metadata_text
+from tracr.outputs.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
+from tracr.run.state import RunStatus
 
 __all__ = ["Failure", "ModelOutputs", "write_review_job"]
 

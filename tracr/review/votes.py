@@ -1,0 +1,229 @@
+"""Pairwise votes: an append-only journal per job, and the ratings derived from it.
+
+``<root>/<job_id>/elo/votes.jsonl`` holds one JSON line per vote and is the only
+source of truth; ``ratings.json`` beside it is derived and can be rebuilt from
+the votes at any time (:func:`rebuild_ratings`). Votes are appended with one
+``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, so several
+reviewers voting at once (threads or processes) never interleave or lose a line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from tracr.outputs.atomic import write_json_atomic
+from tracr.outputs.identifiers import safe_child, validate_job_id, validate_number, validate_slug
+from tracr.outputs.journal import utc_now
+
+__all__ = [
+    "Outcome",
+    "OUTCOMES",
+    "PageRef",
+    "Vote",
+    "ELO_DIR",
+    "VOTES_FILE",
+    "RATINGS_FILE",
+    "votes_path",
+    "ratings_path",
+    "new_vote",
+    "append_vote",
+    "read_votes",
+    "rebuild_ratings",
+]
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["left", "right", "tie", "both_bad", "skip"]
+OUTCOMES: tuple[str, ...] = ("left", "right", "tie", "both_bad", "skip")
+ELO_DIR = "elo"
+VOTES_FILE = "votes.jsonl"
+RATINGS_FILE = "ratings.json"
+
+
+class PageRef(BaseModel):
+    """One side of a comparison: a page of one run of one model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_slug: str
+    run: int
+    pdf_slug: str
+    page: int
+
+    @field_validator("model_slug", "pdf_slug")
+    @classmethod
+    def _slug(cls, value: str, info: ValidationInfo) -> str:
+        return validate_slug(value, "model slug" if info.field_name == "model_slug" else "PDF slug")
+
+    @field_validator("run", "page")
+    @classmethod
+    def _number(cls, value: int, info: ValidationInfo) -> int:
+        return validate_number(value, str(info.field_name))
+
+
+class Vote(BaseModel):
+    """A reviewer's verdict on two outputs of the same page."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    vote_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    job_id: str
+    left: PageRef
+    right: PageRef
+    outcome: Outcome
+    voter: str = Field(min_length=1, max_length=200)
+    created_at: str = Field(default_factory=utc_now)
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, value: str) -> str:
+        return validate_job_id(value)
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_at(cls, value: str) -> str:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO-8601 timestamp such as 2026-11-25T00:31:07.412Z") from None
+        if moment.tzinfo is None:
+            raise ValueError("must carry a time zone (tracr writes UTC with a Z)")
+        return value
+
+    @field_validator("vote_id")
+    @classmethod
+    def _vote_id(cls, value: str) -> str:
+        if not (1 <= len(value) <= 64) or not value.isalnum():
+            raise ValueError("must be 1-64 letters or digits (a uuid4 hex)")
+        return value
+
+
+def new_vote(job_id: str, left: PageRef, right: PageRef, outcome: Outcome, voter: str) -> Vote:
+    """A vote stamped now with a fresh id."""
+    return Vote(job_id=job_id, left=left, right=right, outcome=outcome, voter=voter)
+
+
+def votes_path(outputs_root: Path, job_id: str) -> Path:
+    """``<root>/<job_id>/elo/votes.jsonl`` (the job id validated first)."""
+    return safe_child(Path(outputs_root), validate_job_id(job_id), ELO_DIR, VOTES_FILE)
+
+
+def ratings_path(outputs_root: Path, job_id: str) -> Path:
+    """``<root>/<job_id>/elo/ratings.json`` (the job id validated first)."""
+    return safe_child(Path(outputs_root), validate_job_id(job_id), ELO_DIR, RATINGS_FILE)
+
+
+def append_vote(outputs_root: Path, vote: Vote) -> None:
+    """Append one vote as one line, durably, safe against concurrent writers.
+
+    The job folder must exist (a vote on a job that was never run is refused),
+    and the line is re-validated so nothing unreadable ever reaches the file.
+    """
+    vote = Vote.model_validate(vote.model_dump())
+    job_dir = safe_child(Path(outputs_root), vote.job_id)
+    if not job_dir.is_dir():
+        raise FileNotFoundError(f"no job {vote.job_id!r} under {outputs_root}")
+    path = votes_path(outputs_root, vote.job_id)
+    path.parent.mkdir(exist_ok=True)
+    data = (vote.model_dump_json() + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read too: the torn-tail check
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # also serialises against a torn-tail repair
+        try:
+            _terminate_torn_tail(fd)
+            written = os.write(fd, data)
+            if written != len(data):  # a short write on a full disk: never leave half a vote
+                raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+            os.fsync(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _terminate_torn_tail(fd: int) -> None:
+    """If a crash left the file without a final newline, end that line first.
+
+    The torn fragment then stays alone on its line (and is skipped by readers)
+    instead of swallowing the next vote.
+    """
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        os.write(fd, b"\n")
+
+
+def _job_ids_with_votes(outputs_root: Path) -> list[str]:
+    root = Path(outputs_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir() and os.path.isfile(os.path.join(entry.path, ELO_DIR, VOTES_FILE)):
+            try:
+                found.append(validate_job_id(entry.name))
+            except ValueError:
+                continue
+    return found
+
+
+def read_votes(outputs_root: Path, job_id: str | None = None) -> list[Vote]:
+    """Every vote of ``job_id`` (``None``: of every job), in file order.
+
+    Unparsable lines (a torn last line after power loss) are skipped with a
+    warning; they stay in the file, so nothing is lost by reading.
+    """
+    job_ids = _job_ids_with_votes(outputs_root) if job_id is None else [validate_job_id(job_id)]
+    votes: list[Vote] = []
+    for jid in job_ids:
+        path = votes_path(outputs_root, jid)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        for number, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                vote = Vote.model_validate_json(line)
+            except ValidationError as exc:
+                log.warning("%s:%d: skipping unreadable vote (%s)", path, number, exc.errors()[0].get("msg", exc))
+                continue
+            if vote.job_id != jid:
+                log.warning("%s:%d: skipping vote for job %r filed under %r", path, number, vote.job_id, jid)
+                continue
+            votes.append(vote)
+    return votes
+
+
+def rebuild_ratings(outputs_root: Path, job_id: str, *, seed: int = 0) -> Path:
+    """Recompute ``elo/ratings.json`` from the job's votes; returns its path."""
+    from tracr.review.ratings import leaderboard  # ratings imports Vote from here
+
+    votes = read_votes(outputs_root, job_id)
+    board = leaderboard(votes, seed=seed)
+    path = ratings_path(outputs_root, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = {outcome: sum(1 for v in votes if v.outcome == outcome) for outcome in OUTCOMES}
+    write_json_atomic(
+        path,
+        {
+            "job_id": job_id,
+            "derived_from": VOTES_FILE,
+            "votes": len(votes),
+            "outcomes": counts,
+            "seed": seed,
+            "method": "Bradley-Terry (L2 prior), 400*log10 odds + 1000, bootstrap 95% CI; online ELO K=24 beside it",
+            "ratings": [rating.to_dict() for rating in board],
+            "updated_at": utc_now(),
+        },
+    )
+    return path
+

@@ -1,0 +1,162 @@
+"""Idempotent submission: one active job per config digest under an outputs root.
+
+A run is identified by a digest of its normalised public config (no secrets,
+sorted-key JSON, sha256). Starting a job creates ``<root>/.tracr-claims/<digest>.json``
+with ``O_EXCL``, holding the owner's pid and host; a second submission of the same
+config finds the claim and reports the active job instead of starting another. A
+claim whose pid is dead (on this host) is stale and taken over; ``--force`` skips
+the claim altogether.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tracr.config.job import JobConfig
+from tracr.outputs.journal import read_json, utc_now
+
+__all__ = ["config_digest", "claim_path", "try_claim", "update_claim", "release_claim", "claim_is_live", "read_claim", "claim_of_flow_run"]
+
+CLAIMS_DIR = ".tracr-claims"
+
+
+def config_digest(config: JobConfig) -> str:
+    """sha256 of the config as recorded (``public_dict``: no key values), in sorted-key JSON."""
+    public = config.public_dict()
+    for model in public["models"]:
+        model.pop("api_key_source", None)  # a key moved from the config to the env is the same job
+    text = json.dumps(public, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def claim_path(root: Path, digest: str) -> Path:
+    return Path(root) / CLAIMS_DIR / f"{digest}.json"
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of ``pid`` in clock ticks (Linux), to tell a reused pid from the owner."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_is_live(holder: dict[str, Any]) -> bool:
+    """Whether the claim's owner still runs. Owners on another host are assumed live."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    pid = int(holder.get("pid") or 0)
+    if pid <= 0 or not _pid_alive(pid):
+        return False
+    started = holder.get("pid_start")
+    return started is None or _process_start(pid) in (None, started)
+
+
+def read_claim(root: Path, digest: str) -> dict[str, Any] | None:
+    return read_json(claim_path(root, digest))
+
+
+@contextmanager
+def _claims_lock(directory: Path) -> Iterator[None]:
+    """Serialise claim/takeover decisions between processes on this host."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def try_claim(root: Path, digest: str, info: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """Claim ``digest`` for this process; returns ``(acquired, holder)``.
+
+    ``holder`` is our claim when acquired, else the live owner's claim. A stale
+    claim (dead pid) is replaced, and the replaced owner is kept as ``took_over``.
+    """
+    path = claim_path(root, digest)
+    pid = os.getpid()
+    mine = {
+        "digest": digest,
+        "token": uuid.uuid4().hex,
+        "pid": pid,
+        "pid_start": _process_start(pid),
+        "host": socket.gethostname(),
+        "claimed_at": utc_now(),
+        **info,
+    }
+    with _claims_lock(path.parent):
+        holder = read_json(path)
+        if path.exists():
+            if holder is not None and claim_is_live(holder):
+                return False, holder
+            path.unlink()  # stale (or unreadable: a writer died mid-write, since writes happen under the lock)
+            if holder is not None:
+                mine["took_over"] = {k: holder.get(k) for k in ("pid", "host", "claimed_at", "flow_run_id")}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(mine, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return True, mine
+
+
+def update_claim(root: Path, claim: dict[str, Any], **extra: Any) -> None:
+    """Add facts to our own claim (flow run id, run folders) for whoever finds it."""
+    path = claim_path(root, claim["digest"])
+    with _claims_lock(path.parent):
+        current = read_json(path)
+        if current is None or current.get("token") != claim["token"]:
+            return
+        claim.update(extra)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(claim, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def release_claim(root: Path, claim: dict[str, Any]) -> bool:
+    """Remove our claim (only ours: a takeover's claim is left alone)."""
+    path = claim_path(root, claim["digest"])
+    with _claims_lock(path.parent):
+        current = read_json(path)
+        if current is None or current.get("token") != claim["token"]:
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
+
+def claim_of_flow_run(root: Path, flow_run_id: str) -> dict[str, Any] | None:
+    """The claim under ``root`` taken by the job flow run ``flow_run_id``, if any.
+
+    How ``tracr cancel`` tells a job whose process is gone (its flow run would
+    stay ``Cancelling`` for ever: nothing is left to obey the request) from one
+    that is still running somewhere.
+    """
+    directory = Path(root) / CLAIMS_DIR
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.glob("*.json")):
+        claim = read_json(path)
+        if claim is not None and claim.get("flow_run_id") == flow_run_id:
+            return claim
+    return None

@@ -1,0 +1,63 @@
+"""What a run will do, as plain data safe to hand to Prefect as flow parameters.
+
+Plans carry the names of key variables, never key values: Prefect stores and shows
+flow-run parameters, so a secret in a plan would leak into its database and UI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from tracr.config.job import ModelSpec, RenderSettings
+from tracr.outputs.layout import RunLocation
+
+__all__ = ["PdfPlan", "RunPlan"]
+
+
+class PdfPlan(BaseModel):
+    """One input PDF as inspected before the job starts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    slug: str
+    page_count: int = 0
+    pages: list[int] = []
+    size_bytes: int = 0
+    error: str | None = None
+
+
+class RunPlan(BaseModel):
+    """Everything one model run needs, minus secrets."""
+
+    job_id: str
+    outputs_root: str
+    run: int
+    model: ModelSpec
+    pdfs: list[PdfPlan]
+    prompt: str
+    max_tokens: int
+    temperature: float
+    render: RenderSettings
+    pdf_concurrency: int = 4
+    resume: bool = False  # continue this run in place, skipping finished pages
+    config_digest: str | None = None
+    failure_alert_pages: int | None = None  # failed pages that emit tracr.run.page-failures
+
+    def model_post_init(self, __context: object) -> None:
+        if self.model.api_key is not None:
+            raise ValueError("a RunPlan must not carry an API key value; pass api_key_env instead")
+
+    @property
+    def model_slug(self) -> str:
+        return self.model.slug
+
+    @property
+    def location(self) -> RunLocation:
+        return RunLocation(Path(self.outputs_root), self.job_id, self.model_slug, self.run)
+
+    @property
+    def pages_total(self) -> int:
+        return sum(len(pdf.pages) for pdf in self.pdfs)

@@ -1,0 +1,51 @@
+"""What a resumed run may skip: pages already written.
+
+A page is finished when its latest journal line says ``done`` and its markdown
+file exists; failed pages (and done pages whose file went missing) are redone.
+The journal is read once and the folder listed once, so skipping ten thousand
+pages costs milliseconds, not a stat per page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tracr.outputs.layout import OutputLayout, RunLocation
+from tracr.outputs.journal import PageRecord, read_json
+from tracr.run.state import RunStatus
+
+__all__ = ["finished_pages", "resumable_run"]
+
+
+def finished_pages(location: RunLocation, pdf_slug: str) -> dict[int, tuple[PageRecord, str]]:
+    """``{page: (record, journal line)}`` of every finished page of one PDF in a run."""
+    journal = location.page_journal(pdf_slug)
+    try:
+        text = journal.read_text(encoding="utf-8")
+        names = set(os.listdir(location.pdf_dir(pdf_slug)))
+    except FileNotFoundError:
+        return {}
+    latest: dict[int, tuple[PageRecord, str]] = {}
+    for line in text.splitlines():
+        try:
+            record = PageRecord.from_dict(json.loads(line))
+        except (json.JSONDecodeError, TypeError):
+            continue  # a torn last line (the process died mid-write)
+        latest[record.page] = (record, line)
+    return {page: item for page, item in latest.items() if item[0].status == "done" and f"{page}.md" in names}
+
+
+def resumable_run(layout: OutputLayout, job_id: str, model_slug: str) -> tuple[int | None, str | None]:
+    """``(run number, status)`` of the model's latest run if it is unfinished, else ``(None, status)``.
+
+    Unfinished means any status but ``completed`` (a crashed process leaves
+    ``running`` behind). ``(None, None)``: the model has no run yet.
+    """
+    numbers = layout.run_numbers(job_id, model_slug)
+    if not numbers:
+        return None, None
+    meta = read_json(layout.run(job_id, model_slug, numbers[-1]).run_metadata) or {}
+    status = meta.get("status", RunStatus.QUEUED.value)
+    return (None if status == RunStatus.COMPLETED.value else numbers[-1]), status
+

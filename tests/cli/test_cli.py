@@ -14,7 +14,7 @@ from tests.conftest import TEST_API_KEY, write_config
 from tracr.outputs.journal import read_json
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tracr(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.doctor import Check, GpuProbe, Level, ModelsProbe, OutputsProbe, check_gpus, check_models_listing, check_outputs, exit_code, format_report
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KEY_ENV = "TRACR_DOCTOR_KEY"
 
 

@@ -193,7 +193,7 @@ def test_public_dict_has_no_secret(tmp_path):
 
 
 def test_example_config_is_valid():
-    example = Path(__file__).resolve().parent.parent / "job_configs" / "example.yaml"
+    example = Path(__file__).resolve().parents[2] / "job_configs" / "example.yaml"
     loaded = load_job_config(example, env={})
     assert {m.provider for m in loaded.config.models} == {"tracr-ocr", "pdf-text"}
     assert len(loaded.pdfs) == 4

@@ -21,7 +21,7 @@ from tracr.review.safe_markdown import safe_markdown
 from tracr.testing.review_tree import Failure, ModelOutputs, write_review_job
 from tracr.review.votes import PageRef, Vote, append_vote, read_votes, votes_path
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 JOB = "review-job"
 MODELS = ("alpha", "beta", "gamma")
 HOSTILE = (

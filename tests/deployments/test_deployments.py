@@ -24,7 +24,7 @@ from tracr.config.job_request import JobRequest
 from tracr.outputs.journal import read_json
 from tracr.serving.process_group import group_alive, terminate_group
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
 KEY_ENV = "TRACR_DEPLOY_TEST_KEY"
 #: Built on its own branch; where it is absent its deployment is the only one not loaded.

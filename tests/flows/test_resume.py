@@ -27,7 +27,7 @@ from tracr.config.job import parse_job_config
 from tracr.outputs.journal import read_json, read_page_journal
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KEY_ENV = "TRACR_RESUME_TEST_KEY"
 PAGES = 80  # at 0.4 s a page, one at a time: the job outlives the duplicate submission and the cancel
 

@@ -167,7 +167,7 @@ async def test_a_killed_holders_gpu_comes_back_when_its_lease_expires(prefect_se
 
     host = _host()
     env = {**os.environ, "PREFECT_API_URL": prefect_server_with_services, "TRACR_GPU_LEASE_S": "60"}  # Prefect's minimum lease
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, host], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=Path(__file__).parents[1])
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, host], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=Path(__file__).parents[2])
     try:
         line = await asyncio.wait_for(asyncio.to_thread(holder.stdout.readline), 120)
         assert line.startswith("HELD "), line

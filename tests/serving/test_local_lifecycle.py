@@ -350,7 +350,7 @@ async def test_a_server_left_by_a_killed_flow_is_stopped_on_the_next_start(tmp_p
     fake.gpus("2x80GB")
     out = tmp_path / "out"
     owner = subprocess.Popen(
-        [sys.executable, "-c", ORPHAN, str(out)], stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=Path(__file__).parents[1]
+        [sys.executable, "-c", ORPHAN, str(out)], stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=Path(__file__).parents[2]
     )
     try:
         line = await asyncio.wait_for(asyncio.to_thread(owner.stdout.readline), 120)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from tasks.ocr_pdf import RunContext, process_pdf  # noqa: E402
 from tasks.ocr_request import OcrResult  # noqa: E402
 from tracr.outputs.layout import RunLocation  # noqa: E402
-from tracr.outputs.journal import Rollup  # noqa: E402
+from tracr.outputs.rollup import Rollup  # noqa: E402
 from tracr.run.plan import PdfPlan  # noqa: E402
 
 

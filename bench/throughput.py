@@ -117,7 +117,7 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
 
     from flows.ocr_job import ocr_job_flow
     from tracr.config.job_request import JobRequest
-    from tracr.outputs.journal import read_json
+    from tracr.outputs.files import read_json
 
     config = {
         "job_id": "bench",

@@ -11,10 +11,11 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tracr.config.job import ConfigError, load_job_config
 from tracr.outputs.layout import OutputLayout, default_outputs_root
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, list_jobs_text, run_rows, show_job_text
 
 __all__ = ["main"]
@@ -43,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
 
     request = JobRequest(config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force)
     state = asyncio.run(ocr_job_flow(request, return_state=True))
-    duplicate = duplicate_of(state)
+    duplicate = duplicate_of(_completed_result(state))
     if duplicate is not None:
         print(duplicate_text(job_id, duplicate))
         return 0
@@ -73,6 +74,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"PDFs that could not be read: {', '.join(broken)}")
         ok = False
     return 0 if ok else 1
+
+
+def _completed_result(state: Any) -> Any:
+    """A completed flow state's result, else ``None``."""
+    if not state.is_completed():
+        return None
+    try:
+        return state.result(raise_on_failure=False)
+    except Exception:
+        return None
 
 
 def _cancel(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from tracr.outputs.layout import default_outputs_root
+from tracr.index.queries import Query
 from tracr.index.store import read_index, refresh_index
 from tracr.review.pairing import PairCandidate, arena_candidates
 from tracr.documents.pdf import render_page
@@ -57,15 +58,15 @@ def outputs_root() -> Path:
 
 
 @st.cache_data(ttl=INDEX_TTL_S, show_spinner=False)
-def query(root: str, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-    """Run one read-only query on the index (cached for a few seconds per root, SQL and parameters)."""
+def query(root: str, question: Query) -> pd.DataFrame:
+    """Ask the index one of :mod:`tracr.index.queries` (cached for a few seconds per root and query)."""
     with read_index(Path(root)) as con:
-        return con.execute(sql, list(params)).df()
+        return con.execute(question.sql, list(question.params)).df()
 
 
-def query_one(root: str, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+def query_one(root: str, question: Query) -> dict[str, Any] | None:
     """The first row of :func:`query` as a dict, or ``None``."""
-    frame = query(root, sql, params)
+    frame = query(root, question)
     return None if frame.empty else frame.iloc[0].to_dict()
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from tracr.index import queries as Q
 from dashboards import data
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
 
@@ -52,7 +53,7 @@ def pick_job(key: str, *, allow_all: bool = False) -> str | None:
 
     Bound pickers show their values as they are: Streamlit puts the shown label in the URL.
     """
-    jobs = data.query(root(), "SELECT job_id, title FROM jobs ORDER BY job_id")
+    jobs = data.query(root(), Q.job_titles())
     options = list(jobs["job_id"])
     if not options:
         st.info(f"No jobs under {root()}. Run `tracr run <config>` first, then refresh the index (sidebar).")

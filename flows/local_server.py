@@ -48,7 +48,7 @@ from tracr.serving.fit_check import FitVerdict
 from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
 from tracr.outputs.layout import RunLocation
 from tracr.run.plan import RunPlan
-from tracr.outputs.recorder import RunRecorder
+from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
 from tracr.serving.server_errors import ServerErrorClass, classify_server_log
 

@@ -29,12 +29,13 @@ from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
 from tracr.config.job import JobConfig
-from tracr.hardware import gpu_info
+from tracr.serving.gpus import gpu_info
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import Rollup, read_json
+from tracr.outputs.files import read_json
+from tracr.outputs.rollup import Rollup
 from tracr.outputs.metrics import write_run_metrics
 from tracr.run.plan import RunPlan
-from tracr.outputs.recorder import RunRecorder, host_info, refresh_model_metadata
+from tracr.run.recorder import RunRecorder, host_info, refresh_model_metadata
 from tracr.run.retry import ErrorClass, RetryPolicy
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.state import RunStatus

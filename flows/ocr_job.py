@@ -27,9 +27,10 @@ from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.job_request import JobRequest
 from tracr.outputs.layout import OutputLayout, default_outputs_root
-from tracr.outputs.journal import read_json, utc_now
+from tracr.outputs.files import read_json
+from tracr.outputs.timestamps import utc_now
 from tracr.run.plan import PdfPlan, RunPlan
-from tracr.outputs.recorder import refresh_job_metadata, refresh_model_metadata
+from tracr.run.recorder import refresh_job_metadata, refresh_model_metadata
 from tracr.run.claims import config_digest, release_claim, try_claim, update_claim
 from tracr.outputs.metrics import write_job_metrics
 from tracr.run.resume import resumable_run

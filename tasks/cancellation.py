@@ -30,7 +30,7 @@ from prefect.states import Cancelled, Cancelling
 
 from tracr.run.claims import claim_is_live, claim_of_flow_run, release_claim
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.recorder import record_abandoned_runs
+from tracr.run.recorder import record_abandoned_runs
 
 __all__ = ["job_tag", "tag_flow_run", "untagged_task_runs", "run_until_cancelled", "cancel_job", "CANCEL_POLL_S"]
 

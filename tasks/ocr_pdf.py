@@ -20,9 +20,12 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
-from tracr.outputs.atomic import append_line, write_text_atomic
+from tracr.outputs.files import write_text_atomic
 from tracr.outputs.layout import RunLocation
-from tracr.outputs.journal import PageRecord, Rollup, pdf_metadata_text, utc_now
+from tracr.outputs.journal import PageRecord, append_record
+from tracr.outputs.journal import pdf_metadata_text
+from tracr.outputs.rollup import Rollup
+from tracr.outputs.timestamps import utc_now
 from tracr.run.plan import PdfPlan
 from tracr.run.resume import finished_pages
 
@@ -153,8 +156,7 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
                 chars = len(result.text or "")
                 write_text_atomic(ctx.location.page_markdown(pdf.slug, page), result.text or "")
             record = _page_record(page, result, chars)
-            line = record.to_json()
-            append_line(journal, line)
+            line = append_record(journal, record)
             writer.add(record, line)
             ctx.record(record)
         finally:

@@ -13,12 +13,12 @@ import importlib.metadata
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
+from tracr.serving.gpus import discover_gpus
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.doctor import (
     Check,
@@ -60,21 +60,10 @@ def package_version(name: str) -> str | None:
 
 def probe_gpus() -> GpuProbe:
     """GPU names from NVML; an error string where there is no driver (as on CPU-only machines)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the `pynvml` shim warns that it is deprecated
-            import pynvml
-        pynvml.nvmlInit()
-    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
-        return GpuProbe(error=f"NVML: {exc}")
-    try:
-        names = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(index))
-            names.append(f"{index}:{name.decode() if isinstance(name, bytes) else name}")
-        return GpuProbe(names=names)
-    finally:
-        pynvml.nvmlShutdown()
+    inventory = discover_gpus()
+    if inventory.error:
+        return GpuProbe(error=inventory.error)
+    return GpuProbe(names=[f"{g.index}:{g.name}" for g in inventory.gpus])
 
 
 def probe_outputs(root: Path) -> OutputsProbe:

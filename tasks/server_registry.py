@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracr.outputs.atomic import write_json_atomic
+from tracr.outputs.files import write_json_atomic
+from tracr.outputs.layout import OutputLayout
 from tracr.serving.process_group import group_alive, stop_group
 
 __all__ = ["ServerRecord", "servers_dir", "write_record", "remove_record", "sweep_stale_servers", "stop_servers_of_flow_run", "process_cmdline"]
@@ -43,7 +44,7 @@ class ServerRecord:
 
 
 def servers_dir(outputs_root: Path) -> Path:
-    return Path(outputs_root) / ".tracr" / "servers"
+    return OutputLayout(Path(outputs_root)).servers_dir
 
 
 def process_cmdline(pid: int) -> list[str] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tracr.index import queries as Q
 from dashboards import data
 from dashboards.widgets import fmt_int, fmt_seconds, pick_job, root, show_output, show_page_image, status_label
 
@@ -17,22 +18,18 @@ job_id = pick_job("job")
 if job_id is None:
     st.stop()
 
-models = list(data.query(root(), "SELECT DISTINCT model_slug FROM runs WHERE job_id = ? ORDER BY model_slug", (job_id,))["model_slug"])
+models = list(data.query(root(), Q.job_models(job_id))["model_slug"])
 if not models:
     st.info("This job has no runs yet.")
     st.stop()
 
 cols = st.columns([2, 1.4, 2, 1])
 model = cols[0].selectbox("Model", models, key="model", bind="query-params")
-runs = data.query(root(), "SELECT run, status, pages_done, pages_failed FROM runs WHERE job_id = ? AND model_slug = ? ORDER BY run DESC", (job_id, model))
+runs = data.query(root(), Q.model_runs(job_id, model))
 run_status = {int(r.run): r.status for r in runs.itertuples()}
 run = cols[1].selectbox("Run", list(run_status), format_func=lambda n: f"run-{n} · {run_status[n]}", key="browse_run")
 
-pdfs = data.query(
-    root(),
-    "SELECT pdf_slug, source_path, page_count, status, error, pages_done, pages_failed FROM pdfs WHERE job_id = ? AND model_slug = ? AND run = ? ORDER BY pdf_slug",
-    (job_id, model, run),
-)
+pdfs = data.query(root(), Q.run_pdfs(job_id, model, run))
 if pdfs.empty:
     st.info(f"run-{run} of {model} has no PDFs recorded (status: {run_status.get(run)}).")
     st.stop()
@@ -44,12 +41,7 @@ pdf = pdf_rows[pdf_slug]
 if pdf.error:
     st.error(f"PDF {pdf_slug} {pdf.status}: {pdf.error}")
 
-pages = data.query(
-    root(),
-    """SELECT page, status, attempts, latency_s, ttft_s, input_tokens, output_tokens, finish_reason, chars, error_class, error, finished_at
-       FROM pages WHERE job_id = ? AND model_slug = ? AND run = ? AND pdf_slug = ? ORDER BY page""",
-    (job_id, model, run, pdf_slug),
-)
+pages = data.query(root(), Q.pdf_pages(job_id, model, run, pdf_slug))
 if pages.empty:
     st.info("No page of this PDF was processed in this run.")
     st.stop()
@@ -83,11 +75,7 @@ with text_col:
     head, toggle = st.columns([3, 1])
     head.markdown(f"**{model}** · run-{run}")
     raw = toggle.toggle("Raw", key="browse_raw", help="Show the Markdown source instead of rendering it")
-    markdown = data.query_one(
-        root(),
-        "SELECT markdown FROM pages WHERE job_id = ? AND model_slug = ? AND run = ? AND pdf_slug = ? AND page = ?",
-        (job_id, model, run, pdf_slug, page),
-    )
+    markdown = data.query_one(root(), Q.page_markdown(job_id, model, run, pdf_slug, page))
     show_output(markdown["markdown"] if markdown else None, key=f"browse-{job_id}-{model}-{run}-{pdf_slug}-{page}", raw=raw, height=900)
 
 with st.expander(f"All pages of {pdf_slug} in this run ({len(pages)}; {int((pages['status'] != 'done').sum())} failed)"):

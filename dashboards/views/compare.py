@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tracr.index import queries as Q
 from dashboards import data
 from dashboards.widgets import fmt_seconds, pick_job, root, show_output, show_page_image, status_label
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, cap_text
@@ -15,21 +16,16 @@ job_id = pick_job("job")
 if job_id is None:
     st.stop()
 
-pdf_slugs = list(data.query(root(), "SELECT DISTINCT pdf_slug FROM pages WHERE job_id = ? ORDER BY pdf_slug", (job_id,))["pdf_slug"])
+pdf_slugs = list(data.query(root(), Q.job_pdfs(job_id))["pdf_slug"])
 if not pdf_slugs:
     st.info("No pages indexed for this job yet.")
     st.stop()
 cols = st.columns([2, 1, 2, 2])
 pdf_slug = cols[0].selectbox("PDF", pdf_slugs, key="pdf", bind="query-params")
-page_numbers = [int(p) for p in data.query(root(), "SELECT DISTINCT page FROM pages WHERE job_id = ? AND pdf_slug = ? ORDER BY page", (job_id, pdf_slug))["page"]]
+page_numbers = [int(p) for p in data.query(root(), Q.pdf_page_numbers(job_id, pdf_slug))["page"]]
 page = cols[1].selectbox("Page", page_numbers, key="page", bind="query-params")
 
-sides = data.query(
-    root(),
-    """SELECT model_slug, run, status, markdown, latency_s, output_tokens, error
-       FROM pages WHERE job_id = ? AND pdf_slug = ? AND page = ? ORDER BY model_slug, run DESC""",
-    (job_id, pdf_slug, page),
-)
+sides = data.query(root(), Q.page_outputs(job_id, pdf_slug, page))
 outputs = {(r.model_slug, int(r.run)): r for r in sides.itertuples()}
 choices = list(outputs)
 if len(choices) < 2:
@@ -62,7 +58,7 @@ metrics[3].metric("Characters left / right", f"{len(left_text):,} / {len(right_t
 if left_cut or right_cut:
     st.caption(f"Diffs use the first {DEFAULT_MAX_CHARS:,} characters of each output.")
 
-source = data.query_one(root(), "SELECT source_path FROM pdfs WHERE job_id = ? AND pdf_slug = ? AND source_path IS NOT NULL LIMIT 1", (job_id, pdf_slug))
+source = data.query_one(root(), Q.pdf_source(job_id, pdf_slug))
 
 side_tab, inline_tab, unified_tab = st.tabs(["Side by side", "Inline diff", "Unified diff"])
 with side_tab:

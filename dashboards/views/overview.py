@@ -5,12 +5,13 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
+from tracr.index import queries as Q
 from dashboards import data
 from dashboards.widgets import ALL_JOBS, pick_job, root, status_label
 
 st.title("Overview")
 
-jobs = data.query(root(), "SELECT job_id, title, created_at, models, runs, pages_done, pages_failed FROM jobs ORDER BY created_at DESC, job_id")
+jobs = data.query(root(), Q.jobs())
 if jobs.empty:
     st.info(f"No jobs indexed under `{root()}`. Run `tracr run <config>` and press **Refresh index** in the sidebar.")
     st.stop()
@@ -35,15 +36,7 @@ st.dataframe(
 )
 
 job_id = pick_job("scope", allow_all=True)
-where, params = ("", ()) if job_id in (None, ALL_JOBS) else ("WHERE job_id = ?", (job_id,))
-runs = data.query(
-    root(),
-    f"""SELECT job_id, model_slug, model, provider, mode, run, status, pages_total, pages_done, pages_failed,
-               pages_per_s, wall_seconds, input_tokens, output_tokens,
-               latency_p50, latency_p90, latency_p99, ttft_p50, ttft_p90, ttft_p99, started_at, error
-        FROM runs {where} ORDER BY job_id, model_slug, run""",
-    params,
-)
+runs = data.query(root(), Q.runs(None if job_id in (None, ALL_JOBS) else job_id))
 
 st.subheader("Runs")
 if runs.empty:

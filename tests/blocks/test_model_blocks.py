@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import write_config
 from tracr.config.job import ConfigError, parse_job_config
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK_KEY = "sk-block-91c4e7a2d05b8f36-kept-in-prefect-only"

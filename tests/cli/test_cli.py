@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_API_KEY, write_config
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 REPO = Path(__file__).resolve().parents[2]

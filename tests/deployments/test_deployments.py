@@ -21,7 +21,7 @@ import docker.types
 
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.config.job_request import JobRequest
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 from tracr.serving.process_group import group_alive, terminate_group
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import read_json, read_page_journal
+from tracr.outputs.files import read_json
+from tracr.outputs.journal import read_page_journal
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -24,7 +24,8 @@ import pytest
 from tests.conftest import TEST_API_KEY, make_pdf, write_config
 from tracr.run.claims import claim_path, config_digest, release_claim, try_claim
 from tracr.config.job import parse_job_config
-from tracr.outputs.journal import read_json, read_page_journal
+from tracr.outputs.files import read_json
+from tracr.outputs.journal import read_page_journal
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 REPO = Path(__file__).resolve().parents[2]

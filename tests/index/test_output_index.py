@@ -19,7 +19,7 @@ from tests.conftest import TEST_API_KEY, write_config
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
 from tracr.config.job_request import JobRequest
-from tracr.index.store import INDEX_FILENAME, READER_LINK_PREFIX, STALE_READER_LINK_S, TABLES, index_path, read_index, refresh_index
+from tracr.index.store import READER_LINK_PREFIX, STALE_READER_LINK_S, TABLES, index_path, read_index, refresh_index
 from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
 from tracr.review.votes import PageRef, append_vote, new_vote
 
@@ -167,7 +167,7 @@ def test_no_change_refresh_does_not_write(tree):
     after = index_path(tree).stat()
     assert not stats.written and stats.runs_read == 0 and stats.runs_unchanged == 4 and stats.pages == 48
     assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
-    assert not list(tree.glob(f".{INDEX_FILENAME}.*"))
+    assert not list(OutputLayout(tree).index_state_dir.glob("build.*"))
 
 
 def test_incremental_refresh_rereads_changed_runs_only_and_equals_a_rebuild(tree):
@@ -344,7 +344,7 @@ def _publish_alternately(root: str, first: str, second: str, seconds: float, que
     swaps = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        staged = Path(root) / f".{INDEX_FILENAME}.swap-{swaps}.tmp"
+        staged = Path(root) / f".index.duckdb.swap-{swaps}.tmp"
         os.link(first if swaps % 2 else second, staged)
         os.replace(staged, index_path(Path(root)))
         swaps += 1
@@ -390,14 +390,14 @@ def test_a_reader_never_pairs_one_index_files_headers_with_anothers_blocks(tree,
     assert error_count == 0, errors
     assert results["writer"][0] > 1000 and reads >= 20, results
     assert counts == [48, 228], "each read saw one whole index, and both were seen"
-    assert not list(tree.glob(f"{READER_LINK_PREFIX}*")), "a reader's link lives only while it attaches"
+    assert not list(OutputLayout(tree).index_state_dir.glob(f"{READER_LINK_PREFIX}*")), "a reader's link lives only while it attaches"
 
 
 def test_a_refresh_sweeps_links_left_by_readers_that_died(tree):
     refresh_index(tree)
     now = time.time_ns()
-    dead = index_path(tree).with_name(f"{READER_LINK_PREFIX}{now - int((STALE_READER_LINK_S + 5) * 1e9)}.1.dead")
-    live = index_path(tree).with_name(f"{READER_LINK_PREFIX}{now}.2.live")
+    dead = (OutputLayout(tree).index_state_dir / f"{READER_LINK_PREFIX}{now - int((STALE_READER_LINK_S + 5) * 1e9)}.1.dead")
+    live = (OutputLayout(tree).index_state_dir / f"{READER_LINK_PREFIX}{now}.2.live")
     for link in (dead, live):
         os.link(index_path(tree), link)
     (tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl").open("a").close()
@@ -424,7 +424,7 @@ def test_concurrent_refreshers_take_turns(tree):
     for p in procs:
         p.join(60)
     assert results == [("ok", 48)] * 3
-    assert not list(tree.glob(f".{INDEX_FILENAME}.*"))
+    assert not list(OutputLayout(tree).index_state_dir.glob("build.*"))
 
 
 def test_tracr_index_command(tree):
@@ -442,7 +442,7 @@ def test_tracr_index_command(tree):
     index_path(tree).mkdir()  # something in the way: a clear message, exit 1, no temp file left
     blocked = subprocess.run([sys.executable, "-m", "cli.main", "index", "--outputs", str(tree)], capture_output=True, text=True, timeout=120)
     assert blocked.returncode == 1 and "could not refresh the index" in blocked.stderr and "Traceback" not in blocked.stderr
-    assert not list(tree.glob(f".{INDEX_FILENAME}.*"))
+    assert not list(OutputLayout(tree).index_state_dir.glob("build.*"))
 
 
 # --- through Prefect: a real job run, then the index-outputs flow --------------------------
@@ -500,4 +500,4 @@ async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, s
         logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     assert any("could not refresh the outputs index" in log.message for log in logs), [log.message for log in logs]
     assert (outputs / "unindexable" / "stub-ocr" / "run-1" / "alpha" / "1.md").is_file()
-    assert not list(outputs.glob(f".{INDEX_FILENAME}.*"))
+    assert not list(OutputLayout(outputs).index_state_dir.glob("build.*"))

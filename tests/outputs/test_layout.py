@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tracr.outputs.atomic import append_line, write_bytes_atomic, write_json_atomic
+from tracr.outputs.files import append_line, write_bytes_atomic, write_json_atomic
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord, Rollup, latest_page_records, read_page_journal
+from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
+from tracr.outputs.rollup import Rollup
 from tracr.config.pages import parse_page_selection
 from tracr.run.state import InvalidTransition, RunStatus, check_transition
 from tracr.outputs.slugs import pdf_slugs, slugify
@@ -92,7 +93,7 @@ def test_rollup_sums_and_rates():
 
 
 def test_busy_seconds_counts_overlapping_runs_once():
-    from tracr.outputs.journal import busy_seconds
+    from tracr.outputs.rollup import busy_seconds
 
     spans = [
         ("2026-01-01T00:00:00.000Z", "2026-01-01T00:01:00.000Z"),  # two models side by side

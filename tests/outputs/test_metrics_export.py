@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import TEST_API_KEY, make_pdf, write_config
 from cli.main import main
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 from tracr.outputs.metrics import percentiles
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -10,9 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_slug
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 from tracr.review.ratings import leaderboard
-from tracr.review.votes import PageRef, Vote, append_vote, new_vote, read_votes, rebuild_ratings, votes_path
+from tracr.review.ratings import rebuild_ratings
+from tracr.review.votes import PageRef, Vote, append_vote, new_vote, read_votes, votes_path
 
 A = PageRef(model_slug="model-a", run=1, pdf_slug="report", page=1)
 B = PageRef(model_slug="model-b", run=2, pdf_slug="report", page=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tracr.outputs.layout import RunLocation
-from tracr.outputs.journal import read_json
-from tracr.outputs.recorder import RunRecorder
+from tracr.outputs.files import read_json
+from tracr.run.recorder import RunRecorder
 from tracr.run.state import InvalidTransition, RunStatus, check_resume, check_transition
 
 S = RunStatus

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 from tracr.serving.process_group import group_alive
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

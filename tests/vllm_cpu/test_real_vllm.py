@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import write_config
 from tracr.config.job_request import JobRequest
-from tracr.outputs.journal import read_json
+from tracr.outputs.files import read_json
 from tracr.serving.process_group import group_alive
 
 pytestmark = [pytest.mark.vllm_cpu, pytest.mark.usefixtures("prefect_server"), pytest.mark.timeout(900)]

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from tracr.config.inputs import InputError, discover_pdfs
 from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.config.providers import API_PRESETS, DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES
+from tracr.outputs.identifiers import JOB_ID_PATTERN
 from tracr.outputs.slugs import slugify
 
 __all__ = [
@@ -39,7 +40,6 @@ DEFAULT_PROMPT = (
     "Convert this page to clean Markdown. Keep the reading order, render tables as "
     "Markdown tables, keep headings, and do not add commentary."
 )
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
 BLOCK_NAME_PATTERN = re.compile(r"^[a-z0-9-]{1,100}$")  # Prefect block document names

@@ -1,16 +1,13 @@
 """Reading changed runs into column batches for one bulk insert each.
 
 Each run contributes one row to ``runs``, one per PDF folder to ``pdfs`` and one
-per page (the latest journal record, as :func:`tracr.outputs.journal.latest_page_records`
-picks it) to ``pages``, with the page's markdown read from ``<page>.md``.
+per page (the latest journal record, :func:`tracr.outputs.journal.latest_entries`) to ``pages``, with the page's markdown read from ``<page>.md``.
 Values are appended to per-column lists and handed to DuckDB as a dict of NumPy
 object arrays (a :data:`Frame`), which it scans in bulk; nothing is inserted row
-by row. Not Arrow: converting Python values, pyarrow imports pandas (0.3 s and
-~70 MiB with pyarrow, in every job process that refreshes the index), while
-DuckDB reads these arrays directly, and faster (bench/index_bench.py: 2.7 s
-from scratch for 100,000 pages, against 3.2 s through Arrow). Values are
-already coerced to their column's Python type here; DuckDB casts them to the
-table's SQL types on insert.
+by row. Not Arrow: pyarrow imports pandas into every job process that refreshes
+the index, while DuckDB reads these arrays directly, and faster (see
+docs/benchmarks.md). Values are already coerced to their column's Python type
+here; DuckDB casts them to the table's SQL types on insert.
 """
 
 from __future__ import annotations
@@ -24,16 +21,11 @@ import numpy as np
 
 from tracr.index.scan import RunSource
 from tracr.index.schema import Columns
+from tracr.outputs.files import read_bytes, read_json
+from tracr.outputs.journal import latest_entries
 from tracr.outputs.layout import JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA
 
-try:  # orjson parses journals several times faster; the standard library is the fallback
-    from orjson import JSONDecodeError as _JSONError
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson comes with Prefect
-    from json import JSONDecodeError as _JSONError
-    from json import loads as _loads
-
-__all__ = ["Frame", "PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "to_frame", "read_json_file", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs"]
+__all__ = ["Frame", "PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "to_frame", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs"]
 
 Frame = dict[str, np.ndarray]
 """Column name -> object array of Python values: what ``DuckDBPyConnection.register`` scans."""
@@ -141,50 +133,8 @@ class Batch:
         return frame
 
 
-def read_json_file(path: str) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or ``None`` when absent, unreadable or not an object."""
-    try:
-        with open(path, "rb") as handle:
-            data = _loads(handle.read())
-    except (FileNotFoundError, NotADirectoryError, _JSONError, UnicodeDecodeError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _latest_records(journal: str) -> dict[int, dict[str, Any]]:
-    """Page number -> its last parsable journal record (a torn line is skipped)."""
-    raw = _read_bytes(journal)
-    if raw is None:
-        return {}
-    latest: dict[int, dict[str, Any]] = {}
-    for line in raw.splitlines():
-        try:
-            record = _loads(line)
-            page = record["page"]
-        except (_JSONError, ValueError, TypeError, KeyError):
-            continue
-        if type(page) is int and page >= 1:
-            latest[page] = record
-    return latest
-
-
-def _read_bytes(path: str) -> bytes | None:
-    """A file's bytes with bare ``os.read`` calls (half the CPU of ``open()`` for small files)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        parts = []
-        while chunk := os.read(fd, 1 << 16):
-            parts.append(chunk)
-        return b"".join(parts)
-    finally:
-        os.close(fd)
-
-
 def _read_markdown(path: str) -> str | None:
-    data = _read_bytes(path)
+    data = read_bytes(path)
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
@@ -220,7 +170,7 @@ _PAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
 def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batch, after_pdf: Callable[[], None] | None = None) -> None:
     """Append one run's rows to the three batches (``after_pdf`` is called after each PDF)."""
     key = {"job_id": source.job_id, "model_slug": source.model_slug, "run": source.run}
-    meta = read_json_file(os.path.join(source.run_dir, RUN_METADATA)) or {}
+    meta = read_json(os.path.join(source.run_dir, RUN_METADATA)) or {}
     model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
     rollup = meta.get("rollup") if isinstance(meta.get("rollup"), dict) else {}
     rel_run_dir = os.path.relpath(source.run_dir, root)
@@ -242,7 +192,7 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
     for pdf_slug in source.pdf_slugs:
         page_cols = pages.columns  # per PDF: after_pdf() may have taken the batch
         pdf_dir = f"{source.run_dir}/{pdf_slug}"
-        pdf_meta = read_json_file(f"{pdf_dir}/{PDF_METADATA}") or {}
+        pdf_meta = read_json(f"{pdf_dir}/{PDF_METADATA}") or {}
         pdfs.add(
             **key,
             pdf_slug=pdf_slug,
@@ -254,7 +204,7 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
             started_at=_str(pdf_meta.get("started_at")),
             ended_at=_str(pdf_meta.get("ended_at")),
         )
-        latest = _latest_records(f"{pdf_dir}/{PAGE_JOURNAL}")
+        latest = latest_entries(f"{pdf_dir}/{PAGE_JOURNAL}")
         numbers = sorted(latest)
         records = [latest[page] for page in numbers]
         # column by column, one comprehension each: a 100,000-page refresh spends its Python time here
@@ -353,6 +303,6 @@ def load_jobs(jobs: Iterable[tuple[str, str, str]]) -> Frame:
     """One row per ``(job_id, job_dir, signature)`` from its ``job_metadata.json``."""
     batch = Batch(JOB_SCHEMA)
     for job_id, job_dir, signature in jobs:
-        meta = read_json_file(os.path.join(job_dir, JOB_METADATA)) or {}
+        meta = read_json(os.path.join(job_dir, JOB_METADATA)) or {}
         batch.add(job_id=job_id, title=_str(meta.get("title")), created_at=_str(meta.get("created_at")), signature=signature)
     return batch.to_frame()

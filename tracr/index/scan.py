@@ -13,14 +13,13 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
-from tracr.config.job import JOB_ID_PATTERN
-from tracr.outputs.layout import JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA
+from tracr.outputs.identifiers import JOB_ID_PATTERN
+from tracr.outputs.layout import ELO_DIR, JOB_METADATA, NOT_MODEL_DIRS, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA, VOTES_FILE, parse_run_dir
 from tracr.outputs.slugs import SLUG_PATTERN
 
 __all__ = ["RunSource", "JobSource", "TreeScan", "scan_tree"]
 
-_SKIP_MODEL_DIRS = {"elo"}
-VOTES_RELATIVE = os.path.join("elo", "votes.jsonl")
+VOTES_RELATIVE = os.path.join(ELO_DIR, VOTES_FILE)
 
 
 @dataclass(frozen=True)
@@ -80,12 +79,6 @@ def _subdirs(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
-def _run_number(name: str) -> int | None:
-    if name.startswith("run-") and name[4:].isdigit() and not name[4:].startswith("0"):
-        return int(name[4:])
-    return None
-
-
 def scan_tree(root: str) -> TreeScan:
     """Every job and run under ``root``; folders whose names are not valid ids are ignored."""
     scan = TreeScan()
@@ -96,10 +89,10 @@ def scan_tree(root: str) -> TreeScan:
             job.name, job.path, _stat_token(os.path.join(job.path, JOB_METADATA)), _stat_token(os.path.join(job.path, VOTES_RELATIVE))
         )
         for model in _subdirs(job.path):
-            if model.name in _SKIP_MODEL_DIRS or not SLUG_PATTERN.match(model.name):
+            if model.name in NOT_MODEL_DIRS or not SLUG_PATTERN.match(model.name):
                 continue
             for run_entry in _subdirs(model.path):
-                number = _run_number(run_entry.name)
+                number = parse_run_dir(run_entry.name)
                 if number is None:
                     continue
                 digest = hashlib.blake2b(digest_size=16)

@@ -44,17 +44,19 @@ from tracr.index.schema import (
     VOTE_SCHEMA,
     WHOLE_TABLES,
 )
-from tracr.outputs.journal import utc_now
-from tracr.review.votes import read_votes, rebuild_ratings
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.timestamps import utc_now
+from tracr.review.ratings import rebuild_ratings
+from tracr.review.votes import read_votes
 
-__all__ = ["INDEX_FILENAME", "SCHEMA_VERSION", "TABLES", "IndexStats", "index_path", "refresh_index", "read_index"]
+__all__ = ["SCHEMA_VERSION", "TABLES", "IndexStats", "index_path", "refresh_index", "read_index"]
 
 log = logging.getLogger(__name__)
 
-INDEX_FILENAME = "index.duckdb"
-LOCK_FILENAME = ".index.lock"
-READER_LINK_PREFIX = f".{INDEX_FILENAME}.reader."
+READER_LINK_PREFIX = "reader."
 """Name prefix of the short-lived hard links readers attach (see ``_open_read_only``)."""
+_LEGACY_HIDDEN = ".index.duckdb."
+"""Trees written before ``.tracr/index/`` kept temp builds and reader links beside the index."""
 STALE_READER_LINK_S = 60.0
 LINK_ATTEMPTS = 5
 COMPACT_WHEN_FREE = 0.5
@@ -86,7 +88,7 @@ class IndexStats:
 
 def index_path(outputs_root: Path) -> Path:
     """``<outputs root>/index.duckdb``."""
-    return Path(outputs_root) / INDEX_FILENAME
+    return OutputLayout(Path(outputs_root)).index
 
 
 @dataclass
@@ -118,7 +120,9 @@ def _previous_state(path: Path) -> _Previous | None:
 
 @contextmanager
 def _writer_lock(root: Path) -> Iterator[None]:
-    fd = os.open(root / LOCK_FILENAME, os.O_RDWR | os.O_CREAT, 0o644)
+    state = OutputLayout(root).index_state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -134,13 +138,15 @@ def _remove_stale_temp_files(root: Path) -> None:
     file. A reader's link lives for the milliseconds of one ATTACH; one older
     than :data:`STALE_READER_LINK_S` belongs to a reader that died.
     """
-    for leftover in root.glob(f".{INDEX_FILENAME}.*.tmp*"):
+    state = OutputLayout(root).index_state_dir
+    for leftover in [*state.glob("build.*.tmp*"), *root.glob(f"{_LEGACY_HIDDEN}*.tmp*")]:
         leftover.unlink(missing_ok=True)
     oldest_live = time.time_ns() - int(STALE_READER_LINK_S * 1e9)
-    for link in root.glob(f"{READER_LINK_PREFIX}*"):
-        created = link.name[len(READER_LINK_PREFIX):].split(".", 1)[0]
-        if created.isdigit() and int(created) < oldest_live:
-            link.unlink(missing_ok=True)
+    for prefix, folder in ((READER_LINK_PREFIX, state), (f"{_LEGACY_HIDDEN}{READER_LINK_PREFIX}", root)):
+        for link in folder.glob(f"{prefix}*"):
+            created = link.name[len(prefix):].split(".", 1)[0]
+            if created.isdigit() and int(created) < oldest_live:
+                link.unlink(missing_ok=True)
 
 
 def _vote_table(root: Path) -> Frame:
@@ -232,7 +238,7 @@ def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = 
         if previous is not None and len(kept) == len(scan.runs) and not removed and jobs_same and not compact:
             return IndexStats(0, len(kept), 0, previous.pages, time.perf_counter() - started, written=False)
         _remove_stale_temp_files(root)
-        temp = root / f".{INDEX_FILENAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        temp = OutputLayout(root).index_state_dir / f"build.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             reuse = path if previous is not None else None
             pages = _build(root, temp, scan, reuse, kept, compact=previous is not None and (compact or previous.bloated))
@@ -297,7 +303,13 @@ def _pin(path: Path) -> Path | None:
     (its old inode just lost its last name), so that answer is retried: the next
     try finds the new file. Only an index that stays missing is raised.
     """
-    link = path.with_name(f"{READER_LINK_PREFIX}{time.time_ns()}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    folder = OutputLayout(path.parent).index_state_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.debug("cannot create %s (%s); attaching %s by name", folder, exc, path)
+        return None
+    link = folder / f"{READER_LINK_PREFIX}{time.time_ns()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     attempts = 0
     while True:
         attempts += 1

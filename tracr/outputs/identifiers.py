@@ -7,12 +7,17 @@ onto a path, so ``..``, ``/``, NUL and friends can never escape the outputs root
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
-from tracr.config.job import JOB_ID_PATTERN
 from tracr.outputs.slugs import SLUG_PATTERN
 
 __all__ = ["InvalidIdentifier", "validate_job_id", "validate_slug", "validate_number", "safe_child"]
+
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+"""A job id: it names a folder under the outputs root."""
 
 
 class InvalidIdentifier(ValueError):

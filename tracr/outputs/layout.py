@@ -1,8 +1,11 @@
-"""The output tree contract.
+"""The output tree contract: every name under an outputs root is built here and nowhere else.
 
 ``<root>/<job_id>/<model_slug>/run-<n>/<pdf_slug>/<page>.md`` with metadata JSON at
-job, model, run and PDF level. Downstream tools (index, reviewer, automation) rely
-on these paths, so they are built here and nowhere else.
+job, model, run and PDF level, votes under ``<job_id>/elo/``, the DuckDB index at
+``<root>/index.duckdb``. Downstream tools (index, reviewer, automation) rely on these
+paths. tracr's own bookkeeping (claims, server records, the index's lock, temp
+builds and reader links) lives under one hidden ``<root>/.tracr/`` folder; trees
+written before that (``.tracr-claims/``, ``.index.lock`` beside the index) are still read.
 """
 
 from __future__ import annotations
@@ -21,6 +24,16 @@ __all__ = [
     "RUN_METADATA",
     "PDF_METADATA",
     "PAGE_JOURNAL",
+    "METRICS",
+    "JOB_METRICS",
+    "SERVER_LOG",
+    "ELO_DIR",
+    "VOTES_FILE",
+    "RATINGS_FILE",
+    "INDEX_FILE",
+    "STATE_DIR",
+    "NOT_MODEL_DIRS",
+    "parse_run_dir",
 ]
 
 JOB_METADATA = "job_metadata.json"
@@ -29,7 +42,27 @@ RUN_METADATA = "run_metadata.json"
 PDF_METADATA = "pdf_metadata.json"
 PAGE_JOURNAL = "pages.jsonl"
 SERVER_LOG = "server.log"
-_RUN_DIR = re.compile(r"^run-(\d+)$")
+METRICS = "metrics.json"
+JOB_METRICS = "job_metrics.json"
+ELO_DIR = "elo"
+VOTES_FILE = "votes.jsonl"
+RATINGS_FILE = "ratings.json"
+INDEX_FILE = "index.duckdb"
+STATE_DIR = ".tracr"
+#: Folders of a job that are not models.
+NOT_MODEL_DIRS = frozenset({ELO_DIR})
+_RUN_DIR = re.compile(r"^run-([1-9][0-9]*)$")
+_LEGACY_CLAIMS_DIR = ".tracr-claims"
+
+
+def parse_run_dir(name: str) -> int | None:
+    """The run number of a folder named ``run-<n>`` (``n`` >= 1, no leading zeros), else ``None``.
+
+    The one parser of run folders: ``run-01`` is not a run, since ``run_dir`` would
+    name it ``run-1`` and the two could never agree.
+    """
+    match = _RUN_DIR.match(name)
+    return int(match.group(1)) if match else None
 
 
 def default_outputs_root() -> Path:
@@ -66,6 +99,10 @@ class RunLocation:
     def server_log(self) -> Path:
         return self.run_dir / SERVER_LOG
 
+    @property
+    def metrics(self) -> Path:
+        return self.run_dir / METRICS
+
     def pdf_dir(self, pdf_slug: str) -> Path:
         return self.run_dir / pdf_slug
 
@@ -97,6 +134,45 @@ class OutputLayout:
     def model_metadata(self, job_id: str, model_slug: str) -> Path:
         return self.model_dir(job_id, model_slug) / MODEL_METADATA
 
+    def job_metrics(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / JOB_METRICS
+
+    def elo_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / ELO_DIR
+
+    def votes(self, job_id: str) -> Path:
+        return self.elo_dir(job_id) / VOTES_FILE
+
+    def ratings(self, job_id: str) -> Path:
+        return self.elo_dir(job_id) / RATINGS_FILE
+
+    @property
+    def index(self) -> Path:
+        return self.root / INDEX_FILE
+
+    @property
+    def state_dir(self) -> Path:
+        """``<root>/.tracr``: tracr's bookkeeping, never user data."""
+        return self.root / STATE_DIR
+
+    @property
+    def claims_dir(self) -> Path:
+        return self.state_dir / "claims"
+
+    @property
+    def legacy_claims_dir(self) -> Path:
+        """Where trees written before ``.tracr/`` keep their claims (read, never written)."""
+        return self.root / _LEGACY_CLAIMS_DIR
+
+    @property
+    def servers_dir(self) -> Path:
+        return self.state_dir / "servers"
+
+    @property
+    def index_state_dir(self) -> Path:
+        """The index's lock, temp builds and reader links."""
+        return self.state_dir / "index"
+
     def job_ids(self) -> list[str]:
         """Jobs present under the root, sorted by name."""
         if not self.root.is_dir():
@@ -114,7 +190,7 @@ class OutputLayout:
         model_dir = self.model_dir(job_id, model_slug)
         if not model_dir.is_dir():
             return []
-        numbers = [int(m.group(1)) for p in model_dir.iterdir() if p.is_dir() and (m := _RUN_DIR.match(p.name))]
+        numbers = [n for p in model_dir.iterdir() if (n := parse_run_dir(p.name)) is not None and p.is_dir()]
         return sorted(numbers)
 
     def run(self, job_id: str, model_slug: str, run: int) -> RunLocation:
@@ -138,4 +214,4 @@ class OutputLayout:
 
     @staticmethod
     def _has_runs(path: Path) -> bool:
-        return path.is_dir() and any(_RUN_DIR.match(child.name) for child in path.iterdir())
+        return path.is_dir() and path.name not in NOT_MODEL_DIRS and any(parse_run_dir(child.name) for child in path.iterdir())

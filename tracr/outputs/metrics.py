@@ -13,14 +13,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tracr.outputs.atomic import write_json_atomic
+from tracr.outputs.files import write_json_atomic
 from tracr.outputs.layout import OutputLayout, RunLocation
-from tracr.outputs.journal import PageRecord, latest_page_records, read_json, read_page_journal, utc_now
+from tracr.outputs.files import read_json
+from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
+from tracr.outputs.timestamps import utc_now
 
-__all__ = ["percentiles", "run_page_records", "compute_run_metrics", "write_run_metrics", "read_run_metrics", "write_job_metrics", "METRICS", "JOB_METRICS"]
+__all__ = ["percentiles", "run_page_records", "compute_run_metrics", "write_run_metrics", "read_run_metrics", "write_job_metrics"]
 
-METRICS = "metrics.json"
-JOB_METRICS = "job_metrics.json"
 PERCENTILES = (50, 90, 99)
 
 
@@ -90,13 +90,13 @@ def compute_run_metrics(location: RunLocation, wall_seconds: float, hardware: di
 
 def write_run_metrics(location: RunLocation, wall_seconds: float, hardware: dict[str, Any] | None = None) -> dict[str, Any]:
     metrics = compute_run_metrics(location, wall_seconds, hardware)
-    write_json_atomic(location.run_dir / METRICS, metrics)
+    write_json_atomic(location.metrics, metrics)
     return metrics
 
 
 def read_run_metrics(location: RunLocation) -> dict[str, Any]:
     """The run's ``metrics.json``, or metrics computed now (a run still going, or from before metrics existed)."""
-    stored = read_json(location.run_dir / METRICS)
+    stored = read_json(location.metrics)
     if stored is not None:
         return stored
     meta = read_json(location.run_metadata) or {}
@@ -125,7 +125,7 @@ def write_job_metrics(layout: OutputLayout, job_id: str) -> dict[str, Any]:
         },
         "updated_at": utc_now(),
     }
-    path: Path = layout.job_dir(job_id) / JOB_METRICS
+    path: Path = layout.job_metrics(job_id)
     if layout.job_dir(job_id).is_dir():
         write_json_atomic(path, payload)
     return payload

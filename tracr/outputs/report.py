@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import latest_page_records, read_json, read_page_journal
+from tracr.outputs.files import read_json
+from tracr.outputs.journal import latest_page_records, read_page_journal
 from tracr.outputs.metrics import read_run_metrics
 
 __all__ = [
@@ -80,7 +81,7 @@ def failed_pages(layout: OutputLayout, job_id: str, model_slug: str, run: int, l
     if not location.run_dir.is_dir():
         return out
     for pdf_dir in sorted(p for p in location.run_dir.iterdir() if p.is_dir()):
-        pdf_meta = read_json(pdf_dir / "pdf_metadata.json") or {}
+        pdf_meta = read_json(pdf_dir / PDF_METADATA) or {}
         if pdf_meta.get("status") == "failed" and pdf_meta.get("error"):
             out.append({"pdf": pdf_dir.name, "page": "-", "error": pdf_meta["error"][:100]})
         for record in latest_page_records(read_page_journal(location.page_journal(pdf_dir.name))):
@@ -139,14 +140,8 @@ def show_job_text(layout: OutputLayout, job_id: str) -> str:
     return "\n".join(lines)
 
 
-def duplicate_of(state: Any) -> dict[str, Any] | None:
-    """The active job's claim when a submission was refused as a duplicate (a flow state's result)."""
-    if not state.is_completed():
-        return None
-    try:
-        result = state.result(raise_on_failure=False)
-    except Exception:
-        return None
+def duplicate_of(result: Any) -> dict[str, Any] | None:
+    """The active job's claim when a submission was refused as a duplicate (the job flow's result)."""
     return result.get("duplicate_of") if isinstance(result, dict) else None
 
 

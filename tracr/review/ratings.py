@@ -15,6 +15,7 @@ vote order, which is why it is not the headline number. See docs/ranking.md.
 
 from __future__ import annotations
 
+from pathlib import Path
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -22,7 +23,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from tracr.review.votes import Vote
+from tracr.outputs.files import write_json_atomic
+from tracr.outputs.layout import VOTES_FILE
+from tracr.outputs.timestamps import utc_now
+from tracr.review.votes import OUTCOMES, Vote, ratings_path, read_votes
 
 __all__ = [
     "ModelRating",
@@ -31,6 +35,7 @@ __all__ = [
     "BASE",
     "Comparison",
     "comparisons_from_votes",
+    "rebuild_ratings",
     "bradley_terry",
     "bootstrap_intervals",
     "bootstrap_summary",
@@ -249,3 +254,27 @@ def leaderboard(votes: Sequence[Vote], *, rounds: int = 1000, seed: int = 0) -> 
         )
     board.sort(key=lambda r: (-r.rating, r.model))
     return board
+
+
+def rebuild_ratings(outputs_root: Path, job_id: str, *, seed: int = 0) -> Path:
+    """Recompute ``elo/ratings.json`` from the job's votes; returns its path."""
+    votes = read_votes(outputs_root, job_id)
+    board = leaderboard(votes, seed=seed)
+    path = ratings_path(outputs_root, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = {outcome: sum(1 for v in votes if v.outcome == outcome) for outcome in OUTCOMES}
+    write_json_atomic(
+        path,
+        {
+            "job_id": job_id,
+            "derived_from": VOTES_FILE,
+            "votes": len(votes),
+            "outcomes": counts,
+            "seed": seed,
+            "method": "Bradley-Terry (L2 prior), 400*log10 odds + 1000, bootstrap 95% CI; online ELO K=24 beside it",
+            "ratings": [rating.to_dict() for rating in board],
+            "updated_at": utc_now(),
+        },
+    )
+    return path
+

@@ -2,7 +2,7 @@
 
 ``<root>/<job_id>/elo/votes.jsonl`` holds one JSON line per vote and is the only
 source of truth; ``ratings.json`` beside it is derived and can be rebuilt from
-the votes at any time (:func:`rebuild_ratings`). Votes are appended with one
+the votes at any time (:func:`tracr.review.ratings.rebuild_ratings`). Votes are appended with one
 ``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, so several
 reviewers voting at once (threads or processes) never interleave or lose a line.
 """
@@ -19,33 +19,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from tracr.outputs.atomic import write_json_atomic
 from tracr.outputs.identifiers import safe_child, validate_job_id, validate_number, validate_slug
-from tracr.outputs.journal import utc_now
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.timestamps import utc_now
 
 __all__ = [
     "Outcome",
     "OUTCOMES",
     "PageRef",
     "Vote",
-    "ELO_DIR",
-    "VOTES_FILE",
-    "RATINGS_FILE",
     "votes_path",
     "ratings_path",
     "new_vote",
     "append_vote",
     "read_votes",
-    "rebuild_ratings",
 ]
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal["left", "right", "tie", "both_bad", "skip"]
 OUTCOMES: tuple[str, ...] = ("left", "right", "tie", "both_bad", "skip")
-ELO_DIR = "elo"
-VOTES_FILE = "votes.jsonl"
-RATINGS_FILE = "ratings.json"
 
 
 class PageRef(BaseModel):
@@ -113,12 +106,12 @@ def new_vote(job_id: str, left: PageRef, right: PageRef, outcome: Outcome, voter
 
 def votes_path(outputs_root: Path, job_id: str) -> Path:
     """``<root>/<job_id>/elo/votes.jsonl`` (the job id validated first)."""
-    return safe_child(Path(outputs_root), validate_job_id(job_id), ELO_DIR, VOTES_FILE)
+    return OutputLayout(Path(outputs_root)).votes(validate_job_id(job_id))
 
 
 def ratings_path(outputs_root: Path, job_id: str) -> Path:
     """``<root>/<job_id>/elo/ratings.json`` (the job id validated first)."""
-    return safe_child(Path(outputs_root), validate_job_id(job_id), ELO_DIR, RATINGS_FILE)
+    return OutputLayout(Path(outputs_root)).ratings(validate_job_id(job_id))
 
 
 def append_vote(outputs_root: Path, vote: Vote) -> None:
@@ -166,7 +159,7 @@ def _job_ids_with_votes(outputs_root: Path) -> list[str]:
         return []
     found = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.is_dir() and os.path.isfile(os.path.join(entry.path, ELO_DIR, VOTES_FILE)):
+        if entry.is_dir() and OutputLayout(root).votes(entry.name).is_file():
             try:
                 found.append(validate_job_id(entry.name))
             except ValueError:
@@ -201,29 +194,3 @@ def read_votes(outputs_root: Path, job_id: str | None = None) -> list[Vote]:
                 continue
             votes.append(vote)
     return votes
-
-
-def rebuild_ratings(outputs_root: Path, job_id: str, *, seed: int = 0) -> Path:
-    """Recompute ``elo/ratings.json`` from the job's votes; returns its path."""
-    from tracr.review.ratings import leaderboard  # ratings imports Vote from here
-
-    votes = read_votes(outputs_root, job_id)
-    board = leaderboard(votes, seed=seed)
-    path = ratings_path(outputs_root, job_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    counts = {outcome: sum(1 for v in votes if v.outcome == outcome) for outcome in OUTCOMES}
-    write_json_atomic(
-        path,
-        {
-            "job_id": job_id,
-            "derived_from": VOTES_FILE,
-            "votes": len(votes),
-            "outcomes": counts,
-            "seed": seed,
-            "method": "Bradley-Terry (L2 prior), 400*log10 odds + 1000, bootstrap 95% CI; online ELO K=24 beside it",
-            "ratings": [rating.to_dict() for rating in board],
-            "updated_at": utc_now(),
-        },
-    )
-    return path
-

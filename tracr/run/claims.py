@@ -1,7 +1,7 @@
 """Idempotent submission: one active job per config digest under an outputs root.
 
 A run is identified by a digest of its normalised public config (no secrets,
-sorted-key JSON, sha256). Starting a job creates ``<root>/.tracr-claims/<digest>.json``
+sorted-key JSON, sha256). Starting a job creates ``<root>/.tracr/claims/<digest>.json``
 with ``O_EXCL``, holding the owner's pid and host; a second submission of the same
 config finds the claim and reports the active job instead of starting another. A
 claim whose pid is dead (on this host) is stale and taken over; ``--force`` skips
@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from tracr.config.job import JobConfig
-from tracr.outputs.journal import read_json, utc_now
+from tracr.outputs.files import read_json
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.timestamps import utc_now
 
 __all__ = ["config_digest", "claim_path", "try_claim", "update_claim", "release_claim", "claim_is_live", "read_claim", "claim_of_flow_run"]
 
-CLAIMS_DIR = ".tracr-claims"
 
 
 def config_digest(config: JobConfig) -> str:
@@ -39,7 +40,12 @@ def config_digest(config: JobConfig) -> str:
 
 
 def claim_path(root: Path, digest: str) -> Path:
-    return Path(root) / CLAIMS_DIR / f"{digest}.json"
+    return OutputLayout(Path(root)).claims_dir / f"{digest}.json"
+
+
+def _legacy_claim_path(root: Path, digest: str) -> Path:
+    """Where a tree written before ``.tracr/`` holds the same claim."""
+    return OutputLayout(Path(root)).legacy_claims_dir / f"{digest}.json"
 
 
 def _process_start(pid: int) -> str | None:
@@ -73,7 +79,7 @@ def claim_is_live(holder: dict[str, Any]) -> bool:
 
 
 def read_claim(root: Path, digest: str) -> dict[str, Any] | None:
-    return read_json(claim_path(root, digest))
+    return read_json(claim_path(root, digest)) or read_json(_legacy_claim_path(root, digest))
 
 
 @contextmanager
@@ -106,6 +112,11 @@ def try_claim(root: Path, digest: str, info: dict[str, Any]) -> tuple[bool, dict
         **info,
     }
     with _claims_lock(path.parent):
+        legacy = _legacy_claim_path(root, digest)
+        old = read_json(legacy)
+        if old is not None and claim_is_live(old):
+            return False, old
+        legacy.unlink(missing_ok=True)
         holder = read_json(path)
         if path.exists():
             if holder is not None and claim_is_live(holder):
@@ -138,11 +149,12 @@ def release_claim(root: Path, claim: dict[str, Any]) -> bool:
     """Remove our claim (only ours: a takeover's claim is left alone)."""
     path = claim_path(root, claim["digest"])
     with _claims_lock(path.parent):
-        current = read_json(path)
-        if current is None or current.get("token") != claim["token"]:
-            return False
-        path.unlink(missing_ok=True)
-        return True
+        for candidate in (path, _legacy_claim_path(root, claim["digest"])):
+            current = read_json(candidate)
+            if current is not None and current.get("token") == claim["token"]:
+                candidate.unlink(missing_ok=True)
+                return True
+        return False
 
 
 def claim_of_flow_run(root: Path, flow_run_id: str) -> dict[str, Any] | None:
@@ -152,11 +164,10 @@ def claim_of_flow_run(root: Path, flow_run_id: str) -> dict[str, Any] | None:
     stay ``Cancelling`` for ever: nothing is left to obey the request) from one
     that is still running somewhere.
     """
-    directory = Path(root) / CLAIMS_DIR
-    if not directory.is_dir():
-        return None
-    for path in sorted(directory.glob("*.json")):
-        claim = read_json(path)
-        if claim is not None and claim.get("flow_run_id") == flow_run_id:
-            return claim
+    layout = OutputLayout(Path(root))
+    for directory in (layout.claims_dir, layout.legacy_claims_dir):
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+            claim = read_json(path)
+            if claim is not None and claim.get("flow_run_id") == flow_run_id:
+                return claim
     return None

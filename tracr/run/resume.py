@@ -8,11 +8,11 @@ pages costs milliseconds, not a stat per page.
 
 from __future__ import annotations
 
-import json
 import os
 
 from tracr.outputs.layout import OutputLayout, RunLocation
-from tracr.outputs.journal import PageRecord, read_json
+from tracr.outputs.files import read_json
+from tracr.outputs.journal import PageRecord, latest_lines
 from tracr.run.state import RunStatus
 
 __all__ = ["finished_pages", "resumable_run"]
@@ -20,19 +20,11 @@ __all__ = ["finished_pages", "resumable_run"]
 
 def finished_pages(location: RunLocation, pdf_slug: str) -> dict[int, tuple[PageRecord, str]]:
     """``{page: (record, journal line)}`` of every finished page of one PDF in a run."""
-    journal = location.page_journal(pdf_slug)
     try:
-        text = journal.read_text(encoding="utf-8")
         names = set(os.listdir(location.pdf_dir(pdf_slug)))
     except FileNotFoundError:
         return {}
-    latest: dict[int, tuple[PageRecord, str]] = {}
-    for line in text.splitlines():
-        try:
-            record = PageRecord.from_dict(json.loads(line))
-        except (json.JSONDecodeError, TypeError):
-            continue  # a torn last line (the process died mid-write)
-        latest[record.page] = (record, line)
+    latest = latest_lines(location.page_journal(pdf_slug))
     return {page: item for page, item in latest.items() if item[0].status == "done" and f"{page}.md" in names}
 
 

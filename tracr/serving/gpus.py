@@ -1,6 +1,7 @@
 """Which GPUs this machine has: NVML discovery, or a declared inventory.
 
-GPU slots, fit checks and run metadata all start from the inventory. NVML is
+The one GPU probe of tracr: GPU slots, fit checks, ``tracr doctor`` and run
+metrics all start from it. NVML is
 asked once per call and every failure (no driver, no library, no device) means
 "no GPU" rather than a crash, so API and CPU models still run on such machines.
 ``TRACR_GPUS`` (e.g. ``2x80GB`` or ``80GB,24GB``) declares GPUs instead, for tests
@@ -9,13 +10,14 @@ and dry runs on machines without one.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["GpuInfo", "GpuInventory", "InventoryError", "discover_gpus", "parse_declared_gpus", "current_inventory"]
+__all__ = ["GpuInfo", "GpuInventory", "InventoryError", "discover_gpus", "parse_declared_gpus", "current_inventory", "gpu_info"]
 
 DECLARED_ENV = "TRACR_GPUS"
 _ITEM = re.compile(r"^(?:(?P<count>\d+)\s*[x×*]\s*)?(?:(?P<name>[A-Za-z][\w.-]*?)[-:])?(?P<mem>\d+(?:\.\d+)?)\s*(?P<unit>GB|GIB|G|MB|MIB|M)?$", re.I)
@@ -137,3 +139,17 @@ def current_inventory(env: dict[str, str] | None = None) -> GpuInventory:
     if declared is not None and declared.strip():
         return parse_declared_gpus(declared)
     return discover_gpus()
+
+
+@functools.lru_cache(maxsize=1)
+def _physical_gpus() -> tuple[tuple[tuple[str, Any], ...], ...]:
+    inventory = discover_gpus()
+    return tuple(
+        tuple({"index": g.index, "name": g.name, "memory_mib": g.memory_total_mib, "driver": inventory.driver_version}.items())
+        for g in inventory.gpus
+    )
+
+
+def gpu_info() -> list[dict[str, Any]]:
+    """``[{index, name, memory_mib, driver}]`` of this machine's real GPUs (NVML, asked once); ``[]`` when none."""
+    return [dict(g) for g in _physical_gpus()]

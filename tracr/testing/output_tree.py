@@ -1,7 +1,7 @@
 """Synthetic output trees laid out exactly as a tracr job writes them.
 
 Used by the index benchmark (100,000 pages) and by tests. Paths come from
-:mod:`tracr.outputs.layout`, run metadata from :class:`tracr.outputs.recorder.RunRecorder`, page
+:mod:`tracr.outputs.layout`, run metadata from :class:`tracr.run.recorder.RunRecorder`, page
 records from :class:`tracr.outputs.journal.PageRecord`, model and job metadata from the
 same refresh functions a job calls; ``pdf_metadata.json`` has the shape the PDF
 task writes (header, then the page records). Page texts share a base text per
@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tracr.outputs.atomic import append_line, write_text_atomic
+from tracr.outputs.files import append_line, write_text_atomic
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord, Rollup, iso_utc, pdf_metadata_text
-from tracr.outputs.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
+from tracr.outputs.journal import PageRecord
+from tracr.outputs.journal import pdf_metadata_text
+from tracr.outputs.rollup import Rollup
+from tracr.outputs.timestamps import iso_utc
+from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run.retry import ErrorClass
 from tracr.run.state import RunStatus
 

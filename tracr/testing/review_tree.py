@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pymupdf
 
-from tracr.outputs.atomic import append_line, write_text_atomic
+from tracr.outputs.files import append_line, write_text_atomic
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord, Rollup, iso_utc, pdf_metadata_text
-from tracr.outputs.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
+from tracr.outputs.journal import PageRecord
+from tracr.outputs.journal import pdf_metadata_text
+from tracr.outputs.rollup import Rollup
+from tracr.outputs.timestamps import iso_utc
+from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run.state import RunStatus
 
 __all__ = ["Failure", "ModelOutputs", "write_review_job"]

@@ -1,6 +1,6 @@
 """Screenshots of every reviewer page for docs/review.md, taken in headless Chromium.
 
-    python -m dashboards.screenshots --outputs /tmp/demo-out --job example --out docs/screenshots
+    python tools/screenshots.py --outputs /tmp/demo-out --job example --out docs/screenshots
 
 The output tree is copied to a temporary folder first, so the votes the script casts
 (to show the Arena after a vote and a non-empty Leaderboard) never touch the
@@ -60,7 +60,7 @@ def take(outputs: Path, job: str, out: Path, *, browse: str | None, compare: str
     shots: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="tracr-shots-") as tmp:
         root = Path(tmp) / "outputs"
-        shutil.copytree(outputs, root, ignore=shutil.ignore_patterns("index.duckdb*", "elo"))
+        shutil.copytree(outputs, root, ignore=shutil.ignore_patterns("index.duckdb*", "elo", ".tracr"))
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "TRACR_VOTER": "docs", "TRACR_REVIEW_SEED": str(seed)}

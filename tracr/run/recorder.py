@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from tracr import __version__
-from tracr.outputs.atomic import write_json_atomic
+from tracr.outputs.files import write_json_atomic
 from tracr.outputs.layout import OutputLayout, RunLocation
-from tracr.outputs.journal import Rollup, busy_seconds, read_json, utc_now
+from tracr.outputs.files import read_json
+from tracr.outputs.rollup import Rollup, busy_seconds
+from tracr.outputs.timestamps import utc_now
 from tracr.run.state import TERMINAL_STATUSES, RunStatus, check_resume, check_transition
 
 __all__ = ["RunRecorder", "refresh_model_metadata", "refresh_job_metadata", "host_info"]

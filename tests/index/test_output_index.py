@@ -501,3 +501,15 @@ async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, s
     assert any("could not refresh the outputs index" in log.message for log in logs), [log.message for log in logs]
     assert (outputs / "unindexable" / "stub-ocr" / "run-1" / "alpha" / "1.md").is_file()
     assert not list(OutputLayout(outputs).index_state_dir.glob("build.*"))
+
+
+def test_a_refresh_sweeps_reader_links_an_older_tracr_left_beside_the_index(tree):
+    refresh_index(tree)
+    old = time.time_ns() - int((STALE_READER_LINK_S + 5) * 1e9)
+    legacy = tree / f".index.duckdb.reader.{old}.1.dead"
+    os.link(index_path(tree), legacy)
+    (tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl").open("a").close()
+    now = time.time_ns()
+    os.utime(tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl", ns=(now, now))
+    assert refresh_index(tree).written
+    assert not legacy.exists()

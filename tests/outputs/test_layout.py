@@ -139,3 +139,37 @@ def test_retry_policy_backoff_jitter_and_retry_after():
     assert policy.delay(1, retry_after_s=30.0, rng=rng) == 5.0  # but stays within the cap
     assert policy.should_retry(ErrorClass.RATE_LIMITED, 3) and not policy.should_retry(ErrorClass.RATE_LIMITED, 4)
     assert not policy.should_retry(ErrorClass.BAD_REQUEST, 1)
+
+
+def test_every_run_folder_is_parsed_one_way(tmp_path):
+    from tracr.outputs.layout import parse_run_dir
+
+    assert [parse_run_dir(n) for n in ("run-1", "run-12", "run-01", "run-0", "run-", "run-1a", "elo")] == [1, 12, None, None, None, None, None]
+    for name in ("run-01", "run-3"):
+        (tmp_path / "job" / "m" / name).mkdir(parents=True)
+    assert OutputLayout(tmp_path).run_numbers("job", "m") == [3], "run-01 would be written as run-1, so it is no run"
+
+
+def test_tracr_bookkeeping_lives_under_one_hidden_folder(tmp_path):
+    layout = OutputLayout(tmp_path)
+    hidden = {layout.claims_dir, layout.servers_dir, layout.index_state_dir}
+    assert all(path.parent == tmp_path / ".tracr" for path in hidden)
+    assert layout.index == tmp_path / "index.duckdb" and layout.votes("j") == tmp_path / "j" / "elo" / "votes.jsonl"
+    assert layout.run("j", "m", 2).metrics == tmp_path / "j" / "m" / "run-2" / "metrics.json"
+    (tmp_path / "j" / "elo").mkdir(parents=True)
+    (tmp_path / "j" / "elo" / "run-1").mkdir()  # a stray folder: still not a model
+    assert layout.model_slugs("j") == []
+
+
+def test_a_live_claim_in_a_tree_written_before_the_tracr_folder_still_blocks(tmp_path):
+    from tracr.run.claims import read_claim, release_claim, try_claim
+
+    legacy = tmp_path / ".tracr-claims" / "d1.json"
+    legacy.parent.mkdir()
+    legacy.write_text(json.dumps({"digest": "d1", "token": "old", "pid": os.getpid(), "host": "here"}))
+    acquired, holder = try_claim(tmp_path, "d1", {})
+    assert not acquired and holder["token"] == "old"
+    assert read_claim(tmp_path, "d1")["token"] == "old"
+    assert release_claim(tmp_path, {"digest": "d1", "token": "old"}) and not legacy.exists()
+    acquired, mine = try_claim(tmp_path, "d1", {})
+    assert acquired and (tmp_path / ".tracr" / "claims" / "d1.json").is_file()

@@ -111,7 +111,7 @@ def all_votes(root: str) -> list[Vote]:
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
-def candidates(root: str, job_id: str) -> list[PairCandidate]:
+def candidates(root: str, job_id: str) -> tuple[PairCandidate, ...]:
     """Arena pairs of the job (near-identical outputs already dropped).
 
     Cached as a shared resource, not a copy: there are thousands of immutable pairs, and

@@ -44,8 +44,8 @@ def parse_page_selection(spec: str | int | list[int] | None) -> PageSelection:
         raise ValueError("expected a page number, a list of them, or a range string like '1-3,7'")
     if isinstance(spec, int):
         spec = [spec]
+    ranges: list[tuple[int, int | None]] = []
     if isinstance(spec, list):
-        ranges = []
         for page in spec:
             if not isinstance(page, int) or isinstance(page, bool) or page < 1:
                 raise ValueError(f"page numbers start at 1, got {page!r}")
@@ -53,7 +53,6 @@ def parse_page_selection(spec: str | int | list[int] | None) -> PageSelection:
         if not ranges:
             raise ValueError("an empty list selects no pages")
         return PageSelection(tuple(ranges))
-    ranges = []
     for part in str(spec).split(","):
         match = _RANGE.match(part)
         if not match or not (match.group(1) or match.group(3)):

@@ -171,8 +171,8 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
     """Append one run's rows to the three batches (``after_pdf`` is called after each PDF)."""
     key = {"job_id": source.job_id, "model_slug": source.model_slug, "run": source.run}
     meta = read_json(os.path.join(source.run_dir, RUN_METADATA)) or {}
-    model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
-    rollup = meta.get("rollup") if isinstance(meta.get("rollup"), dict) else {}
+    model: dict[str, Any] = meta["model"] if isinstance(meta.get("model"), dict) else {}
+    rollup: dict[str, Any] = meta["rollup"] if isinstance(meta.get("rollup"), dict) else {}
     rel_run_dir = os.path.relpath(source.run_dir, root)
     runs.add(
         **key,

@@ -23,7 +23,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import duckdb
 
@@ -91,6 +91,14 @@ def index_path(outputs_root: Path) -> Path:
     return OutputLayout(Path(outputs_root)).index
 
 
+def _one_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The single row an aggregate query returns."""
+    row = con.execute(sql).fetchone()
+    if row is None:
+        raise duckdb.Error(f"no row from {sql!r}")
+    return row
+
+
 @dataclass
 class _Previous:
     runs: dict[tuple[str, str, int], str]
@@ -110,8 +118,8 @@ def _previous_state(path: Path) -> _Previous | None:
                 return None
             runs = {(j, m, r): s for j, m, r, s in con.execute("SELECT job_id, model_slug, run, signature FROM index_runs").fetchall()}
             jobs = dict(con.execute("SELECT job_id, signature FROM index_jobs").fetchall())
-            pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
-            total, free = con.execute("SELECT total_blocks, free_blocks FROM pragma_database_size() WHERE database_name = 'outputs_index'").fetchone()
+            pages = _one_row(con, "SELECT count(*) FROM pages")[0]
+            total, free = _one_row(con, "SELECT total_blocks, free_blocks FROM pragma_database_size() WHERE database_name = 'outputs_index'")
             return _Previous(runs, jobs, int(pages), bloated=bool(total) and free / total > COMPACT_WHEN_FREE)
     except duckdb.Error as exc:
         log.warning("index %s is unreadable (%s); rebuilding it", path, exc)
@@ -174,11 +182,11 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
     kept_table = to_frame({"job_id": [k[0] for k in kept], "model_slug": [k[1] for k in kept], "run": [k[2] for k in kept]})
     votes = _vote_table(root)
     in_place = previous is not None and not compact
-    if in_place:
+    if previous is not None and in_place:
         shutil.copyfile(previous, target)  # the published file itself is never written
     with duckdb.connect(str(target)) as con:
-        for name, table in (("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
-            con.register(name, table)
+        for name, frame in (("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
+            con.register(name, frame)
         con.execute(f"CREATE TEMP TABLE new_runs ({RUN_SCHEMA.ddl()}); CREATE TEMP TABLE new_pdfs ({PDF_SCHEMA.ddl()})")
         if in_place:
             for table in RUN_TABLES:
@@ -192,11 +200,11 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
                 for table in RUN_TABLES:
                     con.execute(COPY_UNCHANGED.format(table=table))
                 con.execute("DETACH old")
-        for runs, pdfs, pages in read_in_background(changed, str(root)):
-            con.register("chunk_pages", pages)
+        for run_rows, pdf_rows, page_rows in read_in_background(changed, str(root)):
+            con.register("chunk_pages", page_rows)
             con.execute(INSERT_PAGES)
-            con.register("chunk_runs", runs)
-            con.register("chunk_pdfs", pdfs)
+            con.register("chunk_runs", run_rows)
+            con.register("chunk_pdfs", pdf_rows)
             con.execute("INSERT INTO new_runs FROM chunk_runs; INSERT INTO new_pdfs FROM chunk_pdfs")
             for name in ("chunk_pages", "chunk_runs", "chunk_pdfs"):
                 con.unregister(name)
@@ -210,8 +218,7 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
             "INSERT INTO index_info VALUES (?, ?)",
             [["schema_version", SCHEMA_VERSION], ["refreshed_at", utc_now()], ["outputs_root", str(root)]],
         )
-        pages = con.execute("SELECT count(*) FROM pages").fetchone()[0]
-    return int(pages)
+        return int(_one_row(con, "SELECT count(*) FROM pages")[0])
 
 
 def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = False) -> IndexStats:

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["write_bytes_atomic", "write_text_atomic", "write_json_atomic", "append_line", "read_bytes", "read_json", "json_loads", "JSONError"]
@@ -66,12 +67,14 @@ def append_line(path: Path, line: str) -> None:
         os.close(fd)
 
 
+json_loads: Callable[[bytes | str], Any]
+JSONError: type[ValueError]
 try:  # orjson parses metadata several times faster; the stdlib is the fallback
-    from orjson import JSONDecodeError as JSONError
-    from orjson import loads as json_loads
+    import orjson
+
+    json_loads, JSONError = orjson.loads, orjson.JSONDecodeError
 except ImportError:  # pragma: no cover - orjson ships with Prefect
-    from json import JSONDecodeError as JSONError  # type: ignore[assignment]
-    from json import loads as json_loads
+    json_loads, JSONError = json.loads, json.JSONDecodeError
 
 
 def read_bytes(path: str | Path) -> bytes | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracr.outputs.layout import OutputLayout
+from tracr.outputs.layout import PDF_METADATA, OutputLayout
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import latest_page_records, read_page_journal
 from tracr.outputs.metrics import read_run_metrics

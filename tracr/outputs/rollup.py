@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from tracr.outputs.journal import PageRecord
@@ -89,14 +90,12 @@ def busy_seconds(spans: Iterable[tuple[str | None, str | None]]) -> float:
         if start and end
     )
     total = 0.0
-    current_start, current_end = None, None
+    merged: list[list[datetime]] = []
     for start, end in intervals:
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                total += (current_end - current_start).total_seconds()
-            current_start, current_end = start, end
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
         else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        total += (current_end - current_start).total_seconds()
+            merged.append([start, end])
+    for start, end in merged:
+        total += (end - start).total_seconds()
     return total

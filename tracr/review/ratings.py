@@ -107,11 +107,11 @@ def _grouped(comparisons: Sequence[Comparison], players: list[str]) -> tuple[np.
             i, j, score = j, i, 1.0 - score
         counts[(i, j, float(score))] += 1
     keys = sorted(counts)
-    i = np.array([k[0] for k in keys], dtype=np.int64)
-    j = np.array([k[1] for k in keys], dtype=np.int64)
-    s = np.array([k[2] for k in keys], dtype=np.float64)
-    n = np.array([counts[k] for k in keys], dtype=np.float64)
-    return i, j, s, n
+    firsts = np.array([k[0] for k in keys], dtype=np.int64)
+    seconds = np.array([k[1] for k in keys], dtype=np.int64)
+    scores = np.array([k[2] for k in keys], dtype=np.float64)
+    weights = np.array([counts[k] for k in keys], dtype=np.float64)
+    return firsts, seconds, scores, weights
 
 
 def _fit(n_players: int, i: np.ndarray, j: np.ndarray, s: np.ndarray, n: np.ndarray, prior: float = PRIOR_PRECISION) -> np.ndarray:

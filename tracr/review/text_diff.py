@@ -20,6 +20,7 @@ from dataclasses import dataclass
 __all__ = ["DiffStats", "diff_stats", "unified_diff", "word_opcodes", "inline_diff_markdown", "escape_markdown_text"]
 
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+_SURROUNDING_SPACE = re.compile(r"(\s*)(.*?)(\s*)")
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 
 
@@ -90,7 +91,8 @@ def _marked(text: str, colour: str) -> str:
             parts.append(escaped)
             continue
         # Spaces stay outside the marks: "~~ word~~" would not strike anything.
-        lead, core, trail = re.match(r"(\s*)(.*?)(\s*)$", escaped).groups()
+        spaced = _SURROUNDING_SPACE.fullmatch(escaped)
+        lead, core, trail = spaced.groups() if spaced else ("", escaped, "")
         if colour == "red":  # struck through as well, so removals read without colour too
             parts.append(f"{lead}:red-background[:red[~~{core}~~]]{trail}")
         else:

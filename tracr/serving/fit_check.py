@@ -181,10 +181,14 @@ def check_fit(
     kv_seq = (shape.kv_bytes_per_token or 0.0) * (max_model_len or 0)
     need_min = shape.weight_bytes + kv_seq
     need_conc = shape.weight_bytes + kv_seq * max(1, concurrent_seqs)
-    numbers = dict(
-        weight_gib=_gib(shape.weight_bytes), kv_per_seq_gib=_gib(kv_seq), need_min_gib=_gib(need_min),
-        need_concurrent_gib=_gib(need_conc), budget_gib=_gib(budget), source=shape.source,
-    )  # fmt: skip
+    numbers: dict[str, Any] = {
+        "weight_gib": _gib(shape.weight_bytes),
+        "kv_per_seq_gib": _gib(kv_seq),
+        "need_min_gib": _gib(need_min),
+        "need_concurrent_gib": _gib(need_conc),
+        "budget_gib": _gib(budget),
+        "source": shape.source,
+    }
     detail = (
         f"weights {_gib(shape.weight_bytes)} GiB + KV {_gib(kv_seq)} GiB per {max_model_len or 0}-token sequence "
         f"vs budget {_gib(budget)} GiB ({len(span)} GPU(s) × {min(span) / 1024:.0f} GiB × {gpu_memory_utilization} "

@@ -10,6 +10,7 @@ forces one, and any flag given in ``extra_vllm_args`` replaces the preset's.
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 __all__ = ["VllmPreset", "VLLM_PRESETS", "match_preset", "preset_by_name", "merge_serve_args", "size_from_name"]
@@ -115,7 +116,7 @@ def _drop_flags(args: tuple[str, ...] | list[str], names: set[str]) -> list[str]
     return out
 
 
-def merge_serve_args(preset_args: tuple[str, ...] | list[str], user_args: list[str], explicit: set[str] = frozenset()) -> list[str]:
+def merge_serve_args(preset_args: tuple[str, ...] | list[str], user_args: list[str], explicit: Set[str] = frozenset()) -> list[str]:
     """Preset flags, minus any the user sets (in ``user_args`` or ``explicit``), then the user's."""
     user_flags = {n for n in (_flag_name(a) for a in user_args) if n} | set(explicit)
     return _drop_flags(preset_args, user_flags) + list(user_args)

@@ -234,7 +234,7 @@ def create_app(config: StubConfig) -> Starlette:
     async def streamed(
         writer: oai.StreamWriter, text: str, fault: FaultRule | None, req: oai.ChatRequest, started: float
     ) -> AsyncIterator[bytes]:
-        outcome = fault.fault if fault else "ok"
+        outcome: str = fault.fault if fault else "ok"
         try:
             yield writer.role()
             if fault and fault.fault == "drop":

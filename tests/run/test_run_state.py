@@ -36,11 +36,21 @@ def test_invalid_transitions_are_refused_with_what_is_allowed(current, new):
         check_transition(current, new)
 
 
-def test_resume_goes_back_to_queued_except_from_completed():
+def test_resume_goes_back_to_queued_unless_every_page_is_done():
     for status in (S.FAILED, S.CANCELLED, S.RUNNING, S.STARTING, S.QUEUED, S.WAITING_RESOURCES):
         assert check_resume(status) == S.QUEUED
-    with pytest.raises(InvalidTransition, match="completed run has nothing to resume"):
+    assert check_resume(S.COMPLETED, pages_left=True) == S.QUEUED  # completed with failed or missing pages
+    with pytest.raises(InvalidTransition, match="every page is done, nothing to resume"):
         check_resume(S.COMPLETED)
+
+
+def test_a_run_has_pages_left_when_a_page_failed_or_was_never_written():
+    from tracr.run.resume import pages_left
+
+    assert pages_left({"rollup": {"pages_total": 10, "pages_done": 9, "pages_failed": 1}})
+    assert pages_left({"rollup": {"pages_total": 10, "pages_done": 8, "pages_failed": 0}})
+    assert not pages_left({"rollup": {"pages_total": 10, "pages_done": 10, "pages_failed": 0}})
+    assert not pages_left({})
 
 
 def test_recorder_keeps_history_and_refuses_bad_moves(tmp_path):

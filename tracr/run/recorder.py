@@ -19,6 +19,7 @@ from tracr.outputs.layout import OutputLayout, RunLocation
 from tracr.outputs.files import read_json
 from tracr.outputs.rollup import Rollup, busy_seconds
 from tracr.outputs.timestamps import utc_now
+from tracr.run.resume import pages_left
 from tracr.run.state import TERMINAL_STATUSES, RunStatus, check_resume, check_transition
 
 __all__ = ["RunRecorder", "refresh_model_metadata", "refresh_job_metadata", "host_info"]
@@ -81,7 +82,7 @@ class RunRecorder:
     def resume(self) -> RunStatus:
         """Put an unfinished run back to ``queued`` (validated, recorded with what it resumed from)."""
         previous = self.status
-        new = check_resume(previous)
+        new = check_resume(previous, pages_left=pages_left(self.data))
         now = utc_now()
         self.data["status"] = new.value
         self.data["status_history"].append({"status": new.value, "at": now, "resumed_from": previous.value, "previous_error": self.data.get("error")})

@@ -8,9 +8,10 @@ trustworthy for resume, events and the reviewer.
 
 ``waiting_resources`` (GPU slots) and ``starting`` (a local server coming up) may
 be skipped. Resuming is the one way back: an unfinished run (``failed``,
-``cancelled``, or a run whose process died while ``queued``…``running``) is put
-back to ``queued`` by :func:`check_resume`, recorded as its own history entry;
-``completed`` is final.
+``cancelled``, a run whose process died while ``queued``…``running``, or a
+``completed`` run that still has failed or missing pages) is put back to
+``queued`` by :func:`check_resume`, recorded as its own history entry; a run
+that completed every page is final.
 """
 
 from __future__ import annotations
@@ -58,8 +59,12 @@ def check_transition(current: RunStatus, new: RunStatus) -> RunStatus:
     return new
 
 
-def check_resume(current: RunStatus) -> RunStatus:
-    """The status a resumed run restarts from (``queued``); a completed run cannot resume."""
-    if current == RunStatus.COMPLETED:
-        raise InvalidTransition("run status cannot go from completed back to queued: a completed run has nothing to resume")
+def check_resume(current: RunStatus, *, pages_left: bool = False) -> RunStatus:
+    """The status a resumed run restarts from (``queued``).
+
+    A completed run resumes only when ``pages_left`` (some page failed or was never
+    written): resume then finishes exactly those pages, in place.
+    """
+    if current == RunStatus.COMPLETED and not pages_left:
+        raise InvalidTransition("run status cannot go from completed back to queued: every page is done, nothing to resume")
     return RunStatus.QUEUED

@@ -35,12 +35,13 @@ _ALIAS = {
     r"\rvert": "|",
     r"\cdotp": r"\cdot",
 }
+_INVISIBLE_DELIMITER = re.compile(r"\\(?:left|right)\.")
 _OPERATOR = re.compile(r"\\(?:operatorname|mathrm|text|textrm)\{(sin|cos|tan|log|ln|exp|lim|max|min|det)\}")
 
 
 def latex_tokens(latex: str) -> list[str]:
     """Tokens of ``latex`` after dropping spacing/sizing commands and unwrapping ``{t}``."""
-    latex = _OPERATOR.sub(lambda m: "\\" + m.group(1), latex)
+    latex = _INVISIBLE_DELIMITER.sub("", _OPERATOR.sub(lambda m: "\\" + m.group(1), latex))
     raw = [_ALIAS.get(t, t) for t in _TOKEN.findall(latex) if t not in _DROP]
     changed = True
     while changed:

@@ -244,3 +244,16 @@ def test_loaded_fixture_json_round_trips_types() -> None:
     first = json.loads((FIXTURES / "bench_tests.jsonl").read_text().splitlines()[0])
     test = parse_test(first)
     assert isinstance(test, PresenceTest) and test.page == first["page"] and test.text == first["text"]
+
+
+def test_collapse_whitespace_equals_the_regex_it_replaces() -> None:
+    import random
+    import re
+
+    from tracr.scoring.normalise import collapse_whitespace
+
+    rng = random.Random(0)
+    alphabet = ["a", "b", " ", "\n", "\t", "\x1c", "\u3000", "\xa0", "\u2028"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert collapse_whitespace(text) == re.sub(r"\s+", " ", text), repr(text)

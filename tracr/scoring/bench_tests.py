@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 from rapidfuzz import fuzz
 
 from tracr.scoring.latex import latex_equivalent
-from tracr.scoring.normalise import normalize_text
+from tracr.scoring.normalise import collapse_whitespace, normalize_text
 from tracr.scoring.tables import Table, TableParseError, parse_html_tables, parse_markdown_tables
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "candidate_outputs",
     "trailing_char_repeats",
     "extract_equations",
+    "count_alnum",
 ]
 
 
@@ -361,7 +362,7 @@ def trailing_char_repeats(text: str, max_ngram: int = 5) -> list[int]:
 
     Whitespace runs count as one space (olmOCR's ``RepeatDetector``).
     """
-    text = re.sub(r"\s+", " ", text)
+    text = collapse_whitespace(text)
     counts = [0] * max_ngram
     for size in range(1, max_ngram + 1):
         if len(text) < size:
@@ -374,6 +375,17 @@ def trailing_char_repeats(text: str, max_ngram: int = 5) -> list[int]:
             pos -= size
         counts[size - 1] = count
     return counts
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_ASCII_NOT_ALNUM = bytes(b for b in range(128) if not chr(b).isalnum())
+
+
+def count_alnum(text: str) -> int:
+    """``sum(c.isalnum() for c in text)``, fast (``\\w`` is exactly ``isalnum`` plus ``_``)."""
+    if text.isascii():
+        return len(text.encode("ascii").translate(None, _ASCII_NOT_ALNUM))
+    return len(_NOT_ALNUM.sub("", text))
 
 
 _DISALLOWED = re.compile("[\u4e00-\u9fff\u3040-\u309f\u30a0-\u30ff\U0001f600-\U0001f64f\U0001f300-\U0001f5ff\U0001f680-\U0001f6ff\U0001f1e0-\U0001f1ff]")
@@ -397,10 +409,10 @@ class BaselineTest(BenchTest):
     }
 
     def run(self, markdown: str, options: ScoringOptions = DEFAULT_OPTIONS) -> tuple[bool, str]:
-        length = sum(1 for c in markdown if c.isalnum())
+        length = count_alnum(markdown)
         if self.max_length is not None:
             if self.max_length_skips_image_alt_tags:
-                length = sum(1 for c in _IMAGE_TAG.sub("", markdown) if c.isalnum())
+                length = count_alnum(_IMAGE_TAG.sub("", markdown))
             if length > self.max_length:
                 return False, f"{length} characters were output for a page we expected to be blank"
             return True, ""

@@ -243,31 +243,56 @@ _TABLE_CLOSE = re.compile(r"</table\s*>", re.IGNORECASE)
 _SPAN = re.compile(r"""\b(rowspan|colspan)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
 
 
-def _row_widths(table: Node) -> list[int]:
-    """Columns each row covers, counting spans from above (rows of nested tables excluded)."""
+_TABLE_SPAN = re.compile(r"<table\b.*?</table\s*>", re.IGNORECASE | re.DOTALL)
+_ROW = re.compile(r"<tr\b", re.IGNORECASE)
+_CELL = re.compile(r"<t[dh]\b([^>]*)>", re.IGNORECASE)
+_ROWSPAN = re.compile(r"""\browspan\s*=\s*["']?\s*(\d+)""", re.IGNORECASE)
+_COLSPAN = re.compile(r"""\bcolspan\s*=\s*["']?\s*(\d+)""", re.IGNORECASE)
+
+
+def _widths(rows: Iterable[Iterable[tuple[int, int]]]) -> list[int]:
+    """Columns each row covers, given each cell's (rowspan, colspan) and rowspans carried from above."""
     widths: list[int] = []
-    carried: dict[int, int] = {}  # column -> rows still covered by a rowspan
+    carried: dict[int, int] = {}  # column -> rows still covered by a rowspan from above
+    for cells in rows:
+        occupied = set(carried)
+        col = 0
+        for rowspan, colspan in cells:
+            while col in occupied:
+                col += 1
+            for c in range(col, col + max(colspan, 1)):
+                if rowspan > 1:
+                    carried[c] = rowspan
+                occupied.add(c)
+            col += max(colspan, 1)
+        widths.append(max(occupied, default=-1) + 1)
+        carried = {c: left - 1 for c, left in carried.items() if left - 1 > 0}
+    return widths
+
+
+def _attr_int(pattern: re.Pattern[str], attrs: str) -> int:
+    m = pattern.search(attrs)
+    return int(m.group(1)) if m else 1
+
+
+def _regex_rows(table_html: str) -> list[list[tuple[int, int]]]:
+    """Cells per row of a table without nested tables, read with regular expressions (fast path)."""
+    return [
+        [(_attr_int(_ROWSPAN, a), _attr_int(_COLSPAN, a)) for a in _CELL.findall(chunk)]
+        for chunk in _ROW.split(table_html)[1:]
+    ]
+
+
+def _tree_rows(table: Node) -> list[list[tuple[int, int]]]:
+    """Cells per row from the parsed tree, rows of nested tables excluded (slow path)."""
+    rows: list[list[tuple[int, int]]] = []
     for tr in table.find_all({"tr"}):
         owner = tr.parent
         while owner is not None and owner.name != "table":
             owner = owner.parent
-        if owner is not table:
-            continue
-        col = 0
-        occupied = {c for c, left in carried.items() if left > 0}
-        for cell in tr.find_all({"td", "th"}):
-            while col in occupied:
-                col += 1
-            rowspan = int(cell.attrs.get("rowspan", "1") or 1)
-            colspan = int(cell.attrs.get("colspan", "1") or 1)
-            for c in range(col, col + colspan):
-                if rowspan > 1:
-                    carried[c] = rowspan
-                occupied.add(c)
-            col += colspan
-        widths.append(max(occupied, default=-1) + 1)
-        carried = {c: left - 1 for c, left in carried.items() if left - 1 > 0}
-    return widths
+        if owner is table:
+            rows.append([(int(c.attrs.get("rowspan") or 1), int(c.attrs.get("colspan") or 1)) for c in tr.find_all({"td", "th"})])
+    return rows
 
 
 def _html_table_issues(markdown: str) -> list[HealthIssue]:
@@ -281,8 +306,13 @@ def _html_table_issues(markdown: str) -> list[HealthIssue]:
         if not value.strip().isdigit():
             return [HealthIssue(IssueKind.BAD_TABLE, f"{name.lower()}={value!r} is not an integer")]
     issues: list[HealthIssue] = []
-    for table in parse_html(markdown).find_all({"table"}):
-        widths = _row_widths(table)
+    spans = _TABLE_SPAN.findall(markdown)
+    if any(len(_TABLE_OPEN.findall(span)) > 1 for span in spans):
+        tables = [_tree_rows(node) for node in parse_html(markdown).find_all({"table"})]
+    else:
+        tables = [_regex_rows(span) for span in spans]
+    for rows in tables:
+        widths = _widths(rows)
         if not widths:
             issues.append(HealthIssue(IssueKind.BAD_TABLE, "HTML table without rows"))
         elif len(set(widths)) > 1:

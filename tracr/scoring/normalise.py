@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["normalize_text", "clean_for_edit_distance", "collapse_whitespace", "ASCII_REPLACEMENTS"]
 
@@ -47,16 +48,31 @@ _FOLD = str.maketrans(ASCII_REPLACEMENTS)
 
 
 def collapse_whitespace(text: str) -> str:
-    """Every run of whitespace becomes one space (no strip), as olmOCR does."""
-    return _WS.sub(" ", text)
+    """Every run of whitespace becomes one space (no strip): ``re.sub(r"\\s+", " ", text)``, faster.
+
+    ``str.split()`` and ``\\s`` agree on what whitespace is (both use Unicode ``isspace``),
+    so joining the words and restoring a leading/trailing space gives the same string.
+    """
+    if not text:
+        return text
+    out = " ".join(text.split())
+    if not out:
+        return " "
+    if text[0].isspace():
+        out = " " + out
+    if text[-1].isspace():
+        out += " "
+    return out
 
 
+@lru_cache(maxsize=1024)
 def normalize_text(text: str) -> str:
     """Normalise OCR output or a test query exactly like olmOCR-Bench's scorer.
 
     Steps, in olmOCR's order: ``<br>``/``<br/>`` to a space; whitespace runs to one
     space; ``**x**``, ``__x__``, ``<b>``, ``<i>``, ``*x*``, ``_x_`` markers removed;
     Unicode NFC; curly quotes, dashes, minus and micro sign folded.
+    Cached: several tests of one page normalise the same output.
     """
     text = _BR.sub(" ", text)
     text = _WS.sub(" ", text)

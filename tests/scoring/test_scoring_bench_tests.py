@@ -131,6 +131,7 @@ def test_order_exact_fuzzy_and_reversed() -> None:
     assert "'after' text" in order.run("Introduction only")[1]
     # Found twice: passes when any 'before' precedes any 'after'.
     assert order.run("Methods Introduction Methods")[0]
+    pytest.importorskip("fuzzysearch", reason="fuzzy order tests need fuzzysearch (pip install fuzzysearch)")
     fuzzy = make(type="order", before="Introduction", after="Methods", max_diffs=1)
     assert isinstance(fuzzy, OrderTest)
     assert fuzzy.run("Intrduction then Metods")[0]

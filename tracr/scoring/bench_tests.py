@@ -46,6 +46,7 @@ from tracr.scoring.tables import Table, TableParseError, parse_html_tables, pars
 
 __all__ = [
     "BenchTestError",
+    "MissingDependencyError",
     "ScoringOptions",
     "BenchTest",
     "PresenceTest",
@@ -77,6 +78,10 @@ class BenchTestError(ValueError):
         self.source = source
         self.line = line
         self.field_name = field_name
+
+
+class MissingDependencyError(RuntimeError):
+    """A test type needs an optional package; raised through ``run_repeats`` so it is never a silent fail."""
 
 
 MathMatcher = Callable[[str, str], bool]
@@ -172,7 +177,7 @@ def _near_matches(needle: str, haystack: str, max_diffs: int) -> list[int]:
     try:
         from fuzzysearch import find_near_matches
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("order tests with max_diffs > 0 need the 'fuzzysearch' package (pip install fuzzysearch)") from exc
+        raise MissingDependencyError("order tests with max_diffs > 0 need the 'fuzzysearch' package (pip install fuzzysearch)") from exc
     return [m.start for m in find_near_matches(needle, haystack, max_l_dist=max_diffs)]
 
 
@@ -552,6 +557,8 @@ def run_repeats(test: BenchTest, outputs: Sequence[str | None], options: Scoring
             continue
         try:
             ok, why = test.run(markdown, options)
+        except MissingDependencyError:
+            raise
         except Exception as exc:  # noqa: BLE001 - olmOCR counts any scorer error as a failed repeat
             ok, why = False, f"{type(exc).__name__}: {exc}"
         if ok:

@@ -36,7 +36,7 @@ def make(**fields: object) -> object:
 
 def test_fixture_file_loads_every_type() -> None:
     tests = load_tests(FIXTURES / "bench_tests.jsonl")
-    assert len(tests) == 33
+    assert len(tests) == 38
     assert {type(t) for t in tests} == {PresenceTest, OrderTest, TableTest, BaselineTest}
 
 

@@ -12,6 +12,7 @@ because olmOCR renders them in Chromium, which is not available here.)
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,56 @@ def test_pass_fail_is_identical_to_olmocr_for_every_test_and_output() -> None:
     # The fixtures must exercise both outcomes, or agreement would prove little.
     assert passes[True] >= 30 and passes[False] >= 30
     assert set(agree) == {"present", "absent", "order", "table", "baseline"}
+
+
+def _mutants(text: str, count: int, seed: int) -> list[str]:
+    """Damaged copies of ``text``: deleted/duplicated/shuffled lines, typos, broken tags, case changes."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for _ in range(count):
+        lines = text.split("\n")
+        for _ in range(rng.randint(1, 4)):
+            op = rng.randrange(6)
+            i = rng.randrange(len(lines))
+            if op == 0:
+                del lines[i]
+            elif op == 1:
+                lines.insert(i, lines[rng.randrange(len(lines))])
+            elif op == 2:
+                j = rng.randrange(len(lines))
+                lines[i], lines[j] = lines[j], lines[i]
+            elif op == 3 and lines[i]:
+                k = rng.randrange(len(lines[i]))
+                lines[i] = lines[i][:k] + rng.choice("xe |<>*_") + lines[i][k + 1 :]
+            elif op == 4:
+                lines[i] = lines[i].upper()
+            else:
+                lines[i] = lines[i].replace("</td>", "", 1).replace("|", "", 1)
+        out.append("\n".join(lines))
+    return out
+
+
+def test_pass_fail_is_identical_to_olmocr_on_damaged_outputs() -> None:
+    ours = {t.id: t for t in load_tests(FIXTURES / "bench_tests.jsonl")}
+    lines = [line for line in (FIXTURES / "bench_tests.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    theirs = [olmocr_tests.load_single_test(line) for line in lines]
+    sources = [(FIXTURES / "outputs" / name).read_text(encoding="utf-8") for name in ("good.md", "nested.md", "typo.md")]
+    outputs = [m for k, src in enumerate(sources) for m in _mutants(src, 25, seed=k)]
+    agree: Counter[str] = Counter()
+    outcomes: Counter[bool] = Counter()
+    disagreements: list[str] = []
+    for markdown in outputs:
+        for test in theirs:
+            mine = ours[test.id]
+            expected = _olmocr_verdict(test, markdown)
+            outcomes[expected] += 1
+            if run_repeats(mine, [markdown]).passed == expected:
+                agree[mine.type] += 1
+            else:
+                disagreements.append(f"{mine.id}: olmocr={expected} on {markdown[:200]!r}")
+    print("agreement on damaged outputs by type:", dict(agree), "olmocr outcomes:", dict(outcomes))
+    assert not disagreements, "\n".join(disagreements[:5])
+    assert outcomes[True] >= 300 and outcomes[False] >= 300
 
 
 def test_normalisation_is_identical_to_olmocr() -> None:

@@ -272,32 +272,25 @@ class TableTest(BenchTest):
                 sim = fuzz.ratio(query, text) / 100.0
                 if sim < self._limit(query):
                     reasons.append(f"{label} '{text}' doesn't match expected '{query}' (similarity: {sim:.2f})")
-        if self.top_heading:
-            limit = self._limit(self.top_heading)
+        headings = (
+            ("Top", self.top_heading, table.col_headers.get(c, []), sorted(table.header_rows), [row[c] for row in grid], r),
+            ("Left", self.left_heading, table.row_headers.get(r, []), sorted(table.header_cols), grid[r], c),
+        )
+        for label, query, mapped, header_lines, line, position in headings:
+            if not query:
+                continue
+            limit = self._limit(query)
             match, sim = _heading_match(
-                self.top_heading,
+                query,
                 limit,
-                [text for _, text in table.col_headers.get(c, [])],
-                [grid[i][c] for i in sorted(table.header_rows) if i < r and grid[i][c].strip()],
-                [grid[i][c] for i in range(r) if grid[i][c].strip()],
+                [text for _, text in mapped],
+                [line[k] for k in header_lines if k < position and line[k].strip()],
+                [line[k] for k in range(position) if line[k].strip()],
             )
             if not match:
-                reasons.append(f"No top heading found for cell at ({r}, {c})")
+                reasons.append(f"No {label.lower()} heading found for cell at ({r}, {c})")
             elif sim < limit:
-                reasons.append(f"Top heading '{match}' doesn't match expected '{self.top_heading}' (similarity: {sim:.2f})")
-        if self.left_heading:
-            limit = self._limit(self.left_heading)
-            match, sim = _heading_match(
-                self.left_heading,
-                limit,
-                [text for _, text in table.row_headers.get(r, [])],
-                [grid[r][j] for j in sorted(table.header_cols) if j < c and grid[r][j].strip()],
-                [grid[r][j] for j in range(c) if grid[r][j].strip()],
-            )
-            if not match:
-                reasons.append(f"No left heading found for cell at ({r}, {c})")
-            elif sim < limit:
-                reasons.append(f"Left heading '{match}' doesn't match expected '{self.left_heading}' (similarity: {sim:.2f})")
+                reasons.append(f"{label} heading '{match}' doesn't match expected '{query}' (similarity: {sim:.2f})")
         return reasons
 
     def run(self, markdown: str, options: ScoringOptions = DEFAULT_OPTIONS) -> tuple[bool, str]:

@@ -30,7 +30,7 @@ from enum import Enum
 from functools import lru_cache
 
 from tracr.scoring.bench_tests import trailing_char_repeats
-from tracr.scoring.tables import Node, markdown_table_blocks, parse_html
+from tracr.scoring.tables import Node, markdown_table_blocks, own_cells, own_rows, parse_html
 
 __all__ = [
     "IssueKind",
@@ -285,14 +285,7 @@ def _regex_rows(table_html: str) -> list[list[tuple[int, int]]]:
 
 def _tree_rows(table: Node) -> list[list[tuple[int, int]]]:
     """Cells per row from the parsed tree, rows of nested tables excluded (slow path)."""
-    rows: list[list[tuple[int, int]]] = []
-    for tr in table.find_all({"tr"}):
-        owner = tr.parent
-        while owner is not None and owner.name != "table":
-            owner = owner.parent
-        if owner is table:
-            rows.append([(int(c.attrs.get("rowspan") or 1), int(c.attrs.get("colspan") or 1)) for c in tr.find_all({"td", "th"})])
-    return rows
+    return [[(int(c.attrs.get("rowspan") or 1), int(c.attrs.get("colspan") or 1)) for c in own_cells(tr)] for tr in own_rows(table)]
 
 
 def _html_table_issues(markdown: str) -> list[HealthIssue]:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
@@ -73,6 +75,24 @@ def word_edit_distance(prediction: str, reference: str) -> EditDistance:
     return EditDistance(Levenshtein.distance(a, b), max(len(a), len(b)))
 
 
+def _greedy_pairs(scores: npt.NDArray[Any], minimum: float) -> list[tuple[int, int]]:
+    """One-to-one (row, column) pairs, best score first, none below ``minimum``."""
+    pairs: list[tuple[int, int]] = []
+    if scores.size == 0:
+        return pairs
+    used_rows: set[int] = set()
+    used_cols: set[int] = set()
+    for flat in np.argsort(-scores, axis=None, kind="stable"):
+        row, col = divmod(int(flat), scores.shape[1])
+        if scores[row, col] < minimum:
+            break
+        if row not in used_rows and col not in used_cols:
+            pairs.append((row, col))
+            used_rows.add(row)
+            used_cols.add(col)
+    return pairs
+
+
 @dataclass(frozen=True)
 class TableScore:
     """Tables of one page: mean TEDS over reference tables (``None`` when it has none)."""
@@ -91,16 +111,7 @@ def table_scores(prediction: str, reference: str) -> TableScore:
     if not refs:
         return TableScore(None, None, 0, len(preds))
     full = np.array([[teds(p, r) for p in preds] for r in refs]) if preds else np.zeros((len(refs), 0))
-    pairs: list[tuple[int, int]] = []
-    used_r: set[int] = set()
-    used_p: set[int] = set()
-    for flat in np.argsort(-full, axis=None, kind="stable") if preds else []:
-        r, p = divmod(int(flat), len(preds))
-        if r not in used_r and p not in used_p:
-            pairs.append((r, p))
-            used_r.add(r)
-            used_p.add(p)
-    by_ref = {r: p for r, p in pairs}
+    by_ref = dict(_greedy_pairs(full, 0.0))
     per_table: list[tuple[float, float]] = []
     for r, ref in enumerate(refs):
         if r in by_ref:
@@ -175,17 +186,7 @@ def reading_order(prediction: str, reference: str, *, min_similarity: float = 60
     if not preds:
         return OrderScore(None, None, 0, len(refs))
     sim = process.cdist(refs, preds, scorer=fuzz.ratio, dtype=np.float32)
-    used_r: set[int] = set()
-    used_p: set[int] = set()
-    matches: list[tuple[int, int]] = []
-    for flat in np.argsort(-sim, axis=None, kind="stable"):
-        r, p = divmod(int(flat), len(preds))
-        if sim[r, p] < min_similarity:
-            break
-        if r not in used_r and p not in used_p:
-            matches.append((r, p))
-            used_r.add(r)
-            used_p.add(p)
+    matches = _greedy_pairs(sim, min_similarity)
     if len(matches) < 2:
         return OrderScore(None, None, len(matches), len(refs))
     matches.sort()

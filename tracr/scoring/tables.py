@@ -24,6 +24,8 @@ __all__ = [
     "parse_markdown_tables",
     "parse_html_tables",
     "markdown_table_blocks",
+    "own_rows",
+    "own_cells",
 ]
 
 VOID_ELEMENTS = frozenset(
@@ -121,6 +123,24 @@ class _TreeBuilder(HTMLParser):
             parent.children[-1].text += data
         else:
             parent.children.append(Node(text=data, parent=parent))
+
+
+def own_rows(table: Node) -> list[Node]:
+    """``tr`` elements whose nearest enclosing table is ``table`` (rows of nested tables excluded)."""
+    return [tr for tr in table.find_all({"tr"}) if nearest(tr, "table") is table]
+
+
+def own_cells(tr: Node) -> list[Node]:
+    """``td``/``th`` elements whose nearest enclosing row is ``tr``."""
+    return [cell for cell in tr.find_all({"td", "th"}) if nearest(cell, "tr") is tr]
+
+
+def nearest(node: Node, name: str) -> Node | None:
+    """The closest ancestor of ``node`` called ``name``."""
+    parent = node.parent
+    while parent is not None and parent.name != name:
+        parent = parent.parent
+    return parent
 
 
 def parse_html(html: str) -> Node:

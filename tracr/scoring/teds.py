@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from rapidfuzz.distance import Levenshtein
 
 from tracr.scoring.normalise import normalize_text
-from tracr.scoring.tables import Node, TableParseError, markdown_table_blocks, parse_html, split_markdown_rows
+from tracr.scoring.tables import Node, TableParseError, markdown_table_blocks, own_cells, own_rows, parse_html, split_markdown_rows
 
 __all__ = ["TableTree", "tables_as_trees", "tree_edit_distance", "teds"]
 
@@ -46,28 +46,11 @@ def _span(value: str | None) -> int:
         return 1
 
 
-def _own_rows(table: Node) -> list[Node]:
-    """``tr`` elements whose nearest enclosing table is ``table`` (nested tables stay separate)."""
-    rows: list[Node] = []
-    for tr in table.find_all({"tr"}):
-        parent = tr.parent
-        while parent is not None and parent.name != "table":
-            parent = parent.parent
-        if parent is table:
-            rows.append(tr)
-    return rows
-
-
 def _html_tree(table: Node) -> TableTree:
     root = TableTree("table")
-    for tr in _own_rows(table):
+    for tr in own_rows(table):
         row = TableTree("tr")
-        for cell in tr.find_all({"td", "th"}):
-            owner = cell.parent
-            while owner is not None and owner.name != "tr":
-                owner = owner.parent
-            if owner is not tr:
-                continue
+        for cell in own_cells(tr):
             row.children.append(
                 TableTree("td", _cell_text(cell.get_text(br=" ")), _span(cell.attrs.get("rowspan")), _span(cell.attrs.get("colspan")))
             )

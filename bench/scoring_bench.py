@@ -52,8 +52,8 @@ def make_page(rng: random.Random, index: int) -> tuple[str, str]:
 
 
 def make_tests(index: int) -> list[BenchTest]:
-    base = {"pdf": f"job/doc{index}.pdf", "page": 1}
-    specs = [
+    base: dict[str, object] = {"pdf": f"job/doc{index}.pdf", "page": 1}
+    specs: list[dict[str, object]] = [
         {"type": "present", "text": "Introduction", "id": f"{index}-p"},
         {"type": "absent", "text": "CONFIDENTIAL DRAFT", "id": f"{index}-a"},
         {"type": "order", "before": "Introduction", "after": "Methods", "id": f"{index}-o"},

@@ -35,6 +35,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -231,6 +232,13 @@ def _heading_match(
     return best_match, best
 
 
+@lru_cache(maxsize=32)
+def _tables_of(markdown: str, with_markdown: bool) -> tuple[Table, ...]:
+    """Markdown (optionally) then HTML tables of one output; cached, a page usually has many table tests."""
+    markdown_tables = parse_markdown_tables(markdown) if with_markdown else []
+    return (*markdown_tables, *parse_html_tables(markdown))
+
+
 @dataclass(kw_only=True)
 class TableTest(BenchTest):
     """``table``: some cell matching ``cell`` has the given neighbours and headings."""
@@ -295,9 +303,8 @@ class TableTest(BenchTest):
 
     def run(self, markdown: str, options: ScoringOptions = DEFAULT_OPTIONS) -> tuple[bool, str]:
         threshold = self._limit(self.cell)
-        tables: list[Table] = [] if self.ignore_markdown_tables else parse_markdown_tables(markdown)
         try:
-            tables.extend(parse_html_tables(markdown))
+            tables = _tables_of(markdown, not self.ignore_markdown_tables)
         except TableParseError as exc:
             return False, f"HTML table could not be read: {exc}"
         if not tables:

@@ -123,7 +123,7 @@ def test_normalisation_lets_typography_and_emphasis_match() -> None:
     assert normalize_text("snake_case_name") == "snakecasename"
 
 
-def test_order_exact_fuzzy_and_reversed() -> None:
+def test_order_exact_and_reversed() -> None:
     order = make(type="order", before="Introduction", after="Methods")
     assert isinstance(order, OrderTest)
     assert order.run("Introduction ... Methods")[0]
@@ -131,6 +131,9 @@ def test_order_exact_fuzzy_and_reversed() -> None:
     assert "'after' text" in order.run("Introduction only")[1]
     # Found twice: passes when any 'before' precedes any 'after'.
     assert order.run("Methods Introduction Methods")[0]
+
+
+def test_order_fuzzy_uses_levenshtein_distance() -> None:
     pytest.importorskip("fuzzysearch", reason="fuzzy order tests need fuzzysearch (pip install fuzzysearch)")
     fuzzy = make(type="order", before="Introduction", after="Methods", max_diffs=1)
     assert isinstance(fuzzy, OrderTest)

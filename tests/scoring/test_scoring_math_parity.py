@@ -62,7 +62,7 @@ def test_math_pass_fail_is_identical_to_olmocr(renderer: KatexRenderer, monkeypa
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(BrowserType, "launch", launch)
-    olmocr_tests = pytest.importorskip("olmocr.bench.tests", reason="olmocr not installed")
+    olmocr_tests = pytest.importorskip("olmocr.bench.tests", reason="olmocr not installed", exc_type=ImportError)
     options = ScoringOptions(math_matcher=renderer.matcher)
     mine = {t.id: t for t in load_tests(FIXTURES / "math_tests.jsonl")}
     disagreements: list[str] = []

@@ -26,6 +26,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 olmocr_tests = pytest.importorskip(
     "olmocr.bench.tests",
     reason="olmocr not installed: pip install --no-deps olmocr==0.4.27 beautifulsoup4 fuzzysearch playwright tqdm",
+    exc_type=ImportError,
 )
 
 

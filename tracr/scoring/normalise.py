@@ -65,7 +65,6 @@ def collapse_whitespace(text: str) -> str:
     return out
 
 
-@lru_cache(maxsize=1024)
 def normalize_text(text: str) -> str:
     """Normalise OCR output or a test query exactly like olmOCR-Bench's scorer.
 
@@ -74,6 +73,11 @@ def normalize_text(text: str) -> str:
     Unicode NFC; curly quotes, dashes, minus and micro sign folded.
     Cached: several tests of one page normalise the same output.
     """
+    return _normalize_cached(text)
+
+
+@lru_cache(maxsize=1024)
+def _normalize_cached(text: str) -> str:
     text = _BR.sub(" ", text)
     text = _WS.sub(" ", text)
     text = _BOLD_STARS.sub(r"\1", text)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tracr.outputs.files import append_line, write_text_atomic
+from tracr.outputs.files import write_text_atomic
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord
+from tracr.outputs.journal import PageRecord, append_record
 from tracr.outputs.journal import pdf_metadata_text
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import iso_utc
@@ -157,8 +157,7 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                             chars=len(text),
                             finished_at=iso_utc(clock),
                         )
-                    line = record.to_json()
-                    append_line(location.page_journal(pdf), line)
+                    line = append_record(location.page_journal(pdf), record)
                     lines.append(line)
                     rollup.add_page(record)
                     counts["pages"] += 1

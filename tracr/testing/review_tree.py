@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pymupdf
 
-from tracr.outputs.files import append_line, write_text_atomic
+from tracr.outputs.files import write_text_atomic
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord
+from tracr.outputs.journal import PageRecord, append_record
 from tracr.outputs.journal import pdf_metadata_text
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import iso_utc
@@ -91,8 +91,7 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
                         chars=len(outcome),
                         finished_at=iso_utc(clock),
                     )
-                line = record.to_json()
-                append_line(location.page_journal(pdf_slug), line)
+                line = append_record(location.page_journal(pdf_slug), record)
                 lines.append(line)
                 rollup.add_page(record)
             rollup.wall_seconds = sum(json.loads(line)["latency_s"] or 0 for line in lines)

@@ -20,7 +20,8 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
-from tracr.outputs.files import write_text_atomic
+from tracr.errors import ErrorClass
+from tracr.outputs.files import OutputWriteError, write_text_atomic
 from tracr.outputs.layout import RunLocation
 from tracr.outputs.journal import PageRecord, append_record
 from tracr.outputs.journal import pdf_metadata_text
@@ -32,6 +33,8 @@ from tracr.run.resume import finished_pages
 __all__ = ["RunContext", "ocr_pdf"]
 
 PDF_METADATA_INTERVAL_S = 5.0
+#: Characters of one page's text that are stored at most: a runaway model cannot fill a disk or a reviewer.
+DEFAULT_MAX_PAGE_CHARS = 500_000
 
 
 @dataclass
@@ -45,6 +48,7 @@ class RunContext:
     error_counts: dict[str, int] = field(default_factory=dict)
     resume: bool = False  # skip pages already written by an earlier session of this run
     pages_skipped: int = 0
+    max_page_chars: int = DEFAULT_MAX_PAGE_CHARS
 
     def record(self, record: PageRecord) -> None:
         self.rollup.add_page(record)
@@ -52,10 +56,12 @@ class RunContext:
             self.error_counts[record.error_class] = self.error_counts.get(record.error_class, 0) + 1
 
 
-def _page_record(page: int, result: OcrResult, chars: int) -> PageRecord:
+def _page_record(page: int, result: OcrResult, chars: int, capped_at: int | None = None) -> PageRecord:
     return PageRecord(
         page=page,
         status="done" if result.ok else "failed",
+        truncated=result.ok and result.finish_reason == "length",
+        capped_at=capped_at,
         attempts=result.attempts,
         latency_s=round(result.latency_s, 4) if result.latency_s is not None else None,
         ttft_s=round(result.ttft_s, 4) if result.ttft_s is not None else None,
@@ -66,6 +72,40 @@ def _page_record(page: int, result: OcrResult, chars: int) -> PageRecord:
         error=result.error,
         error_class=result.error_class.value if result.error_class else None,
     )
+
+
+def _keep_unwritten(location: RunLocation, pdf_slug: str, page: int, text: str) -> str:
+    """Put a page's text where resume and people can find it; what happened, as words for the record."""
+    kept = location.unwritten_page(pdf_slug, page)
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(kept, text)
+    except OSError as exc:
+        return f"it could not be kept either ({exc.strerror or exc})"
+    return f"its text is kept in {kept}"
+
+
+def store_page(location: RunLocation, pdf_slug: str, page: int, result: OcrResult, max_chars: int) -> PageRecord:
+    """Write a page's markdown (capped at ``max_chars``) and return its record.
+
+    A page that cannot be written fails that page alone (``error_class`` ``write``),
+    with the text it cost a model call to get kept aside; its siblings go on.
+    """
+    if not result.ok:
+        return _page_record(page, result, 0)
+    text = result.text or ""
+    capped = max_chars if len(text) > max_chars else None
+    if capped is not None:
+        text = text[:max_chars]
+    path = location.page_markdown(pdf_slug, page)
+    try:
+        write_text_atomic(path, text)
+    except OSError as exc:
+        record = _page_record(page, result, len(text), capped)
+        record.status, record.error_class = "failed", ErrorClass.WRITE.value
+        record.error = f"cannot write {path.name} ({exc.strerror or type(exc).__name__}); {_keep_unwritten(location, pdf_slug, page, text)}"
+        return record
+    return _page_record(page, result, len(text), capped)
 
 
 class _PdfMetadataWriter:
@@ -113,12 +153,15 @@ class _PdfMetadataWriter:
             "rollup": self.rollup.to_dict(),
         }
         page_lines = [self.page_lines[page] for page in sorted(self.page_lines)]
-        write_text_atomic(self.path, pdf_metadata_text(header, page_lines), durable=True)
+        try:
+            write_text_atomic(self.path, pdf_metadata_text(header, page_lines), durable=True)
+        except OSError as exc:
+            raise OutputWriteError(f"cannot write {self.path}: {exc.strerror or exc}", hint="check that the outputs folder is writable and not full") from exc
         return header
 
 
 def _first_fatal(group: BaseExceptionGroup) -> BaseException:
-    fatal = group.subgroup(lambda e: isinstance(e, FatalModelError))
+    fatal = group.subgroup(lambda e: isinstance(e, (FatalModelError, OutputWriteError)))
     if fatal is not None:
         return fatal.exceptions[0] if not isinstance(fatal.exceptions[0], BaseExceptionGroup) else _first_fatal(fatal.exceptions[0])
     return group.exceptions[0]
@@ -151,12 +194,14 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
     async def one_page(page: int) -> None:
         try:
             result = await engine.run_page(pdf.path, page)
-            chars = 0
-            if result.ok:
-                chars = len(result.text or "")
-                write_text_atomic(ctx.location.page_markdown(pdf.slug, page), result.text or "")
-            record = _page_record(page, result, chars)
-            line = append_record(journal, record)
+            record = store_page(ctx.location, pdf.slug, page, result, ctx.max_page_chars)
+            try:
+                line = append_record(journal, record)
+            except OSError as exc:
+                raise OutputWriteError(
+                    f"cannot record page {page} of {pdf.slug} in {journal}: {exc.strerror or exc}",
+                    hint="check that the outputs folder is writable and not full; `tracr run --resume` redoes the pages not recorded",
+                ) from exc
             writer.add(record, line)
             ctx.record(record)
         finally:
@@ -169,7 +214,8 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
                 group.create_task(one_page(page))
     except BaseExceptionGroup as group_error:
         error = _first_fatal(group_error)
-        writer.write("failed", str(error))
+        if not isinstance(error, OutputWriteError):
+            writer.write("failed", str(error))
         raise error from None
     except asyncio.CancelledError:
         writer.write("cancelled")

@@ -58,6 +58,8 @@ PAGE_SCHEMA = Columns(
         ("output_tokens", "BIGINT"),
         ("finish_reason", "VARCHAR"),
         ("chars", "BIGINT"),
+        ("truncated", "BOOLEAN"),
+        ("capped_at", "BIGINT"),
         ("error", "VARCHAR"),
         ("error_class", "VARCHAR"),
         ("finished_at", "VARCHAR"),
@@ -151,6 +153,10 @@ def _str(value: Any) -> str | None:
     return value if type(value) is str else None
 
 
+def _flag(value: Any) -> bool:
+    return value is True
+
+
 # Journal fields with their converters; anything of the wrong type becomes NULL rather than failing the refresh.
 _PAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("status", _str),
@@ -161,6 +167,8 @@ _PAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("output_tokens", _int),
     ("finish_reason", _str),
     ("chars", _int),
+    ("truncated", _flag),
+    ("capped_at", _int),
     ("error", _str),
     ("error_class", _str),
     ("finished_at", _str),

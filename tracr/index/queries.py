@@ -47,7 +47,7 @@ def runs(job_id: str | None = None) -> Query:
     """Every run (of one job, or of all), with its throughput, tokens and latency percentiles."""
     where, params = ("", ()) if job_id is None else ("WHERE job_id = ?", (job_id,))
     return Query(
-        f"""SELECT job_id, model_slug, model, provider, mode, run, status, pages_total, pages_done, pages_failed,
+        f"""SELECT job_id, model_slug, model, provider, mode, run, status, pages_total, pages_done, pages_failed, pages_truncated,
                pages_per_s, wall_seconds, input_tokens, output_tokens,
                latency_p50, latency_p90, latency_p99, ttft_p50, ttft_p90, ttft_p99, started_at, error
         FROM runs {where} ORDER BY job_id, model_slug, run""",
@@ -73,7 +73,8 @@ def run_pdfs(job_id: str, model_slug: str, run: int) -> Query:
 
 def pdf_pages(job_id: str, model_slug: str, run: int, pdf_slug: str) -> Query:
     return Query(
-        """SELECT page, status, attempts, latency_s, ttft_s, input_tokens, output_tokens, finish_reason, chars, error_class, error, finished_at
+        """SELECT page, status, attempts, latency_s, ttft_s, input_tokens, output_tokens, finish_reason, chars, truncated, capped_at,
+              error_class, error, finished_at
        FROM pages WHERE job_id = ? AND model_slug = ? AND run = ? AND pdf_slug = ? ORDER BY page""",
         (job_id, model_slug, run, pdf_slug),
     )

@@ -42,7 +42,7 @@ class Columns:
         return ", ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
 
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 TABLES = ("jobs", "runs", "pdfs", "pages", "votes")
 """The documented tables; ``index_runs``, ``index_jobs`` and ``index_info`` are bookkeeping."""
 
@@ -54,7 +54,7 @@ CREATE TABLE jobs (
 CREATE TABLE runs (
     job_id VARCHAR, model_slug VARCHAR, model VARCHAR, provider VARCHAR, mode VARCHAR, run INTEGER,
     status VARCHAR, error VARCHAR, created_at TIMESTAMP, started_at TIMESTAMP, ended_at TIMESTAMP,
-    wall_seconds DOUBLE, pages_total BIGINT, pages_done BIGINT, pages_failed BIGINT, pages_per_s DOUBLE,
+    wall_seconds DOUBLE, pages_total BIGINT, pages_done BIGINT, pages_failed BIGINT, pages_truncated BIGINT, pages_per_s DOUBLE,
     input_tokens BIGINT, output_tokens BIGINT,
     latency_p50 DOUBLE, latency_p90 DOUBLE, latency_p99 DOUBLE, ttft_p50 DOUBLE, ttft_p90 DOUBLE, ttft_p99 DOUBLE,
     run_dir VARCHAR
@@ -67,7 +67,7 @@ CREATE TABLE pdfs (
 CREATE TABLE pages (
     job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, page INTEGER, status VARCHAR,
     attempts INTEGER, latency_s DOUBLE, ttft_s DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
-    finish_reason VARCHAR, chars BIGINT, error VARCHAR, error_class VARCHAR, finished_at TIMESTAMP,
+    finish_reason VARCHAR, chars BIGINT, truncated BOOLEAN, capped_at BIGINT, error VARCHAR, error_class VARCHAR, finished_at TIMESTAMP,
     markdown VARCHAR, md_path VARCHAR
 );
 CREATE TABLE votes (
@@ -94,7 +94,7 @@ WHOLE_TABLES = ("jobs", "index_jobs", "votes", "index_info")  # small: rebuilt o
 
 INSERT_PAGES = """
 INSERT INTO pages SELECT job_id, model_slug, run, pdf_slug, page, status, attempts, latency_s, ttft_s,
-    input_tokens, output_tokens, finish_reason, chars, error, error_class, TRY_CAST(finished_at AS TIMESTAMP),
+    input_tokens, output_tokens, finish_reason, chars, truncated, capped_at, error, error_class, TRY_CAST(finished_at AS TIMESTAMP),
     markdown, md_path
 FROM chunk_pages
 """
@@ -121,6 +121,7 @@ WITH agg AS (
     SELECT job_id, model_slug, run,
         count(*) FILTER (WHERE status = 'done') AS pages_done,
         count(*) FILTER (WHERE status = 'failed') AS pages_failed,
+        count(*) FILTER (WHERE status = 'done' AND truncated) AS pages_truncated,
         sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
         quantile_cont(latency_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS lat,
         quantile_cont(ttft_s, [0.5, 0.9, 0.99]) FILTER (WHERE status = 'done') AS ttft
@@ -128,7 +129,7 @@ WITH agg AS (
 )
 SELECT r.job_id, r.model_slug, r.model, r.provider, r.mode, r.run, r.status, r.error,
     TRY_CAST(r.created_at AS TIMESTAMP), TRY_CAST(r.started_at AS TIMESTAMP), TRY_CAST(r.ended_at AS TIMESTAMP),
-    r.wall_seconds, r.pages_total, coalesce(a.pages_done, 0), coalesce(a.pages_failed, 0),
+    r.wall_seconds, r.pages_total, coalesce(a.pages_done, 0), coalesce(a.pages_failed, 0), coalesce(a.pages_truncated, 0),
     CASE WHEN r.wall_seconds > 0 THEN round(coalesce(a.pages_done, 0) / r.wall_seconds, 3) ELSE 0 END,
     coalesce(a.input_tokens, 0), coalesce(a.output_tokens, 0),
     a.lat[1], a.lat[2], a.lat[3], a.ttft[1], a.ttft[2], a.ttft[3],

@@ -14,7 +14,15 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["write_bytes_atomic", "write_text_atomic", "write_json_atomic", "append_line", "read_bytes", "read_json", "json_loads", "JSONError"]
+from tracr.errors import ErrorClass, TracrError
+
+__all__ = ["OutputWriteError", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "append_line", "read_bytes", "read_json", "json_loads", "JSONError"]
+
+
+class OutputWriteError(TracrError):
+    """The outputs folder refused a write tracr cannot do without (a journal line, a metadata file)."""
+
+    default_class = ErrorClass.WRITE
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> None:

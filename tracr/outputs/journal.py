@@ -44,6 +44,8 @@ class PageRecord:
     output_tokens: int | None = None
     finish_reason: str | None = None
     chars: int = 0
+    truncated: bool = False  # the model stopped at its token limit (finish_reason "length"): text may be cut off
+    capped_at: int | None = None  # the stored text was cut to this many characters (a runaway output)
     error: str | None = None
     error_class: str | None = None
     finished_at: str = field(default_factory=utc_now)

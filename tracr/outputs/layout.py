@@ -115,6 +115,10 @@ class RunLocation:
     def page_markdown(self, pdf_slug: str, page: int) -> Path:
         return self.pdf_dir(pdf_slug) / f"{page}.md"
 
+    def unwritten_page(self, pdf_slug: str, page: int) -> Path:
+        """Where a page's text is kept when its ``<page>.md`` cannot be written (the model call was paid for)."""
+        return self.root / STATE_DIR / "unwritten" / self.job_id / self.model_slug / f"run-{self.run}" / pdf_slug / f"{page}.md"
+
 
 @dataclass(frozen=True)
 class OutputLayout:

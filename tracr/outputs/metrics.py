@@ -50,12 +50,13 @@ def run_page_records(location: RunLocation) -> Iterable[tuple[str, PageRecord]]:
 def compute_run_metrics(location: RunLocation, wall_seconds: float, hardware: dict[str, Any] | None = None) -> dict[str, Any]:
     """Metrics of one run from its journals; ``wall_seconds`` is the run's busy time (all sessions)."""
     latencies, ttfts = [], []
-    tokens_in = tokens_out = done = failed = 0
+    tokens_in = tokens_out = done = failed = truncated = 0
     errors: Counter[str] = Counter()
     for _, record in run_page_records(location):
         tokens_in += record.input_tokens or 0
         if record.status == "done":
             done += 1
+            truncated += record.truncated
             tokens_out += record.output_tokens or 0
             if record.latency_s is not None:
                 latencies.append(record.latency_s)
@@ -74,6 +75,7 @@ def compute_run_metrics(location: RunLocation, wall_seconds: float, hardware: di
         "pages_total": (meta.get("rollup") or {}).get("pages_total", done + failed),
         "pages_done": done,
         "pages_failed": failed,
+        "pages_truncated": truncated,
         "wall_seconds": round(wall, 3),
         "pages_per_s": round(done / wall, 3) if wall > 0 else 0.0,
         "output_tokens_per_s": round(tokens_out / wall, 2) if wall > 0 else 0.0,

@@ -24,6 +24,7 @@ class Rollup:
     pages_total: int = 0
     pages_done: int = 0
     pages_failed: int = 0
+    pages_truncated: int = 0  # done pages the model cut off at its token limit
     input_tokens: int = 0
     output_tokens: int = 0
     ocr_seconds: float = 0.0
@@ -34,6 +35,8 @@ class Rollup:
             self.pages_done += 1
         else:
             self.pages_failed += 1
+        if record.truncated:
+            self.pages_truncated += 1
         self.input_tokens += record.input_tokens or 0
         self.output_tokens += record.output_tokens or 0
         self.ocr_seconds += record.latency_s or 0.0
@@ -43,6 +46,7 @@ class Rollup:
         self.pages_total += other.pages_total
         self.pages_done += other.pages_done
         self.pages_failed += other.pages_failed
+        self.pages_truncated += other.pages_truncated
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.ocr_seconds += other.ocr_seconds

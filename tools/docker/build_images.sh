@@ -58,6 +58,8 @@ wheelhouse() {
   # the test-only browser driver stays out; setuptools/wheel: the editable install builds without isolation (offline)
   "$PY" -m pip freeze --exclude-editable 2>/dev/null | grep -v -i -E '^(tracr|playwright|greenlet|pyee|setuptools|wheel|pip)[= @]' > "$req.new"
   printf 'setuptools>=68\nwheel\n' >> "$req.new"
+  # bookworm's Python is 3.11.2: markers for python_full_version < 3.11.3 pull in what the host did not need
+  printf 'async-timeout>=4.0.3\n' >> "$req.new"
   mv "$req.new" "$req"
   local h; h=$(cat "$req" | hash_of)
   if [[ -f $WORK/wheelhouse/.hash && "$(cat "$WORK/wheelhouse/.hash")" == "$h" ]]; then return; fi
@@ -79,7 +81,7 @@ build_deps() {
   ln "$WORK"/wheelhouse/*.whl "$ctx/" 2>/dev/null || cp "$WORK"/wheelhouse/*.whl "$ctx/"
   mkdir -p "$ctx/wheels"; mv "$ctx"/*.whl "$ctx/wheels/"
   log "docker build $DEPS_IMAGE"
-  DOCKER_BUILDKIT=0 docker build -q --network none --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$DEPS_IMAGE" "$ctx" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q --force-rm --network none --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$DEPS_IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"
 }
 
@@ -101,7 +103,7 @@ build_standin() {
   "$PY" -m pip download -q --only-binary=:all: --no-deps -r "$ctx/requirements.txt" -d "$ctx/wheels" > "$WORK/standin-wheels.log" 2>&1 || { tail -20 "$WORK/standin-wheels.log" >&2; exit 1; }
   tracr_wheel; cp "$WORK"/tracr-wheel/*.whl "$ctx/wheels/"
   log "docker build $STANDIN_IMAGE"
-  DOCKER_BUILDKIT=0 docker build -q --network none --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$STANDIN_IMAGE" "$ctx" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q --force-rm --network none --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$STANDIN_IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"
 }
 
@@ -115,7 +117,7 @@ build_project() {
   local ctx=$WORK/ctx-project
   rm -rf "$ctx"; mkdir -p "$ctx"
   git ls-files -z -co --exclude-standard pyproject.toml README.md tracr flows tasks blocks deployments dashboards job_configs | xargs -0 cp --parents -t "$ctx"
-  DOCKER_BUILDKIT=0 docker build -q --network none -f "$ctx/deployments/Dockerfile" \
+  DOCKER_BUILDKIT=0 docker build -q --force-rm --network none -f "$ctx/deployments/Dockerfile" \
     --build-arg BASE="$DEPS_IMAGE" --build-arg PIP_ARGS="--no-index --no-build-isolation" \
     --label "io.tracr.content-hash=$h" -t "$PROJECT_IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"

@@ -26,6 +26,11 @@ hash_of() { sha256sum | cut -c1-16; }
 label_of() { docker image inspect --format '{{index .Config.Labels "io.tracr.content-hash"}}' "$1" 2>/dev/null || true; }
 fresh() { [[ "$(label_of "$1")" == "$2" ]]; }
 id_of() { docker image inspect --format '{{.Id}}' "$1"; }
+# The legacy builder (buildx is not packaged); its deprecation notice is dropped, errors are kept.
+dbuild() {
+  { DOCKER_BUILDKIT=0 docker build -q --force-rm --network none "$@" 2>&1 1>/dev/null; } \
+    | { grep -v -E 'DEPRECATED: The legacy builder|BuildKit is currently disabled|^ +environment-variable\.$|^$' >&2 || true; }
+}
 
 # The Debian mirror apt already uses (deb822 sources or a classic sources.list).
 mirror() {
@@ -81,7 +86,7 @@ build_deps() {
   ln "$WORK"/wheelhouse/*.whl "$ctx/" 2>/dev/null || cp "$WORK"/wheelhouse/*.whl "$ctx/"
   mkdir -p "$ctx/wheels"; mv "$ctx"/*.whl "$ctx/wheels/"
   log "docker build $DEPS_IMAGE"
-  DOCKER_BUILDKIT=0 docker build -q --force-rm --network none --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$DEPS_IMAGE" "$ctx" >/dev/null
+  dbuild --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$DEPS_IMAGE" "$ctx"
   rm -rf "$ctx"
 }
 
@@ -103,7 +108,7 @@ build_standin() {
   "$PY" -m pip download -q --only-binary=:all: --no-deps -r "$ctx/requirements.txt" -d "$ctx/wheels" > "$WORK/standin-wheels.log" 2>&1 || { tail -20 "$WORK/standin-wheels.log" >&2; exit 1; }
   tracr_wheel; cp "$WORK"/tracr-wheel/*.whl "$ctx/wheels/"
   log "docker build $STANDIN_IMAGE"
-  DOCKER_BUILDKIT=0 docker build -q --force-rm --network none --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$STANDIN_IMAGE" "$ctx" >/dev/null
+  dbuild --build-arg BASE="$BASE_IMAGE" --label "io.tracr.content-hash=$h" -t "$STANDIN_IMAGE" "$ctx"
   rm -rf "$ctx"
 }
 
@@ -117,9 +122,9 @@ build_project() {
   local ctx=$WORK/ctx-project
   rm -rf "$ctx"; mkdir -p "$ctx"
   git ls-files -z -co --exclude-standard pyproject.toml README.md tracr flows tasks blocks deployments dashboards job_configs | xargs -0 cp --parents -t "$ctx"
-  DOCKER_BUILDKIT=0 docker build -q --force-rm --network none -f "$ctx/deployments/Dockerfile" \
+  dbuild -f "$ctx/deployments/Dockerfile" \
     --build-arg BASE="$DEPS_IMAGE" --build-arg PIP_ARGS="--no-index --no-build-isolation" \
-    --label "io.tracr.content-hash=$h" -t "$PROJECT_IMAGE" "$ctx" >/dev/null
+    --label "io.tracr.content-hash=$h" -t "$PROJECT_IMAGE" "$ctx"
   rm -rf "$ctx"
 }
 

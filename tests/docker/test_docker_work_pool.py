@@ -85,7 +85,7 @@ async def test_a_cli_run_on_the_docker_pool_completes_in_the_project_image(tmp_p
     assert meta["status"] == "completed" and meta["rollup"]["pages_done"] == 2
     async with get_client() as client:
         runs = await client.read_flow_runs()
-    ours = [r for r in runs if r.parameters.get("request", {}).get("config", {}).get("job_id") == job_id]
+    ours = [r for r in runs if ((r.parameters.get("request") or {}).get("config") or {}).get("job_id") == job_id]
     assert len(ours) == 1 and ours[0].state.is_completed()
     assert ours[0].infrastructure_pid  # the worker recorded the container it started
     # auto_remove: the flow run's container is gone

@@ -300,7 +300,7 @@ async def _run_container(session: _Session, gpu_ids: tuple[int, ...] | None) -> 
     started = time.perf_counter()
     server = await start_vllm_container(model, vllm_serve_args(model, 0), gpu_ids, session.location.server_log, labels)
     try:
-        session.note(container=server.container_id, port=server.port, command=server.command)
+        session.note(container=server.container_id, port=server.port, command=server.command, gpu_request=server.gpu_request)
         await wait_container_healthy(server)
         session.note(status="healthy", startup_s=round(time.perf_counter() - started, 3))
         session.ready.set_result(LocalEndpoint(server.base_url, server.served_model, gpu_ids, False, str(server.log_path)))

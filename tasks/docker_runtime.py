@@ -6,6 +6,15 @@ Face cache mounted, and labels naming the tracr flow run and serve key, because
 containers outlive a killed flow: the sweep removes labelled containers whose
 flow run is over. Without a reachable Docker engine the run fails before
 anything starts, with a message that says so.
+
+GPUs: ``TRACR_DOCKER_GPU_REQUEST`` = ``auto`` (default) | ``always`` | ``never``. ``auto``
+asks for the reserved GPUs as a device request only when the engine lists an ``nvidia``
+runtime (the NVIDIA container toolkit); without one a device request cannot start, so
+the container runs without GPUs (a stand-in image; a CPU image). ``always`` asks
+regardless (the start then fails with class ``no_gpu`` where no toolkit is installed),
+``never`` never asks. The reserved GPU ids are on the container's ``io.tracr.gpus`` label
+either way. A start that fails (missing image, port taken, no GPU driver) removes the
+container it created, so nothing is left in ``Created`` state.
 """
 
 from __future__ import annotations
@@ -22,18 +31,47 @@ import httpx
 
 from tasks.local_server import ServerStartError, find_free_port, log_tail
 from tracr.config.job import ModelSpec
+from tracr.serving.server_errors import ServerErrorClass, classify_server_log
 
 __all__ = [
     "DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy",
     "stop_container", "stale_container_ids", "sweep_stale_containers", "LABEL_PREFIX",
+    "ContainerStartError", "GPU_REQUEST_ENV", "gpu_request_mode", "wants_device_request",
 ]  # fmt: skip
 
 LABEL_PREFIX = "io.tracr"
 CONTAINER_PORT = 8000
+GPU_REQUEST_ENV = "TRACR_DOCKER_GPU_REQUEST"
+GPU_REQUEST_MODES = ("auto", "always", "never")
+#: ``docker stop``'s grace before SIGKILL (an image with an init stops at once on SIGTERM).
+STOP_TIMEOUT_S = 8
 
 
 class DockerUnavailable(ServerStartError):
     """No Docker engine answers (the client library alone is not enough)."""
+
+
+class ContainerStartError(ServerStartError):
+    """The engine refused to create or start the container (its error, classified)."""
+
+    def __init__(self, message: str, error_class: ServerErrorClass) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+
+
+def gpu_request_mode() -> str:
+    """``TRACR_DOCKER_GPU_REQUEST`` (``auto`` when unset)."""
+    mode = (os.environ.get(GPU_REQUEST_ENV) or "auto").strip().lower()
+    if mode not in GPU_REQUEST_MODES:
+        raise ContainerStartError(f"{GPU_REQUEST_ENV}={mode!r}: use one of {', '.join(GPU_REQUEST_MODES)}", ServerErrorClass.UNKNOWN)
+    return mode
+
+
+def wants_device_request(gpu_ids: tuple[int, ...] | None, mode: str, nvidia_runtime: bool) -> bool:
+    """Whether the container asks the engine for the reserved GPUs (see the module doc)."""
+    if not gpu_ids or mode == "never":
+        return False
+    return mode == "always" or nvidia_runtime
 
 
 @dataclass
@@ -46,6 +84,8 @@ class DockerServer:
     log_path: Path
     startup_timeout_s: float
     command: list[str]
+    #: What the container was given: ``"devices 0,1"``, or why it asks for none.
+    gpu_request: str = "none"
 
     @property
     def base_url(self) -> str:
@@ -64,7 +104,8 @@ def check_docker_engine() -> dict[str, Any]:
     try:
         with _docker_host().get_client() as client:
             client.ping()
-            return {"engine": client.version().get("Version")}
+            runtimes = sorted((client.info().get("Runtimes") or {}).keys())
+            return {"engine": client.version().get("Version"), "runtimes": runtimes, "nvidia_runtime": "nvidia" in runtimes}
     except Exception as exc:
         raise DockerUnavailable(
             "runtime docker: the Docker engine is not reachable "
@@ -77,13 +118,47 @@ def _hf_cache() -> str:
     return os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
 
 
+def _start_failure(image: str, exc: Exception, requested_gpus: bool) -> ContainerStartError:
+    """The engine's refusal as a classified start error."""
+    import docker.errors
+
+    text = str(getattr(exc, "explanation", None) or exc)
+    if isinstance(exc, docker.errors.ImageNotFound) or "No such image" in text:
+        return ContainerStartError(
+            f"runtime docker: image {image!r} is not on this engine and was not pulled ({text[:300]})", ServerErrorClass.IMAGE_NOT_FOUND
+        )
+    if requested_gpus and ("could not select device driver" in text or "nvidia" in text.lower()):
+        return ContainerStartError(
+            f"runtime docker: the engine cannot give the container GPUs ({text[:300]}); install the NVIDIA container toolkit "
+            f"on this host, or set {GPU_REQUEST_ENV}=auto (asks only where an nvidia runtime exists) or never",
+            ServerErrorClass.NO_GPU,
+        )
+    if "port is already allocated" in text or "address already in use" in text.lower():
+        return ContainerStartError(f"runtime docker: the container's host port is taken ({text[:300]})", ServerErrorClass.PORT_IN_USE)
+    diagnosis = classify_server_log(text)
+    return ContainerStartError(f"runtime docker: the engine could not start {image!r} ({type(exc).__name__}: {text[:300]})", diagnosis.error_class)
+
+
+def _remove_quietly(container_id: str) -> None:
+    try:
+        with _docker_host().get_client() as client:
+            client.containers.get(container_id).remove(force=True, v=True)
+    except Exception:
+        pass
+
+
 async def start_vllm_container(
-    model: ModelSpec, serve_args: list[str], gpu_ids: tuple[int, ...] | None, log_path: Path, labels: dict[str, str]
+    model: ModelSpec, serve_args: list[str], gpu_ids: tuple[int, ...] | None, log_path: Path, labels: dict[str, str],
+    *, port: int | None = None,
 ) -> DockerServer:
-    """Create and start the container; the image's entrypoint is ``vllm serve``."""
+    """Create and start the container; the image's entrypoint is ``vllm serve``.
+
+    Raises :class:`ContainerStartError` (classified) when the engine refuses; a container
+    it created is removed first. ``port`` (the host side) is a free loopback port by default.
+    """
     from docker.types import DeviceRequest
 
-    port = find_free_port()
+    port = port or find_free_port()
     args = list(serve_args)
     if args and args[0] == "serve":
         args = args[1:]
@@ -91,22 +166,58 @@ async def start_vllm_container(
     for flag, value in (("--host", "0.0.0.0"), ("--port", str(CONTAINER_PORT))):
         if flag in args:
             args[args.index(flag) + 1] = value
-    requests = [DeviceRequest(device_ids=[str(i) for i in gpu_ids], capabilities=[["gpu"]])] if gpu_ids else []
+    mode = gpu_request_mode()
+    nvidia = False
+    if gpu_ids and mode == "auto":
+        nvidia = bool(await asyncio.to_thread(lambda: check_docker_engine()["nvidia_runtime"]))
+    request = wants_device_request(gpu_ids, mode, nvidia)
+    gpus = ",".join(str(i) for i in gpu_ids or ())
+    if request:
+        gpu_request = f"devices {gpus}"
+    elif gpu_ids:
+        gpu_request = f"none ({GPU_REQUEST_ENV}=never)" if mode == "never" else "none (auto: the engine has no nvidia runtime)"
+    else:
+        gpu_request = "none (no GPUs reserved)"
+    requests = [DeviceRequest(device_ids=[str(i) for i in gpu_ids or ()], capabilities=[["gpu"]])] if request else []
     from prefect_docker.containers import create_docker_container, start_docker_container
 
-    container = await create_docker_container(
-        image=model.docker_image,
-        command=args,
-        detach=True,
-        environment={"OMP_NUM_THREADS": "1", **({"HF_TOKEN": os.environ["HF_TOKEN"]} if os.environ.get("HF_TOKEN") else {})},
-        ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)},
-        device_requests=requests,
-        volumes=[f"{_hf_cache()}:/root/.cache/huggingface"],
-        ipc_mode="host",
-        labels={f"{LABEL_PREFIX}.{k}": v for k, v in labels.items()},
-    )
-    await start_docker_container(container_id=container.id)
-    return DockerServer(container.id, port, model.model, log_path, model.startup_timeout_s, [model.docker_image, *args])
+    all_labels = {f"{LABEL_PREFIX}.{k}": v for k, v in labels.items()}
+    all_labels[f"{LABEL_PREFIX}.gpus"] = gpus
+    try:
+        container = await create_docker_container(
+            image=model.docker_image,
+            command=args,
+            detach=True,
+            environment={"OMP_NUM_THREADS": "1", **({"HF_TOKEN": os.environ["HF_TOKEN"]} if os.environ.get("HF_TOKEN") else {})},
+            ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)},
+            device_requests=requests,
+            volumes=[f"{_hf_cache()}:/root/.cache/huggingface"],
+            ipc_mode="host",
+            labels=all_labels,
+        )
+    except Exception as exc:
+        failure = _start_failure(model.docker_image, exc, request)
+        _note_failure(log_path, failure)
+        raise failure from None
+    try:
+        await start_docker_container(container_id=container.id)
+    except Exception as exc:
+        # A refused start leaves the container in Created state: remove it.
+        await asyncio.to_thread(_remove_quietly, container.id)
+        failure = _start_failure(model.docker_image, exc, request)
+        _note_failure(log_path, failure)
+        raise failure from None
+    return DockerServer(container.id, port, model.model, log_path, model.startup_timeout_s, [model.docker_image, *args], gpu_request)
+
+
+def _note_failure(log_path: Path, failure: Exception) -> None:
+    """The engine's error in the run's server.log (the container, if any, never ran)."""
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"{failure}\n")
+    except OSError:
+        pass
 
 
 def _container_state(container_id: str) -> tuple[str, int | None]:
@@ -151,12 +262,26 @@ async def wait_container_healthy(server: DockerServer, poll_s: float = 1.0) -> f
             await asyncio.sleep(poll_s)
 
 
-async def stop_container(server: DockerServer) -> None:
-    """Keep its log in the run folder, then stop and remove it."""
-    await asyncio.to_thread(_save_logs, server)
-    from prefect_docker.containers import remove_docker_container
+async def stop_container(server: DockerServer, timeout_s: int = STOP_TIMEOUT_S) -> None:
+    """Stop it (SIGTERM, SIGKILL after ``timeout_s``), keep its log in the run folder, remove it and its anonymous volumes."""
 
-    await remove_docker_container(container_id=server.container_id, force=True)
+    def stop() -> None:
+        with _docker_host().get_client() as client:
+            try:
+                container = client.containers.get(server.container_id)
+            except Exception:
+                return
+            try:
+                container.stop(timeout=timeout_s)
+            except Exception:
+                pass
+            try:
+                server.log_path.write_bytes(container.logs())
+            except Exception:
+                pass
+            container.remove(force=True, v=True)
+
+    await asyncio.to_thread(stop)
 
 
 def stale_container_ids(containers: Iterable[tuple[str, dict[str, str]]], owner_alive: Callable[[int], bool]) -> list[str]:
@@ -177,5 +302,5 @@ def sweep_stale_containers() -> list[str]:
         found = client.containers.list(all=True, filters={"label": f"{LABEL_PREFIX}.owner-pid"})
         stale = stale_container_ids(((c.id, c.labels) for c in found), lambda pid: process_cmdline(pid) is not None)
         for container_id in stale:
-            client.containers.get(container_id).remove(force=True)
+            client.containers.get(container_id).remove(force=True, v=True)
     return stale

@@ -37,6 +37,7 @@ class ErrorClass(StrEnum):
     PORT_IN_USE = "port_in_use"
     VLLM_NOT_INSTALLED = "vllm_not_installed"
     DOCKER_UNAVAILABLE = "docker_unavailable"
+    IMAGE_NOT_FOUND = "image_not_found"
     DIED_WHILE_SERVING = "died_while_serving"
     SERVER_START = "server_start"
     # Before or around the work.

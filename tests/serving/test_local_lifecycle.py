@@ -236,9 +236,10 @@ async def test_a_server_dying_mid_run_fails_the_run_at_once(tmp_path, pdf_factor
     assert await _usage(1) == {0: 0}
 
 
-async def test_docker_runtime_without_an_engine_fails_clearly(tmp_path, pdf_factory, fake):
+async def test_docker_runtime_without_an_engine_fails_clearly(tmp_path, pdf_factory, fake, monkeypatch):
     pdf_factory("doc.pdf", 1)
     fake.gpus("1x80GB")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine-here.sock")  # certainly absent, whatever this machine runs
     state = await _run(tmp_path, [_vllm("org/ocr-7b", runtime="docker")])
     assert state.is_failed()
     meta = _run_meta(tmp_path, "org-ocr-7b")

@@ -23,6 +23,7 @@ class ServerErrorClass(str, Enum):
     PORT_IN_USE = "port_in_use"
     VLLM_NOT_INSTALLED = "vllm_not_installed"
     DOCKER_UNAVAILABLE = "docker_unavailable"
+    IMAGE_NOT_FOUND = "image_not_found"
     TIMEOUT = "timeout"
     DIED_WHILE_SERVING = "died_while_serving"
     UNKNOWN = "unknown"
@@ -49,6 +50,10 @@ HINTS: dict[ServerErrorClass, str] = {
     ServerErrorClass.PORT_IN_USE: "another process took the server's port: run again (tracr picks a fresh free port)",
     ServerErrorClass.VLLM_NOT_INSTALLED: "install vLLM (pip install vllm), put `vllm` on PATH, or point TRACR_VLLM / vllm_executable at it",
     ServerErrorClass.DOCKER_UNAVAILABLE: "start the Docker engine (and the NVIDIA container toolkit), or use runtime: process",
+    ServerErrorClass.IMAGE_NOT_FOUND: (
+        "the model's docker_image is not on this engine: docker pull it (or docker load / build it), "
+        "or fix docker_image in the config"
+    ),
     ServerErrorClass.TIMEOUT: (
         "the server did not list the model in time: large downloads and compilation take long on first start; "
         "raise startup_timeout_s, or check the log for a hang"

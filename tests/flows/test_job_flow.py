@@ -282,3 +282,49 @@ async def test_api_key_never_reaches_outputs_or_prefect(tmp_path, stub_server, p
     for file in db_files:
         raw = file.read_bytes()
         assert TEST_API_KEY.encode() not in raw and literal_key.encode() not in raw
+
+
+async def test_a_page_that_cannot_be_written_fails_alone_and_its_text_is_kept(tmp_path, stub_server, monkeypatch):
+    from tests.conftest import make_pdf
+
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    # Landscape pages render 1288 px wide: their first request is refused (400, not retried), so they fail.
+    stub = stub_server(latency_s=0.01, rules=[{"fault": "400", "times": 1, "image_width": 1288}])
+    make_pdf(tmp_path / "inputs" / "portrait.pdf", 3)
+    make_pdf(tmp_path / "inputs" / "landscape.pdf", 2, width=842, height=595)
+    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url))
+    outputs = tmp_path / "out"
+    run_dir = outputs / "flowtest" / "stub-ocr" / "run-1"
+    assert (await _run(config, outputs)).is_completed()
+    assert read_json(run_dir / "run_metadata.json")["rollup"]["pages_failed"] == 2
+
+    (run_dir / "landscape" / "1.md").mkdir()  # something in the way of one page file
+    state = await _run(config, outputs, resume=True)
+    assert state.is_completed(), state.message
+
+    journal = {r.page: r for r in read_page_journal(run_dir / "landscape" / "pages.jsonl")}
+    assert journal[2].status == "done" and (run_dir / "landscape" / "2.md").is_file()
+    blocked = journal[1]
+    assert blocked.status == "failed" and blocked.error_class == "write" and "1.md" in (blocked.error or "")
+    kept = outputs / ".tracr" / "unwritten" / "flowtest" / "stub-ocr" / "run-1" / "landscape" / "1.md"
+    assert kept.read_text(encoding="utf-8").strip() and str(kept) in (blocked.error or "")
+    # The records agree with the journals, at every level.
+    run = read_json(run_dir / "run_metadata.json")
+    assert run["status"] == "completed" and run["rollup"]["pages_done"] == 4 and run["rollup"]["pages_failed"] == 1
+    pdf = read_json(run_dir / "landscape" / "pdf_metadata.json")
+    assert [p["status"] for p in pdf["pages"]] == ["failed", "done"] and pdf["rollup"]["pages_failed"] == 1
+    assert read_json(run_dir / "metrics.json")["failures_by_class"] == {"write": 1}
+
+
+async def test_truncated_and_runaway_pages_are_flagged_and_capped(tmp_path, stub_server, pdf_factory, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    stub = stub_server(latency_s=0.01, finish_reason="length", output_tokens=600)
+    pdf_factory("doc.pdf", 2)
+    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, max_page_chars=1000))
+    outputs = tmp_path / "out"
+    assert (await _run(config, outputs)).is_completed()
+    run_dir = outputs / "flowtest" / "stub-ocr" / "run-1"
+    records = read_page_journal(run_dir / "doc" / "pages.jsonl")
+    assert [r.truncated for r in records] == [True, True] and [r.capped_at for r in records] == [1000, 1000]
+    assert all(len((run_dir / "doc" / f"{r.page}.md").read_text(encoding="utf-8")) == 1000 for r in records)
+    assert read_json(run_dir / "run_metadata.json")["rollup"]["pages_truncated"] == 2

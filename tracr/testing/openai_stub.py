@@ -20,6 +20,7 @@ Config (``StubConfig``; all fields optional):
 - ``output_tokens``: words in the reply (default 8).
 - ``chunk_words``: words per streamed content chunk (default 4).
 - ``timeout_sleep_s``: how long the ``timeout`` fault stalls (default 30).
+- ``finish_reason``: what every reply ends with (default ``stop``; ``length`` plays a model cut off at its token limit).
 - ``rules``: fault rules, each
   ``{"fault": "429"|"500"|"503"|"400"|"timeout"|"malformed"|"drop",
   "times": N, "image_width": W, "retry_after_s": S}``.
@@ -87,6 +88,7 @@ class StubConfig(BaseModel):
     output_tokens: int = Field(default=8, ge=0)
     chunk_words: int = Field(default=4, ge=1)
     timeout_sleep_s: float = Field(default=30.0, ge=0)
+    finish_reason: str = "stop"  # "length" plays a model that hit its token limit
     rules: list[FaultRule] = Field(default_factory=list)
 
 
@@ -249,7 +251,7 @@ def create_app(config: StubConfig) -> Starlette:
                 await _sleep_until(started + due)
                 yield writer.content(piece)
             await _sleep_until(started + total)
-            yield writer.tail("stop", req.include_usage, req.prompt_tokens, oai.count_tokens(text))
+            yield writer.tail(config.finish_reason, req.include_usage, req.prompt_tokens, oai.count_tokens(text))
         except BaseException:
             outcome = outcome if outcome == "drop" else "client_disconnected"
             raise
@@ -290,7 +292,7 @@ def create_app(config: StubConfig) -> Starlette:
                 body = streamed(oai.StreamWriter(config.model), text, fault, req, started)
                 return StreamingResponse(body, media_type="text/event-stream", headers=oai.SSE_HEADERS)
             await _sleep_until(started + config.latency_s)
-            payload = oai.dumps(oai.chat_completion(config.model, text, "stop", req.prompt_tokens))
+            payload = oai.dumps(oai.chat_completion(config.model, text, config.finish_reason, req.prompt_tokens))
             if fault is not None and fault.fault == "malformed":
                 outcome = "malformed"
                 return Response(payload[: len(payload) // 2], media_type="application/json")

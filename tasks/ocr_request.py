@@ -87,10 +87,12 @@ def classify_error(exc: BaseException) -> ErrorClass:
     return ErrorClass.UNKNOWN
 
 
-def _describe(exc: BaseException) -> str:
-    """A short error text for metadata; never includes request headers."""
+def _describe(exc: BaseException, timeout_s: float | None = None) -> str:
+    """A short error text for metadata that says what happened; never includes request headers."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {str(exc.message)[:300]}"
+    if timeout_s is not None and isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError, httpx.TimeoutException)):
+        return f"no complete answer within the request timeout (timeout_s: {timeout_s:g} s)"
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text[:300]}"
 
@@ -188,5 +190,6 @@ class OcrClient:
                 if error_class in FATAL_FOR_RUN:
                     raise FatalModelError(f"{self.model}: {_describe(exc)}", error_class) from None
                 if not self.policy.should_retry(error_class, attempt):
-                    return OcrResult(text=None, attempts=attempt, error=_describe(exc), error_class=error_class)
+                    tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
+                    return OcrResult(text=None, attempts=attempt, error=f"{_describe(exc, self.timeout_s)} ({tries})", error_class=error_class)
                 await asyncio.sleep(self.policy.delay(attempt, _retry_after(exc)))

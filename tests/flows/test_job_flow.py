@@ -136,6 +136,8 @@ async def test_timeouts_are_retried_then_recorded(tmp_path, stub_server, pdf_fac
     assert state.is_completed()
     page = read_json(tmp_path / "out/flowtest/stub-ocr/run-1/slow/pdf_metadata.json")["pages"][0]
     assert page["status"] == "failed" and page["attempts"] == 2 and page["error_class"] == "timeout"
+    # The message says which timeout, its value and how many attempts were made.
+    assert page["error"] == "no complete answer within the request timeout (timeout_s: 0.5 s) (after 2 attempts)"
 
 
 async def test_failed_pages_are_recorded_and_the_run_goes_on(tmp_path, stub_server, pdf_factory, monkeypatch):

@@ -44,13 +44,14 @@ from tasks.local_server import ServerDied, ServerStartError, log_tail, start_ser
 from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
 from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
 from tracr.config.job import ModelSpec
+from tracr.errors import ErrorClass
 from tracr.serving.fit_check import FitVerdict
 from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
 from tracr.outputs.layout import RunLocation
 from tracr.run.plan import RunPlan
 from tracr.outputs.recorder import RunRecorder
 from tracr.run.state import RunStatus
-from tracr.serving.server_errors import ServerErrorClass, classify_server_log
+from tracr.serving.server_errors import classify_server_log
 
 __all__ = ["serves_locally", "LocalEndpoint", "local_model_server_flow", "serve_local_model", "expect_local_servers", "release_local_servers", "WAITING_STATE_NAME"]
 
@@ -106,9 +107,9 @@ class _Session:
         if code is None:
             return None
         message = f"local server for {self.model.model} exited with code {code} while serving"
-        diagnosis = classify_server_log(log_tail(self.log_path, 200) if self.log_path else "", fallback=ServerErrorClass.DIED_WHILE_SERVING)
+        diagnosis = classify_server_log(log_tail(self.log_path, 200) if self.log_path else "", fallback=ErrorClass.DIED_WHILE_SERVING)
         evidence = f" (log: {diagnosis.evidence})" if diagnosis.evidence else ""
-        self.died = ServerDied(diagnosis.annotate(f"{message}{evidence}"), diagnosis.error_class)
+        self.died = ServerDied(diagnosis.annotate(f"{message}{evidence}"), error_class=diagnosis.error_class, hint=diagnosis.hint)
         _logger().error("%s", message)
         self.note(status="died", exit_code=code, error_class=diagnosis.error_class.value)
         return self.died
@@ -164,17 +165,15 @@ async def _set_flow_state(name: str, message: str) -> None:
 
 def _failure(exc: ServerStartError, log_path: Path) -> ServerStartError:
     """The error with its class and a hint appended (classified from the message and the server log)."""
-    diagnosis = classify_server_log(f"{log_tail(log_path, 200)}\n{exc}", declared=getattr(exc, "error_class", None))
-    failure = ServerStartError(diagnosis.annotate(str(exc)))
-    failure.error_class = diagnosis.error_class  # type: ignore[attr-defined]
-    return failure
+    diagnosis = classify_server_log(f"{log_tail(log_path, 200)}\n{exc}", declared=exc.error_class)
+    return ServerStartError(diagnosis.annotate(str(exc)), error_class=diagnosis.error_class, hint=diagnosis.hint)
 
 
 def _inventory() -> GpuInventory:
     try:
         return current_inventory()
     except InventoryError as exc:
-        raise PreflightError(str(exc), ServerErrorClass.NO_GPU) from None
+        raise PreflightError(str(exc), error_class=exc.error_class) from None
 
 
 async def _preflight(session: _Session, inventory: GpuInventory | None) -> None:
@@ -194,7 +193,7 @@ async def _preflight(session: _Session, inventory: GpuInventory | None) -> None:
         best = sorted((g.memory_total_mib for g in inventory.gpus), reverse=True)[: model.tensor_parallel_size]
         fit = fit_for(model, best)
         if fit.verdict == FitVerdict.FAIL:
-            raise PreflightError(f"fit check FAIL for {model.model} even on this host's largest GPUs: {fit.message}", ServerErrorClass.OUT_OF_GPU_MEMORY)
+            raise PreflightError(f"fit check FAIL for {model.model} even on this host's largest GPUs: {fit.message}", error_class=ErrorClass.OUT_OF_GPU_MEMORY)
         logger.info("fit check (best case) for %s: %s", model.model, fit.verdict.value)
 
 
@@ -207,7 +206,7 @@ async def _record_fit(session: _Session, inventory: GpuInventory, gpu_ids: tuple
         recorder.data["fit_check"] = fit.to_dict()
         recorder.write()
     if fit.verdict == FitVerdict.FAIL:
-        raise PreflightError(f"fit check FAIL for {model.model} on GPUs {list(gpu_ids)}: {fit.message}", ServerErrorClass.OUT_OF_GPU_MEMORY)
+        raise PreflightError(f"fit check FAIL for {model.model} on GPUs {list(gpu_ids)}: {fit.message}", error_class=ErrorClass.OUT_OF_GPU_MEMORY)
     if fit.verdict == FitVerdict.RISK:
         logger.warning("fit check RISK for %s on GPUs %s: %s", model.model, list(gpu_ids), fit.message)
     else:
@@ -251,7 +250,7 @@ async def _gpu_slots(session: _Session, inventory: GpuInventory | None) -> Async
                 await _set_flow_state("Running", f"got GPUs {list(reservation.indices)}")
             yield reservation.indices
     except GpuRequestTooLarge as exc:
-        raise PreflightError(f"{model.model}: {exc}", ServerErrorClass.NOT_ENOUGH_GPUS) from None
+        raise PreflightError(f"{model.model}: {exc}", error_class=exc.error_class) from None
 
 
 async def _run_process(session: _Session, gpu_ids: tuple[int, ...] | None, outputs_root: Path) -> None:
@@ -349,7 +348,7 @@ async def local_model_server_flow(session_id: str, model_name: str, outputs_root
                 await _run_process(session, gpu_ids, Path(outputs_root))
     except ServerStartError as exc:
         failure = _failure(exc, log_path)
-        session.note(error_class=getattr(failure, "error_class", ServerErrorClass.UNKNOWN).value)
+        session.note(error_class=failure.error_class.value)
         if not session.ready.done():
             session.ready.set_exception(failure)
         raise failure from None

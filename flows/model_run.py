@@ -35,7 +35,8 @@ from tracr.outputs.journal import Rollup, read_json
 from tracr.outputs.metrics import write_run_metrics
 from tracr.run.plan import RunPlan
 from tracr.outputs.recorder import RunRecorder, host_info, refresh_model_metadata
-from tracr.run.retry import ErrorClass, RetryPolicy
+from tracr.errors import ErrorClass, TracrError
+from tracr.run.retry import RetryPolicy
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.state import RunStatus
 from tracr.outputs.slugs import slugify
@@ -51,8 +52,10 @@ RENDER_AHEAD_PER_WORKER = 4
 T = TypeVar("T")
 
 
-class RunFailed(RuntimeError):
+class RunFailed(TracrError, RuntimeError):
     """The run ended ``failed``; raised so Prefect shows the flow run as Failed."""
+
+    default_class = ErrorClass.UNKNOWN  # raised with the class of the failure that ended the run
 
 
 def _api_key(plan: RunPlan) -> str:
@@ -64,7 +67,7 @@ def _api_key(plan: RunPlan) -> str:
         return "EMPTY"
     key = os.environ.get(spec.api_key_env)
     if not key:
-        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", ErrorClass.AUTH)
+        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", error_class=ErrorClass.AUTH)
     return key
 
 
@@ -245,7 +248,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
         error_class = exc.error_class.value
     except ServerStartError as exc:
         error = str(exc)
-        error_class = "server_start"
+        error_class = ErrorClass.SERVER_START.value
     except ServerDied as exc:
         error = str(exc)
         error_class = exc.error_class.value

@@ -26,6 +26,7 @@ from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.job_request import JobRequest
+from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.layout import OutputLayout, default_outputs_root
 from tracr.outputs.journal import read_json, utc_now
 from tracr.run.plan import PdfPlan, RunPlan
@@ -39,8 +40,10 @@ from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
 __all__ = ["ocr_job_flow", "job_run_name", "JobFailed"]
 
 
-class JobFailed(RuntimeError):
+class JobFailed(TracrError, RuntimeError):
     """At least one run failed; raised after every output is written."""
+
+    default_class = ErrorClass.UNKNOWN  # each run's record names its own class
 
 
 def job_run_name() -> str:

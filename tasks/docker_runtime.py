@@ -22,6 +22,7 @@ import httpx
 
 from tasks.local_server import ServerStartError, find_free_port, log_tail
 from tracr.config.job import ModelSpec
+from tracr.errors import ErrorClass
 
 __all__ = [
     "DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy",
@@ -34,6 +35,8 @@ CONTAINER_PORT = 8000
 
 class DockerUnavailable(ServerStartError):
     """No Docker engine answers (the client library alone is not enough)."""
+
+    default_class = ErrorClass.DOCKER_UNAVAILABLE
 
 
 @dataclass

@@ -22,21 +22,21 @@ from pathlib import Path
 import httpx
 
 from tracr.serving.process_group import terminate_group
-from tracr.serving.server_errors import ServerErrorClass
+from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "ServerDied", "find_free_port", "running_server", "start_server", "stop_server", "wait_until_healthy"]
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(TracrError, RuntimeError):
     """A local server did not become healthy; the message carries its log's last lines."""
 
+    default_class = ErrorClass.SERVER_START
 
-class ServerDied(RuntimeError):
+
+class ServerDied(TracrError, RuntimeError):
     """A local server exited while runs were using it; carries its class (from the log) and a hint."""
 
-    def __init__(self, message: str, error_class: ServerErrorClass) -> None:
-        super().__init__(message)
-        self.error_class = error_class
+    default_class = ErrorClass.DIED_WHILE_SERVING
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from tracr.config.job import JOB_ID_PATTERN
 from tracr.outputs.slugs import SLUG_PATTERN
+from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["InvalidIdentifier", "validate_job_id", "validate_slug", "validate_number", "safe_child"]
 
 
-class InvalidIdentifier(ValueError):
+class InvalidIdentifier(TracrError, ValueError):
     """An identifier that is not a plain folder name of the output tree."""
+
+    default_class = ErrorClass.IDENTIFIER
 
 
 def validate_job_id(value: object) -> str:

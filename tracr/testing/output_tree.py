@@ -20,7 +20,7 @@ from tracr.outputs.atomic import append_line, write_text_atomic
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.journal import PageRecord, Rollup, iso_utc, pdf_metadata_text
 from tracr.outputs.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
-from tracr.run.retry import ErrorClass
+from tracr.errors import ErrorClass
 from tracr.run.state import RunStatus
 
 __all__ = ["TreeSpec", "ModelProfile", "generate_tree", "page_text"]

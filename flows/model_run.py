@@ -19,8 +19,9 @@ from prefect import flow, get_run_logger
 from prefect.utilities.annotations import quote
 
 from tasks.cancellation import untagged_task_runs
-from flows.local_server import ServerDeath, never_dies, serve_local_model, serves_locally
+from flows.local_server import serve_local_model
 from tasks.local_server import ServerStartError
+from tasks.local_servers import ServerDeath, never_dies, serves_locally
 from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient

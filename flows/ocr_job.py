@@ -18,7 +18,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
-from flows.local_server import expect_local_servers, release_local_servers
+from flows.local_server import local_servers
 from flows.model_run import model_run_flow
 from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
@@ -211,6 +211,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     warm_pool = asyncio.create_task(shared_render_pool().warm())  # workers start while the job is planned
     plans: list[RunPlan] = []
     cancelled = False
+    servers = local_servers()  # the job's own: runs with the same serve settings share one server
     try:
         pdfs = await _inspect(job, loaded.pdfs)
         plans = _run_plans(job, pdfs, outputs_root, resume=request.resume, digest=digest)
@@ -218,11 +219,11 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
             update_claim(outputs_root, claim, runs=[{"model_slug": p.model_slug, "run": p.run} for p in plans])
         _record_job_start(layout, job, request.source, pdfs, plans)
         logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
-        expect_local_servers(plans)  # runs with the same serve settings share one server
-        with tags(job_tag(job.job_id)):
+        servers.expect(plans)
+        with tags(job_tag(job.job_id)), servers.bound():  # the runs find their servers through the binding
             states, cancelled = await run_until_cancelled(model_run_flow(plan, return_state=True) for plan in plans)
     finally:
-        await asyncio.shield(release_local_servers(plans))
+        await asyncio.shield(servers.close())
         await asyncio.gather(warm_pool, return_exceptions=True)
         shutdown_shared_render_pool()
         refresh_job_metadata(layout, job.job_id, {"config_digest": digest})

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import httpx
-
-from tasks.local_server import ServerStartError, find_free_port, log_tail
+from tasks.local_server import HealthWatch, ServerStartError, find_free_port, wait_listed
 from tracr.config.job import ModelSpec
 from tracr.errors import ErrorClass
 
@@ -128,30 +125,19 @@ def _save_logs(server: DockerServer) -> None:
 
 
 async def wait_container_healthy(server: DockerServer, poll_s: float = 1.0) -> float:
-    """Poll ``/v1/models`` until the model is listed; fail fast when the container exits."""
-    started = time.monotonic()
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        while True:
-            status, code = await asyncio.to_thread(_container_state, server.container_id)
-            if status in ("exited", "dead"):
-                await asyncio.to_thread(_save_logs, server)
-                raise ServerStartError(
-                    f"vLLM container for {server.served_model} exited with code {code} before becoming healthy; "
-                    f"last log lines ({server.log_path}):\n{log_tail(server.log_path)}"
-                )
-            try:
-                response = await http.get(f"{server.base_url}/models")
-                if response.status_code == 200 and server.served_model in [m.get("id") for m in response.json().get("data", [])]:
-                    return time.monotonic() - started
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() - started > server.startup_timeout_s:
-                await asyncio.to_thread(_save_logs, server)
-                raise ServerStartError(
-                    f"vLLM container for {server.served_model} not healthy after {server.startup_timeout_s:.0f}s; "
-                    f"last log lines ({server.log_path}):\n{log_tail(server.log_path)}"
-                )
-            await asyncio.sleep(poll_s)
+    """:func:`tasks.local_server.wait_listed` for a container (its log is fetched before an error quotes it)."""
+
+    async def exit_code() -> int | None:
+        status, code = await asyncio.to_thread(_container_state, server.container_id)
+        return (code if code is not None else -1) if status in ("exited", "dead") else None
+
+    async def save_logs() -> None:
+        await asyncio.to_thread(_save_logs, server)
+
+    watch = HealthWatch(
+        "vLLM container", server.base_url, server.served_model, server.log_path, server.startup_timeout_s, poll_s, exit_code, save_logs
+    )
+    return await wait_listed(watch)
 
 
 async def stop_container(server: DockerServer) -> None:

@@ -7,143 +7,55 @@ built-in CPU OCR server), waits until ``/v1/models`` lists the model, hands the
 endpoint to the run, and on every exit (success, failure, exception, cancel)
 stops the whole process group (or container) and releases the slots.
 
-:func:`serve_local_model` is how a run uses it:
+:class:`tasks.local_servers.LocalServers` decides when a server is needed and
+who shares it; this flow is how one comes up and goes down. A run gets its
+endpoint with :func:`serve_local_model`:
 
     async with serve_local_model(plan, plan.location, recorder=recorder) as endpoint:
         client = OcrClient(base_url=endpoint.base_url, model=endpoint.served_model, ...)
-
-Runs of one job that need the same model with the same serve settings share one
-server (reference counted); the last run to leave stops it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
-from prefect.exceptions import MissingContextError
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Running
+from prefect.utilities.annotations import quote
 
 from tasks.docker_runtime import check_docker_engine, start_vllm_container, stop_container, sweep_stale_containers, wait_container_healthy
 from tasks.gpu_slots import GpuRequestTooLarge, gpu_host, reserve_gpus
 from tasks.local_runtimes import serve_key, server_spec_for, vllm_serve_args
-from tasks.local_server import ServerDied, ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
+from tasks.local_server import ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
+from tasks.local_servers import LocalEndpoint, LocalServers, ServerSession
 from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
 from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
 from tracr.config.job import ModelSpec
+from tracr.errors import ErrorClass
 from tracr.serving.fit_check import FitVerdict
 from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
 from tracr.outputs.layout import RunLocation
 from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
-from tracr.serving.server_errors import ServerErrorClass, classify_server_log
+from tracr.serving.server_errors import classify_server_log
 
-__all__ = ["serves_locally", "LocalEndpoint", "local_model_server_flow", "serve_local_model", "expect_local_servers", "release_local_servers", "WAITING_STATE_NAME"]
+__all__ = ["local_model_server_flow", "local_servers", "serve_local_model", "WAITING_STATE_NAME"]
 
 WAITING_STATE_NAME = "WaitingForGPUs"
 #: A cancelled server's process group must be gone within 10 s: SIGTERM, then SIGKILL after this.
 STOP_GRACE_S = 8.0
-
-
-ServerDeath = Callable[[], ServerDied | None]
-"""Polls a server: ``None`` while it serves, the :class:`ServerDied` error once it has exited."""
-
-
-def never_dies() -> ServerDied | None:
-    """The :data:`ServerDeath` of an endpoint with no process to watch (a hosted API, a container)."""
-    return None
-
-
-@dataclass(frozen=True)
-class LocalEndpoint:
-    """What a run needs from a local server: where it is and the model name it serves."""
-
-    base_url: str
-    served_model: str
-    gpu_ids: tuple[int, ...] | None = None
-    shared: bool = False
-    log_path: str | None = None
-    death: ServerDeath = field(default=never_dies, compare=False, repr=False)
-
-
-@dataclass
-class _Session:
-    """One server shared by the runs of a job that need it (the flow fills in ``ready``)."""
-
-    model: ModelSpec
-    location: RunLocation
-    recorders: list[RunRecorder] = field(default_factory=list)
-    ready: asyncio.Future[LocalEndpoint] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    users: int = 0
-    task: asyncio.Task[Any] | None = None
-    #: The status the sharing runs are in while the server comes up (a run joining later catches up).
-    status: RunStatus = RunStatus.QUEUED
-    #: The server process's exit code, or ``None`` while it runs (a container is not polled).
-    exit_code: Callable[[], int | None] = lambda: None
-    log_path: Path | None = None
-    died: ServerDied | None = None
-
-    def death(self) -> ServerDied | None:
-        """Whether the server exited while serving: the error the runs end with, recorded once."""
-        if self.died is not None:
-            return self.died
-        code = self.exit_code()
-        if code is None:
-            return None
-        message = f"local server for {self.model.model} exited with code {code} while serving"
-        diagnosis = classify_server_log(log_tail(self.log_path, 200) if self.log_path else "", fallback=ServerErrorClass.DIED_WHILE_SERVING)
-        evidence = f" (log: {diagnosis.evidence})" if diagnosis.evidence else ""
-        self.died = ServerDied(diagnosis.annotate(f"{message}{evidence}"), diagnosis.error_class)
-        _logger().error("%s", message)
-        self.note(status="died", exit_code=code, error_class=diagnosis.error_class.value)
-        return self.died
-
-    def note(self, **server: Any) -> None:
-        """Merge ``server`` into every sharing run's ``run_metadata.json`` ``server`` entry."""
-        for recorder in self.recorders:
-            recorder.data.setdefault("server", {}).update(server)
-            recorder.write()
-
-    def set_status(self, status: RunStatus) -> None:
-        self.status = status
-        for recorder in self.recorders:
-            if recorder.status != status:
-                recorder.set_status(status)
-
-
-_SESSIONS: dict[str, _Session] = {}
-#: Runs of a job announced (by :func:`expect_local_servers`) but not yet joined, per session key:
-#: a shared server stays up between them even when one run ends before the next begins.
-_EXPECTED: dict[str, int] = {}
-SERVED_RUNTIMES = ("vllm", "tracr-ocr")
-
-
-def _logger() -> Any:
-    """The flow run's logger, or the module's outside one."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
-
-
-def serves_locally(model: ModelSpec) -> bool:
-    """Whether the model's run needs a local server from this subflow."""
-    return model.mode == "local" and model.provider in SERVED_RUNTIMES
 
 
 def _owner_cmdline() -> list[str]:
@@ -164,20 +76,18 @@ async def _set_flow_state(name: str, message: str) -> None:
 
 def _failure(exc: ServerStartError, log_path: Path) -> ServerStartError:
     """The error with its class and a hint appended (classified from the message and the server log)."""
-    diagnosis = classify_server_log(f"{log_tail(log_path, 200)}\n{exc}", declared=getattr(exc, "error_class", None))
-    failure = ServerStartError(diagnosis.annotate(str(exc)))
-    failure.error_class = diagnosis.error_class  # type: ignore[attr-defined]
-    return failure
+    diagnosis = classify_server_log(f"{log_tail(log_path, 200)}\n{exc}", declared=exc.error_class)
+    return ServerStartError(diagnosis.annotate(str(exc)), error_class=diagnosis.error_class, hint=diagnosis.hint)
 
 
 def _inventory() -> GpuInventory:
     try:
         return current_inventory()
     except InventoryError as exc:
-        raise PreflightError(str(exc), ServerErrorClass.NO_GPU) from None
+        raise PreflightError(str(exc), error_class=exc.error_class) from None
 
 
-async def _preflight(session: _Session, inventory: GpuInventory | None) -> None:
+async def _preflight(session: ServerSession, inventory: GpuInventory | None) -> None:
     """Checks before anything starts; each failure names what to do."""
     logger = get_run_logger()
     model = session.model
@@ -194,11 +104,11 @@ async def _preflight(session: _Session, inventory: GpuInventory | None) -> None:
         best = sorted((g.memory_total_mib for g in inventory.gpus), reverse=True)[: model.tensor_parallel_size]
         fit = fit_for(model, best)
         if fit.verdict == FitVerdict.FAIL:
-            raise PreflightError(f"fit check FAIL for {model.model} even on this host's largest GPUs: {fit.message}", ServerErrorClass.OUT_OF_GPU_MEMORY)
+            raise PreflightError(f"fit check FAIL for {model.model} even on this host's largest GPUs: {fit.message}", error_class=ErrorClass.OUT_OF_GPU_MEMORY)
         logger.info("fit check (best case) for %s: %s", model.model, fit.verdict.value)
 
 
-async def _record_fit(session: _Session, inventory: GpuInventory, gpu_ids: tuple[int, ...]) -> None:
+async def _record_fit(session: ServerSession, inventory: GpuInventory, gpu_ids: tuple[int, ...]) -> None:
     logger = get_run_logger()
     model = session.model
     memory = [g.memory_total_mib for g in inventory.gpus if g.index in gpu_ids]
@@ -207,7 +117,7 @@ async def _record_fit(session: _Session, inventory: GpuInventory, gpu_ids: tuple
         recorder.data["fit_check"] = fit.to_dict()
         recorder.write()
     if fit.verdict == FitVerdict.FAIL:
-        raise PreflightError(f"fit check FAIL for {model.model} on GPUs {list(gpu_ids)}: {fit.message}", ServerErrorClass.OUT_OF_GPU_MEMORY)
+        raise PreflightError(f"fit check FAIL for {model.model} on GPUs {list(gpu_ids)}: {fit.message}", error_class=ErrorClass.OUT_OF_GPU_MEMORY)
     if fit.verdict == FitVerdict.RISK:
         logger.warning("fit check RISK for %s on GPUs %s: %s", model.model, list(gpu_ids), fit.message)
     else:
@@ -215,7 +125,7 @@ async def _record_fit(session: _Session, inventory: GpuInventory, gpu_ids: tuple
 
 
 @asynccontextmanager
-async def _gpu_slots(session: _Session, inventory: GpuInventory | None) -> AsyncIterator[tuple[int, ...] | None]:
+async def _gpu_slots(session: ServerSession, inventory: GpuInventory | None) -> AsyncIterator[tuple[int, ...] | None]:
     """Reserve the model's GPUs (or none); waiting is visible in run metadata and in Prefect."""
     needed = session.model.gpus_needed
     if inventory is None or not needed:
@@ -251,10 +161,10 @@ async def _gpu_slots(session: _Session, inventory: GpuInventory | None) -> Async
                 await _set_flow_state("Running", f"got GPUs {list(reservation.indices)}")
             yield reservation.indices
     except GpuRequestTooLarge as exc:
-        raise PreflightError(f"{model.model}: {exc}", ServerErrorClass.NOT_ENOUGH_GPUS) from None
+        raise PreflightError(f"{model.model}: {exc}", error_class=exc.error_class) from None
 
 
-async def _run_process(session: _Session, gpu_ids: tuple[int, ...] | None, outputs_root: Path) -> None:
+async def _run_process(session: ServerSession, gpu_ids: tuple[int, ...] | None, outputs_root: Path) -> None:
     """Start the server process, hand out the endpoint, wait for release, always stop it."""
     model = session.model
     spec = server_spec_for(model, session.location, gpu_ids)
@@ -284,7 +194,7 @@ async def _run_process(session: _Session, gpu_ids: tuple[int, ...] | None, outpu
         session.note(status="stopped", exit_code=handle.process.returncode)
 
 
-async def _until_released(session: _Session) -> None:
+async def _until_released(session: ServerSession) -> None:
     """Wait until the last run leaves, noticing (and recording) a server that dies meanwhile."""
     while not session.release.is_set():
         try:
@@ -293,7 +203,7 @@ async def _until_released(session: _Session) -> None:
             session.death()
 
 
-async def _run_container(session: _Session, gpu_ids: tuple[int, ...] | None) -> None:
+async def _run_container(session: ServerSession, gpu_ids: tuple[int, ...] | None) -> None:
     model = session.model
     labels = {"flow-run-id": str(current_flow_run.id or ""), "serve-key": serve_key(model), "owner-pid": str(os.getpid())}
     session.note(runtime="docker", image=model.docker_image, status="starting", log=session.location.server_log.name)
@@ -324,10 +234,9 @@ def _stop_on_cancel_or_crash(flow: Any, flow_run: Any, state: Any) -> None:
     on_cancellation=[_stop_on_cancel_or_crash],
     on_crashed=[_stop_on_cancel_or_crash],
 )
-async def local_model_server_flow(session_id: str, model_name: str, outputs_root: str) -> dict[str, Any]:
+async def local_model_server_flow(session: ServerSession, model_name: str, outputs_root: str) -> dict[str, Any]:
     """Preflight, GPU slots, start, health, serve until released, stop, release (see module doc)."""
     logger = get_run_logger()
-    session = _SESSIONS[session_id]
     model = session.model
     log_path = session.location.server_log
     session.note(flow_run_id=str(current_flow_run.id), serve_key=serve_key(model))
@@ -349,7 +258,7 @@ async def local_model_server_flow(session_id: str, model_name: str, outputs_root
                 await _run_process(session, gpu_ids, Path(outputs_root))
     except ServerStartError as exc:
         failure = _failure(exc, log_path)
-        session.note(error_class=getattr(failure, "error_class", ServerErrorClass.UNKNOWN).value)
+        session.note(error_class=failure.error_class.value)
         if not session.ready.done():
             session.ready.set_exception(failure)
         raise failure from None
@@ -360,106 +269,25 @@ async def local_model_server_flow(session_id: str, model_name: str, outputs_root
     return {"model": model.model, "status": "stopped"}
 
 
-def _failed(session: _Session) -> bool:
-    return session.ready.done() and (session.ready.cancelled() or session.ready.exception() is not None)
+def local_servers() -> LocalServers:
+    """A job's local servers, each brought up by the ``local-model-server`` flow."""
+    return LocalServers(_server_flow)
 
 
-def _session_key(model: ModelSpec, location: RunLocation) -> str:
-    return f"{location.root.resolve()}|{location.job_id}|{serve_key(model)}"
-
-
-def _server_plans(plans: list[RunPlan]) -> list[RunPlan]:
-    return [p for p in plans if serves_locally(p.model)]
-
-
-def expect_local_servers(plans: list[RunPlan]) -> None:
-    """Announce a job's runs, so runs with the same serve settings share one server.
-
-    Without it runs still share a server while they overlap; with it the server
-    also waits for announced runs that have not started yet.
-    """
-    for plan in _server_plans(plans):
-        key = _session_key(plan.model, plan.location)
-        _EXPECTED[key] = _EXPECTED.get(key, 0) + 1
-
-
-async def release_local_servers(plans: list[RunPlan]) -> None:
-    """End of a job: forget its announced runs and stop servers kept only for them."""
-    for plan in _server_plans(plans):
-        key = _session_key(plan.model, plan.location)
-        _EXPECTED.pop(key, None)
-        session = _SESSIONS.get(key)
-        if session is not None and session.users == 0:
-            await _close(key, session)
-
-
-async def _close(key: str, session: _Session) -> None:
-    """Stop the session's server (or its start) and wait until it is down."""
-    session.release.set()
-    for sid in [k for k, v in _SESSIONS.items() if v is session]:
-        del _SESSIONS[sid]
-    task = session.task
-    if task is not None and not task.done():
-        if not session.ready.done():
-            task.cancel()
-        await asyncio.shield(asyncio.wait({task}))
-    if task is not None and task.done() and not task.cancelled():
-        task.exception()  # retrieved: failures were raised to the runs already
-    if session.ready.done() and not session.ready.cancelled():
-        session.ready.exception()
+def _server_flow(session: ServerSession) -> Coroutine[Any, Any, dict[str, Any]]:
+    model = session.model
+    # quoted: Prefect hands the live session to the flow as it is, without walking into it
+    return local_model_server_flow(cast(ServerSession, quote(session)), model.name or model.model, str(session.location.root))
 
 
 @asynccontextmanager
 async def serve_local_model(
     plan_or_spec: RunPlan | ModelSpec, location: RunLocation | None = None, *, recorder: RunRecorder | None = None, share: bool = True
 ) -> AsyncIterator[LocalEndpoint]:
-    """Yield a healthy local server's endpoint for the model; stop it when the last user leaves.
+    """A healthy local server's endpoint, from the job's servers (bound by the job) or, outside a job, servers of its own.
 
-    ``plan_or_spec`` is a run plan (its location is used by default) or a model spec
-    with an explicit ``location``. Raises :class:`ServerStartError` (class and hint in
-    the message) when the server cannot be had.
+    See :meth:`tasks.local_servers.LocalServers.serve`.
     """
-    model = plan_or_spec.model if isinstance(plan_or_spec, RunPlan) else plan_or_spec
-    location = location or (plan_or_spec.location if isinstance(plan_or_spec, RunPlan) else None)
-    if location is None:
-        raise ValueError("serve_local_model needs a location for a bare model spec")
-    key = _session_key(model, location) if share else f"{_session_key(model, location)}|{uuid.uuid4().hex}"
-    session = _SESSIONS.get(key)
-    joined = session is not None and not _failed(session) and not session.release.is_set()
-    if not joined:
-        session = _Session(model=model, location=location)
-        _SESSIONS[key] = session
-    assert session is not None
-    session.users += 1
-    if share and _EXPECTED.get(key):
-        _EXPECTED[key] -= 1
-        if not _EXPECTED[key]:
-            del _EXPECTED[key]
-    if recorder is not None:
-        session.recorders.append(recorder)
-        if session.status != RunStatus.QUEUED and recorder.status != session.status:
-            recorder.set_status(session.status)
-        if joined:
-            recorder.data["server"] = {"shared_with_run": str(session.location.run_dir), "log": str(session.location.server_log)}
-            recorder.write()
-    if not joined:
-        session_id = uuid.uuid4().hex
-        _SESSIONS[session_id] = session
-        session.task = asyncio.create_task(
-            local_model_server_flow(session_id=session_id, model_name=model.name or model.model, outputs_root=str(location.root))
-        )
-    try:
-        task = session.task
-        assert task is not None
-        await asyncio.wait({session.ready, task}, return_when=asyncio.FIRST_COMPLETED)
-        if not session.ready.done():
-            task.result()  # the flow ended before the server was ready: raise its error
-            raise ServerStartError(f"local server for {model.model} stopped before becoming healthy")
-        endpoint = session.ready.result()
-        yield LocalEndpoint(endpoint.base_url, endpoint.served_model, endpoint.gpu_ids, joined, endpoint.log_path, endpoint.death)
-    finally:
-        session.users -= 1
-        # The last user stops the server, unless announced runs of the job still need it
-        # (their recorders stay attached, so every run's metadata ends with "stopped").
-        if session.users == 0 and (_failed(session) or not _EXPECTED.get(key)):
-            await _close(key, session)
+    servers = LocalServers.current() or local_servers()
+    async with servers.serve(plan_or_spec, location, recorder=recorder, share=share) as endpoint:
+        yield endpoint

@@ -10,40 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.utilities.annotations import quote
 
 from tasks.cancellation import untagged_task_runs
-from flows.local_server import ServerDeath, never_dies, serve_local_model, serves_locally
-from tasks.local_server import ServerDied, ServerStartError
+from flows.local_server import serve_local_model
+from tasks.local_server import ServerStartError
+from tasks.local_servers import ServerDeath, never_dies, serves_locally
 from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
 from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
-from tracr.config.job import JobConfig
+from tasks.run_progress import RunProgress
 from tracr.serving.gpus import gpu_info
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.files import read_json
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.metrics import write_run_metrics
-from tracr.run.plan import RunPlan
+from tracr.run.plan import PdfPlan, RunPlan
 from tracr.run.recorder import RunRecorder, host_info, refresh_model_metadata
-from tracr.run.retry import ErrorClass, RetryPolicy
-from tracr.run.events import failure_threshold, run_event_payload
+from tracr.errors import ErrorClass, TracrError
+from tracr.run.retry import RetryPolicy
+from tracr.run.events import run_event_payload
 from tracr.run.state import RunStatus
-from tracr.outputs.slugs import slugify
 
 __all__ = ["model_run_flow", "RunFailed"]
 
-PROGRESS_INTERVAL_S = 2.0
 #: How often a run checks that its local server still runs.
 SERVER_WATCH_S = 0.25
 #: Pages rendered ahead of the requests, per render worker, so requests never wait for images.
@@ -52,8 +51,10 @@ RENDER_AHEAD_PER_WORKER = 4
 T = TypeVar("T")
 
 
-class RunFailed(RuntimeError):
+class RunFailed(TracrError, RuntimeError):
     """The run ended ``failed``; raised so Prefect shows the flow run as Failed."""
+
+    default_class = ErrorClass.UNKNOWN  # raised with the class of the failure that ended the run
 
 
 def _api_key(plan: RunPlan) -> str:
@@ -65,7 +66,7 @@ def _api_key(plan: RunPlan) -> str:
         return "EMPTY"
     key = os.environ.get(spec.api_key_env)
     if not key:
-        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", ErrorClass.AUTH)
+        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", error_class=ErrorClass.AUTH)
     return key
 
 
@@ -123,28 +124,113 @@ async def _unless_server_dies(work: Awaitable[T], death: ServerDeath) -> T:
         raise
 
 
-def _summary_row(name: str, status: str, rollup: dict[str, Any], error: str | None) -> dict[str, Any]:
-    return {
-        "pdf": name,
-        "status": status,
-        "pages done": rollup["pages_done"],
-        "pages failed": rollup["pages_failed"],
-        "input tokens": rollup["input_tokens"],
-        "output tokens": rollup["output_tokens"],
-        "pages/s": rollup["pages_per_s"],
-        "error": error or "",
+def _open_recorder(plan: RunPlan) -> tuple[RunRecorder, bool, float]:
+    """The run's recorder, and whether it resumes an earlier session (then also that session's wall time)."""
+    location = plan.location
+    resuming = plan.resume and location.run_metadata.is_file()
+    previous_wall = float(((read_json(location.run_metadata) or {}).get("rollup") or {}).get("wall_seconds") or 0.0) if resuming else 0.0
+    settings = {
+        "prompt": plan.prompt,
+        "max_tokens": plan.max_tokens,
+        "temperature": plan.temperature,
+        "render": plan.render.model_dump(),
+        "pdf_concurrency": plan.pdf_concurrency,
     }
+    recorder = RunRecorder(
+        location, {"model": plan.model.public_dict(), "settings": settings, "host": host_info(), "config_digest": plan.config_digest}
+    )
+    if resuming:
+        resumed_from = recorder.resume()
+        get_run_logger().info("resuming run-%s of %s (was %s)", plan.run, plan.model.model, resumed_from.value)
+    refresh_model_metadata(OutputLayout(location.root), plan.job_id, plan.model_slug, plan.model.public_dict())
+    return recorder, resuming, previous_wall
 
 
-def _summary_table(ctx: RunContext, status: str, pdf_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the run's table artifact: one per PDF, then the total."""
-    rows = [_summary_row(r["pdf_slug"], r["status"], r["rollup"], r.get("error")) for r in pdf_results]
-    rows.append(_summary_row("TOTAL", status, ctx.rollup.to_dict(), None))
-    return rows
+def _run_context(plan: RunPlan) -> RunContext:
+    """What the PDF tasks share; enough page slots that rendering runs ahead of the requests."""
+    slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * shared_render_pool().workers)
+    return RunContext(engine=None, location=plan.location, slots=slots, rollup=Rollup(pages_total=plan.pages_total), resume=plan.resume)
 
 
-def _artifact_key(plan: RunPlan, suffix: str) -> str:
-    return slugify(f"{plan.job_id}-{plan.model_slug}-run-{plan.run}-{suffix}", max_length=120).replace(".", "-").replace("_", "-")
+@dataclass(frozen=True)
+class _RunEnd:
+    """How a run ended: its status, the error it records, and the class its event carries."""
+
+    status: RunStatus = RunStatus.FAILED
+    error: str | None = None
+    #: An :class:`ErrorClass` value, or the exception type of a bug (events have always said which).
+    error_class: str | None = None
+
+    @classmethod
+    def failed(cls, exc: TracrError) -> _RunEnd:
+        """A failure tracr names. A server that did not start is ``server_start`` here; its cause is under ``server``."""
+        if isinstance(exc, FatalModelError):
+            return cls(error=f"model rejected the requests: {exc}", error_class=exc.error_class.value)
+        error_class = ErrorClass.SERVER_START if isinstance(exc, ServerStartError) else exc.error_class
+        return cls(error=str(exc), error_class=error_class.value)
+
+
+async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, resuming: bool) -> list[dict[str, Any]]:
+    """Get the endpoint, then every PDF through ``ocr-pdf`` (``pdf_concurrency`` at a time) until done or the server dies."""
+    if not serves_locally(plan.model):  # a local server's lifecycle records waiting_resources/starting itself
+        recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
+    async with _engine(plan, recorder) as (engine, server_death):
+        ctx.engine = engine
+        recorder.set_status(RunStatus.RUNNING)
+        emit_run_event("started", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, resumed=resuming))
+        get_run_logger().info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
+        pdf_gate = asyncio.Semaphore(plan.pdf_concurrency)
+
+        async def one_pdf(pdf: PdfPlan) -> dict[str, Any]:
+            async with pdf_gate:
+                with untagged_task_runs():
+                    # quoted: Prefect passes the shared context as it is, without walking into it
+                    return await ocr_pdf(pdf, cast(RunContext, quote(ctx)), plan.model_slug)
+
+        async with progress.ticking():
+            results = list(await _unless_server_dies(asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)), server_death))
+        if ctx.rollup.pages_failed and (died := server_death()) is not None:
+            raise died  # it died after its last request: the pages it failed say so
+        return results
+
+
+async def _record_end(
+    plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, end: _RunEnd, pdf_results: list[dict[str, Any]], resuming: bool
+) -> None:
+    """Every record of the run's end, whatever the end: metadata, metrics, the last event, the artifacts."""
+    progress.write()
+    recorder.update(ctx.rollup, pdfs={r["pdf_slug"]: {"status": r["status"], "error": r.get("error"), **r["rollup"]} for r in pdf_results})
+    recorder.set_status(end.status, error=end.error)
+    refresh_model_metadata(OutputLayout(plan.location.root), plan.job_id, plan.model_slug)
+    metrics = write_run_metrics(plan.location, ctx.rollup.wall_seconds, {**recorder.data.get("host", {}), "gpus": gpu_info()})
+    progress.alert_on_failures()
+    payload = run_event_payload(
+        end.status.value, ctx.rollup.to_dict(), ctx.error_counts, end.error_class,
+        pages_skipped=ctx.pages_skipped, latency_p50_s=metrics["latency_s"]["p50"], resumed=resuming,
+    )  # fmt: skip
+    emit_run_event(end.status.value, plan, payload)
+    await progress.finish(end.status, pdf_results)
+
+
+def _summary(plan: RunPlan, ctx: RunContext, end: _RunEnd) -> dict[str, Any]:
+    """The flow's return value; a failed run raises :class:`RunFailed` instead, so Prefect shows it Failed."""
+    logger = get_run_logger()
+    if end.status == RunStatus.FAILED:
+        logger.error("run-%s of %s failed: %s", plan.run, plan.model.model, end.error)
+        raise RunFailed(f"{plan.model.model} run-{plan.run} failed: {end.error}", error_class=ErrorClass(end.error_class or ErrorClass.UNKNOWN))
+    logger.info(
+        "run-%s of %s %s: %d done, %d failed, %.2f pages/s",
+        plan.run, plan.model.model, end.status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
+    )  # fmt: skip
+    return {
+        "job_id": plan.job_id,
+        "model_slug": plan.model_slug,
+        "run": plan.run,
+        "status": end.status.value,
+        "error": end.error,
+        "rollup": ctx.rollup.to_dict(),
+        "run_dir": str(plan.location.run_dir),
+    }
 
 
 @flow(
@@ -153,149 +239,22 @@ def _artifact_key(plan: RunPlan, suffix: str) -> str:
     validate_parameters=False,
 )
 async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
-    """Run one model over every planned PDF and record the outcome at every level."""
-    logger = get_run_logger()
-    location = plan.location
-    layout = OutputLayout(location.root)
-    resuming = plan.resume and location.run_metadata.is_file()
-    previous_wall = float(((read_json(location.run_metadata) or {}).get("rollup") or {}).get("wall_seconds") or 0.0) if resuming else 0.0
-    recorder = RunRecorder(
-        location,
-        {
-            "model": plan.model.public_dict(),
-            "settings": {
-                "prompt": plan.prompt,
-                "max_tokens": plan.max_tokens,
-                "temperature": plan.temperature,
-                "render": plan.render.model_dump(),
-                "pdf_concurrency": plan.pdf_concurrency,
-            },
-            "host": host_info(),
-            "config_digest": plan.config_digest,
-        },
-    )
-    if resuming:
-        resumed_from = recorder.resume()
-        logger.info("resuming run-%s of %s (was %s)", plan.run, plan.model.model, resumed_from.value)
-    refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
-    pool = shared_render_pool()
-    slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * pool.workers)
-    ctx = RunContext(engine=None, location=location, slots=slots, rollup=Rollup(pages_total=plan.pages_total), resume=plan.resume)
-    # A plan made outside a job (no threshold given) alerts at the config's default share.
-    alert_at = plan.failure_alert_pages or failure_threshold(plan.pages_total, JobConfig.model_fields["page_failure_alert_ratio"].default, None)
-    alerted = False
-    error_class: str | None = None
-    pdf_results: list[dict[str, Any]] = []
-    status = RunStatus.FAILED
-    error: str | None = None
-    started = time.perf_counter()
-    # Artifact calls go to the Prefect API; none of them waits in front of the first page.
-    progress_artifact = asyncio.create_task(
-        acreate_progress_artifact(0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model.model} run-{plan.run}: pages finished / planned")
-    )
-
-    async def report_progress() -> None:
-        await aupdate_progress_artifact(await progress_artifact, min(100.0, 100.0 * ctx.rollup.pages_finished / max(1, plan.pages_total)))
-
-    def write_progress() -> None:
-        ctx.rollup.wall_seconds = previous_wall + time.perf_counter() - started
-        recorder.update(ctx.rollup, error_counts=dict(ctx.error_counts))
-
-    def alert_on_failures() -> None:
-        nonlocal alerted
-        if not alerted and ctx.rollup.pages_failed >= alert_at:
-            alerted = True
-            emit_run_event("page-failures", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, threshold=alert_at))
-
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_INTERVAL_S)
-            try:
-                write_progress()
-                alert_on_failures()
-                await report_progress()
-            except Exception as exc:  # progress is best effort; the run's own work goes on
-                logger.warning("progress update failed: %s", exc)
-
+    """Run one model over every planned PDF and record the outcome at every level, however the run ends."""
+    recorder, resuming, previous_wall = _open_recorder(plan)
+    ctx = _run_context(plan)
+    progress = RunProgress(plan, ctx, recorder, get_run_logger(), previous_wall)
+    end, pdf_results = _RunEnd(), []
     try:
-        if not serves_locally(plan.model):  # a local server's lifecycle records waiting_resources/starting itself
-            recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
-        async with _engine(plan, recorder) as (engine, server_death):
-            ctx.engine = engine
-            recorder.set_status(RunStatus.RUNNING)
-            emit_run_event("started", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, resumed=resuming))
-            logger.info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
-            started = time.perf_counter()
-            tick = asyncio.create_task(ticker())
-            pdf_gate = asyncio.Semaphore(plan.pdf_concurrency)
-
-            async def one_pdf(pdf):  # noqa: ANN001, ANN202
-                async with pdf_gate:
-                    with untagged_task_runs():
-                        return await ocr_pdf(pdf, quote(ctx), plan.model_slug)
-
-            try:
-                pdf_results = list(await _unless_server_dies(asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)), server_death))
-            finally:
-                tick.cancel()
-            if ctx.rollup.pages_failed and (died := server_death()) is not None:
-                raise died  # it died after its last request: the pages it failed say so
-        status = RunStatus.COMPLETED
-    except FatalModelError as exc:
-        error = f"model rejected the requests: {exc}"
-        error_class = exc.error_class.value
-    except ServerStartError as exc:
-        error = str(exc)
-        error_class = "server_start"
-    except ServerDied as exc:
-        error = str(exc)
-        error_class = exc.error_class.value
+        pdf_results = await _run_pdfs(plan, ctx, recorder, progress, resuming)
+        end = _RunEnd(RunStatus.COMPLETED)
+    except TracrError as exc:
+        end = _RunEnd.failed(exc)
     except asyncio.CancelledError:
-        status = RunStatus.CANCELLED
-        error = "cancelled"
+        end = _RunEnd(RunStatus.CANCELLED, "cancelled")
         raise
     except Exception as exc:  # a bug or an I/O error: recorded, then shown by Prefect as a failure
-        error = f"unexpected error: {exc!r}"
-        error_class = type(exc).__name__
+        end = _RunEnd(error=f"unexpected error: {exc!r}", error_class=type(exc).__name__)
         raise
     finally:
-        write_progress()
-        recorder.update(ctx.rollup, pdfs={r["pdf_slug"]: {"status": r["status"], "error": r.get("error"), **r["rollup"]} for r in pdf_results})
-        recorder.set_status(status, error=error)
-        refresh_model_metadata(layout, plan.job_id, plan.model_slug)
-        metrics = write_run_metrics(location, ctx.rollup.wall_seconds, {**recorder.data.get("host", {}), "gpus": gpu_info()})
-        alert_on_failures()
-        emit_run_event(
-            status.value,
-            plan,
-            run_event_payload(status.value, ctx.rollup.to_dict(), ctx.error_counts, error_class, pages_skipped=ctx.pages_skipped,
-                              latency_p50_s=metrics["latency_s"]["p50"], resumed=resuming),
-        )  # fmt: skip
-        if status != RunStatus.CANCELLED:
-            await asyncio.gather(
-                report_progress(),
-                acreate_table_artifact(
-                    _summary_table(ctx, status.value, pdf_results),
-                    key=_artifact_key(plan, "summary"),
-                    description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
-                ),
-            )
-        else:
-            progress_artifact.cancel()
-    summary = {
-        "job_id": plan.job_id,
-        "model_slug": plan.model_slug,
-        "run": plan.run,
-        "status": status.value,
-        "error": error,
-        "rollup": ctx.rollup.to_dict(),
-        "run_dir": str(location.run_dir),
-    }
-    if status == RunStatus.FAILED:
-        logger.error("run-%s of %s failed: %s", plan.run, plan.model.model, error)
-        raise RunFailed(f"{plan.model.model} run-{plan.run} failed: {error}")
-    logger.info(
-        "run-%s of %s %s: %d done, %d failed, %.2f pages/s",
-        plan.run, plan.model.model, status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
-    )  # fmt: skip
-    return summary
+        await _record_end(plan, ctx, recorder, progress, end, pdf_results, resuming)
+    return _summary(plan, ctx, end)

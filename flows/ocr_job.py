@@ -18,7 +18,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
-from flows.local_server import expect_local_servers, release_local_servers
+from flows.local_server import local_servers
 from flows.model_run import model_run_flow
 from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
@@ -26,6 +26,7 @@ from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.job_request import JobRequest
+from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.layout import OutputLayout, default_outputs_root
 from tracr.outputs.files import read_json
 from tracr.outputs.timestamps import utc_now
@@ -40,8 +41,10 @@ from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
 __all__ = ["ocr_job_flow", "job_run_name", "JobFailed"]
 
 
-class JobFailed(RuntimeError):
+class JobFailed(TracrError, RuntimeError):
     """At least one run failed; raised after every output is written."""
+
+    default_class = ErrorClass.UNKNOWN  # each run's record names its own class
 
 
 def job_run_name() -> str:
@@ -209,6 +212,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     warm_pool = asyncio.create_task(shared_render_pool().warm())  # workers start while the job is planned
     plans: list[RunPlan] = []
     cancelled = False
+    servers = local_servers()  # the job's own: runs with the same serve settings share one server
     try:
         pdfs = await _inspect(job, loaded.pdfs)
         plans = _run_plans(job, pdfs, outputs_root, resume=request.resume, digest=digest)
@@ -216,11 +220,11 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
             update_claim(outputs_root, claim, runs=[{"model_slug": p.model_slug, "run": p.run} for p in plans])
         _record_job_start(layout, job, request.source, pdfs, plans)
         logger.info("job %s: %d PDF(s), %d model(s), outputs in %s", job.job_id, len(pdfs), len(plans), layout.job_dir(job.job_id))
-        expect_local_servers(plans)  # runs with the same serve settings share one server
-        with tags(job_tag(job.job_id)):
+        servers.expect(plans)
+        with tags(job_tag(job.job_id)), servers.bound():  # the runs find their servers through the binding
             states, cancelled = await run_until_cancelled(model_run_flow(plan, return_state=True) for plan in plans)
     finally:
-        await asyncio.shield(release_local_servers(plans))
+        await asyncio.shield(servers.close())
         await asyncio.gather(warm_pool, return_exceptions=True)
         shutdown_shared_render_pool()
         refresh_job_metadata(layout, job.job_id, {"config_digest": digest})

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import httpx
-
-from tasks.local_server import ServerStartError, find_free_port, log_tail
+from tasks.local_server import HealthWatch, ServerStartError, find_free_port, wait_listed
 from tracr.config.job import ModelSpec
-from tracr.serving.server_errors import ServerErrorClass, classify_server_log
+from tracr.errors import ErrorClass
+from tracr.serving.server_errors import classify_server_log
 
 __all__ = [
     "DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy",
@@ -50,20 +48,18 @@ STOP_TIMEOUT_S = 8
 class DockerUnavailable(ServerStartError):
     """No Docker engine answers (the client library alone is not enough)."""
 
+    default_class = ErrorClass.DOCKER_UNAVAILABLE
+
 
 class ContainerStartError(ServerStartError):
-    """The engine refused to create or start the container (its error, classified)."""
-
-    def __init__(self, message: str, error_class: ServerErrorClass) -> None:
-        super().__init__(message)
-        self.error_class = error_class
+    """The engine refused to create or start the container (its error, classified by the raise site)."""
 
 
 def gpu_request_mode() -> str:
     """``TRACR_DOCKER_GPU_REQUEST`` (``auto`` when unset)."""
     mode = (os.environ.get(GPU_REQUEST_ENV) or "auto").strip().lower()
     if mode not in GPU_REQUEST_MODES:
-        raise ContainerStartError(f"{GPU_REQUEST_ENV}={mode!r}: use one of {', '.join(GPU_REQUEST_MODES)}", ServerErrorClass.UNKNOWN)
+        raise ContainerStartError(f"{GPU_REQUEST_ENV}={mode!r}: use one of {', '.join(GPU_REQUEST_MODES)}", error_class=ErrorClass.UNKNOWN)
     return mode
 
 
@@ -125,18 +121,18 @@ def _start_failure(image: str, exc: Exception, requested_gpus: bool) -> Containe
     text = str(getattr(exc, "explanation", None) or exc)
     if isinstance(exc, docker.errors.ImageNotFound) or "No such image" in text:
         return ContainerStartError(
-            f"runtime docker: image {image!r} is not on this engine and was not pulled ({text[:300]})", ServerErrorClass.IMAGE_NOT_FOUND
+            f"runtime docker: image {image!r} is not on this engine and was not pulled ({text[:300]})", error_class=ErrorClass.IMAGE_NOT_FOUND
         )
     if requested_gpus and ("could not select device driver" in text or "nvidia" in text.lower()):
         return ContainerStartError(
             f"runtime docker: the engine cannot give the container GPUs ({text[:300]}); install the NVIDIA container toolkit "
             f"on this host, or set {GPU_REQUEST_ENV}=auto (asks only where an nvidia runtime exists) or never",
-            ServerErrorClass.NO_GPU,
+            error_class=ErrorClass.NO_GPU,
         )
     if "port is already allocated" in text or "address already in use" in text.lower():
-        return ContainerStartError(f"runtime docker: the container's host port is taken ({text[:300]})", ServerErrorClass.PORT_IN_USE)
+        return ContainerStartError(f"runtime docker: the container's host port is taken ({text[:300]})", error_class=ErrorClass.PORT_IN_USE)
     diagnosis = classify_server_log(text)
-    return ContainerStartError(f"runtime docker: the engine could not start {image!r} ({type(exc).__name__}: {text[:300]})", diagnosis.error_class)
+    return ContainerStartError(f"runtime docker: the engine could not start {image!r} ({type(exc).__name__}: {text[:300]})", error_class=diagnosis.error_class)
 
 
 def _remove_quietly(container_id: str) -> None:
@@ -236,30 +232,19 @@ def _save_logs(server: DockerServer) -> None:
 
 
 async def wait_container_healthy(server: DockerServer, poll_s: float = 1.0) -> float:
-    """Poll ``/v1/models`` until the model is listed; fail fast when the container exits."""
-    started = time.monotonic()
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        while True:
-            status, code = await asyncio.to_thread(_container_state, server.container_id)
-            if status in ("exited", "dead"):
-                await asyncio.to_thread(_save_logs, server)
-                raise ServerStartError(
-                    f"vLLM container for {server.served_model} exited with code {code} before becoming healthy; "
-                    f"last log lines ({server.log_path}):\n{log_tail(server.log_path)}"
-                )
-            try:
-                response = await http.get(f"{server.base_url}/models")
-                if response.status_code == 200 and server.served_model in [m.get("id") for m in response.json().get("data", [])]:
-                    return time.monotonic() - started
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() - started > server.startup_timeout_s:
-                await asyncio.to_thread(_save_logs, server)
-                raise ServerStartError(
-                    f"vLLM container for {server.served_model} not healthy after {server.startup_timeout_s:.0f}s; "
-                    f"last log lines ({server.log_path}):\n{log_tail(server.log_path)}"
-                )
-            await asyncio.sleep(poll_s)
+    """:func:`tasks.local_server.wait_listed` for a container (its log is fetched before an error quotes it)."""
+
+    async def exit_code() -> int | None:
+        status, code = await asyncio.to_thread(_container_state, server.container_id)
+        return (code if code is not None else -1) if status in ("exited", "dead") else None
+
+    async def save_logs() -> None:
+        await asyncio.to_thread(_save_logs, server)
+
+    watch = HealthWatch(
+        "vLLM container", server.base_url, server.served_model, server.log_path, server.startup_timeout_s, poll_s, exit_code, save_logs
+    )
+    return await wait_listed(watch)
 
 
 async def stop_container(server: DockerServer, timeout_s: int = STOP_TIMEOUT_S) -> None:

@@ -30,6 +30,7 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurr
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from tracr.serving.gpus import GpuInventory
+from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["GpuReservation", "GpuRequestTooLarge", "gpu_limit_name", "gpu_host", "ensure_gpu_limits", "reserve_gpus", "gpu_slot_usage", "lease_seconds"]
 
@@ -40,8 +41,10 @@ DEFAULT_LEASE_S = 120.0
 POLL_S = 1.0
 
 
-class GpuRequestTooLarge(ValueError):
+class GpuRequestTooLarge(TracrError, ValueError):
     """A model needs more GPUs than the host has."""
+
+    default_class = ErrorClass.NOT_ENOUGH_GPUS
 
 
 @dataclass(frozen=True)

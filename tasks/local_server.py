@@ -14,29 +14,31 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 
 from tracr.serving.process_group import terminate_group
-from tracr.serving.server_errors import ServerErrorClass
+from tracr.errors import ErrorClass, TracrError
 
-__all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "ServerDied", "find_free_port", "running_server", "start_server", "stop_server", "wait_until_healthy"]
+__all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "ServerDied", "find_free_port", "running_server", "start_server", "stop_server",
+           "wait_until_healthy", "HealthWatch", "wait_listed"]
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(TracrError, RuntimeError):
     """A local server did not become healthy; the message carries its log's last lines."""
 
+    default_class = ErrorClass.SERVER_START
 
-class ServerDied(RuntimeError):
+
+class ServerDied(TracrError, RuntimeError):
     """A local server exited while runs were using it; carries its class (from the log) and a hint."""
 
-    def __init__(self, message: str, error_class: ServerErrorClass) -> None:
-        super().__init__(message)
-        self.error_class = error_class
+    default_class = ErrorClass.DIED_WHILE_SERVING
 
 
 @dataclass(frozen=True)
@@ -99,35 +101,61 @@ def start_server(spec: ServerSpec) -> ServerHandle:
     return ServerHandle(spec=spec, process=process)
 
 
-async def wait_until_healthy(handle: ServerHandle) -> float:
+@dataclass(frozen=True)
+class HealthWatch:
+    """What one health poll needs to know about a starting server, whatever runs it (a process, a container)."""
+
+    name: str  # "local server", "vLLM container": how errors name it
+    base_url: str
+    served_model: str
+    log_path: Path
+    timeout_s: float
+    poll_s: float
+    #: ``None`` while the server runs, its exit code once it has exited.
+    exit_code: Callable[[], Awaitable[int | None]]
+    #: Called before an error is raised, e.g. to fetch the log of a server that does not write it itself.
+    before_failing: Callable[[], Awaitable[None]] | None = None
+
+    async def fail(self, why: str) -> NoReturn:
+        if self.before_failing is not None:
+            await self.before_failing()
+        raise ServerStartError(f"{self.name} for {self.served_model} {why}; last log lines ({self.log_path}):\n{log_tail(self.log_path)}")
+
+
+async def wait_listed(watch: HealthWatch) -> float:
     """Poll ``/v1/models`` until the served model is listed; returns seconds taken.
 
-    Fails fast when the process exits, and on timeout; both errors carry the log tail.
+    Fails fast when the server exits, and on timeout; both errors carry the log tail.
     """
-    spec = handle.spec
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=5.0) as http:
         while True:
-            code = handle.process.poll()
+            code = await watch.exit_code()
             if code is not None:
-                raise ServerStartError(
-                    f"local server for {spec.served_model} exited with code {code} before becoming healthy; "
-                    f"last log lines ({spec.log_path}):\n{log_tail(spec.log_path)}"
-                )
+                await watch.fail(f"exited with code {code} before becoming healthy")
             try:
-                response = await http.get(f"{spec.base_url}/models")
+                response = await http.get(f"{watch.base_url}/models")
                 if response.status_code == 200:
                     ids = [item.get("id") for item in response.json().get("data", [])]
-                    if spec.served_model in ids:
+                    if watch.served_model in ids:
                         return time.monotonic() - started
             except (httpx.HTTPError, ValueError):
                 pass
-            if time.monotonic() - started > spec.startup_timeout_s:
-                raise ServerStartError(
-                    f"local server for {spec.served_model} not healthy after {spec.startup_timeout_s:.0f}s; "
-                    f"last log lines ({spec.log_path}):\n{log_tail(spec.log_path)}"
-                )
-            await asyncio.sleep(spec.poll_interval_s)
+            if time.monotonic() - started > watch.timeout_s:
+                await watch.fail(f"not healthy after {watch.timeout_s:.0f}s")
+            await asyncio.sleep(watch.poll_s)
+
+
+async def wait_until_healthy(handle: ServerHandle) -> float:
+    """:func:`wait_listed` for a server process (it has exited once ``poll()`` has a code)."""
+    spec = handle.spec
+
+    async def exit_code() -> int | None:
+        return handle.process.poll()
+
+    return await wait_listed(
+        HealthWatch("local server", spec.base_url, spec.served_model, spec.log_path, spec.startup_timeout_s, spec.poll_interval_s, exit_code)
+    )
 
 
 def stop_server(handle: ServerHandle, grace_s: float = 10.0) -> None:

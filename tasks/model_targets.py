@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from blocks.model_target import BLOCK_TYPE_SLUG, ModelTarget
 from tasks.ocr_request import FatalModelError
 from tracr.config.job import JobConfig, ModelSpec
-from tracr.run.retry import ErrorClass
+from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["ModelBlockError", "BlockEndpoint", "load_model_target", "missing_model_blocks", "resolve_model_blocks", "block_endpoint"]
 
@@ -27,8 +27,10 @@ REGISTER_HINT = (
 )
 
 
-class ModelBlockError(ValueError):
+class ModelBlockError(TracrError, ValueError):
     """A job config names a ModelTarget block that Prefect does not have."""
+
+    default_class = ErrorClass.BLOCK
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,6 @@ async def block_endpoint(spec: ModelSpec) -> BlockEndpoint:
     assert spec.block, "block_endpoint is only for block-backed models"
     target = await load_model_target(spec.block)
     if target is None:
-        raise FatalModelError(f"no {BLOCK_TYPE_SLUG} block named {spec.block!r} (deleted since the job planned?)", ErrorClass.AUTH)
+        raise FatalModelError(f"no {BLOCK_TYPE_SLUG} block named {spec.block!r} (deleted since the job planned?)", error_class=ErrorClass.AUTH)
     key = target.api_key.get_secret_value() if target.api_key is not None else ""
     return BlockEndpoint(base_url=target.base_url, api_key=key or "EMPTY")

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import httpx
 import openai
 
-from tracr.run.retry import FATAL_FOR_RUN, ErrorClass, RetryPolicy
+from tracr.errors import ErrorClass, TracrError
+from tracr.run.retry import FATAL_FOR_RUN, RetryPolicy
 
 __all__ = ["OcrClient", "OcrResult", "FatalModelError", "classify_error"]
 
@@ -40,12 +41,10 @@ class OcrResult:
         return self.text is not None
 
 
-class FatalModelError(RuntimeError):
+class FatalModelError(TracrError, RuntimeError):
     """The target rejects every request alike (bad key, unknown model): the run stops."""
 
-    def __init__(self, message: str, error_class: ErrorClass) -> None:
-        super().__init__(message)
-        self.error_class = error_class
+    default_class = ErrorClass.AUTH
 
 
 class _EmptyStream(Exception):
@@ -188,7 +187,7 @@ class OcrClient:
             except Exception as exc:  # every client/stream failure becomes a classified outcome
                 error_class = classify_error(exc)
                 if error_class in FATAL_FOR_RUN:
-                    raise FatalModelError(f"{self.model}: {_describe(exc)}", error_class) from None
+                    raise FatalModelError(f"{self.model}: {_describe(exc)}", error_class=error_class) from None
                 if not self.policy.should_retry(error_class, attempt):
                     tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
                     return OcrResult(text=None, attempts=attempt, error=f"{_describe(exc, self.timeout_s)} ({tries})", error_class=error_class)

@@ -14,7 +14,7 @@ from typing import Protocol
 from tasks.ocr_request import OcrClient, OcrResult
 from tasks.render_pool import RenderPool
 from tracr.config.job import RenderSettings
-from tracr.run.retry import ErrorClass
+from tracr.errors import ErrorClass
 
 __all__ = ["PageEngine", "ChatPageEngine", "TextLayerEngine"]
 

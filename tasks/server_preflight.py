@@ -13,20 +13,16 @@ from pathlib import Path
 
 from tasks.local_server import ServerStartError
 from tracr.config.job import ModelSpec
+from tracr.errors import HINTS, ErrorClass
 from tracr.serving.fit_check import FitReport, ModelShape, check_fit, dtype_bytes, shape_from_model_dir
 from tracr.serving.gpus import GpuInventory
-from tracr.serving.server_errors import HINTS, ServerErrorClass
 from tracr.serving.vllm_presets import match_preset, size_from_name
 
 __all__ = ["PreflightError", "check_executable", "check_gpu_request", "model_shape", "fit_for", "serve_flag"]
 
 
 class PreflightError(ServerStartError):
-    """The server was not started: a check before launch failed."""
-
-    def __init__(self, message: str, error_class: ServerErrorClass = ServerErrorClass.UNKNOWN) -> None:
-        super().__init__(message)
-        self.error_class = error_class
+    """The server was not started: a check before launch failed (the raise names which class)."""
 
 
 def check_executable(command: list[str]) -> None:
@@ -35,9 +31,9 @@ def check_executable(command: list[str]) -> None:
     found = shutil.which(exe) if os.sep not in exe else (exe if os.access(exe, os.X_OK) else None)
     if found is None:
         raise PreflightError(
-            f"cannot start local server: {exe!r} is not installed or not on PATH [{ServerErrorClass.VLLM_NOT_INSTALLED.value}] "
-            f"hint: {HINTS[ServerErrorClass.VLLM_NOT_INSTALLED]}",
-            ServerErrorClass.VLLM_NOT_INSTALLED,
+            f"cannot start local server: {exe!r} is not installed or not on PATH [{ErrorClass.VLLM_NOT_INSTALLED.value}] "
+            f"hint: {HINTS[ErrorClass.VLLM_NOT_INSTALLED]}",
+            error_class=ErrorClass.VLLM_NOT_INSTALLED,
         )
 
 
@@ -51,13 +47,13 @@ def check_gpu_request(model: ModelSpec, inventory: GpuInventory) -> None:
         raise PreflightError(
             f"{model.model} needs {needed} GPU(s) but this host has none{why}; local vLLM models need an NVIDIA GPU "
             "(or device: cpu with a CPU build of vLLM). Set TRACR_GPUS (e.g. 2x80GB) only to declare GPUs for dry runs.",
-            ServerErrorClass.NO_GPU,
+            error_class=ErrorClass.NO_GPU,
         )
     if needed > inventory.count:
         raise PreflightError(
             f"{model.model} needs {needed} GPU(s) (tensor_parallel_size {model.tensor_parallel_size} × data_parallel_size "
             f"{model.data_parallel_size}) but this host has {inventory.count}",
-            ServerErrorClass.NOT_ENOUGH_GPUS,
+            error_class=ErrorClass.NOT_ENOUGH_GPUS,
         )
 
 

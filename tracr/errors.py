@@ -73,6 +73,9 @@ HINTS: dict[ErrorClass, str] = {
     ),
     ErrorClass.PORT_IN_USE: "another process took the server's port: run again (tracr picks a fresh free port)",
     ErrorClass.VLLM_NOT_INSTALLED: "install vLLM (pip install vllm), put `vllm` on PATH, or point TRACR_VLLM / vllm_executable at it",
+    ErrorClass.IMAGE_NOT_FOUND: (
+        "the model's docker_image is not on this engine: docker pull it (or docker load / build it), or fix docker_image in the config"
+    ),
     ErrorClass.DOCKER_UNAVAILABLE: "start the Docker engine (and the NVIDIA container toolkit), or use runtime: process",
     ErrorClass.TIMEOUT: (  # a local server that never became healthy; page timeouts carry their own message
         "the server did not list the model in time: large downloads and compilation take long on first start; "

@@ -105,7 +105,7 @@ async def test_a_taken_host_port_is_classified_and_its_container_removed(tmp_pat
     from tasks.docker_runtime import ContainerStartError, start_vllm_container
     from tasks.local_runtimes import vllm_serve_args
     from tracr.config.job import ModelSpec
-    from tracr.serving.server_errors import ServerErrorClass
+    from tracr.errors import ErrorClass
 
     spec = ModelSpec(**_docker_vllm("org/ocr-7b", standin_image))
     with socket.socket() as taken:
@@ -114,7 +114,7 @@ async def test_a_taken_host_port_is_classified_and_its_container_removed(tmp_pat
         port = taken.getsockname()[1]
         with pytest.raises(ContainerStartError) as failure:
             await start_vllm_container(spec, vllm_serve_args(spec, 0), None, tmp_path / "server.log", {"serve-key": "port-test", "owner-pid": str(os.getpid())}, port=port)
-    assert failure.value.error_class == ServerErrorClass.PORT_IN_USE
+    assert failure.value.error_class == ErrorClass.PORT_IN_USE
     assert "address already in use" in str(failure.value).lower() or "already allocated" in str(failure.value)
     assert tracr_containers.containers() == []  # the engine had created it; the failed start removed it
 

@@ -127,7 +127,8 @@ def test_domain_package_does_not_import_prefect():
 def test_retry_policy_backoff_jitter_and_retry_after():
     import random
 
-    from tracr.run.retry import ErrorClass, RetryPolicy
+    from tracr.errors import ErrorClass
+    from tracr.run.retry import RetryPolicy
 
     policy = RetryPolicy(retries=3, base_delay_s=1.0, max_delay_s=5.0)
     rng = random.Random(1)

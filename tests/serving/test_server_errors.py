@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tracr.serving.server_errors import HINTS, ServerErrorClass, classify_server_log
+from tracr.errors import HINTS, ErrorClass
+from tracr.serving.server_errors import classify_server_log
 
-C = ServerErrorClass
+C = ErrorClass
 
 LOGS = {
     C.OUT_OF_GPU_MEMORY: [

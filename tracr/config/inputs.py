@@ -11,13 +11,17 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
+from tracr.errors import ErrorClass, TracrError
+
 __all__ = ["InputError", "discover_pdfs"]
 
 _GLOB_CHARS = set("*?[")
 
 
-class InputError(ValueError):
+class InputError(TracrError, ValueError):
     """An input entry matched nothing usable; the message names the entry."""
+
+    default_class = ErrorClass.INPUT
 
 
 def _candidates(entry: str, base_dirs: list[Path]) -> list[Path]:

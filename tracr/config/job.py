@@ -24,6 +24,7 @@ from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.config.providers import API_PRESETS, DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES
 from tracr.outputs.identifiers import JOB_ID_PATTERN
 from tracr.outputs.slugs import slugify
+from tracr.errors import ErrorClass, TracrError
 
 __all__ = [
     "ConfigError",
@@ -45,8 +46,10 @@ SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
 BLOCK_NAME_PATTERN = re.compile(r"^[a-z0-9-]{1,100}$")  # Prefect block document names
 
 
-class ConfigError(ValueError):
+class ConfigError(TracrError, ValueError):
     """A job config is invalid; ``problems`` holds one ``field: problem`` line each."""
+
+    default_class = ErrorClass.CONFIG
 
     def __init__(self, problems: list[str], source: str | None = None) -> None:
         self.problems = problems

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pymupdf
 
+from tracr.errors import ErrorClass, TracrError
+
 __all__ = ["PdfError", "PdfInfo", "inspect_pdf", "render_page", "render_page_data_url", "page_text_markdown", "worker_count", "image_data_url"]
 
 _OPEN_DOCS: "OrderedDict[str, pymupdf.Document]" = OrderedDict()
@@ -24,8 +26,10 @@ _MAX_OPEN_DOCS = 8
 MAX_DRAWINGS_FOR_LAYOUT = 20_000
 
 
-class PdfError(RuntimeError):
+class PdfError(TracrError, RuntimeError):
     """A PDF cannot be processed (broken, encrypted, empty); fails that PDF only."""
+
+    default_class = ErrorClass.PDF
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import duckdb
 
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.metrics import run_page_records
+from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["ExportError", "page_rows", "export_pages", "COLUMNS"]
 
@@ -25,8 +26,10 @@ COLUMNS: list[tuple[str, str]] = [
 ]  # fmt: skip
 
 
-class ExportError(ValueError):
+class ExportError(TracrError, ValueError):
     """Nothing to export, or a destination that cannot be written."""
+
+    default_class = ErrorClass.EXPORT
 
 
 def page_rows(layout: OutputLayout, job_id: str) -> list[tuple[Any, ...]]:

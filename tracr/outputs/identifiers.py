@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from tracr.outputs.slugs import SLUG_PATTERN
+from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["InvalidIdentifier", "validate_job_id", "validate_slug", "validate_number", "safe_child"]
 
@@ -20,8 +21,10 @@ JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 """A job id: it names a folder under the outputs root."""
 
 
-class InvalidIdentifier(ValueError):
+class InvalidIdentifier(TracrError, ValueError):
     """An identifier that is not a plain folder name of the output tree."""
+
+    default_class = ErrorClass.IDENTIFIER
 
 
 def validate_job_id(value: object) -> str:

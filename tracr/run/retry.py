@@ -9,25 +9,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from enum import Enum
 
-__all__ = ["ErrorClass", "RetryPolicy", "RETRYABLE", "FATAL_FOR_RUN"]
+from tracr.errors import ErrorClass
 
-
-class ErrorClass(str, Enum):
-    """Why a page request failed; recorded per page and counted per run."""
-
-    RATE_LIMITED = "rate_limited"
-    SERVER_ERROR = "server_error"
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    MALFORMED = "malformed_response"
-    BAD_REQUEST = "bad_request"
-    AUTH = "auth"
-    NOT_FOUND = "not_found"
-    RENDER = "render"
-    UNKNOWN = "unknown"
-
+__all__ = ["RetryPolicy", "RETRYABLE", "FATAL_FOR_RUN"]
 
 RETRYABLE = frozenset(
     {ErrorClass.RATE_LIMITED, ErrorClass.SERVER_ERROR, ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.MALFORMED}

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from tracr.errors import ErrorClass, TracrError
+
 __all__ = ["RunStatus", "InvalidTransition", "check_transition", "check_resume", "TERMINAL_STATUSES", "ACTIVE_STATUSES"]
 
 
@@ -47,8 +49,10 @@ _ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
 }
 
 
-class InvalidTransition(ValueError):
+class InvalidTransition(TracrError, ValueError):
     """A status change the state machine does not allow."""
+
+    default_class = ErrorClass.STATE
 
 
 def check_transition(current: RunStatus, new: RunStatus) -> RunStatus:

@@ -28,6 +28,8 @@ from typing import Any
 import uvicorn
 from starlette.responses import Response
 
+from tracr.errors import ErrorClass, TracrError
+
 try:  # orjson is much faster; it is present with prefect but not required.
     import orjson
 
@@ -48,8 +50,10 @@ _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _DATA_URL_RE = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.I)
 
 
-class ProtocolError(Exception):
+class ProtocolError(TracrError):
     """A client error that must be reported as an OpenAI-shaped error body."""
+
+    default_class = ErrorClass.BAD_REQUEST
 
     def __init__(
         self,
@@ -60,7 +64,6 @@ class ProtocolError(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
         self.type = type_
         self.code = code
 

@@ -17,14 +17,18 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tracr.errors import ErrorClass, TracrError
+
 __all__ = ["GpuInfo", "GpuInventory", "InventoryError", "discover_gpus", "parse_declared_gpus", "current_inventory", "gpu_info"]
 
 DECLARED_ENV = "TRACR_GPUS"
 _ITEM = re.compile(r"^(?:(?P<count>\d+)\s*[x×*]\s*)?(?:(?P<name>[A-Za-z][\w.-]*?)[-:])?(?P<mem>\d+(?:\.\d+)?)\s*(?P<unit>GB|GIB|G|MB|MIB|M)?$", re.I)
 
 
-class InventoryError(ValueError):
-    """A declared inventory (``TRACR_GPUS``) that cannot be read."""
+class InventoryError(TracrError, ValueError):
+    """A declared inventory (``TRACR_GPUS``) that cannot be read: as good as no GPU to plan with."""
+
+    default_class = ErrorClass.NO_GPU
 
 
 @dataclass(frozen=True)

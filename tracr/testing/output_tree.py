@@ -23,7 +23,7 @@ from tracr.outputs.journal import pdf_metadata_text
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import iso_utc
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
-from tracr.run.retry import ErrorClass
+from tracr.errors import ErrorClass
 from tracr.run.state import RunStatus
 
 __all__ = ["TreeSpec", "ModelProfile", "generate_tree", "page_text"]

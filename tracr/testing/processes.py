@@ -19,14 +19,17 @@ from collections.abc import Sequence
 from typing import IO
 
 from tracr.serving.process_group import terminate_group
+from tracr.errors import ErrorClass, TracrError
 
 READY_RE = re.compile(rb"TRACR_SERVER_READY port=(\d+)\r?\n")
 _TAIL_LINES = 200
 _OUTPUT: dict[int, tuple[deque[str], threading.Thread]] = {}
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(TracrError, RuntimeError):
     """The server exited or stayed silent before announcing its port."""
+
+    default_class = ErrorClass.SERVER_START
 
 
 def start_server_process(

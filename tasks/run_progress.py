@@ -1,0 +1,131 @@
+"""What a model run shows while it works: the progress artifact, the summary table, the page-failure alert.
+
+All of it goes to the Prefect API and is best effort: the run's own records
+(``run_metadata.json``, the page journals) stay the truth, so a failed update
+is logged and the pages go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+
+from tasks.ocr_pdf import RunContext
+from tasks.run_events import emit_run_event
+from tracr.config.job import JobConfig
+from tracr.run.recorder import RunRecorder
+from tracr.outputs.slugs import slugify
+from tracr.run.events import failure_threshold, run_event_payload
+from tracr.run.plan import RunPlan
+from tracr.run.state import RunStatus
+
+__all__ = ["RunProgress", "PROGRESS_INTERVAL_S"]
+
+PROGRESS_INTERVAL_S = 2.0
+
+
+def _artifact_key(plan: RunPlan, suffix: str) -> str:
+    return slugify(f"{plan.job_id}-{plan.model_slug}-run-{plan.run}-{suffix}", max_length=120).replace(".", "-").replace("_", "-")
+
+
+def _summary_row(name: str, status: str, rollup: dict[str, Any], error: str | None) -> dict[str, Any]:
+    return {
+        "pdf": name,
+        "status": status,
+        "pages done": rollup["pages_done"],
+        "pages failed": rollup["pages_failed"],
+        "input tokens": rollup["input_tokens"],
+        "output tokens": rollup["output_tokens"],
+        "pages/s": rollup["pages_per_s"],
+        "error": error or "",
+    }
+
+
+def summary_table(ctx: RunContext, status: str, pdf_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the run's table artifact: one per PDF, then the total."""
+    rows = [_summary_row(r["pdf_slug"], r["status"], r["rollup"], r.get("error")) for r in pdf_results]
+    rows.append(_summary_row("TOTAL", status, ctx.rollup.to_dict(), None))
+    return rows
+
+
+class RunProgress:
+    """One run's live view: wall clock, progress artifact, rollup on disk, one page-failure alert.
+
+    Created when the run starts (the progress artifact is requested then, without
+    waiting for it); :meth:`ticking` keeps it current while the pages run;
+    :meth:`finish` writes the summary table when the run ends.
+    """
+
+    def __init__(
+        self, plan: RunPlan, ctx: RunContext, recorder: RunRecorder, logger: logging.Logger | logging.LoggerAdapter[Any], previous_wall: float = 0.0
+    ) -> None:
+        self.plan, self.ctx, self.recorder, self.logger = plan, ctx, recorder, logger
+        # A plan made outside a job (no threshold given) alerts at the config's default share.
+        default_ratio = JobConfig.model_fields["page_failure_alert_ratio"].default
+        self.alert_at = plan.failure_alert_pages or failure_threshold(plan.pages_total, default_ratio, None)
+        self.alerted = False
+        self.previous_wall = previous_wall  # a resumed run's earlier sessions
+        self.started = time.perf_counter()
+        self._artifact = asyncio.create_task(
+            acreate_progress_artifact(
+                0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model.model} run-{plan.run}: pages finished / planned"
+            )
+        )
+
+    def write(self) -> None:
+        """The rollup (with the wall time so far, earlier sessions included) into ``run_metadata.json``."""
+        self.ctx.rollup.wall_seconds = self.previous_wall + time.perf_counter() - self.started
+        self.recorder.update(self.ctx.rollup, error_counts=dict(self.ctx.error_counts))
+
+    def alert_on_failures(self) -> None:
+        """Emit ``page-failures`` once, when the failed pages reach the threshold."""
+        if not self.alerted and self.ctx.rollup.pages_failed >= self.alert_at:
+            self.alerted = True
+            payload = run_event_payload("running", self.ctx.rollup.to_dict(), self.ctx.error_counts, threshold=self.alert_at)
+            emit_run_event("page-failures", self.plan, payload)
+
+    async def report(self) -> None:
+        """Move the progress artifact to pages finished / planned."""
+        share = 100.0 * self.ctx.rollup.pages_finished / max(1, self.plan.pages_total)
+        await aupdate_progress_artifact(await self._artifact, min(100.0, share))
+
+    @asynccontextmanager
+    async def ticking(self, interval_s: float = PROGRESS_INTERVAL_S) -> AsyncIterator[None]:
+        """Restart the wall clock (pages start now) and refresh everything every ``interval_s``."""
+        self.started = time.perf_counter()
+        tick = asyncio.create_task(self._tick(interval_s))
+        try:
+            yield
+        finally:
+            tick.cancel()
+
+    async def _tick(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.write()
+                self.alert_on_failures()
+                await self.report()
+            except Exception as exc:  # progress is best effort; the run's own work goes on
+                self.logger.warning("progress update failed: %s", exc)
+
+    async def finish(self, status: RunStatus, pdf_results: list[dict[str, Any]]) -> None:
+        """Last progress and the summary table; a cancelled run drops its artifact request instead."""
+        if status == RunStatus.CANCELLED:
+            self._artifact.cancel()
+            return
+        plan = self.plan
+        await asyncio.gather(
+            self.report(),
+            acreate_table_artifact(
+                summary_table(self.ctx, status.value, pdf_results),
+                key=_artifact_key(plan, "summary"),
+                description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
+            ),
+        )

@@ -44,6 +44,7 @@ from tasks.local_server import ServerDied, ServerStartError, log_tail, start_ser
 from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
 from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
 from tracr.config.job import ModelSpec
+from tracr.config.models import LocalServerModel, VllmDockerModel, VllmModel, VllmProcessModel
 from tracr.serving.fit_check import FitVerdict
 from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
 from tracr.outputs.layout import RunLocation
@@ -84,7 +85,7 @@ class LocalEndpoint:
 class _Session:
     """One server shared by the runs of a job that need it (the flow fills in ``ready``)."""
 
-    model: ModelSpec
+    model: LocalServerModel
     location: RunLocation
     recorders: list[RunRecorder] = field(default_factory=list)
     ready: asyncio.Future[LocalEndpoint] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -130,7 +131,6 @@ _SESSIONS: dict[str, _Session] = {}
 #: Runs of a job announced (by :func:`expect_local_servers`) but not yet joined, per session key:
 #: a shared server stays up between them even when one run ends before the next begins.
 _EXPECTED: dict[str, int] = {}
-SERVED_RUNTIMES = ("vllm", "tracr-ocr")
 
 
 def _logger() -> Any:
@@ -143,7 +143,7 @@ def _logger() -> Any:
 
 def serves_locally(model: ModelSpec) -> bool:
     """Whether the model's run needs a local server from this subflow."""
-    return model.mode == "local" and model.provider in SERVED_RUNTIMES
+    return model.serves_locally
 
 
 def _owner_cmdline() -> list[str]:
@@ -181,15 +181,15 @@ async def _preflight(session: _Session, inventory: GpuInventory | None) -> None:
     """Checks before anything starts; each failure names what to do."""
     logger = get_run_logger()
     model = session.model
-    if model.provider == "vllm" and model.runtime == "docker":
+    if isinstance(model, VllmDockerModel):
         info = await asyncio.to_thread(check_docker_engine)
         removed = await asyncio.to_thread(sweep_stale_containers)
         if removed:
             logger.warning("removed %d vLLM container(s) left behind by earlier runs: %s", len(removed), removed)
         session.note(docker=info)
-    elif model.provider == "vllm":
+    elif isinstance(model, VllmProcessModel):
         check_executable(server_spec_for(model, session.location).command)
-    if inventory is not None:
+    if inventory is not None and isinstance(model, VllmModel):  # only vLLM needs GPUs
         check_gpu_request(model, inventory)
         best = sorted((g.memory_total_mib for g in inventory.gpus), reverse=True)[: model.tensor_parallel_size]
         fit = fit_for(model, best)
@@ -201,6 +201,8 @@ async def _preflight(session: _Session, inventory: GpuInventory | None) -> None:
 async def _record_fit(session: _Session, inventory: GpuInventory, gpu_ids: tuple[int, ...]) -> None:
     logger = get_run_logger()
     model = session.model
+    if not isinstance(model, VllmModel):  # GPUs, and so a fit check, are vLLM's only
+        return
     memory = [g.memory_total_mib for g in inventory.gpus if g.index in gpu_ids]
     fit = fit_for(model, memory)
     for recorder in session.recorders:
@@ -258,7 +260,7 @@ async def _run_process(session: _Session, gpu_ids: tuple[int, ...] | None, outpu
     """Start the server process, hand out the endpoint, wait for release, always stop it."""
     model = session.model
     spec = server_spec_for(model, session.location, gpu_ids)
-    if model.device == "cpu" and "CUDA_VISIBLE_DEVICES" in spec.env:
+    if not model.gpus_needed and "CUDA_VISIBLE_DEVICES" in spec.env:
         spec.env.pop("CUDA_VISIBLE_DEVICES")
     session.note(runtime=model.provider, command=spec.command, port=spec.port, log=spec.log_path.name, status="starting")
     started = time.perf_counter()
@@ -295,6 +297,8 @@ async def _until_released(session: _Session) -> None:
 
 async def _run_container(session: _Session, gpu_ids: tuple[int, ...] | None) -> None:
     model = session.model
+    if not isinstance(model, VllmDockerModel):
+        raise TypeError(f"{model.kind} does not run in a container")
     labels = {"flow-run-id": str(current_flow_run.id or ""), "serve-key": serve_key(model), "owner-pid": str(os.getpid())}
     session.note(runtime="docker", image=model.docker_image, status="starting", log=session.location.server_log.name)
     started = time.perf_counter()
@@ -343,7 +347,7 @@ async def local_model_server_flow(session_id: str, model_name: str, outputs_root
             session.set_status(RunStatus.STARTING)
             if inventory is not None and gpu_ids:
                 await _record_fit(session, inventory, gpu_ids)
-            if model.runtime == "docker":
+            if isinstance(model, VllmDockerModel):
                 await _run_container(session, gpu_ids)
             else:
                 await _run_process(session, gpu_ids, Path(outputs_root))
@@ -365,6 +369,8 @@ def _failed(session: _Session) -> bool:
 
 
 def _session_key(model: ModelSpec, location: RunLocation) -> str:
+    if not isinstance(model, LocalServerModel):
+        raise ValueError(f"{model.kind} models are not served locally")
     return f"{location.root.resolve()}|{location.job_id}|{serve_key(model)}"
 
 
@@ -423,6 +429,8 @@ async def serve_local_model(
     location = location or (plan_or_spec.location if isinstance(plan_or_spec, RunPlan) else None)
     if location is None:
         raise ValueError("serve_local_model needs a location for a bare model spec")
+    if not isinstance(model, LocalServerModel):
+        raise ValueError(f"{model.kind} models are not served locally")
     key = _session_key(model, location) if share else f"{_session_key(model, location)}|{uuid.uuid4().hex}"
     session = _SESSIONS.get(key)
     joined = session is not None and not _failed(session) and not session.release.is_set()

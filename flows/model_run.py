@@ -9,10 +9,9 @@ table artifact summarising the run.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
@@ -20,12 +19,11 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.utilities.annotations import quote
 
 from tasks.cancellation import untagged_task_runs
-from flows.local_server import ServerDeath, never_dies, serve_local_model, serves_locally
+from flows.local_server import ServerDeath, serve_local_model
 from tasks.local_server import ServerDied, ServerStartError
-from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
-from tasks.ocr_request import FatalModelError, OcrClient
-from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
+from tasks.ocr_request import FatalModelError
+from tasks.page_engines import PageEngine, engine_for
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
 from tracr.config.job import JobConfig
@@ -35,7 +33,6 @@ from tracr.outputs.journal import Rollup, read_json
 from tracr.outputs.metrics import write_run_metrics
 from tracr.run.plan import RunPlan
 from tracr.outputs.recorder import RunRecorder, host_info, refresh_model_metadata
-from tracr.run.retry import ErrorClass, RetryPolicy
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.state import RunStatus
 from tracr.outputs.slugs import slugify
@@ -55,49 +52,9 @@ class RunFailed(RuntimeError):
     """The run ended ``failed``; raised so Prefect shows the flow run as Failed."""
 
 
-def _api_key(plan: RunPlan) -> str:
-    """The key, read from the environment inside the run (never a parameter)."""
-    spec = plan.model
-    if spec.mode == "local":
-        return os.environ.get(spec.api_key_env, "EMPTY") if spec.api_key_env else "EMPTY"
-    if not spec.api_key_env:
-        return "EMPTY"
-    key = os.environ.get(spec.api_key_env)
-    if not key:
-        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", ErrorClass.AUTH)
-    return key
-
-
-@asynccontextmanager
-async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[tuple[PageEngine, ServerDeath]]:
-    """The page engine for the plan's model, and how to tell that its local server died.
-
-    A local server lives exactly as long as the engine.
-    """
-    spec = plan.model
-    pool = shared_render_pool()
-    if spec.mode == "local" and spec.provider == "pdf-text":
-        yield TextLayerEngine(pool, spec.timeout_s), never_dies
-        return
-    async with AsyncExitStack() as stack:
-        base_url = spec.base_url or ""
-        death: ServerDeath = never_dies
-        block = await block_endpoint(spec) if spec.block else None  # ModelTarget block: read here, inside the run
-        if block is not None:
-            base_url = block.base_url
-        if spec.mode == "local":
-            endpoint = await stack.enter_async_context(serve_local_model(plan, plan.location, recorder=recorder))
-            base_url, death = endpoint.base_url, endpoint.death
-        client = OcrClient(
-            base_url=base_url,
-            api_key=block.api_key if block is not None else _api_key(plan),
-            model=spec.model,
-            max_concurrent_requests=spec.max_concurrent_requests,
-            timeout_s=spec.timeout_s,
-            policy=RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s),
-        )
-        stack.push_async_callback(client.aclose)  # closed before the server stops
-        yield ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature), death
+def _engine(plan: RunPlan, recorder: RunRecorder) -> AbstractAsyncContextManager[tuple[PageEngine, ServerDeath]]:
+    """The page engine for the plan's model kind; a local server lives exactly as long as the engine."""
+    return engine_for(plan, shared_render_pool(), lambda: serve_local_model(plan, plan.location, recorder=recorder))
 
 
 async def _unless_server_dies(work: Awaitable[T], death: ServerDeath) -> T:
@@ -217,7 +174,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
                 logger.warning("progress update failed: %s", exc)
 
     try:
-        if not serves_locally(plan.model):  # a local server's lifecycle records waiting_resources/starting itself
+        if not plan.model.serves_locally:  # a local server's lifecycle records waiting_resources/starting itself
             recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
         async with _engine(plan, recorder) as (engine, server_death):
             ctx.engine = engine

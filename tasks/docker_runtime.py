@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from tasks.local_server import ServerStartError, find_free_port, log_tail
-from tracr.config.job import ModelSpec
+from tracr.config.models import VllmDockerModel
 
 __all__ = [
     "DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy",
@@ -78,7 +78,7 @@ def _hf_cache() -> str:
 
 
 async def start_vllm_container(
-    model: ModelSpec, serve_args: list[str], gpu_ids: tuple[int, ...] | None, log_path: Path, labels: dict[str, str]
+    model: VllmDockerModel, serve_args: list[str], gpu_ids: tuple[int, ...] | None, log_path: Path, labels: dict[str, str]
 ) -> DockerServer:
     """Create and start the container; the image's entrypoint is ``vllm serve``."""
     from docker.types import DeviceRequest

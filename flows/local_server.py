@@ -53,7 +53,7 @@ from tracr.outputs.recorder import RunRecorder
 from tracr.run.state import RunStatus
 from tracr.serving.server_errors import ServerErrorClass, classify_server_log
 
-__all__ = ["serves_locally", "LocalEndpoint", "local_model_server_flow", "serve_local_model", "expect_local_servers", "release_local_servers", "WAITING_STATE_NAME"]
+__all__ = ["LocalEndpoint", "local_model_server_flow", "serve_local_model", "expect_local_servers", "release_local_servers", "WAITING_STATE_NAME"]
 
 WAITING_STATE_NAME = "WaitingForGPUs"
 #: A cancelled server's process group must be gone within 10 s: SIGTERM, then SIGKILL after this.
@@ -139,11 +139,6 @@ def _logger() -> Any:
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger(__name__)
-
-
-def serves_locally(model: ModelSpec) -> bool:
-    """Whether the model's run needs a local server from this subflow."""
-    return model.serves_locally
 
 
 def _owner_cmdline() -> list[str]:
@@ -375,7 +370,7 @@ def _session_key(model: ModelSpec, location: RunLocation) -> str:
 
 
 def _server_plans(plans: list[RunPlan]) -> list[RunPlan]:
-    return [p for p in plans if serves_locally(p.model)]
+    return [p for p in plans if p.model.serves_locally]
 
 
 def expect_local_servers(plans: list[RunPlan]) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "ApiModel",
     "BlockModel",
     "EndpointModel",
+    "KINDS",
     "KeyedModel",
     "LocalServerModel",
     "MODEL_FIELDS",
@@ -319,7 +320,6 @@ class VllmDockerModel(VllmModel):
 KINDS: tuple[type[ModelBase], ...] = (ApiModel, BlockModel, VllmProcessModel, VllmDockerModel, OcrServerModel, TextLayerModel)
 #: Every field some kind has: a key outside this set is unknown to all of them.
 MODEL_FIELDS: frozenset[str] = frozenset(name for kind in KINDS for name in kind.model_fields)
-KIND_TAGS: frozenset[str] = frozenset(kind.kind for kind in KINDS)
 
 
 def model_kind(data: Any) -> str:
@@ -341,16 +341,16 @@ def model_kind(data: Any) -> str:
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime: Input should be {' or '.join(map(repr, RUNTIMES))}")
     if mode == "api":
-        kind, shown = "api", (provider or "custom")
+        kind, provider = "api", str(provider or "custom").lower()
     elif mode == "local":
-        kind = shown = str(provider or DEFAULT_LOCAL_RUNTIME).lower()
+        kind = provider = str(provider or DEFAULT_LOCAL_RUNTIME).lower()
         if kind not in LOCAL_RUNTIMES:
-            raise ValueError(f"provider: unknown local runtime {provider!r} (choose from {', '.join(LOCAL_RUNTIMES)})")
+            raise ValueError(f"provider: unknown local runtime {data.get('provider')!r} (choose from {', '.join(LOCAL_RUNTIMES)})")
     else:
         raise ValueError("mode: Input should be 'api' or 'local'")
     if runtime == "docker":
         if kind != "vllm":
-            raise ValueError(f"runtime: docker runs vLLM only (provider is {str(shown).lower()!r})")
+            raise ValueError(f"runtime: docker runs vLLM only (provider is {provider!r})")
         return "vllm-docker"
     return kind
 

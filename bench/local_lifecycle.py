@@ -52,10 +52,10 @@ async def _reference(exe: Path, tmp: Path) -> float:
 
 async def _lifecycle(tmp: Path, round_no: int) -> float:
     from flows.local_server import serve_local_model
-    from tracr.config.job import ModelSpec
+    from tracr.config.models import model_spec
     from tracr.outputs.layout import RunLocation
 
-    spec = ModelSpec(model="org/bench-7b", mode="local", provider="vllm")
+    spec = model_spec(model="org/bench-7b", mode="local", provider="vllm")
     location = RunLocation(tmp / "out", "bench", "org-bench-7b", round_no)
     started = time.perf_counter()
     async with serve_local_model(spec, location):

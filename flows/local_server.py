@@ -42,6 +42,7 @@ from tasks.local_servers import LocalEndpoint, LocalServers, ServerSession
 from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
 from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
 from tracr.config.job import ModelSpec
+from tracr.config.models import VllmDockerModel, VllmModel, VllmProcessModel
 from tracr.errors import ErrorClass
 from tracr.serving.fit_check import FitVerdict
 from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
@@ -91,15 +92,15 @@ async def _preflight(session: ServerSession, inventory: GpuInventory | None) -> 
     """Checks before anything starts; each failure names what to do."""
     logger = get_run_logger()
     model = session.model
-    if model.provider == "vllm" and model.runtime == "docker":
+    if isinstance(model, VllmDockerModel):
         info = await asyncio.to_thread(check_docker_engine)
         removed = await asyncio.to_thread(sweep_stale_containers)
         if removed:
             logger.warning("removed %d vLLM container(s) left behind by earlier runs: %s", len(removed), removed)
         session.note(docker=info)
-    elif model.provider == "vllm":
+    elif isinstance(model, VllmProcessModel):
         check_executable(server_spec_for(model, session.location).command)
-    if inventory is not None:
+    if inventory is not None and isinstance(model, VllmModel):  # only vLLM needs GPUs
         check_gpu_request(model, inventory)
         best = sorted((g.memory_total_mib for g in inventory.gpus), reverse=True)[: model.tensor_parallel_size]
         fit = fit_for(model, best)
@@ -111,6 +112,8 @@ async def _preflight(session: ServerSession, inventory: GpuInventory | None) -> 
 async def _record_fit(session: ServerSession, inventory: GpuInventory, gpu_ids: tuple[int, ...]) -> None:
     logger = get_run_logger()
     model = session.model
+    if not isinstance(model, VllmModel):  # GPUs, and so a fit check, are vLLM's only
+        return
     memory = [g.memory_total_mib for g in inventory.gpus if g.index in gpu_ids]
     fit = fit_for(model, memory)
     for recorder in session.recorders:
@@ -168,7 +171,7 @@ async def _run_process(session: ServerSession, gpu_ids: tuple[int, ...] | None, 
     """Start the server process, hand out the endpoint, wait for release, always stop it."""
     model = session.model
     spec = server_spec_for(model, session.location, gpu_ids)
-    if model.device == "cpu" and "CUDA_VISIBLE_DEVICES" in spec.env:
+    if not model.gpus_needed and "CUDA_VISIBLE_DEVICES" in spec.env:
         spec.env.pop("CUDA_VISIBLE_DEVICES")
     session.note(runtime=model.provider, command=spec.command, port=spec.port, log=spec.log_path.name, status="starting")
     started = time.perf_counter()
@@ -205,6 +208,8 @@ async def _until_released(session: ServerSession) -> None:
 
 async def _run_container(session: ServerSession, gpu_ids: tuple[int, ...] | None) -> None:
     model = session.model
+    if not isinstance(model, VllmDockerModel):
+        raise TypeError(f"{model.kind} does not run in a container")
     labels = {"flow-run-id": str(current_flow_run.id or ""), "serve-key": serve_key(model), "owner-pid": str(os.getpid())}
     session.note(runtime="docker", image=model.docker_image, status="starting", log=session.location.server_log.name)
     started = time.perf_counter()
@@ -252,7 +257,7 @@ async def local_model_server_flow(session: ServerSession, model_name: str, outpu
             session.set_status(RunStatus.STARTING)
             if inventory is not None and gpu_ids:
                 await _record_fit(session, inventory, gpu_ids)
-            if model.runtime == "docker":
+            if isinstance(model, VllmDockerModel):
                 await _run_container(session, gpu_ids)
             else:
                 await _run_process(session, gpu_ids, Path(outputs_root))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -21,11 +21,11 @@ from prefect.utilities.annotations import quote
 from tasks.cancellation import untagged_task_runs
 from flows.local_server import serve_local_model
 from tasks.local_server import ServerStartError
-from tasks.local_servers import ServerDeath, never_dies, serves_locally
+from tasks.local_servers import ServerDeath
 from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError, OcrClient
-from tasks.page_engines import ChatPageEngine, PageEngine, TextLayerEngine
+from tasks.page_engines import PageEngine, engine_for
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
 from tasks.run_progress import RunProgress
@@ -57,49 +57,9 @@ class RunFailed(TracrError, RuntimeError):
     default_class = ErrorClass.UNKNOWN  # raised with the class of the failure that ended the run
 
 
-def _api_key(plan: RunPlan) -> str:
-    """The key, read from the environment inside the run (never a parameter)."""
-    spec = plan.model
-    if spec.mode == "local":
-        return os.environ.get(spec.api_key_env, "EMPTY") if spec.api_key_env else "EMPTY"
-    if not spec.api_key_env:
-        return "EMPTY"
-    key = os.environ.get(spec.api_key_env)
-    if not key:
-        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", error_class=ErrorClass.AUTH)
-    return key
-
-
-@asynccontextmanager
-async def _engine(plan: RunPlan, recorder: RunRecorder) -> AsyncIterator[tuple[PageEngine, ServerDeath]]:
-    """The page engine for the plan's model, and how to tell that its local server died.
-
-    A local server lives exactly as long as the engine.
-    """
-    spec = plan.model
-    pool = shared_render_pool()
-    if spec.mode == "local" and spec.provider == "pdf-text":
-        yield TextLayerEngine(pool, spec.timeout_s), never_dies
-        return
-    async with AsyncExitStack() as stack:
-        base_url = spec.base_url or ""
-        death: ServerDeath = never_dies
-        block = await block_endpoint(spec) if spec.block else None  # ModelTarget block: read here, inside the run
-        if block is not None:
-            base_url = block.base_url
-        if spec.mode == "local":
-            endpoint = await stack.enter_async_context(serve_local_model(plan, plan.location, recorder=recorder))
-            base_url, death = endpoint.base_url, endpoint.death
-        client = OcrClient(
-            base_url=base_url,
-            api_key=block.api_key if block is not None else _api_key(plan),
-            model=spec.model,
-            max_concurrent_requests=spec.max_concurrent_requests,
-            timeout_s=spec.timeout_s,
-            policy=RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s),
-        )
-        stack.push_async_callback(client.aclose)  # closed before the server stops
-        yield ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature), death
+def _engine(plan: RunPlan, recorder: RunRecorder) -> AbstractAsyncContextManager[tuple[PageEngine, ServerDeath]]:
+    """The page engine for the plan's model kind; a local server lives exactly as long as the engine."""
+    return engine_for(plan, shared_render_pool(), lambda: serve_local_model(plan, plan.location, recorder=recorder))
 
 
 async def _unless_server_dies(work: Awaitable[T], death: ServerDeath) -> T:
@@ -172,7 +132,7 @@ class _RunEnd:
 
 async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, resuming: bool) -> list[dict[str, Any]]:
     """Get the endpoint, then every PDF through ``ocr-pdf`` (``pdf_concurrency`` at a time) until done or the server dies."""
-    if not serves_locally(plan.model):  # a local server's lifecycle records waiting_resources/starting itself
+    if not plan.model.serves_locally:  # a local server's lifecycle records waiting_resources/starting itself
         recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
     async with _engine(plan, recorder) as (engine, server_death):
         ctx.engine = engine

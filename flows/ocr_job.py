@@ -25,6 +25,7 @@ from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tracr.config.job import JobConfig, ModelSpec
+from tracr.config.models import KeyedModel
 from tracr.config.job_request import JobRequest
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.layout import OutputLayout, default_outputs_root
@@ -69,7 +70,7 @@ def move_literal_keys_to_env(config: JobConfig) -> JobConfig:
     """
     models = []
     for spec in config.models:
-        if spec.api_key is not None:
+        if isinstance(spec, KeyedModel) and spec.api_key is not None:
             name = _env_name_for(spec)
             os.environ[name] = spec.api_key.get_secret_value()
             spec = spec.model_copy(update={"api_key": None, "api_key_env": name})

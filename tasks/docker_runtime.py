@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tasks.local_server import HealthWatch, ServerStartError, find_free_port, wait_listed
-from tracr.config.job import ModelSpec
+from tracr.config.models import VllmDockerModel
 from tracr.errors import ErrorClass
 from tracr.serving.server_errors import classify_server_log
 
@@ -144,7 +144,7 @@ def _remove_quietly(container_id: str) -> None:
 
 
 async def start_vllm_container(
-    model: ModelSpec, serve_args: list[str], gpu_ids: tuple[int, ...] | None, log_path: Path, labels: dict[str, str],
+    model: VllmDockerModel, serve_args: list[str], gpu_ids: tuple[int, ...] | None, log_path: Path, labels: dict[str, str],
     *, port: int | None = None,
 ) -> DockerServer:
     """Create and start the container; the image's entrypoint is ``vllm serve``.

@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from tasks.local_server import ServerSpec, find_free_port
-from tracr.config.job import ModelSpec
+from tracr.config.models import LocalServerModel, OcrServerModel, VllmDockerModel, VllmModel, VllmProcessModel
 from tracr.outputs.layout import RunLocation
 from tracr.serving.vllm_presets import match_preset, merge_serve_args
 
@@ -22,18 +22,18 @@ __all__ = ["server_spec_for", "vllm_command", "vllm_executable", "vllm_serve_arg
 VLLM_ENV = "TRACR_VLLM"
 
 
-def tracr_ocr_command(model: ModelSpec, port: int) -> list[str]:
+def tracr_ocr_command(model: OcrServerModel, port: int) -> list[str]:
     """The built-in RapidOCR server, run with this Python."""
     return [sys.executable, "-m", "tracr.servers.rapidocr_server", "--host", "127.0.0.1", "--port", str(port), "--model-name", model.model]
 
 
-def vllm_executable(model: ModelSpec) -> list[str]:
+def vllm_executable(model: VllmProcessModel) -> list[str]:
     """The vLLM command: the model's ``vllm_executable``, else ``$TRACR_VLLM``, else ``vllm`` on PATH."""
     raw = model.vllm_executable or os.environ.get(VLLM_ENV) or "vllm"
     return shlex.split(raw)
 
 
-def vllm_serve_args(model: ModelSpec, port: int, host: str = "127.0.0.1") -> list[str]:
+def vllm_serve_args(model: VllmModel, port: int, host: str = "127.0.0.1") -> list[str]:
     """Everything after ``vllm``: ``serve <model>`` with tracr's flags, the preset's, then the user's."""
     preset = match_preset(model.model, model.vllm_preset)
     limit_mm = {"video": 0, **(preset.limit_mm_per_prompt if preset else {})}
@@ -53,34 +53,38 @@ def vllm_serve_args(model: ModelSpec, port: int, host: str = "127.0.0.1") -> lis
     return args + merge_serve_args(preset.args if preset else (), list(model.extra_vllm_args), explicit)
 
 
-def vllm_command(model: ModelSpec, port: int) -> list[str]:
+def vllm_command(model: VllmProcessModel, port: int) -> list[str]:
     """``vllm serve`` with the model's parallelism, memory and length settings, preset flags and extra args."""
     return vllm_executable(model) + vllm_serve_args(model, port)
 
 
-def serve_key(model: ModelSpec) -> str:
+def serve_key(model: LocalServerModel) -> str:
     """Identity of a server's settings: runs of a job with the same key can share one server."""
-    settings = {
-        "provider": model.provider, "runtime": model.runtime, "device": model.device, "model": model.model,
-        "tp": model.tensor_parallel_size, "dp": model.data_parallel_size, "util": model.gpu_memory_utilization,
-        "max_model_len": model.max_model_len, "extra": list(model.extra_vllm_args), "preset": model.vllm_preset,
-        "exe": vllm_executable(model) if model.provider == "vllm" else None, "image": model.docker_image if model.runtime == "docker" else None,
-    }  # fmt: skip
+    settings: dict[str, object] = {"provider": model.provider, "model": model.model}
+    if isinstance(model, VllmModel):
+        settings |= {
+            "runtime": model.runtime, "device": model.device,
+            "tp": model.tensor_parallel_size, "dp": model.data_parallel_size, "util": model.gpu_memory_utilization,
+            "max_model_len": model.max_model_len, "extra": list(model.extra_vllm_args), "preset": model.vllm_preset,
+            "exe": vllm_executable(model) if isinstance(model, VllmProcessModel) else None,
+            "image": model.docker_image if isinstance(model, VllmDockerModel) else None,
+        }  # fmt: skip
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def server_spec_for(model: ModelSpec, location: RunLocation, gpu_ids: tuple[int, ...] | None = None) -> ServerSpec:
+def server_spec_for(model: LocalServerModel, location: RunLocation, gpu_ids: tuple[int, ...] | None = None) -> ServerSpec:
     """The server to start for a local model, on a free port, logging into the run folder.
 
     ``gpu_ids`` (the reserved GPUs) become ``CUDA_VISIBLE_DEVICES``.
     """
     port = find_free_port()
-    if model.provider == "tracr-ocr":
-        command = tracr_ocr_command(model, port)
-    elif model.provider == "vllm":
-        command = vllm_command(model, port)
-    else:
-        raise ValueError(f"runtime {model.provider!r} does not start a server")
+    match model:
+        case OcrServerModel():
+            command = tracr_ocr_command(model, port)
+        case VllmProcessModel():
+            command = vllm_command(model, port)
+        case _:
+            raise ValueError(f"{model.kind} does not start a server process")
     return ServerSpec(
         command=command,
         served_model=model.model,

@@ -25,6 +25,7 @@ from prefect.exceptions import MissingContextError
 from tasks.local_runtimes import serve_key
 from tasks.local_server import ServerDied, ServerStartError, log_tail
 from tracr.config.job import ModelSpec
+from tracr.config.models import LocalServerModel
 from tracr.errors import ErrorClass
 from tracr.outputs.layout import RunLocation
 from tracr.run.recorder import RunRecorder
@@ -33,11 +34,10 @@ from tracr.run.state import RunStatus
 from tracr.serving.server_errors import classify_server_log
 
 __all__ = [
-    "LocalServers", "ServerSession", "LocalEndpoint", "ServerDeath", "never_dies", "serves_locally", "SERVED_RUNTIMES",
+    "LocalServers", "ServerSession", "LocalEndpoint", "ServerDeath", "never_dies",
 ]  # fmt: skip
 
 #: The providers whose runs need a local server from the ``local-model-server`` flow.
-SERVED_RUNTIMES = ("vllm", "tracr-ocr")
 
 ServerDeath = Callable[[], ServerDied | None]
 """Polls a server: ``None`` while it serves, the :class:`ServerDied` error once it has exited."""
@@ -46,11 +46,6 @@ ServerDeath = Callable[[], ServerDied | None]
 def never_dies() -> ServerDied | None:
     """The :data:`ServerDeath` of an endpoint with no process to watch (a hosted API, a container)."""
     return None
-
-
-def serves_locally(model: ModelSpec) -> bool:
-    """Whether the model's run needs a local server."""
-    return model.mode == "local" and model.provider in SERVED_RUNTIMES
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:
@@ -77,7 +72,7 @@ class LocalEndpoint:
 class ServerSession:
     """One server shared by the runs of a job that need it (the server flow fills in ``ready``)."""
 
-    model: ModelSpec
+    model: LocalServerModel
     location: RunLocation
     recorders: list[RunRecorder] = field(default_factory=list)
     ready: asyncio.Future[LocalEndpoint] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -128,6 +123,8 @@ _BOUND: ContextVar[LocalServers | None] = ContextVar("tracr_local_servers", defa
 
 
 def _session_key(model: ModelSpec, location: RunLocation) -> str:
+    if not isinstance(model, LocalServerModel):
+        raise ValueError(f"{model.kind} models are not served locally")
     return f"{location.root.resolve()}|{location.job_id}|{serve_key(model)}"
 
 
@@ -166,7 +163,7 @@ class LocalServers:
         also waits for announced runs that have not started yet.
         """
         for plan in plans:
-            if serves_locally(plan.model):
+            if plan.model.serves_locally:
                 key = _session_key(plan.model, plan.location)
                 self._expected[key] = self._expected.get(key, 0) + 1
 
@@ -192,7 +189,7 @@ class LocalServers:
         if session.ready.done() and not session.ready.cancelled():
             session.ready.exception()
 
-    def _join(self, key: str, model: ModelSpec, location: RunLocation, share: bool) -> tuple[ServerSession, bool]:
+    def _join(self, key: str, model: LocalServerModel, location: RunLocation, share: bool) -> tuple[ServerSession, bool]:
         """The live session under ``key``, or a new one; counts the user in (and one announced run out)."""
         session = self._sessions.get(key)
         joined = session is not None and not session.failed and not session.release.is_set()
@@ -220,6 +217,8 @@ class LocalServers:
         location = location or (plan_or_spec.location if isinstance(plan_or_spec, RunPlan) else None)
         if location is None:
             raise ValueError("serving a bare model spec needs a location")
+        if not isinstance(model, LocalServerModel):
+            raise ValueError(f"{model.kind} models are not served locally")
         key = _session_key(model, location) if share else f"{_session_key(model, location)}|{uuid.uuid4().hex}"
         session, joined = self._join(key, model, location, share)
         if recorder is not None:

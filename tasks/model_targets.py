@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from blocks.model_target import BLOCK_TYPE_SLUG, ModelTarget
 from tasks.ocr_request import FatalModelError
 from tracr.config.job import JobConfig, ModelSpec
+from tracr.config.models import BlockModel
 from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["ModelBlockError", "BlockEndpoint", "load_model_target", "missing_model_blocks", "resolve_model_blocks", "block_endpoint"]
@@ -65,17 +66,17 @@ async def resolve_model_blocks(config: JobConfig) -> JobConfig:
     Fields the config sets for that model win over the block's defaults. Raises
     :class:`ModelBlockError` naming every missing block before any work starts.
     """
-    specs = [spec for spec in config.models if spec.block]
+    specs = [spec for spec in config.models if isinstance(spec, BlockModel)]
     if not specs:
         return config
-    targets = {name: await load_model_target(name) for name in dict.fromkeys(s.block for s in specs if s.block)}
+    targets = {name: await load_model_target(name) for name in dict.fromkeys(s.block for s in specs)}
     missing = [name for name, target in targets.items() if target is None]
     if missing:
-        where = ", ".join(f"models[{i}].block {s.block!r}" for i, s in enumerate(config.models) if s.block in missing)
+        where = ", ".join(f"models[{i}].block {s.block!r}" for i, s in enumerate(config.models) if isinstance(s, BlockModel) and s.block in missing)
         raise ModelBlockError(f"no {BLOCK_TYPE_SLUG} block named {', '.join(map(repr, missing))} ({where}); {REGISTER_HINT}")
     models: list[ModelSpec] = []
     for spec in config.models:
-        target = targets.get(spec.block) if spec.block else None
+        target = targets.get(spec.block) if isinstance(spec, BlockModel) else None
         if target is not None:
             update: dict[str, object] = {"model": spec.model or target.model}
             for field in ("max_concurrent_requests", "timeout_s"):
@@ -86,9 +87,8 @@ async def resolve_model_blocks(config: JobConfig) -> JobConfig:
     return config.model_copy(update={"models": models})
 
 
-async def block_endpoint(spec: ModelSpec) -> BlockEndpoint:
+async def block_endpoint(spec: BlockModel) -> BlockEndpoint:
     """Base URL and key of a block-backed model, loaded inside the run that uses them."""
-    assert spec.block, "block_endpoint is only for block-backed models"
     target = await load_model_target(spec.block)
     if target is None:
         raise FatalModelError(f"no {BLOCK_TYPE_SLUG} block named {spec.block!r} (deleted since the job planned?)", error_class=ErrorClass.AUTH)

@@ -3,20 +3,40 @@
 ``ChatPageEngine`` renders the page and asks an OpenAI-compatible endpoint (hosted
 API, vLLM, or the built-in CPU OCR server). ``TextLayerEngine`` is the zero-cost
 baseline: the PDF's own text layer as Markdown. Both return an :class:`OcrResult`.
+:func:`engine_for` picks the engine, and its endpoint, by the model's kind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
-from tasks.ocr_request import OcrClient, OcrResult
+from tasks.local_servers import ServerDeath, never_dies
+from tasks.model_targets import block_endpoint
+from tasks.ocr_request import FatalModelError, OcrClient, OcrResult
 from tasks.render_pool import RenderPool
-from tracr.config.job import RenderSettings
+from tracr.config.models import ApiModel, BlockModel, EndpointModel, KeyedModel, LocalServerModel, TextLayerModel
+from tracr.config.render import RenderSettings
+from tracr.run.plan import RunPlan
 from tracr.errors import ErrorClass
+from tracr.run.retry import RetryPolicy
 
-__all__ = ["PageEngine", "ChatPageEngine", "TextLayerEngine"]
+__all__ = ["PageEngine", "ChatPageEngine", "TextLayerEngine", "ServedEndpoint", "engine_for"]
+
+
+
+class ServedEndpoint(Protocol):
+    """What a run needs from a local server it started or joined."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def death(self) -> ServerDeath: ...
 
 
 class PageEngine(Protocol):
@@ -61,3 +81,59 @@ class TextLayerEngine:
             return OcrResult(text=None, attempts=1, error=f"text extraction failed: {exc}"[:300], error_class=ErrorClass.RENDER)
         elapsed = time.perf_counter() - started
         return OcrResult(text=text, attempts=1, latency_s=elapsed, ttft_s=elapsed, input_tokens=0, output_tokens=0, finish_reason="stop")
+
+
+def _env_key(spec: KeyedModel) -> str:
+    """The key, read from the environment inside the run (never a parameter).
+
+    A hosted API refuses to start without its variable; a local server may need none.
+    """
+    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    if key:
+        return key
+    if isinstance(spec, ApiModel) and spec.api_key_env:
+        raise FatalModelError(f"environment variable {spec.api_key_env} is not set", error_class=ErrorClass.AUTH)
+    return "EMPTY"
+
+
+async def _endpoint(
+    spec: EndpointModel, stack: AsyncExitStack, serve: Callable[[], AbstractAsyncContextManager[ServedEndpoint]]
+) -> tuple[str, str, ServerDeath]:
+    """Base URL, key and server watch of a chat kind; a local server lives as long as ``stack``."""
+    match spec:
+        case BlockModel():
+            block = await block_endpoint(spec)  # ModelTarget block: read here, inside the run
+            return block.base_url, block.api_key, never_dies
+        case ApiModel():
+            return spec.base_url or "", _env_key(spec), never_dies
+        case LocalServerModel():
+            endpoint = await stack.enter_async_context(serve())
+            return endpoint.base_url, _env_key(spec), endpoint.death
+    raise TypeError(f"no endpoint for {spec.kind} models")
+
+
+@asynccontextmanager
+async def engine_for(
+    plan: RunPlan, pool: RenderPool, serve: Callable[[], AbstractAsyncContextManager[ServedEndpoint]]
+) -> AsyncIterator[tuple[PageEngine, ServerDeath]]:
+    """The page engine of the plan's model kind, and how to tell that its local server died.
+
+    ``serve`` starts or joins the local server of kinds that serve locally; it lives
+    exactly as long as the engine, and the client is closed before it stops.
+    """
+    spec = plan.model
+    if isinstance(spec, TextLayerModel):
+        yield TextLayerEngine(pool, spec.timeout_s), never_dies
+        return
+    async with AsyncExitStack() as stack:
+        base_url, api_key, death = await _endpoint(spec, stack, serve)
+        client = OcrClient(
+            base_url=base_url,
+            api_key=api_key,
+            model=spec.model,
+            max_concurrent_requests=spec.max_concurrent_requests,
+            timeout_s=spec.timeout_s,
+            policy=RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s),
+        )
+        stack.push_async_callback(client.aclose)
+        yield ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature), death

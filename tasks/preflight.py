@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 
 from tracr.serving.gpus import discover_gpus
-from tracr.config.job import JobConfig, ModelSpec
+from tracr.config.job import JobConfig
+from tracr.config.models import BlockModel, KeyedModel, LocalServerModel, TextLayerModel
 from tracr.doctor import (
     Check,
     GpuProbe,
@@ -136,7 +137,7 @@ def config_checks(config: JobConfig, env: Mapping[str, str] | None = None) -> li
     checks: list[Check] = []
     blocks: dict[str, object] = {}
     block_error: str | None = None
-    names = [spec.block for spec in config.models if spec.block]
+    names = [spec.block for spec in config.models if isinstance(spec, BlockModel)]
     if names:
         try:
             blocks = asyncio.run(asyncio.wait_for(_lookup_blocks(names), PREFECT_TIMEOUT_S))
@@ -144,10 +145,10 @@ def config_checks(config: JobConfig, env: Mapping[str, str] | None = None) -> li
             block_error = f"{type(exc).__name__}: {exc}"
     for index, spec in enumerate(config.models):
         label = model_label(index, spec)
-        if spec.mode == "local":
+        if isinstance(spec, (LocalServerModel, TextLayerModel)):
             checks.append(check_local_runtime(label, spec, shutil.which("vllm"), package_version("rapidocr-onnxruntime")))
             continue
-        if spec.block:
+        if isinstance(spec, BlockModel):
             checks += _block_model_checks(label, spec, blocks.get(spec.block), block_error)
             continue
         key_check = check_key(label, spec, env)
@@ -157,18 +158,18 @@ def config_checks(config: JobConfig, env: Mapping[str, str] | None = None) -> li
     return checks
 
 
-def _key_of(spec: ModelSpec, env: Mapping[str, str]) -> str | None:
+def _key_of(spec: KeyedModel, env: Mapping[str, str]) -> str | None:
     if spec.api_key is not None:
         return spec.api_key.get_secret_value()
     return env.get(spec.api_key_env) if spec.api_key_env else None
 
 
-def _block_model_checks(label: str, spec: ModelSpec, target: object, error: str | None) -> list[Check]:
+def _block_model_checks(label: str, spec: BlockModel, target: object, error: str | None) -> list[Check]:
     from blocks.model_target import ModelTarget
 
     if not isinstance(target, ModelTarget):
-        return [check_block(label, spec.block or "", None if error else False, error)]
-    checks = [check_block(label, spec.block or "", True)]
+        return [check_block(label, spec.block, None if error else False, error)]
+    checks = [check_block(label, spec.block, True)]
     key = target.api_key.get_secret_value() if target.api_key is not None else None
     checks.append(Check(Level.OK, f"{label} key", "held by the block" if key else "none in the block"))
     model = spec.model or target.model

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from tasks.local_server import ServerStartError
-from tracr.config.job import ModelSpec
+from tracr.config.models import VllmModel
 from tracr.errors import HINTS, ErrorClass
 from tracr.serving.fit_check import FitReport, ModelShape, check_fit, dtype_bytes, shape_from_model_dir
 from tracr.serving.gpus import GpuInventory
@@ -37,7 +37,7 @@ def check_executable(command: list[str]) -> None:
         )
 
 
-def check_gpu_request(model: ModelSpec, inventory: GpuInventory) -> None:
+def check_gpu_request(model: VllmModel, inventory: GpuInventory) -> None:
     """A GPU model on a host without GPUs, or needing more GPUs than the host has, fails here."""
     needed = model.gpus_needed
     if not needed:
@@ -57,7 +57,7 @@ def check_gpu_request(model: ModelSpec, inventory: GpuInventory) -> None:
         )
 
 
-def serve_flag(model: ModelSpec, flag: str) -> str | None:
+def serve_flag(model: VllmModel, flag: str) -> str | None:
     """The value of ``--flag`` in the model's extra args or preset (``--dtype``, ``--kv-cache-dtype``)."""
     preset = match_preset(model.model, model.vllm_preset)
     args = list(preset.args if preset else ()) + list(model.extra_vllm_args)
@@ -80,7 +80,7 @@ def _hf_cache_dir(model_id: str) -> Path | None:
     return None
 
 
-def model_shape(model: ModelSpec) -> ModelShape | None:
+def model_shape(model: VllmModel) -> ModelShape | None:
     """The model's memory shape from the best source at hand (folder, HF cache, declared size, preset, name)."""
     dtype = serve_flag(model, "--dtype")
     dtype = None if dtype == "auto" else dtype
@@ -103,7 +103,7 @@ def model_shape(model: ModelSpec) -> ModelShape | None:
     return None
 
 
-def fit_for(model: ModelSpec, gpu_memory_mib: list[int]) -> FitReport:
+def fit_for(model: VllmModel, gpu_memory_mib: list[int]) -> FitReport:
     """The fit verdict of ``model`` on these GPUs (those of one replica count)."""
     return check_fit(
         model_shape(model),
@@ -115,7 +115,7 @@ def fit_for(model: ModelSpec, gpu_memory_mib: list[int]) -> FitReport:
     )
 
 
-def _preset_max_len(model: ModelSpec) -> int | None:
+def _preset_max_len(model: VllmModel) -> int | None:
     value = serve_flag(model, "--max-model-len")
     return int(value) if value and value.isdigit() else None
 

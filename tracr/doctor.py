@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 
 from tracr.config.job import JobConfig, ModelSpec
+from tracr.config.models import KeyedModel, LocalServerModel, OcrServerModel, TextLayerModel
 
 __all__ = [
     "Level",
@@ -164,7 +165,7 @@ def model_label(index: int, spec: ModelSpec) -> str:
     return f"models[{index}] {spec.slug}"
 
 
-def check_key(label: str, spec: ModelSpec, env: Mapping[str, str]) -> Check:
+def check_key(label: str, spec: KeyedModel, env: Mapping[str, str]) -> Check:
     """Whether the key the model needs is there; never its value."""
     name = f"{label} key"
     if spec.api_key is not None:
@@ -217,12 +218,12 @@ def check_models_listing(label: str, base_url: str, model: str, probe: ModelsPro
     return checks
 
 
-def check_local_runtime(label: str, spec: ModelSpec, vllm_path: str | None, rapidocr_version: str | None) -> Check:
+def check_local_runtime(label: str, spec: LocalServerModel | TextLayerModel, vllm_path: str | None, rapidocr_version: str | None) -> Check:
     """Local models: what the run will start, and whether it can."""
     name = f"{label} runtime"
-    if spec.provider == "pdf-text":
+    if isinstance(spec, TextLayerModel):
         return Check(Level.OK, name, "pdf-text: reads the PDFs' text layer, no server")
-    if spec.provider == "tracr-ocr":
+    if isinstance(spec, OcrServerModel):
         if rapidocr_version is None:
             return Check(Level.FAIL, name, "tracr-ocr needs rapidocr-onnxruntime, which is not installed")
         return Check(Level.OK, name, f"tracr-ocr: built-in CPU server (rapidocr-onnxruntime {rapidocr_version}) started by the run")

@@ -35,7 +35,8 @@ def _errors(models: list[dict]) -> list[str]:
 def test_config_names_a_block_instead_of_a_target():
     job = parse_job_config({"job_id": "b", "input_path": str(REPO / "tracr/samples"), "models": [{"block": "my-gpt"}, {"block": "my-gpt", "model": "other", "name": "second"}]})
     first, second = job.config.models
-    assert (first.block, first.slug, first.model, first.base_url) == ("my-gpt", "my-gpt", "", None)
+    assert (first.block, first.slug, first.model) == ("my-gpt", "my-gpt", "")
+    assert type(first).__name__ == "BlockModel" and "base_url" not in first.public_dict()  # the endpoint is the block's
     assert first.public_dict()["api_key_source"] == "block"
     assert (second.slug, second.model) == ("second", "other")
     assert _errors([{"block": "My GPT"}]) == ["models[0].block: 'My GPT' is not a Prefect block name (lowercase letters, digits and dashes)"]

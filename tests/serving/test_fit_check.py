@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tracr.config.job import ModelSpec
+from tracr.config.models import model_spec
 from tracr.serving.fit_check import GIB, FitVerdict, ModelShape, check_fit, estimate_params, shape_from_config, shape_from_model_dir
 from tracr.serving.gpus import InventoryError, current_inventory, discover_gpus, parse_declared_gpus
 from tracr.serving.vllm_presets import match_preset, merge_serve_args, size_from_name
@@ -117,15 +117,15 @@ def test_presets_can_be_forced_or_turned_off_and_user_flags_win():
 def test_vllm_command_carries_preset_flags_and_config_overrides():
     from tasks.local_runtimes import vllm_command
 
-    olm = ModelSpec(model="allenai/olmOCR-2-7B-1025-FP8", mode="local", provider="vllm")
+    olm = model_spec(model="allenai/olmOCR-2-7B-1025-FP8", mode="local", provider="vllm")
     command = vllm_command(olm, 8123)
     assert command[:3] == ["vllm", "serve", "allenai/olmOCR-2-7B-1025-FP8"]
     assert command[command.index("--max-model-len") + 1] == "16384"
-    own = ModelSpec(model="allenai/olmOCR-2-7B-1025-FP8", mode="local", max_model_len=8192, vllm_executable="/opt/vllm/bin/vllm")
+    own = model_spec(model="allenai/olmOCR-2-7B-1025-FP8", mode="local", max_model_len=8192, vllm_executable="/opt/vllm/bin/vllm")
     command = vllm_command(own, 8123)
     assert command[0] == "/opt/vllm/bin/vllm" and command.count("--max-model-len") == 1
     assert command[command.index("--max-model-len") + 1] == "8192"
-    light = vllm_command(ModelSpec(model="lightonai/LightOnOCR-1B-1025", mode="local"), 1)
+    light = vllm_command(model_spec(model="lightonai/LightOnOCR-1B-1025", mode="local"), 1)
     assert json.loads(light[light.index("--limit-mm-per-prompt") + 1]) == {"video": 0, "image": 1}
 
 

@@ -331,11 +331,11 @@ ORPHAN = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from flows.local_server import serve_local_model
-    from tracr.config.job import ModelSpec
+    from tracr.config.models import model_spec
     from tracr.outputs.layout import RunLocation
 
     async def main():
-        spec = ModelSpec(model="org/orphan-7b", mode="local", provider="vllm", startup_timeout_s=30)
+        spec = model_spec(model="org/orphan-7b", mode="local", provider="vllm", startup_timeout_s=30)
         location = RunLocation(Path(sys.argv[1]), "orphan", "org-orphan-7b", 1)
         async with serve_local_model(spec, location) as endpoint:
             print("READY", endpoint.base_url, flush=True)

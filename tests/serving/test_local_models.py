@@ -49,6 +49,11 @@ async def test_builtin_ocr_server_is_started_used_and_stopped(tmp_path, pdf_fact
     assert page["output_tokens"] > 0 and page["ttft_s"] is not None
     baseline = (tmp_path / "out/local/text-layer/run-1/words/1.md").read_text()
     assert "quick brown fox" in baseline
+    vllm_only = {"device", "docker_image", "gpu_memory_utilization", "tensor_parallel_size", "runtime"}
+    for slug in ("tracr-ocr", "text-layer"):  # each kind records its own fields, not vLLM's defaults
+        recorded = read_json(tmp_path / f"out/local/{slug}/run-1/run_metadata.json")["model"]
+        assert not vllm_only & set(recorded), recorded
+    assert read_json(tmp_path / "out/local/text-layer/run-1/run_metadata.json")["model"]["kind"] == "pdf-text"
 
 
 def _fake_vllm(bin_dir: Path, script: str) -> None:

@@ -11,20 +11,19 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tracr.config.inputs import InputError, discover_pdfs
+from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec
 from tracr.config.pages import PageSelection, parse_page_selection
-from tracr.config.providers import API_PRESETS, DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES
-from tracr.outputs.identifiers import JOB_ID_PATTERN
-from tracr.outputs.slugs import slugify
+from tracr.config.render import RenderSettings
 from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.identifiers import JOB_ID_PATTERN
 
 __all__ = [
     "ConfigError",
@@ -41,9 +40,7 @@ DEFAULT_PROMPT = (
     "Convert this page to clean Markdown. Keep the reading order, render tables as "
     "Markdown tables, keep headings, and do not add commentary."
 )
-ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
-BLOCK_NAME_PATTERN = re.compile(r"^[a-z0-9-]{1,100}$")  # Prefect block document names
+KIND_BY_TAG: dict[str, type[BaseModel]] = {kind.kind: kind for kind in KINDS}
 
 
 class ConfigError(TracrError, ValueError):
@@ -60,144 +57,6 @@ class ConfigError(TracrError, ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class RenderSettings(_Strict):
-    """How a page becomes the image sent to a model."""
-
-    longest_side_px: int = Field(1288, ge=64, le=10000, description="Longest image side in pixels (olmOCR uses 1288).")
-    format: Literal["png", "jpeg"] = "png"
-    jpeg_quality: int = Field(90, ge=1, le=100)
-
-
-class ModelSpec(_Strict):
-    """One model target: ``base_url + api key + model``, or a local runtime."""
-
-    model: str = Field("", min_length=1, description="Required unless `block` names a ModelTarget block.")
-    block: str | None = Field(None, description="Name of a ModelTarget block holding base_url, model and key.")
-    name: str | None = Field(None, description="Label used for the output folder; defaults to `model`.")
-    mode: Literal["api", "local"] = "api"
-    provider: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    api_key: SecretStr | None = None
-    tensor_parallel_size: int = Field(1, ge=1)
-    data_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    max_model_len: int | None = Field(None, ge=1)
-    max_concurrent_requests: int = Field(16, ge=1, le=4096)
-    extra_vllm_args: list[str] = Field(default_factory=list)
-    timeout_s: float = Field(300.0, gt=0, description="Per-request timeout in seconds.")
-    retries: int = Field(4, ge=0, le=20, description="Retries after the first attempt for transient errors.")
-    retry_backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles each retry, with jitter.")
-    retry_backoff_max_s: float = Field(60.0, ge=0)
-    startup_timeout_s: float = Field(600.0, gt=0, description="How long a local server may take to become healthy.")
-    prompt: str | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    render: RenderSettings | None = Field(None, description="Per-model image settings; defaults to the job's.")
-    # Local vLLM servers (docs/local-models.md)
-    runtime: Literal["process", "docker"] = Field("process", description="vllm: run `vllm serve` as a process or in the vllm/vllm-openai container.")
-    device: Literal["gpu", "cpu"] = Field("gpu", description="vllm: `cpu` for a CPU build of vLLM (no GPU slots, no fit check).")
-    vllm_executable: str | None = Field(None, description="vllm: the executable to run (default: $TRACR_VLLM, else `vllm` on PATH).")
-    vllm_preset: str | None = Field(None, description="vllm: serve-flag preset name, or `none`; default: matched by model name.")
-    model_size_b: float | None = Field(None, gt=0, description="Parameters in billions, for the fit check when there is no config.json.")
-    docker_image: str = Field("vllm/vllm-openai:latest", description="vllm with runtime docker: the image.")
-
-    @field_validator("extra_vllm_args", mode="before")
-    @classmethod
-    def _split_args(cls, value: Any) -> Any:
-        if value is None:
-            return []
-        if isinstance(value, str):
-            return shlex.split(value)
-        if isinstance(value, Mapping):
-            args: list[str] = []
-            for key, val in value.items():
-                flag = key if str(key).startswith("-") else f"--{key}"
-                if val is True or val is None:
-                    args.append(flag)
-                elif val is not False:
-                    args.extend([flag, str(val)])
-            return args
-        return value
-
-    @field_validator("api_key", mode="before")
-    @classmethod
-    def _blank_key_is_none(cls, value: Any) -> Any:
-        return None if value in ("", None) else value
-
-    @model_validator(mode="after")
-    def _apply_provider(self) -> "ModelSpec":
-        if self.block is not None or not self.model:
-            return self._use_block()
-        if self.mode == "api":
-            provider = (self.provider or "custom").lower()
-            if provider not in API_PRESETS:
-                raise ValueError(f"provider: unknown provider {self.provider!r} for mode api (choose from {', '.join(API_PRESETS)})")
-            preset = API_PRESETS[provider]
-            self.provider = provider
-            self.base_url = self.base_url or preset.base_url
-            self.api_key_env = self.api_key_env or preset.api_key_env
-            if not self.base_url:
-                raise ValueError("base_url: required for mode api")
-        else:
-            runtime = (self.provider or DEFAULT_LOCAL_RUNTIME).lower()
-            if runtime not in LOCAL_RUNTIMES:
-                raise ValueError(f"provider: unknown local runtime {self.provider!r} (choose from {', '.join(LOCAL_RUNTIMES)})")
-            self.provider = runtime
-        if self.api_key_env is not None and not ENV_VAR_PATTERN.match(self.api_key_env):
-            # The value is not echoed: users sometimes paste the key itself here.
-            raise ValueError("api_key_env: must name an environment variable (letters, digits, _), not hold the key itself")
-        for arg in self.extra_vllm_args:
-            if arg.startswith("-") and SECRET_FLAG.search(arg.split("=", 1)[0]):
-                # Arguments become metadata and Prefect parameters; secrets must come from the environment.
-                raise ValueError(
-                    f"extra_vllm_args: {arg.split('=', 1)[0]} would put a secret on the command line; "
-                    "set it in the environment instead (vLLM reads VLLM_API_KEY, HF_TOKEN)"
-                )
-        if self.vllm_preset is not None:
-            from tracr.serving.vllm_presets import match_preset
-
-            try:
-                match_preset(self.model, self.vllm_preset)
-            except KeyError as exc:
-                raise ValueError(f"vllm_preset: {exc.args[0]}") from None
-        if self.runtime == "docker" and self.provider != "vllm":
-            raise ValueError(f"runtime: docker runs vLLM only (provider is {self.provider!r})")
-        if self.base_url and not re.match(r"^https?://", self.base_url):
-            raise ValueError(f"base_url: must start with http:// or https:// (got {self.base_url!r})")
-        return self
-
-    def _use_block(self) -> "ModelSpec":
-        """A block-backed target: endpoint and key come from the block, loaded by the flow."""
-        if self.block is None:
-            raise ValueError("model: required (or name a ModelTarget block with `block`)")
-        if not BLOCK_NAME_PATTERN.match(self.block):
-            raise ValueError(f"block: {self.block!r} is not a Prefect block name (lowercase letters, digits and dashes)")
-        if self.mode != "api":
-            raise ValueError("block: a ModelTarget block names an API endpoint; remove `mode: local` or the block")
-        for field in ("provider", "base_url", "api_key_env", "api_key"):
-            if getattr(self, field) is not None:
-                raise ValueError(f"{field}: comes from block {self.block!r}; remove it from the config")
-        self.name = self.name or (None if self.model else self.block)  # the folder is the block's name
-        return self
-
-    @property
-    def slug(self) -> str:
-        """Folder name of this model under the job (stable across runs)."""
-        return slugify(self.name or self.model)
-
-    @property
-    def gpus_needed(self) -> int:
-        return self.tensor_parallel_size * self.data_parallel_size if self.provider == "vllm" and self.device == "gpu" else 0
-
-    def public_dict(self) -> dict[str, Any]:
-        """Everything about the target except secrets, for metadata and parameters."""
-        data = self.model_dump(mode="json", exclude={"api_key"})
-        data["slug"] = self.slug
-        data["api_key_source"] = "block" if self.block else "config" if self.api_key is not None else ("env" if self.api_key_env else "none")
-        return data
 
 
 class JobConfig(_Strict):
@@ -281,6 +140,14 @@ class LoadedJob(BaseModel):
     source: Path | None = None
 
 
+def _without_kind(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location without the kind tag pydantic puts after ``models[i]`` (not a config key)."""
+    for i in range(2, len(loc)):
+        if loc[i - 2] == "models" and isinstance(loc[i - 1], int) and loc[i] in KIND_BY_TAG:
+            return loc[:i] + loc[i + 1 :]
+    return loc
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -291,30 +158,28 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _allowed_keys(model: type[BaseModel]) -> list[str]:
-    return list(model.model_fields)
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys valid where ``loc`` points: the job's, a render block's, or the model kind's."""
     model: type[BaseModel] = JobConfig
-    for part in loc:
+    for i, part in enumerate(loc):
         if part == "models":
-            model = ModelSpec
+            tag = loc[i + 2] if len(loc) > i + 2 else None
+            model = KIND_BY_TAG.get(str(tag), JobConfig)
         elif part == "render":
             model = RenderSettings
-    return model
+    return list(model.model_fields)
 
 
 def format_validation_error(error: ValidationError) -> list[str]:
     """One ``field.path: problem`` line per pydantic error, with unknown keys explained."""
     lines: list[str] = []
     for item in error.errors():
-        loc = tuple(item["loc"])
+        raw_loc = tuple(item["loc"])
+        loc = _without_kind(raw_loc)
         message = str(item["msg"])
         if item["type"] == "extra_forbidden":
             key = str(loc[-1])
-            allowed = _allowed_keys(_model_at(loc[:-1]))
-            hint = difflib.get_close_matches(key, allowed, n=1)
+            hint = difflib.get_close_matches(key, _allowed_keys(raw_loc[:-1]), n=1)
             suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
             lines.append(f"{_location(loc)}: unknown key{suffix}")
             continue
@@ -323,7 +188,7 @@ def format_validation_error(error: ValidationError) -> list[str]:
             lines.append("models: list at least one model")
             continue
         field = re.match(r"^([A-Za-z_]+): (.*)$", message, re.S)
-        if field and (field.group(1) in ModelSpec.model_fields or field.group(1) in JobConfig.model_fields):
+        if field and (field.group(1) in MODEL_FIELDS or field.group(1) in JobConfig.model_fields):
             where = _location(loc)
             lines.append(f"{where + '.' if where else ''}{field.group(1)}: {field.group(2)}")
         elif re.match(r"^models\[\d+\]\.", message):
@@ -336,7 +201,7 @@ def format_validation_error(error: ValidationError) -> list[str]:
 def _check_api_keys(config: JobConfig, env: Mapping[str, str]) -> list[str]:
     problems = []
     for index, spec in enumerate(config.models):
-        if spec.mode != "api" or spec.api_key is not None:
+        if not isinstance(spec, ApiModel) or spec.api_key is not None:
             continue
         if spec.api_key_env and not env.get(spec.api_key_env):
             problems.append(

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from tracr.config.job import ModelSpec, RenderSettings
+from tracr.config.models import KeyedModel
 from tracr.outputs.layout import RunLocation
 
 __all__ = ["PdfPlan", "RunPlan"]
@@ -47,7 +48,7 @@ class RunPlan(BaseModel):
     failure_alert_pages: int | None = None  # failed pages that emit tracr.run.page-failures
 
     def model_post_init(self, __context: object) -> None:
-        if self.model.api_key is not None:
+        if isinstance(self.model, KeyedModel) and self.model.api_key is not None:
             raise ValueError("a RunPlan must not carry an API key value; pass api_key_env instead")
 
     @property

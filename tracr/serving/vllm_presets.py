@@ -25,7 +25,6 @@ class VllmPreset:
     args: tuple[str, ...] = ()
     limit_mm_per_prompt: dict[str, int] = field(default_factory=dict)
     params_b: float | None = None  # parameters, billions (vision tower included)
-    weight_bytes: float | None = None  # bytes per parameter when the checkpoint is quantised
     note: str = ""
 
 

@@ -148,7 +148,7 @@ def _artifact_key(plan: RunPlan, suffix: str) -> str:
 
 @flow(
     name="ocr-model-run",
-    flow_run_name="{plan.job_id} · {plan.model.model} · run-{plan.run}",
+    flow_run_name="{plan.job_id} · {plan.model_slug} · run-{plan.run}",
     validate_parameters=False,
 )
 async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
@@ -175,7 +175,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
     )
     if resuming:
         resumed_from = recorder.resume()
-        logger.info("resuming run-%s of %s (was %s)", plan.run, plan.model.model, resumed_from.value)
+        logger.info("resuming run-%s of %s (was %s)", plan.run, plan.model_slug, resumed_from.value)
     refresh_model_metadata(layout, plan.job_id, plan.model_slug, plan.model.public_dict())
     pool = shared_render_pool()
     slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * pool.workers)
@@ -190,7 +190,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
     started = time.perf_counter()
     # Artifact calls go to the Prefect API; none of them waits in front of the first page.
     progress_artifact = asyncio.create_task(
-        acreate_progress_artifact(0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model.model} run-{plan.run}: pages finished / planned")
+        acreate_progress_artifact(0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model_slug} run-{plan.run}: pages finished / planned")
     )
 
     async def report_progress() -> None:
@@ -223,7 +223,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
             ctx.engine = engine
             recorder.set_status(RunStatus.RUNNING)
             emit_run_event("started", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, resumed=resuming))
-            logger.info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
+            logger.info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model_slug, len(plan.pdfs), plan.pages_total)
             started = time.perf_counter()
             tick = asyncio.create_task(ticker())
             pdf_gate = asyncio.Semaphore(plan.pdf_concurrency)
@@ -276,7 +276,7 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
                 acreate_table_artifact(
                     _summary_table(ctx, status.value, pdf_results),
                     key=_artifact_key(plan, "summary"),
-                    description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
+                    description=f"{plan.job_id} / {plan.model_slug} / run-{plan.run}: {status.value}",
                 ),
             )
         else:
@@ -291,10 +291,10 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
         "run_dir": str(location.run_dir),
     }
     if status == RunStatus.FAILED:
-        logger.error("run-%s of %s failed: %s", plan.run, plan.model.model, error)
-        raise RunFailed(f"{plan.model.model} run-{plan.run} failed: {error}")
+        logger.error("run-%s of %s failed: %s", plan.run, plan.model_slug, error)
+        raise RunFailed(f"{plan.model_slug} run-{plan.run} failed: {error}")
     logger.info(
         "run-%s of %s %s: %d done, %d failed, %.2f pages/s",
-        plan.run, plan.model.model, status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
+        plan.run, plan.model_slug, status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
     )  # fmt: skip
     return summary

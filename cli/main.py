@@ -216,6 +216,8 @@ def _doctor(args: argparse.Namespace) -> int:
             local.append(Check(Level.OK, "local prefect server", server_report()[1]))
         except TracrError as exc:
             local.append(Check(Level.FAIL, "local prefect server", exc.one_line()))
+            # The API check below then reports it unreachable instead of starting a throwaway server.
+            os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{LocalPrefectSettings.from_env().port}/api"
     from tasks.preflight import run_doctor  # probes import Prefect only where they need it
 
     checks = local + run_doctor(args.config, _outputs(args.outputs))

@@ -22,7 +22,7 @@ from tracr.local_prefect import LocalPrefectSettings, flow_run_url
 from tracr.outputs.progress import RunTarget
 from tracr.outputs.layout import OutputLayout, default_outputs_root
 from tracr.outputs.journal import read_json
-from cli.prefect_server import as_prefect_failure, connect, ensure_server, server_report, stop_server
+from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
 from cli.progress import ProgressDisplay
 from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, list_jobs_text, run_rows, show_job_text
 
@@ -132,12 +132,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    connect()
+    api_url = connect()
+    nothing = f"nothing to cancel: job {args.job_id!r} has no active flow run (tag tracr-job:{args.job_id})"
+    if api_url and has_active_flow_runs(api_url, f"tracr-job:{args.job_id}") is False:
+        print(nothing, file=sys.stderr)  # answered without importing Prefect
+        return 1
     from tasks.cancellation import cancel_job
 
     runs = asyncio.run(cancel_job(args.job_id, wait_s=args.wait, outputs_root=_outputs(args.outputs)))
     if not runs:
-        print(f"nothing to cancel: job {args.job_id!r} has no active flow run (tag tracr-job:{args.job_id})", file=sys.stderr)
+        print(nothing, file=sys.stderr)
         return 1
     print(format_table(runs))
     return 0

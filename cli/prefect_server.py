@@ -48,6 +48,7 @@ __all__ = [
     "read_record",
     "probe_record",
     "as_prefect_failure",
+    "has_active_flow_runs",
     "STATUS_HINT",
 ]
 
@@ -292,6 +293,27 @@ def connect(*, ephemeral: bool = False, settings: LocalPrefectSettings | None = 
     record = ensure_server(settings)
     os.environ["PREFECT_API_URL"] = record.url
     return record.url
+
+
+def has_active_flow_runs(api_url: str, tag: str, timeout: float = 10.0) -> bool | None:
+    """Whether any active top-level flow run carries ``tag``, asked over plain HTTP (no Prefect import: ~0.1 s).
+
+    None when the question could not be answered this way (then ask through Prefect's client).
+    """
+    body = {
+        "flow_runs": {
+            "tags": {"all_": [tag]},
+            "state": {"type": {"any_": ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]}},
+            "parent_task_run_id": {"is_null_": True},
+        },
+        "limit": 1,
+    }
+    headers = {"Authorization": f"Bearer {os.environ['PREFECT_API_KEY']}"} if os.environ.get("PREFECT_API_KEY") else {}
+    try:
+        response = httpx.post(f"{api_url.rstrip('/')}/flow_runs/filter", json=body, headers=headers, timeout=timeout, trust_env=False)
+        return bool(response.json()) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------------------- failures to reach Prefect

@@ -123,7 +123,7 @@ def main() -> None:
     from tasks.local_server import find_free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(TRACR_HOME=str(work / "home"), TRACR_PREFECT_PORT=str(find_free_port()), TRACR_PREFECT_PORT_FALLBACKS="0")
+    env.update(PREFECT_HOME=str(work / "client"), TRACR_HOME=str(work / "home"), TRACR_PREFECT_PORT=str(find_free_port()), TRACR_PREFECT_PORT_FALLBACKS="0")
     ref_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.busy)]
     for burner in burners:

@@ -35,6 +35,7 @@ from tracr.local_prefect import (
     candidate_ports,
     classify_start_log,
     judge_record,
+    profile_api_url,
     start_failure_hint,
 )
 from tracr.outputs.journal import utc_now
@@ -282,7 +283,8 @@ def server_state(settings: LocalPrefectSettings | None = None) -> tuple[Verdict 
 def connect(*, ephemeral: bool = False, settings: LocalPrefectSettings | None = None) -> str | None:
     """Point this process at a Prefect API before Prefect is imported; returns the API URL (None: ephemeral).
 
-    ``PREFECT_API_URL`` already set wins; ``ephemeral`` keeps Prefect's throwaway server.
+    ``PREFECT_API_URL`` already set (environment, else the active Prefect profile) wins;
+    ``ephemeral`` keeps Prefect's throwaway server.
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -290,6 +292,8 @@ def connect(*, ephemeral: bool = False, settings: LocalPrefectSettings | None = 
         return os.environ["PREFECT_API_URL"]
     if ephemeral:
         return None
+    if configured := profile_api_url():  # `prefect config set PREFECT_API_URL=…`: Prefect reads it itself
+        return configured
     record = ensure_server(settings)
     os.environ["PREFECT_API_URL"] = record.url
     return record.url

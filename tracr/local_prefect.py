@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -33,6 +34,7 @@ __all__ = [
     "PrefectUnavailable",
     "start_failure_hint",
     "classify_start_log",
+    "profile_api_url",
 ]
 
 DEFAULT_PORT = 4270
@@ -216,3 +218,21 @@ def classify_start_log(log_tail: str, db_path: str) -> tuple[str, str] | None:
         if needle in lowered:
             return what.format(db=db_path), todo
     return None
+
+
+def profile_api_url(env: Mapping[str, str] | None = None) -> str | None:
+    """``PREFECT_API_URL`` from the active Prefect profile (``prefect config set …``), read without importing Prefect.
+
+    A profile that names a server wins over tracr's local one, as the environment variable does.
+    """
+    env = os.environ if env is None else env
+    home = Path(env.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    path = Path(env.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    active = env.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    profile = (data.get("profiles") or {}).get(active) or {}
+    url = profile.get("PREFECT_API_URL") if isinstance(profile, dict) else None
+    return str(url) if url else None

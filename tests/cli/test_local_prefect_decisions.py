@@ -19,6 +19,7 @@ from tracr.local_prefect import (
     classify_start_log,
     flow_run_url,
     judge_record,
+    profile_api_url,
     ui_url,
 )
 from tracr.outputs.layout import OutputLayout
@@ -124,3 +125,13 @@ def test_run_target_resolves_the_first_new_run(tmp_path: Path) -> None:
     (tmp_path / "job" / "m" / "run-3" / "run_metadata.json").write_text("{}")
     assert target.resolve(layout, "job") == 3 and RunTarget("m", run=1).resolve(layout, "job") == 1
     assert os.path.isdir(tmp_path / "job")
+
+
+def test_profile_api_url(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text('active = "team"\n[profiles.ephemeral]\n[profiles.team]\nPREFECT_API_URL = "http://prefect-host:4200/api"\n')
+    assert profile_api_url({"PREFECT_HOME": str(tmp_path)}) == "http://prefect-host:4200/api"
+    assert profile_api_url({"PREFECT_PROFILES_PATH": str(profiles), "PREFECT_PROFILE": "ephemeral"}) is None
+    assert profile_api_url({"PREFECT_HOME": str(tmp_path / "none")}) is None
+    profiles.write_text("not toml [")
+    assert profile_api_url({"PREFECT_HOME": str(tmp_path)}) is None

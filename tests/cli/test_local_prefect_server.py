@@ -52,6 +52,7 @@ def _free_ports(count: int) -> int:
 def _env(home: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(TRACR_HOME=str(home), TRACR_PREFECT_PORT=str(port), TRACR_PREFECT_PORT_FALLBACKS="0", PYTHONUNBUFFERED="1", **extra)
+    env["PREFECT_HOME"] = str(home / "client")  # no profile of the developer's (a profile's PREFECT_API_URL would win)
     return env
 
 

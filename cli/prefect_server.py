@@ -336,6 +336,16 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         stack += list(getattr(current, "exceptions", ()) or ())
 
 
+def _hint_for(api_url: str | None) -> str:
+    try:
+        record = read_record(LocalPrefectSettings.from_env())
+    except Exception:
+        record = None
+    if api_url and (record is None or record.url != api_url):
+        return "check that PREFECT_API_URL (environment or Prefect profile) names a running server, or unset it to use tracr's local one"
+    return STATUS_HINT
+
+
 def as_prefect_failure(exc: BaseException, api_url: str | None) -> PrefectUnavailable | None:
     """The one-line error for an exception that means Prefect could not be reached; None for anything else."""
     for current in _chain(exc):
@@ -350,9 +360,9 @@ def as_prefect_failure(exc: BaseException, api_url: str | None) -> PrefectUnavai
             if api_url and target and not target.startswith(api_url.rstrip("/")):
                 continue  # a model endpoint, not Prefect
             return PrefectUnavailable(f"cannot reach the Prefect API at {api_url or '(ephemeral)'}: {type(current).__name__}: {text or 'no answer'}",
-                                      hint=STATUS_HINT)  # fmt: skip
+                                      hint=_hint_for(api_url))  # fmt: skip
         if type(current).__name__ == "PrefectHTTPStatusError" and " 5" in text[:40]:
-            return PrefectUnavailable(f"the Prefect API at {api_url} failed: {_last_line(text)}", hint=STATUS_HINT)
+            return PrefectUnavailable(f"the Prefect API at {api_url} failed: {_last_line(text)}", hint=_hint_for(api_url))
     return None
 
 

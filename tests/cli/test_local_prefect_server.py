@@ -157,6 +157,13 @@ def test_start_timeout_gives_one_line_and_leaves_nothing(tmp_path: Path) -> None
     assert not _server_processes(port) and _port_free(port)
 
 
+def test_an_unreachable_prefect_api_gives_one_line(tmp_path: Path) -> None:
+    port = _free_ports(1)  # nothing listens there
+    env = {**_env(tmp_path, port), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    line = _one_line_error(_tracr(["cancel", "some-job"], env))
+    assert f"cannot reach the Prefect API at http://127.0.0.1:{port}/api" in line and "PREFECT_API_URL" in line
+
+
 def test_a_live_pid_that_is_no_prefect_server_is_foreign(tmp_path: Path) -> None:
     settings = LocalPrefectSettings(state_dir=tmp_path)
     tmp_path.mkdir(exist_ok=True)

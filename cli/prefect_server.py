@@ -83,7 +83,11 @@ def _write_record(settings: LocalPrefectSettings, record: ServerRecord) -> None:
 def _locked(settings: LocalPrefectSettings) -> Iterator[None]:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, and by the kernel if this process dies
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say("waiting for another tracr command that is starting or stopping the local Prefect server…")
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, and by the kernel if this process dies
         try:
             yield
         finally:

@@ -1,7 +1,9 @@
 """The ``tracr`` command: run jobs, read the output tree, serve the built-in OCR model.
 
-This is the one module of the package that reaches Prefect, and only inside
-``tracr run``, so ``tracr list``/``show`` start instantly and work without it.
+This is the one module of the package that reaches Prefect, and only in the
+commands that need it (run, cancel, doctor, server), so ``tracr list``/``show``
+start instantly and work without it. Those commands use ``PREFECT_API_URL`` when
+it is set, else the local server tracr keeps running (``cli/prefect_server.py``).
 """
 
 from __future__ import annotations
@@ -10,12 +12,18 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tracr.config.job import ConfigError, load_job_config
+from tracr.errors import TracrError
+from tracr.local_prefect import LocalPrefectSettings, flow_run_url
+from tracr.outputs.progress import RunTarget
 from tracr.outputs.layout import OutputLayout, default_outputs_root
 from tracr.outputs.files import read_json
+from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
+from cli.progress import ProgressDisplay
 from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, list_jobs_text, run_rows, show_job_text
 
 __all__ = ["main"]
@@ -23,6 +31,44 @@ __all__ = ["main"]
 
 def _outputs(value: str | None) -> Path:
     return Path(value).resolve() if value else default_outputs_root().resolve()
+
+
+def _targets(layout: OutputLayout, job_id: str, slugs: list[str], resume: bool) -> tuple[list[RunTarget], list[str]]:
+    """Which run of each model this invocation makes or continues, and (with ``resume``) the models with nothing to resume.
+
+    A resumed model continues its latest unfinished run; a model with no run yet
+    starts run 1 (as the flow plans it); a model whose latest run completed is left alone.
+    """
+    from tracr.run.resume import resumable_run
+
+    targets, finished = [], []
+    for slug in slugs:
+        latest = (layout.run_numbers(job_id, slug) or [0])[-1]
+        if resume:
+            number, status = resumable_run(layout, job_id, slug)
+            if number is None and status is not None:
+                finished.append(slug)
+                continue
+            targets.append(RunTarget(slug, run=number, after=latest))
+        else:
+            targets.append(RunTarget(slug, after=latest))
+    return targets, finished
+
+
+def _announce_flow_run(api_url: str | None) -> Callable[..., None]:
+    def hook(flow: Any, flow_run: Any, state: Any) -> None:
+        if api_url:
+            print(f"watch this job: {flow_run_url(api_url, str(flow_run.id))}", file=sys.stderr, flush=True)
+        else:
+            print(f"flow run {flow_run.id} (ephemeral Prefect server: no UI after the job ends)", file=sys.stderr, flush=True)
+
+    return hook
+
+
+def _quiet_prefect_console(verbose: bool) -> None:
+    """Prefect's console lines kept to warnings (the progress display says the rest); the API still gets every log."""
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -34,26 +80,35 @@ def _run(args: argparse.Namespace) -> int:
     outputs = _outputs(args.outputs)
     job_id = loaded.config.job_id
     layout = OutputLayout(outputs)
-    before = {slug: (layout.run_numbers(job_id, slug) or [0])[-1] for slug in (m.slug for m in loaded.config.models)}
+    slugs = [m.slug for m in loaded.config.models]
+    targets, finished = _targets(layout, job_id, slugs, args.resume)
+    if args.resume and not targets:  # answered from the output tree: no Prefect, no flow run, no old table
+        print(f"nothing to resume: the latest run of every model of job {job_id} completed ({', '.join(finished)}); "
+              f"`tracr show {job_id}` lists them, `tracr run {args.config}` starts new runs")  # fmt: skip
+        return 0
+    if finished:
+        print(f"nothing to resume for {', '.join(finished)} (latest run completed)", file=sys.stderr)
 
-    # A temporary Prefect server (no PREFECT_API_URL set) would otherwise try to send telemetry.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    api_url = connect(ephemeral=args.ephemeral)
+    _quiet_prefect_console(args.verbose)
     from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
 
     from tracr.config.job_request import JobRequest
 
     request = JobRequest(config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force)
-    state = asyncio.run(ocr_job_flow(request, return_state=True))
+    job_flow = ocr_job_flow.with_options(on_running=[_announce_flow_run(api_url)])
+    display = ProgressDisplay(layout, job_id, targets).start() if not args.no_progress else None
+    try:
+        state = asyncio.run(job_flow(request, return_state=True))
+    finally:
+        if display is not None:
+            display.stop()
     duplicate = duplicate_of(_completed_result(state))
     if duplicate is not None:
         print(duplicate_text(job_id, duplicate))
         return 0
-    # The runs this invocation made are the ones numbered after what existed before (or resumed in place).
-    this_run = {}
-    for slug, previous in before.items():
-        numbers = [n for n in layout.run_numbers(job_id, slug) if n > previous or (args.resume and n == previous)]
-        if numbers:
-            this_run[slug] = numbers[-1]
+    # The runs this invocation made: the first numbered after what existed before, or the one resumed in place.
+    this_run = {t.model_slug: t.run for t in targets if t.resolve(layout, job_id) is not None}
     rows = run_rows(layout, job_id, this_run)
     print()
     print(format_table(rows))
@@ -87,14 +142,34 @@ def _completed_result(state: Any) -> Any:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    api_url = connect()
+    nothing = f"nothing to cancel: job {args.job_id!r} has no active flow run (tag tracr-job:{args.job_id})"
+    if api_url and has_active_flow_runs(api_url, f"tracr-job:{args.job_id}") is False:
+        print(nothing, file=sys.stderr)  # answered without importing Prefect
+        return 1
     from tasks.cancellation import cancel_job
 
     runs = asyncio.run(cancel_job(args.job_id, wait_s=args.wait, outputs_root=_outputs(args.outputs)))
     if not runs:
-        print(f"no active flow run of job {args.job_id!r} (tag tracr-job:{args.job_id})", file=sys.stderr)
+        print(nothing, file=sys.stderr)
         return 1
     print(format_table(runs))
+    return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    settings = LocalPrefectSettings.from_env()
+    if args.action == "stop":
+        print(stop_server(settings))
+        return 0
+    if args.action == "status":
+        if os.environ.get("PREFECT_API_URL"):
+            print(f"PREFECT_API_URL is set ({os.environ['PREFECT_API_URL']}): tracr uses that server, not its local one")
+        ok, line = server_report(settings)
+        print(f"local Prefect server: {line}")
+        return 0 if ok else 1
+    record = ensure_server(settings)  # start and ui: start it when it is not running
+    print(record.ui if args.action == "ui" else f"local Prefect server: {record.ui} (pid {record.pid}; `tracr server stop` stops it)")
     return 0
 
 
@@ -146,11 +221,21 @@ def _serve_ocr(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from tasks.preflight import run_doctor  # probes import Prefect only where they need it
-    from tracr.doctor import exit_code, format_report
+    from tracr.doctor import Check, Level, exit_code, format_report
 
-    checks = run_doctor(args.config, _outputs(args.outputs))
+    local: list[Check] = []
+    if not os.environ.get("PREFECT_API_URL"):
+        try:
+            connect()
+            local.append(Check(Level.OK, "local prefect server", server_report()[1]))
+        except TracrError as exc:
+            local.append(Check(Level.FAIL, "local prefect server", exc.one_line()))
+            os.environ["PREFECT_API_URL"] = "http://127.0.0.1:1/api"  # the checks below fail at once, no throwaway server
+    from tasks.preflight import run_doctor  # probes import Prefect only where they need it
+
+    checks = local + run_doctor(args.config, _outputs(args.outputs))
+    if local and local[0].level is Level.FAIL:
+        checks = [Check(Level.FAIL, c.name, "not checked: the local Prefect server did not start") if c.name == "prefect api" else c for c in checks]
     print(format_report(checks))
     return exit_code(checks)
 
@@ -161,61 +246,87 @@ def _review(args: argparse.Namespace) -> int:
     return launch(_outputs(args.outputs), host=args.host, port=args.port)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tracr", description="Benchmark OCR models over your PDFs, orchestrated by Prefect.")
-    sub = parser.add_subparsers(dest="command", required=True)
+_OUTPUTS_HELP = "outputs root (default: $TRACR_OUTPUTS, else ./outputs)"
 
-    run = sub.add_parser("run", help="run a job config")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracr",
+        description="Benchmark OCR models over your PDFs, orchestrated by Prefect.",
+        epilog="Commands that need Prefect (run, cancel, doctor, server) use PREFECT_API_URL when it is set, else a local "
+        "Prefect server tracr starts once and keeps running (tracr server --help).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a job config", description="Run every model of a job config over its PDFs.")
     run.add_argument("config", help="job config YAML (see job_configs/example.yaml)")
-    run.add_argument("--job-id", help="override the config's job_id")
-    run.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
-    run.add_argument("--resume", action="store_true", help="continue each model's latest unfinished run, skipping pages already written")
-    run.add_argument("--force", action="store_true", help="start new runs even if the same config is already running")
+    run.add_argument("--job-id", help="job id to use instead of the config's job_id (default: the config's)")
+    run.add_argument("--outputs", help=_OUTPUTS_HELP)
+    run.add_argument("--resume", action="store_true", help="continue each model's latest unfinished run, skipping pages already written (default: off, new runs)")
+    run.add_argument("--force", action="store_true", help="start new runs even if the same config is already running (default: off)")
+    run.add_argument("--ephemeral", action="store_true",
+                     help="use a throwaway Prefect server for this run only, not the local one tracr keeps (default: off; no UI after the run)")  # fmt: skip
+    run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's info log lines too (default: warnings only)")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress display (default: live lines on a terminal, plain lines every $TRACR_PROGRESS_INTERVAL_S=10 s otherwise)")  # fmt: skip
     run.set_defaults(handler=_run)
 
     cancel = sub.add_parser("cancel", help="cancel a job's running flow runs (finished pages are kept; resume with run --resume)")
-    cancel.add_argument("job_id")
-    cancel.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the runs to stop (default 60)")
-    cancel.add_argument("--outputs", help="outputs root, where a dead job's claim is found (default: $TRACR_OUTPUTS or ./outputs)")
+    cancel.add_argument("job_id", help="the job id whose flow runs to cancel")
+    cancel.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the runs to stop (default: 60)")
+    cancel.add_argument("--outputs", help="outputs root, where a dead job's claim is found (default: $TRACR_OUTPUTS, else ./outputs)")
     cancel.set_defaults(handler=_cancel)
 
     export = sub.add_parser("export", help="write a job's per-page rows as CSV or Parquet")
-    export.add_argument("job_id")
-    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("job_id", help="the job id to export")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")
     export.add_argument("--output", help="file to write (default: <job dir>/pages.<format>)")
-    export.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    export.add_argument("--outputs", help=_OUTPUTS_HELP)
     export.set_defaults(handler=_export)
 
     listing = sub.add_parser("list", help="list jobs in the outputs root")
-    listing.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    listing.add_argument("--outputs", help=_OUTPUTS_HELP)
     listing.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="show a job's runs")
-    show.add_argument("job_id")
-    show.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    show.add_argument("job_id", help="the job id to show")
+    show.add_argument("--outputs", help=_OUTPUTS_HELP)
     show.set_defaults(handler=_show)
 
     doctor = sub.add_parser("doctor", help="check this machine (and a job config's models) before running: OK / WARN / FAIL")
-    doctor.add_argument("config", nargs="?", help="job config YAML whose models to preflight")
-    doctor.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    doctor.add_argument("config", nargs="?", help="job config YAML whose models to preflight (default: none, machine checks only)")
+    doctor.add_argument("--outputs", help=_OUTPUTS_HELP)
     doctor.set_defaults(handler=_doctor)
 
     index = sub.add_parser("index", help="build or refresh the DuckDB index of the outputs root (docs/index.md)")
-    index.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
-    index.add_argument("--rebuild", action="store_true", help="re-read every run instead of only the changed ones")
+    index.add_argument("--outputs", help=_OUTPUTS_HELP)
+    index.add_argument("--rebuild", action="store_true", help="re-read every run instead of only the changed ones (default: off)")
     index.set_defaults(handler=_index)
 
     serve = sub.add_parser("serve-ocr", help="run the built-in RapidOCR OpenAI-compatible server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8700)
-    serve.add_argument("--model-name", default="tracr-ocr")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8700, help="port to listen on (default: 8700)")
+    serve.add_argument("--model-name", default="tracr-ocr", help="model id the server lists and answers to (default: tracr-ocr)")
     serve.set_defaults(handler=_serve_ocr)
 
     review = sub.add_parser("review", help="open the web reviewer (browse, compare, blind arena, leaderboard)")
-    review.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
-    review.add_argument("--host", default="127.0.0.1")
-    review.add_argument("--port", type=int, default=8501)
+    review.add_argument("--outputs", help=_OUTPUTS_HELP)
+    review.add_argument("--host", default="127.0.0.1", help="address the reviewer listens on (default: 127.0.0.1)")
+    review.add_argument("--port", type=int, default=8501, help="port the reviewer listens on (default: 8501)")
     review.set_defaults(handler=_review)
+
+    server = sub.add_parser(
+        "server",
+        help="start, stop or inspect the local Prefect server tracr keeps running",
+        description="The local Prefect server (used when PREFECT_API_URL is not set): SQLite under $TRACR_HOME/prefect "
+        "(default: ~/.local/state/tracr/prefect), port $TRACR_PREFECT_PORT (default: 4270, then up to "
+        "$TRACR_PREFECT_PORT_FALLBACKS=10 further ports when taken), start-up timeout $TRACR_PREFECT_START_TIMEOUT_S "
+        "(default: 180 s). Any command that needs Prefect starts it.",
+    )
+    server.add_argument("action", choices=["start", "stop", "status", "ui"],
+                        help="start: start it (or say where it runs); stop: stop it and every process it started; "
+                        "status: whether it runs, where, since when (exit 1 when it does not); ui: print the UI's URL (starting it if needed)")  # fmt: skip
+    server.set_defaults(handler=_server)
     return parser
 
 
@@ -223,6 +334,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except TracrError as exc:
+        print(f"tracr: {exc.one_line()}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        failure = as_prefect_failure(exc, os.environ.get("PREFECT_API_URL"))
+        if failure is None:
+            raise  # a bug: keep its traceback
+        print(f"tracr: {failure.one_line()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # Ctrl-C: the flows have already stopped their servers and recorded the runs as cancelled.
         print("\ninterrupted: finished pages are kept; `tracr run CONFIG --resume` continues", file=sys.stderr)

@@ -15,7 +15,7 @@ from dashboards import data
 
 VIEWS = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="tracr review", page_icon=":material/fact_check:", layout="wide")
+st.set_page_config(page_title="tracr review", page_icon="🔎", layout="wide")
 
 PAGES = [
     st.Page(VIEWS / "overview.py", title="Overview", icon=":material/monitoring:", url_path="overview", default=True),

@@ -101,7 +101,7 @@ def _open_recorder(plan: RunPlan) -> tuple[RunRecorder, bool, float]:
     )
     if resuming:
         resumed_from = recorder.resume()
-        get_run_logger().info("resuming run-%s of %s (was %s)", plan.run, plan.model.model, resumed_from.value)
+        get_run_logger().info("resuming run-%s of %s (was %s)", plan.run, plan.model_slug, resumed_from.value)
     refresh_model_metadata(OutputLayout(location.root), plan.job_id, plan.model_slug, plan.model.public_dict())
     return recorder, resuming, previous_wall
 
@@ -138,7 +138,7 @@ async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progr
         ctx.engine = engine
         recorder.set_status(RunStatus.RUNNING)
         emit_run_event("started", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, resumed=resuming))
-        get_run_logger().info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model.model, len(plan.pdfs), plan.pages_total)
+        get_run_logger().info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model_slug, len(plan.pdfs), plan.pages_total)
         pdf_gate = asyncio.Semaphore(plan.pdf_concurrency)
 
         async def one_pdf(pdf: PdfPlan) -> dict[str, Any]:
@@ -176,11 +176,11 @@ def _summary(plan: RunPlan, ctx: RunContext, end: _RunEnd) -> dict[str, Any]:
     """The flow's return value; a failed run raises :class:`RunFailed` instead, so Prefect shows it Failed."""
     logger = get_run_logger()
     if end.status == RunStatus.FAILED:
-        logger.error("run-%s of %s failed: %s", plan.run, plan.model.model, end.error)
-        raise RunFailed(f"{plan.model.model} run-{plan.run} failed: {end.error}", error_class=ErrorClass(end.error_class or ErrorClass.UNKNOWN))
+        logger.error("run-%s of %s failed: %s", plan.run, plan.model_slug, end.error)
+        raise RunFailed(f"{plan.model_slug} run-{plan.run} failed: {end.error}", error_class=ErrorClass(end.error_class or ErrorClass.UNKNOWN))
     logger.info(
         "run-%s of %s %s: %d done, %d failed, %.2f pages/s",
-        plan.run, plan.model.model, end.status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
+        plan.run, plan.model_slug, end.status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
     )  # fmt: skip
     return {
         "job_id": plan.job_id,
@@ -195,7 +195,7 @@ def _summary(plan: RunPlan, ctx: RunContext, end: _RunEnd) -> dict[str, Any]:
 
 @flow(
     name="ocr-model-run",
-    flow_run_name="{plan.job_id} · {plan.model.model} · run-{plan.run}",
+    flow_run_name="{plan.job_id} · {plan.model_slug} · run-{plan.run}",
     validate_parameters=False,
 )
 async def model_run_flow(plan: RunPlan) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from tracr.config.job import RenderSettings
-from tracr.documents.pdf import page_text_markdown, render_page_data_url, worker_count, worker_ready
+from tracr.documents.pdf import page_text_markdown, render_page_data_url, timed_page_text_markdown, worker_count, worker_ready
 
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
 
@@ -39,6 +39,11 @@ class RenderPool:
     async def text_markdown(self, pdf_path: str, page: int) -> str:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, page_text_markdown, pdf_path, page)
+
+    async def timed_text_markdown(self, pdf_path: str, page: int) -> tuple[str, float]:
+        """The text layer and the seconds its extraction took in the worker."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, timed_page_text_markdown, pdf_path, page)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

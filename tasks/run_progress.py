@@ -74,7 +74,7 @@ class RunProgress:
         self.started = time.perf_counter()
         self._artifact = asyncio.create_task(
             acreate_progress_artifact(
-                0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model.model} run-{plan.run}: pages finished / planned"
+                0.0, key=_artifact_key(plan, "progress"), description=f"{plan.model_slug} run-{plan.run}: pages finished / planned"
             )
         )
 
@@ -126,6 +126,6 @@ class RunProgress:
             acreate_table_artifact(
                 summary_table(self.ctx, status.value, pdf_results),
                 key=_artifact_key(plan, "summary"),
-                description=f"{plan.job_id} / {plan.model.model} / run-{plan.run}: {status.value}",
+                description=f"{plan.job_id} / {plan.model_slug} / run-{plan.run}: {status.value}",
             ),
         )

@@ -115,11 +115,18 @@ def test_doctor_environment_failures(tmp_path, pdf_factory):
     assert lines["models[0] org-big runtime"] == ("FAIL", "vllm is not installed or not on PATH")
 
     bad = write_config(tmp_path / "bad.yaml", {"job_id": "doc", "input_path": str(tmp_path / "none"), "models": [{"model": "m", "colour": 1}]})
-    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(tmp_path / "prefect-home")}  # no profile either
-    result = subprocess.run([sys.executable, "-m", "cli.main", "doctor", str(bad)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    # No PREFECT_API_URL: doctor reports the local Prefect server (private state; its port taken, so it cannot start).
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(tmp_path / "prefect-home"),
+               "TRACR_HOME": str(tmp_path / "tracr-home"), "TRACR_PREFECT_PORT": str(taken), "TRACR_PREFECT_PORT_FALLBACKS": "0"}  # fmt: skip
+        result = subprocess.run([sys.executable, "-m", "cli.main", "doctor", str(bad)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert result.returncode == 1
     assert re.search(r"^FAIL +config +models\[0\]\.colour: unknown key", result.stdout, re.M)
-    assert re.search(r"^OK +prefect api +no PREFECT_API_URL: ephemeral mode", result.stdout, re.M)
+    assert re.search(rf"^FAIL +local prefect server +cannot start the local Prefect server: port {taken} .*taken", result.stdout, re.M), result.stdout
+    assert re.search(r"^FAIL +prefect api +not checked", result.stdout, re.M)
     assert re.search(r"^FAIL +config +input_path .*: no such file or folder", result.stdout, re.M)
 
 

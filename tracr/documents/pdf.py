@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import pymupdf
 
 from tracr.errors import ErrorClass, TracrError
 
-__all__ = ["PdfError", "PdfInfo", "inspect_pdf", "render_page", "render_page_data_url", "page_text_markdown", "worker_count", "image_data_url"]
+__all__ = ["PdfError", "PdfInfo", "inspect_pdf", "render_page", "render_page_data_url", "page_text_markdown", "timed_page_text_markdown", "worker_count", "image_data_url"]
 
 _OPEN_DOCS: "OrderedDict[str, pymupdf.Document]" = OrderedDict()
 _MAX_OPEN_DOCS = 8
@@ -90,6 +91,13 @@ def render_page(path: str, page: int, longest_side_px: int = 1288, fmt: str = "p
 def render_page_data_url(path: str, page: int, longest_side_px: int = 1288, fmt: str = "png", jpeg_quality: int = 90) -> str:
     """:func:`render_page` plus base64 encoding, done in the worker to spare the event loop."""
     return image_data_url(render_page(path, page, longest_side_px, fmt, jpeg_quality), fmt)
+
+
+def timed_page_text_markdown(path: str, page: int) -> tuple[str, float]:
+    """:func:`page_text_markdown` and the seconds it took in the worker (not the wait for a free worker)."""
+    started = time.perf_counter()
+    text = page_text_markdown(path, page)
+    return text, time.perf_counter() - started
 
 
 def page_text_markdown(path: str, page: int) -> str:

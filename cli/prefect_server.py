@@ -1,0 +1,384 @@
+"""The tracr-managed local Prefect server: start it once, reuse it, replace it when stale, stop it.
+
+Commands that need Prefect call :func:`connect` first. With ``PREFECT_API_URL``
+set, that server is used as it is. Without it, the server named by the record
+under the state folder (``tracr.local_prefect.LocalPrefectSettings``) is reused
+when it is live, else a ``prefect server start`` is started in its own session
+(so ``tracr server stop`` stops its whole process group) and waited for. The
+check-or-start runs under an exclusive ``flock`` on a lock file, so commands
+started at the same moment end up on one server. Every failure is a
+:class:`~tracr.local_prefect.PrefectUnavailable` with one line to print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tracr.errors import ErrorClass
+from tracr.local_prefect import (
+    LocalPrefectSettings,
+    PrefectUnavailable,
+    Probe,
+    ServerRecord,
+    Verdict,
+    candidate_ports,
+    classify_start_log,
+    judge_record,
+    profile_api_url,
+    start_failure_hint,
+)
+from tracr.outputs.timestamps import utc_now
+from tracr.serving.process_group import stop_group
+
+__all__ = [
+    "connect",
+    "ensure_server",
+    "stop_server",
+    "server_state",
+    "read_record",
+    "probe_record",
+    "as_prefect_failure",
+    "has_active_flow_runs",
+    "STATUS_HINT",
+]
+
+STATUS_HINT = "`tracr server status` shows the local server; `tracr server stop` then a new command restarts it"
+_POLL_S = 0.25
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # servers this process started (reaped so they leave no zombie)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- the record
+
+
+def read_record(settings: LocalPrefectSettings) -> ServerRecord | None:
+    try:
+        return ServerRecord.from_json(settings.record_path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _write_record(settings: LocalPrefectSettings, record: ServerRecord) -> None:
+    """Written to a temporary file and renamed: a reader sees the old record or the new one, never half of one."""
+    tmp = settings.record_path.with_name(f".{settings.record_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(record.to_json())
+    os.replace(tmp, settings.record_path)
+
+
+@contextlib.contextmanager
+def _locked(settings: LocalPrefectSettings) -> Iterator[None]:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say("waiting for another tracr command that is starting or stopping the local Prefect server…")
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, and by the kernel if this process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+def _pid_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited: its pid answers signals but it serves nothing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _is_prefect_server(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return sys.platform != "linux"  # no /proc: trust the pid and the health probe
+    joined = b" ".join(argv)
+    return b"prefect" in joined and b"server" in joined and b"start" in joined
+
+
+def _health(url: str, timeout: float = 2.0) -> tuple[bool, str | None]:
+    """Whether ``<url>/health`` answers ``true``, and the version ``<url>/admin/version`` gives."""
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            health = client.get(f"{url}/health")
+            if health.status_code != 200 or health.json() is not True:
+                return False, None
+            version = client.get(f"{url}/admin/version")
+            return True, (version.json() if version.status_code == 200 and isinstance(version.json(), str) else None)
+    except (httpx.HTTPError, ValueError):
+        return False, None
+
+
+def probe_record(record: ServerRecord) -> Probe:
+    alive = _pid_alive(record.pid)
+    prefect = alive and _is_prefect_server(record.pid)
+    ok, version = _health(record.url) if prefect else (False, None)
+    return Probe(pid_alive=alive, pid_is_prefect_server=prefect, health_ok=ok, version=version)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------- start and stop
+
+
+def _prefect_command(host: str, port: int) -> list[str]:
+    script = Path(sys.executable).with_name("prefect")
+    exe = [str(script)] if script.exists() else ([found] if (found := shutil.which("prefect")) else [sys.executable, "-m", "prefect"])
+    return [*exe, "server", "start", "--host", host, "--port", str(port)]
+
+
+def _log_tail(path: Path, since: int = 0, limit: int = 20_000) -> str:
+    """The log written after offset ``since`` (this start's output), at most its last ``limit`` bytes."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(since, path.stat().st_size - limit))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no output"
+
+
+def _start(settings: LocalPrefectSettings) -> ServerRecord:
+    """Start a server on the first free candidate port and wait for its health (the caller holds the lock)."""
+    ports = candidate_ports(settings)
+    port = next((p for p in ports if _port_free(settings.host, p)), None)
+    if port is None:
+        span = f"port {ports[0]}" if len(ports) == 1 else f"ports {ports[0]}–{ports[-1]}"
+        raise PrefectUnavailable(
+            f"cannot start the local Prefect server: {span} on {settings.host} are taken by other processes",
+            error_class=ErrorClass.PORT_IN_USE,
+            hint="free the port, or set TRACR_PREFECT_PORT (and TRACR_PREFECT_PORT_FALLBACKS) to others; " + STATUS_HINT,
+        )
+    (settings.state_dir / "home").mkdir(parents=True, exist_ok=True)
+    _say(f"starting the local Prefect server on port {port}… (first start takes a while; log: {settings.log_path})")
+    log_start = settings.log_path.stat().st_size if settings.log_path.exists() else 0
+    with open(settings.log_path, "ab") as log:
+        log.write(f"\n--- {utc_now()} tracr starts prefect server on port {port}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            _prefect_command(settings.host, port),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop takes the uvicorn workers and services with it
+            env={**os.environ, **settings.server_env(port)},
+            cwd=settings.state_dir,
+        )
+    _CHILDREN[proc.pid] = proc
+    url = f"http://{settings.host}:{port}/api"
+    started = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            tail = _log_tail(settings.log_path, since=log_start)
+            known = classify_start_log(tail, str(settings.db_path))
+            what, todo = known if known else (f"it exited with code {proc.returncode} ({_last_line(tail)})", start_failure_hint(settings))
+            raise PrefectUnavailable(f"the local Prefect server could not start: {what}", error_class=ErrorClass.SERVER_START,
+                                     hint=f"{todo}; log: {settings.log_path}")  # fmt: skip
+        ok, version = _health(url)
+        if ok and version:
+            record = ServerRecord(pid=proc.pid, port=port, url=url, started_at=utc_now(), db_path=str(settings.db_path), version=version)
+            _write_record(settings, record)
+            _say(f"local Prefect server ready in {time.monotonic() - started:.0f} s: {record.ui}")
+            return record
+        if time.monotonic() - started > settings.start_timeout_s:
+            stop_group(proc.pid, grace_s=10, reap=proc.poll)
+            raise PrefectUnavailable(
+                f"the local Prefect server did not answer {url}/health within {settings.start_timeout_s:.0f} s",
+                error_class=ErrorClass.TIMEOUT,
+                hint=f"a loaded machine starts it slowly: raise TRACR_PREFECT_START_TIMEOUT_S; see {settings.log_path}",
+            )
+        time.sleep(_POLL_S)
+
+
+def _stop_pid(pid: int, grace_s: float = 15.0) -> None:
+    child = _CHILDREN.pop(pid, None)
+    stop_group(pid, grace_s=grace_s, reap=(child.poll if child else lambda: None))
+    if child is not None:
+        child.wait(timeout=5)
+
+
+def ensure_server(settings: LocalPrefectSettings | None = None) -> ServerRecord:
+    """The live local server: the recorded one, or a new one when there is none or the record is stale."""
+    settings = settings or LocalPrefectSettings.from_env()
+    with _locked(settings):
+        record = read_record(settings)
+        if record is not None:
+            verdict = judge_record(probe_record(record))
+            if verdict == Verdict.STARTING:  # a Prefect server that stopped answering (or its starter died mid-start)
+                deadline = time.monotonic() + min(30.0, settings.start_timeout_s)
+                while verdict == Verdict.STARTING and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    verdict = judge_record(probe_record(record))
+                if verdict == Verdict.STARTING:
+                    _say(f"the local Prefect server (pid {record.pid}) does not answer; replacing it")
+                    _stop_pid(record.pid)
+            if verdict == Verdict.LIVE:
+                return record
+            if verdict in (Verdict.DEAD, Verdict.FOREIGN):
+                _say(f"replacing a stale record of the local Prefect server ({verdict.value}: pid {record.pid}, port {record.port})")
+            settings.record_path.unlink(missing_ok=True)
+        return _start(settings)
+
+
+def stop_server(settings: LocalPrefectSettings | None = None, grace_s: float = 15.0) -> str:
+    """Stop the recorded server's process group and remove its record; returns what was done."""
+    settings = settings or LocalPrefectSettings.from_env()
+    with _locked(settings):
+        record = read_record(settings)
+        if record is None:
+            return "the local Prefect server is not running (no record)"
+        if _pid_alive(record.pid) and _is_prefect_server(record.pid):
+            _stop_pid(record.pid, grace_s)
+            deadline = time.monotonic() + 10
+            while not _port_free(settings.host, record.port) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            done = f"stopped the local Prefect server (pid {record.pid}, port {record.port})"
+        else:
+            done = f"the local Prefect server was not running (stale record of pid {record.pid} removed)"
+        settings.record_path.unlink(missing_ok=True)
+        return done
+
+
+def server_state(settings: LocalPrefectSettings | None = None) -> tuple[Verdict | None, ServerRecord | None]:
+    """The record and what it is worth now (None, None: no record), without starting anything."""
+    settings = settings or LocalPrefectSettings.from_env()
+    record = read_record(settings)
+    return (judge_record(probe_record(record)), record) if record else (None, None)
+
+
+def connect(*, ephemeral: bool = False, settings: LocalPrefectSettings | None = None) -> str | None:
+    """Point this process at a Prefect API before Prefect is imported; returns the API URL (None: ephemeral).
+
+    ``PREFECT_API_URL`` already set (environment, else the active Prefect profile) wins;
+    ``ephemeral`` keeps Prefect's throwaway server.
+    """
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if ephemeral:
+        return None
+    if configured := profile_api_url():  # `prefect config set PREFECT_API_URL=…`: Prefect reads it itself
+        return configured
+    record = ensure_server(settings)
+    os.environ["PREFECT_API_URL"] = record.url
+    return record.url
+
+
+def has_active_flow_runs(api_url: str, tag: str, timeout: float = 10.0) -> bool | None:
+    """Whether any active top-level flow run carries ``tag``, asked over plain HTTP (no Prefect import: ~0.1 s).
+
+    None when the question could not be answered this way (then ask through Prefect's client).
+    """
+    body = {
+        "flow_runs": {
+            "tags": {"all_": [tag]},
+            "state": {"type": {"any_": ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]}},
+            "parent_task_run_id": {"is_null_": True},
+        },
+        "limit": 1,
+    }
+    headers = {"Authorization": f"Bearer {os.environ['PREFECT_API_KEY']}"} if os.environ.get("PREFECT_API_KEY") else {}
+    try:
+        response = httpx.post(f"{api_url.rstrip('/')}/flow_runs/filter", json=body, headers=headers, timeout=timeout, trust_env=False)
+        return bool(response.json()) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- failures to reach Prefect
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack += [e for e in (current.__cause__, current.__context__) if e is not None]
+        stack += list(getattr(current, "exceptions", ()) or ())
+
+
+def _hint_for(api_url: str | None) -> str:
+    try:
+        record = read_record(LocalPrefectSettings.from_env())
+    except Exception:
+        record = None
+    if api_url and (record is None or record.url != api_url):
+        return "check that PREFECT_API_URL (environment or Prefect profile) names a running server, or unset it to use tracr's local one"
+    return STATUS_HINT
+
+
+def as_prefect_failure(exc: BaseException, api_url: str | None) -> PrefectUnavailable | None:
+    """The one-line error for an exception that means Prefect could not be reached; None for anything else."""
+    for current in _chain(exc):
+        if isinstance(current, PrefectUnavailable):
+            return current
+        text = str(current)
+        if isinstance(current, RuntimeError) and "ephemeral Prefect API server" in text:
+            return PrefectUnavailable(f"Prefect's temporary server did not start: {text}", hint="drop --ephemeral to use the local server tracr keeps running")
+        if isinstance(current, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError)):
+            request = getattr(current, "_request", None)
+            target = str(request.url) if request is not None else ""
+            if api_url and target and not target.startswith(api_url.rstrip("/")):
+                continue  # a model endpoint, not Prefect
+            return PrefectUnavailable(f"cannot reach the Prefect API at {api_url or '(ephemeral)'}: {type(current).__name__}: {text or 'no answer'}",
+                                      hint=_hint_for(api_url))  # fmt: skip
+        if type(current).__name__ == "PrefectHTTPStatusError" and " 5" in text[:40]:
+            return PrefectUnavailable(f"the Prefect API at {api_url} failed: {_last_line(text)}", hint=_hint_for(api_url))
+    return None
+
+
+def server_report(settings: LocalPrefectSettings | None = None) -> tuple[bool, str]:
+    """``(ok, one line)`` about the local server for ``tracr server status`` and ``tracr doctor``."""
+    settings = settings or LocalPrefectSettings.from_env()
+    verdict, record = server_state(settings)
+    if record is None:
+        return False, f"not running (no record in {settings.state_dir}); the next tracr run starts it"
+    if verdict == Verdict.LIVE:
+        return True, f"running: {record.ui} (pid {record.pid}, Prefect {record.version}, since {record.started_at}, database {record.db_path})"
+    if verdict == Verdict.STARTING:
+        return False, f"starting or not answering: pid {record.pid}, {record.url}"
+    return False, f"not running: stale record ({verdict.value}: pid {record.pid}, port {record.port}); the next tracr run replaces it"
+

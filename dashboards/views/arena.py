@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.widgets import pick_job, plain, root, show_output, show_page_image
+from tracr.errors import TracrError
 from tracr.review.pairing import PairCandidate, next_pair
 from tracr.review.votes import Vote, append_vote
 
@@ -51,8 +52,9 @@ def cast(outcome: str, job_id: str) -> None:
     try:
         vote = Vote(job_id=job_id, left=pair.left, right=pair.right, outcome=outcome, voter=voter)
         append_vote(Path(root()), vote)
-    except (ValueError, OSError) as exc:
-        st.session_state["arena_error"] = f"The vote was not saved: {exc}"
+    except (ValueError, OSError) as exc:  # VoteRefused (a TracrError) is a ValueError too
+        reason = exc.one_line() if isinstance(exc, TracrError) else " ".join(str(exc).split())
+        st.session_state["arena_error"] = f"The vote was not saved: {reason}"
         return
     st.session_state["arena_error"] = None
     st.session_state["arena_reveal"] = {"pair": pair, "outcome": outcome}

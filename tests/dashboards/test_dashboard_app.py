@@ -284,3 +284,19 @@ def test_refresh_index_shows_a_run_added_while_the_app_is_open(tree: dict[str, P
     assert not at.exception
     assert "delta" in list(frame(at, "model_slug")["model_slug"])
     assert any("index refreshed" in t.value for t in at.toast)
+
+
+def test_arena_shows_a_refused_vote_as_one_line(tree: dict[str, Path]) -> None:
+    at = open_page("arena")
+    pair = at.session_state["arena_pair"]
+    # The output on the left side disappears between showing the pair and the vote (a run deleted).
+    (tree["root"] / JOB / pair.left.model_slug / f"run-{pair.left.run}" / pair.left.pdf_slug / f"{pair.left.page}.md").unlink()
+    at.button(key="vote-left").click().run()
+    assert not at.exception
+    assert read_votes(tree["root"], JOB) == []
+    assert not votes_path(tree["root"], JOB).exists() or votes_path(tree["root"], JOB).read_text() == ""
+    errors = [unescaped(e.value) for e in at.error]
+    assert len(errors) == 1 and "\n" not in errors[0]
+    assert errors[0].startswith("The vote was not saved: vote refused: left side:")
+    assert f"has no output of page {pair.left.page}" in errors[0]
+    assert not at.success  # no "Vote saved" reveal

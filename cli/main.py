@@ -16,7 +16,7 @@ from typing import Any
 from tracr.config.job import ConfigError, load_job_config
 from tracr.outputs.layout import OutputLayout, default_outputs_root
 from tracr.outputs.files import read_json
-from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, list_jobs_text, run_rows, show_job_text
+from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, job_exists, list_jobs_text, run_rows, show_job_text
 
 __all__ = ["main"]
 
@@ -119,7 +119,7 @@ def _show(args: argparse.Namespace) -> int:
     layout = OutputLayout(_outputs(args.outputs))
     text = show_job_text(layout, args.job_id)
     print(text)
-    return 0 if layout.job_metadata(args.job_id).is_file() else 1
+    return 0 if job_exists(layout, args.job_id) else 1
 
 
 def _index(args: argparse.Namespace) -> int:

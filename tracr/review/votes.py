@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.files import FILE_MODE
 from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
@@ -180,7 +181,7 @@ def append_vote(outputs_root: Path, vote: Vote) -> None:
     path = votes_path(outputs_root, vote.job_id)
     path.parent.mkdir(exist_ok=True)
     data = (vote.model_dump_json() + "\n").encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read too: the torn-tail check
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)  # read too: the torn-tail check; umask applies
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # also serialises against a torn-tail repair
         try:

@@ -24,7 +24,7 @@ from tracr.outputs.layout import OutputLayout, default_outputs_root
 from tracr.outputs.files import read_json
 from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
 from cli.progress import ProgressDisplay
-from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, list_jobs_text, run_rows, show_job_text
+from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, job_exists, list_jobs_text, run_rows, show_job_text
 
 __all__ = ["main"]
 
@@ -194,7 +194,7 @@ def _show(args: argparse.Namespace) -> int:
     layout = OutputLayout(_outputs(args.outputs))
     text = show_job_text(layout, args.job_id)
     print(text)
-    return 0 if layout.job_metadata(args.job_id).is_file() else 1
+    return 0 if job_exists(layout, args.job_id) else 1
 
 
 def _index(args: argparse.Namespace) -> int:

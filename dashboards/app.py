@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboards import data
+from dashboards.widgets import plain
 
 VIEWS = Path(__file__).parent / "views"
 
@@ -29,8 +30,8 @@ page = st.navigation(PAGES)
 
 root = str(data.outputs_root())
 with st.sidebar:
-    st.caption(f"Outputs: `{root}`")
+    st.caption(f"Outputs: {plain(root)}")
     if st.button("Refresh index", help="Re-scan the output tree for new or changed runs", key="refresh-index"):
-        st.toast(data.refresh(root))
+        st.toast(plain(data.refresh(root)))
 
 page.run()

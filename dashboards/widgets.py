@@ -9,12 +9,30 @@ import streamlit as st
 from tracr.index import queries as Q
 from dashboards import data
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
+from tracr.review.text_diff import escape_markdown_text
 
-__all__ = ["ALL_JOBS", "root", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
+__all__ = ["ALL_JOBS", "root", "plain", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
 
 #: Model output headings drop this many levels, so a page's "# Title" stays smaller than the app's own.
 HEADING_DEMOTION = 2
 STATUS_ICONS = {"done": "✅", "failed": "❌", "completed": "✅", "running": "⏳", "queued": "⏳", "cancelled": "⛔", "partial": "⚠️"}
+
+
+def plain(value: Any) -> str:
+    """Text that came from outside (an endpoint, a config, a file name) as Markdown that shows it literally.
+
+    Every ``st.*`` call that renders Markdown (``st.markdown``, ``st.caption``, ``st.error`` and the
+    other alerts, ``st.metric`` values, expander labels, image captions, toasts) gets such text
+    only through here: error messages, finish reasons, statuses, model names and slugs, PDF names,
+    source paths, titles, voter names. Every ASCII punctuation mark is backslash-escaped
+    (:func:`tracr.review.text_diff.escape_markdown_text`), so no link, autolink, image, HTML,
+    entity, emoji or Streamlit directive (``:red[...]``, ``:material/...:``) can form from it.
+    ``None`` and NaN show as an en dash. Model *page output* goes through :func:`show_output` instead.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    text = str(value).replace("\x00", "\ufffd")
+    return escape_markdown_text(text)
 
 
 def root() -> str:
@@ -56,14 +74,14 @@ def pick_job(key: str, *, allow_all: bool = False) -> str | None:
     jobs = data.query(root(), Q.job_titles())
     options = list(jobs["job_id"])
     if not options:
-        st.info(f"No jobs under {root()}. Run `tracr run <config>` first, then refresh the index (sidebar).")
+        st.info(f"No jobs under {plain(root())}. Run `tracr run <config>` first, then refresh the index (sidebar).")
         return None
     if allow_all:
         options = [ALL_JOBS] + options
     job_id = st.selectbox("Job", options, key=key, bind="query-params")
     title = dict(zip(jobs["job_id"], jobs["title"])).get(job_id)
     if title and title != job_id:
-        st.caption(title)
+        st.caption(plain(title))
     return job_id
 
 
@@ -101,11 +119,11 @@ def show_page_image(source_path: str | None, page: int, *, caption: str | None =
     """The rendered page, or a plain statement of why it cannot be shown."""
     problem = data.source_pdf_problem(source_path)
     if problem:
-        st.warning(f"No page image: {problem}")
+        st.warning(f"No page image: {plain(problem)}")
         return
     try:
         image = data.page_image(str(source_path), int(page))
     except Exception as exc:  # a damaged or replaced PDF: say so, keep the page usable
-        st.warning(f"No page image: cannot render page {page} of {source_path}: {exc}")
+        st.warning(f"No page image: cannot render page {page} of {plain(source_path)}: {plain(exc)}")
         return
-    st.image(image, caption=caption, width="stretch")
+    st.image(image, caption=None if caption is None else plain(caption), width="stretch")

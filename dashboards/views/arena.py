@@ -15,7 +15,8 @@ from pathlib import Path
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import pick_job, root, show_output, show_page_image
+from dashboards.widgets import pick_job, plain, root, show_output, show_page_image
+from tracr.errors import TracrError
 from tracr.review.pairing import PairCandidate, next_pair
 from tracr.review.votes import Vote, append_vote
 
@@ -51,8 +52,9 @@ def cast(outcome: str, job_id: str) -> None:
     try:
         vote = Vote(job_id=job_id, left=pair.left, right=pair.right, outcome=outcome, voter=voter)
         append_vote(Path(root()), vote)
-    except (ValueError, OSError) as exc:
-        st.session_state["arena_error"] = f"The vote was not saved: {exc}"
+    except (ValueError, OSError) as exc:  # VoteRefused (a TracrError) is a ValueError too
+        reason = exc.one_line() if isinstance(exc, TracrError) else " ".join(str(exc).split())
+        st.session_state["arena_error"] = f"The vote was not saved: {reason}"
         return
     st.session_state["arena_error"] = None
     st.session_state["arena_reveal"] = {"pair": pair, "outcome": outcome}
@@ -88,15 +90,15 @@ if pair is None or pair.job_id != job_id or st.session_state.get("arena_pair_vot
         st.session_state["arena_reveal"] = None
 
 if st.session_state.get("arena_error"):
-    st.error(st.session_state["arena_error"])
+    st.error(plain(st.session_state["arena_error"]))
 
 reveal = st.session_state.get("arena_reveal")
 if reveal:
     last: PairCandidate = reveal["pair"]
     st.success(
-        f"Vote saved ({OUTCOME_WORDS[reveal['outcome']]}) on {last.pdf_slug} page {last.page}: "
-        f"**left** was **{last.left.model_slug}** (run-{last.left.run}), "
-        f"**right** was **{last.right.model_slug}** (run-{last.right.run}).",
+        f"Vote saved ({OUTCOME_WORDS[reveal['outcome']]}) on {plain(last.pdf_slug)} page {last.page}: "
+        f"**left** was **{plain(last.left.model_slug)}** (run-{last.left.run}), "
+        f"**right** was **{plain(last.right.model_slug)}** (run-{last.right.run}).",
         icon="🔓",
     )
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from tracr.index import queries as Q
 from dashboards import data
-from dashboards.widgets import fmt_int, fmt_seconds, pick_job, root, show_output, show_page_image, status_label
+from dashboards.widgets import fmt_int, fmt_seconds, pick_job, plain, root, show_output, show_page_image, status_label
 
 st.title("Browse")
 
@@ -31,7 +31,7 @@ run = cols[1].selectbox("Run", list(run_status), format_func=lambda n: f"run-{n}
 
 pdfs = data.query(root(), Q.run_pdfs(job_id, model, run))
 if pdfs.empty:
-    st.info(f"run-{run} of {model} has no PDFs recorded (status: {run_status.get(run)}).")
+    st.info(f"run-{run} of {plain(model)} has no PDFs recorded (status: {plain(run_status.get(run))}).")
     st.stop()
 pdf_rows = {r.pdf_slug: r for r in pdfs.itertuples()}
 
@@ -39,7 +39,7 @@ pdf_rows = {r.pdf_slug: r for r in pdfs.itertuples()}
 pdf_slug = cols[2].selectbox("PDF", list(pdf_rows), key="pdf", bind="query-params")
 pdf = pdf_rows[pdf_slug]
 if pdf.error:
-    st.error(f"PDF {pdf_slug} {pdf.status}: {pdf.error}")
+    st.error(f"PDF {plain(pdf_slug)} {plain(pdf.status)}: {plain(pdf.error)}")
 
 pages = data.query(root(), Q.pdf_pages(job_id, model, run, pdf_slug))
 if pages.empty:
@@ -50,35 +50,35 @@ page = cols[3].selectbox("Page", list(page_rows), key="page", bind="query-params
 row = page_rows[page]
 failed_pages = [n for n, r in page_rows.items() if r.status != "done"]
 st.caption(
-    f"{pdf_slug}: {int(pdf.pages_done or 0)} done, {len(failed_pages)} failed"
+    f"{plain(pdf_slug)}: {int(pdf.pages_done or 0)} done, {len(failed_pages)} failed"
     + (f" (pages {', '.join(map(str, failed_pages))})" if failed_pages else "")
-    + f" · run-{run} {run_status.get(run)}"
+    + f" · run-{run} {plain(run_status.get(run))}"
 )
 
 metrics = st.columns(6)
-metrics[0].metric("Status", status_label(row.status))
+metrics[0].metric("Status", plain(status_label(row.status)))
 metrics[1].metric("Latency", fmt_seconds(row.latency_s))
 metrics[2].metric("Time to first token", fmt_seconds(row.ttft_s))
 metrics[3].metric("Tokens in / out", f"{fmt_int(row.input_tokens)} / {fmt_int(row.output_tokens)}")
 metrics[4].metric("Attempts", fmt_int(row.attempts))
-metrics[5].metric("Finish reason", row.finish_reason or "–")
+metrics[5].metric("Finish reason", plain(row.finish_reason or None))
 if row.status != "done":
-    st.error(f"Page {page} failed" + (f" ({row.error_class})" if row.error_class else "") + f": {row.error or 'no error recorded'}")
+    st.error(f"Page {page} failed" + (f" ({plain(row.error_class)})" if row.error_class else "") + f": {plain(row.error or 'no error recorded')}")
 elif row.finish_reason == "length":
     st.warning("The model hit max_tokens on this page: the output may be cut off or looping.")
 
 image_col, text_col = st.columns(2, gap="medium")
 with image_col:
-    st.markdown(f"**Page {page} of {pdf_slug}**")
+    st.markdown(f"**Page {page} of {plain(pdf_slug)}**")
     show_page_image(pdf.source_path, page)
 with text_col:
     head, toggle = st.columns([3, 1])
-    head.markdown(f"**{model}** · run-{run}")
+    head.markdown(f"**{plain(model)}** · run-{run}")
     raw = toggle.toggle("Raw", key="browse_raw", help="Show the Markdown source instead of rendering it")
     markdown = data.query_one(root(), Q.page_markdown(job_id, model, run, pdf_slug, page))
     show_output(markdown["markdown"] if markdown else None, key=f"browse-{job_id}-{model}-{run}-{pdf_slug}-{page}", raw=raw, height=900)
 
-with st.expander(f"All pages of {pdf_slug} in this run ({len(pages)}; {int((pages['status'] != 'done').sum())} failed)"):
+with st.expander(f"All pages of {plain(pdf_slug)} in this run ({len(pages)}; {int((pages['status'] != 'done').sum())} failed)"):
     st.dataframe(
         pages.assign(status=pages["status"].map(status_label)),
         hide_index=True,

@@ -6,7 +6,7 @@ import streamlit as st
 
 from tracr.index import queries as Q
 from dashboards import data
-from dashboards.widgets import fmt_seconds, pick_job, root, show_output, show_page_image, status_label
+from dashboards.widgets import fmt_seconds, pick_job, plain, root, show_output, show_page_image, status_label
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, cap_text
 from tracr.review.text_diff import diff_stats, inline_diff_markdown, unified_diff
 
@@ -68,12 +68,12 @@ with side_tab:
         show_page_image(source["source_path"] if source else None, page, caption=f"{pdf_slug} page {page}")
     for column, choice, row in ((left_col, left_key, left), (right_col, right_key, right)):
         with column:
-            st.markdown(f"**{choice[0]}** · run-{choice[1]} · {status_label(row.status)} · {fmt_seconds(row.latency_s)}")
+            st.markdown(f"**{plain(choice[0])}** · run-{choice[1]} · {plain(status_label(row.status))} · {fmt_seconds(row.latency_s)}")
             if row.status != "done":
-                st.error(f"failed: {row.error or 'no error recorded'}")
+                st.error(f"failed: {plain(row.error or 'no error recorded')}")
             show_output(row.markdown, key=f"compare-{job_id}-{pdf_slug}-{page}-{choice[0]}-{choice[1]}", raw=raw, height=800)
 with inline_tab:
-    st.caption(f":red-background[:red[~~removed~~]] from **{left_key[0]}**, :green-background[:green[added]] by **{right_key[0]}**")
+    st.caption(f":red-background[:red[~~removed~~]] from **{plain(left_key[0])}**, :green-background[:green[added]] by **{plain(right_key[0])}**")
     with st.container(height=800, border=True):
         if stats.identical:
             st.success("The two texts are identical.")

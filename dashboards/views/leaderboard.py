@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import ALL_JOBS, pick_job, root
+from dashboards.widgets import ALL_JOBS, pick_job, plain, root
 
 #: Below this many votes for the leader the verdict says the intervals cannot be trusted yet.
 MIN_VOTES = 10
@@ -22,7 +22,7 @@ job_id = pick_job("scope", allow_all=True)
 if job_id is None:
     st.stop()
 votes = data.all_votes(root()) if job_id == ALL_JOBS else data.job_votes(root(), job_id)
-scope = "all jobs (a model slug is the same player in every job)" if job_id == ALL_JOBS else f"job {job_id}"
+scope = "all jobs (a model slug is the same player in every job)" if job_id == ALL_JOBS else f"job {plain(job_id)}"
 
 counts = pd.Series([v.outcome for v in votes], dtype="object").value_counts()
 tiles = st.columns(6)
@@ -58,11 +58,11 @@ if top.votes < MIN_VOTES:
     # A bootstrap of a handful of identical votes gives a narrow interval that means nothing.
     verdict = f" Too few votes yet (under {MIN_VOTES} for the leader) for the intervals to mean much."
 elif tied:
-    verdict = f" Not yet separated from **{', '.join(tied)}**: the 95% intervals overlap, more votes needed."
+    verdict = f" Not yet separated from **{', '.join(plain(m) for m in tied)}**: the 95% intervals overlap, more votes needed."
 else:
     verdict = " Its interval clears every other model's."
 st.markdown(
-    f"Leader: **{top.model}** with {top.rating:,.0f} (95% CI {top.ci_low:,.0f}–{top.ci_high:,.0f}) over {top.votes} votes; "
+    f"Leader: **{plain(top.model)}** with {top.rating:,.0f} (95% CI {top.ci_low:,.0f}–{top.ci_high:,.0f}) over {top.votes} votes; "
     f"{len(board)} models rated from {sum(1 for v in votes if v.outcome != 'skip')} counted votes.{verdict}"
 )
 st.caption(

@@ -7,13 +7,13 @@ import streamlit as st
 
 from tracr.index import queries as Q
 from dashboards import data
-from dashboards.widgets import ALL_JOBS, pick_job, root, status_label
+from dashboards.widgets import ALL_JOBS, pick_job, plain, root, status_label
 
 st.title("Overview")
 
 jobs = data.query(root(), Q.jobs())
 if jobs.empty:
-    st.info(f"No jobs indexed under `{root()}`. Run `tracr run <config>` and press **Refresh index** in the sidebar.")
+    st.info(f"No jobs indexed under {plain(root())}. Run `tracr run <config>` and press **Refresh index** in the sidebar.")
     st.stop()
 
 totals = st.columns(4)
@@ -70,7 +70,7 @@ failed = runs[(runs["pages_failed"] > 0) | (~runs["status"].isin(["completed"]))
 if not failed.empty:
     st.warning(
         f"{len(failed)} run(s) with failed pages or not completed: "
-        + ", ".join(f"{r.job_id}/{r.model_slug}/run-{r.run} ({r.status}, {int(r.pages_failed)} failed)" for r in failed.itertuples())
+        + ", ".join(f"{plain(r.job_id)}/{plain(r.model_slug)}/run-{r.run} ({plain(r.status)}, {int(r.pages_failed)} failed)" for r in failed.itertuples())
         + ". Open them in **Browse** to see each failure."
     )
 

@@ -8,6 +8,7 @@ DuckDB index and writes votes to the real ``votes.jsonl``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +87,11 @@ def frame(at: AppTest, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def unescaped(markdown: str) -> str:
+    """What Markdown shows for text escaped by ``dashboards.widgets.plain`` (backslash escapes dropped)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def texts(at: AppTest) -> str:
     """Every piece of text the page shows (Markdown, titles, notices, metrics, code)."""
     parts: list[str] = []
@@ -158,7 +164,7 @@ def test_browse_says_when_the_source_pdf_is_gone(tree: dict[str, Path]) -> None:
     tree["invoice"].unlink()
     at = open_page("browse")
     at.selectbox(key="pdf").set_value("invoice").run()
-    assert any("the source PDF is gone" in w.value and "invoice.pdf" in w.value for w in at.warning)
+    assert any("the source PDF is gone" in w.value and str(tree["invoice"]) in unescaped(w.value) for w in at.warning)
     assert "Total due" in "\n".join(m.value for m in at.markdown)  # the text is still reviewable
 
 
@@ -278,3 +284,19 @@ def test_refresh_index_shows_a_run_added_while_the_app_is_open(tree: dict[str, P
     assert not at.exception
     assert "delta" in list(frame(at, "model_slug")["model_slug"])
     assert any("index refreshed" in t.value for t in at.toast)
+
+
+def test_arena_shows_a_refused_vote_as_one_line(tree: dict[str, Path]) -> None:
+    at = open_page("arena")
+    pair = at.session_state["arena_pair"]
+    # The output on the left side disappears between showing the pair and the vote (a run deleted).
+    (tree["root"] / JOB / pair.left.model_slug / f"run-{pair.left.run}" / pair.left.pdf_slug / f"{pair.left.page}.md").unlink()
+    at.button(key="vote-left").click().run()
+    assert not at.exception
+    assert read_votes(tree["root"], JOB) == []
+    assert not votes_path(tree["root"], JOB).exists() or votes_path(tree["root"], JOB).read_text() == ""
+    errors = [unescaped(e.value) for e in at.error]
+    assert len(errors) == 1 and "\n" not in errors[0]
+    assert errors[0].startswith("The vote was not saved: vote refused: left side:")
+    assert f"has no output of page {pair.left.page}" in errors[0]
+    assert not at.success  # no "Vote saved" reveal

@@ -24,6 +24,10 @@ def root(tmp_path: Path) -> Path:
     for job in ("job1", "job2"):
         (tmp_path / job).mkdir()
         (tmp_path / job / "job_metadata.json").write_text("{}")
+        for ref in (A, B):  # votes must name outputs that exist
+            page_dir = tmp_path / job / ref.model_slug / f"run-{ref.run}" / ref.pdf_slug
+            page_dir.mkdir(parents=True)
+            (page_dir / f"{ref.page}.md").write_text("text")
     return tmp_path
 
 

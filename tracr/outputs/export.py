@@ -12,9 +12,10 @@ from typing import Any
 
 import duckdb
 
+from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.metrics import run_page_records
-from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["ExportError", "page_rows", "export_pages", "COLUMNS"]
 
@@ -27,13 +28,22 @@ COLUMNS: list[tuple[str, str]] = [
 
 
 class ExportError(TracrError, ValueError):
-    """Nothing to export, or a destination that cannot be written."""
+    """Nothing to export, an invalid job id, or a destination that cannot be written."""
 
     default_class = ErrorClass.EXPORT
 
 
+def _job_dir(layout: OutputLayout, job_id: str) -> Path:
+    """The job's folder, only for a valid job id whose folder is inside the outputs root."""
+    try:
+        return safe_child(layout.root, validate_job_id(job_id))
+    except InvalidIdentifier as exc:
+        raise ExportError(str(exc), error_class=ErrorClass.IDENTIFIER) from None
+
+
 def page_rows(layout: OutputLayout, job_id: str) -> list[tuple[Any, ...]]:
     """One tuple per page per run, in :data:`COLUMNS` order."""
+    _job_dir(layout, job_id)
     rows = []
     for slug in layout.model_slugs(job_id):
         for number in layout.run_numbers(job_id, slug):
@@ -49,13 +59,19 @@ def page_rows(layout: OutputLayout, job_id: str) -> list[tuple[Any, ...]]:
 
 
 def export_pages(layout: OutputLayout, job_id: str, fmt: str, output: str | None = None) -> tuple[Path, int]:
-    """Write the job's page rows; returns ``(path, row count)``."""
+    """Write the job's page rows; returns ``(path, row count)``.
+
+    The job id is validated before it becomes a path (``..`` or a symlink out of the root
+    is refused), so without ``output`` the file always lands in the job's own folder
+    under the outputs root, never somewhere a job id points to.
+    """
     if fmt not in ("csv", "parquet"):
         raise ExportError(f"format must be csv or parquet, not {fmt!r}")
-    if not layout.job_dir(job_id).is_dir():
+    job_dir = _job_dir(layout, job_id)
+    if not job_dir.is_dir() or not layout.job_metadata(job_id).is_file():
         raise ExportError(f"no job {job_id!r} under {layout.root}")
     rows = page_rows(layout, job_id)
-    path = Path(output) if output else layout.job_dir(job_id) / f"pages.{fmt}"
+    path = Path(output) if output else job_dir / f"pages.{fmt}"
     if not path.parent.is_dir():
         raise ExportError(f"cannot write {path}: folder {path.parent} does not exist")
     con = duckdb.connect()

@@ -3,20 +3,41 @@
 Every file tracr writes under the outputs root goes through here (temp file in the
 same directory, then ``os.replace``), so readers such as the reviewer and the index
 never see a torn page or invalid JSON; readers treat a missing or broken file as absent.
+
+Files are created with mode ``0o666`` less the process umask, as ``open()`` creates them
+(not ``mkstemp``'s fixed ``0o600``): pages, metadata and journals all get the same mode, so
+a reviewer running as another user of a shared outputs root can read whatever the umask
+(or the folder's default ACL) lets it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
 from tracr.errors import ErrorClass, TracrError
 
-__all__ = ["OutputWriteError", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "append_line", "read_bytes", "read_json", "json_loads", "JSONError"]
+__all__ = ["OutputWriteError", "FILE_MODE", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "append_line", "read_bytes", "read_json", "json_loads", "JSONError"]
+
+
+#: Created files get this mode less the umask, like ``open(path, "w")``.
+FILE_MODE = 0o666
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _create_temp(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new, exclusively created temp file in ``directory`` (mode ``FILE_MODE`` less the umask)."""
+    for _ in range(100):
+        path = os.path.join(directory, f"{prefix}{secrets.token_hex(8)}{suffix}")
+        try:
+            return os.open(path, _TEMP_FLAGS, FILE_MODE), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {directory}")
 
 
 class OutputWriteError(TracrError):
@@ -33,7 +54,7 @@ def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> Non
     would cost a disk flush per page on the hot path.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -68,7 +89,7 @@ def append_line(path: Path, line: str) -> None:
     last line, which only power loss can leave.
     """
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
         os.write(fd, data)
     finally:

@@ -11,8 +11,8 @@ import re
 
 from pathlib import Path
 
-from tracr.outputs.slugs import SLUG_PATTERN
 from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.slugs import SLUG_PATTERN
 
 __all__ = ["InvalidIdentifier", "validate_job_id", "validate_slug", "validate_number", "safe_child"]
 
@@ -22,7 +22,10 @@ JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class InvalidIdentifier(TracrError, ValueError):
-    """An identifier that is not a plain folder name of the output tree."""
+    """An identifier that is not a plain folder name of the output tree.
+
+    A :class:`ValueError` too, so pydantic validators report it as a field error.
+    """
 
     default_class = ErrorClass.IDENTIFIER
 

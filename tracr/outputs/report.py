@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.layout import PDF_METADATA, OutputLayout
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import latest_page_records, read_page_journal
 from tracr.outputs.metrics import read_run_metrics
 
 __all__ = [
-    "format_table", "job_rows", "list_jobs_text", "show_job_text", "run_rows", "metrics_rows", "failed_pages", "duplicate_of", "duplicate_text",
+    "format_table", "job_rows", "job_exists", "list_jobs_text", "show_job_text", "run_rows", "metrics_rows", "failed_pages", "duplicate_of", "duplicate_text",
 ]  # fmt: skip
 
 
@@ -48,8 +49,24 @@ def job_rows(layout: OutputLayout) -> list[dict[str, Any]]:
     return rows
 
 
+def _job(layout: OutputLayout, job_id: str) -> str:
+    """``job_id`` once it is valid and its folder is inside the outputs root; else :class:`InvalidIdentifier`."""
+    safe_child(layout.root, validate_job_id(job_id))
+    return job_id
+
+
+def job_exists(layout: OutputLayout, job_id: str) -> bool:
+    """Whether ``job_id`` is a valid job id with a job under the outputs root (never a path outside it)."""
+    try:
+        _job(layout, job_id)
+    except InvalidIdentifier:
+        return False
+    return layout.job_metadata(job_id).is_file()
+
+
 def run_rows(layout: OutputLayout, job_id: str, only_runs: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """One row per run of the job (or only the given ``{model_slug: run}``)."""
+    _job(layout, job_id)
     rows = []
     for slug in layout.model_slugs(job_id):
         for number in layout.run_numbers(job_id, slug):
@@ -77,6 +94,9 @@ def run_rows(layout: OutputLayout, job_id: str, only_runs: dict[str, int] | None
 
 def failed_pages(layout: OutputLayout, job_id: str, model_slug: str, run: int, limit: int = 10) -> list[dict[str, Any]]:
     """The first ``limit`` failed pages of a run, with their errors, plus failed PDFs."""
+    _job(layout, job_id)
+    validate_slug(model_slug, "model slug")
+    validate_number(run, "run")
     location = layout.run(job_id, model_slug, run)
     out: list[dict[str, Any]] = []
     if not location.run_dir.is_dir():
@@ -103,6 +123,7 @@ def _seconds(value: float | None) -> str:
 
 def metrics_rows(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
     """One row per run: status, pages, speed, latency and TTFT percentiles, tokens, errors by class."""
+    _job(layout, job_id)
     rows = []
     for slug in layout.model_slugs(job_id):
         for number in layout.run_numbers(job_id, slug):
@@ -129,6 +150,10 @@ def metrics_rows(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
 
 
 def show_job_text(layout: OutputLayout, job_id: str) -> str:
+    try:
+        _job(layout, job_id)
+    except InvalidIdentifier as exc:
+        return str(exc)
     meta = read_json(layout.job_metadata(job_id))
     if meta is None:
         return f"no job {job_id!r} under {layout.root}"

@@ -19,7 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from tracr.outputs.identifiers import safe_child, validate_job_id, validate_number, validate_slug
+from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.files import FILE_MODE
+from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
 
@@ -28,6 +30,8 @@ __all__ = [
     "OUTCOMES",
     "PageRef",
     "Vote",
+    "VoteRefused",
+    "vote_problem",
     "votes_path",
     "ratings_path",
     "new_vote",
@@ -99,6 +103,51 @@ class Vote(BaseModel):
         return value
 
 
+class VoteRefused(TracrError, ValueError):
+    """A vote that does not compare two real outputs of one page of the job."""
+
+    default_class = ErrorClass.INPUT
+
+
+def _ref_problem(outputs_root: Path, job_id: str, side: str, ref: PageRef, seen: dict[PageRef, str | None] | None = None) -> str | None:
+    if seen is not None and ref in seen:
+        return seen[ref]
+    location = OutputLayout(Path(outputs_root)).run(job_id, ref.model_slug, ref.run)
+    problem: str | None = None
+    try:
+        run_dir = safe_child(Path(outputs_root), job_id, ref.model_slug, location.run_dir.name)
+        page_file = safe_child(run_dir, ref.pdf_slug, location.page_markdown(ref.pdf_slug, ref.page).name)
+    except InvalidIdentifier as exc:
+        problem = f"{side} side: {exc}"
+    else:
+        if not run_dir.is_dir():
+            problem = f"{side} side: job {job_id!r} has no run-{ref.run} of model {ref.model_slug!r}"
+        elif not page_file.is_file():
+            problem = f"{side} side: run-{ref.run} of model {ref.model_slug!r} has no output of page {ref.page} of PDF {ref.pdf_slug!r}"
+    if seen is not None:
+        seen[ref] = problem
+    return problem
+
+
+def vote_problem(outputs_root: Path, vote: Vote, seen: dict[PageRef, str | None] | None = None) -> str | None:
+    """Why ``vote`` does not compare two real outputs of one page of its job, or ``None`` when it does.
+
+    Each side's run folder and page file must exist in the output tree, both sides must be the
+    same page, and they must be two different models. ``seen`` caches the checks of each side
+    across many votes (one ``stat`` per distinct output, not per vote).
+    """
+    left, right = vote.left, vote.right
+    if left.model_slug == right.model_slug:
+        return f"model {left.model_slug!r} is on both sides: a vote compares two different models"
+    if (left.pdf_slug, left.page) != (right.pdf_slug, right.page):
+        return f"the sides are different pages ({left.pdf_slug!r} page {left.page}, {right.pdf_slug!r} page {right.page}): a vote compares one page"
+    for side, ref in (("left", left), ("right", right)):
+        problem = _ref_problem(outputs_root, vote.job_id, side, ref, seen)
+        if problem:
+            return problem
+    return None
+
+
 def new_vote(job_id: str, left: PageRef, right: PageRef, outcome: Outcome, voter: str) -> Vote:
     """A vote stamped now with a fresh id."""
     return Vote(job_id=job_id, left=left, right=right, outcome=outcome, voter=voter)
@@ -117,17 +166,22 @@ def ratings_path(outputs_root: Path, job_id: str) -> Path:
 def append_vote(outputs_root: Path, vote: Vote) -> None:
     """Append one vote as one line, durably, safe against concurrent writers.
 
-    The job folder must exist (a vote on a job that was never run is refused),
-    and the line is re-validated so nothing unreadable ever reaches the file.
+    The job folder must exist (a vote on a job that was never run is refused), the
+    line is re-validated so nothing unreadable ever reaches the file, and a vote that
+    does not compare two real outputs of one page (:func:`vote_problem`) raises
+    :class:`VoteRefused`, so no vote can put a model that never ran on the leaderboard.
     """
     vote = Vote.model_validate(vote.model_dump())
     job_dir = safe_child(Path(outputs_root), vote.job_id)
     if not job_dir.is_dir():
         raise FileNotFoundError(f"no job {vote.job_id!r} under {outputs_root}")
+    problem = vote_problem(outputs_root, vote)
+    if problem:
+        raise VoteRefused(f"vote refused: {problem}")
     path = votes_path(outputs_root, vote.job_id)
     path.parent.mkdir(exist_ok=True)
     data = (vote.model_dump_json() + "\n").encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read too: the torn-tail check
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)  # read too: the torn-tail check; umask applies
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # also serialises against a torn-tail repair
         try:
@@ -170,12 +224,16 @@ def _job_ids_with_votes(outputs_root: Path) -> list[str]:
 def read_votes(outputs_root: Path, job_id: str | None = None) -> list[Vote]:
     """Every vote of ``job_id`` (``None``: of every job), in file order.
 
-    Unparsable lines (a torn last line after power loss) are skipped with a
-    warning; they stay in the file, so nothing is lost by reading.
+    Unparsable lines (a torn last line after power loss) and votes that do not
+    compare two real outputs of one page (:func:`vote_problem`: a model or page that
+    is not in the output tree, one model on both sides) are skipped with a warning;
+    they stay in the file, so nothing is lost by reading.
     """
     job_ids = _job_ids_with_votes(outputs_root) if job_id is None else [validate_job_id(job_id)]
     votes: list[Vote] = []
+    seen: dict[PageRef, str | None] = {}
     for jid in job_ids:
+        seen.clear()
         path = votes_path(outputs_root, jid)
         try:
             raw = path.read_bytes()
@@ -191,6 +249,10 @@ def read_votes(outputs_root: Path, job_id: str | None = None) -> list[Vote]:
                 continue
             if vote.job_id != jid:
                 log.warning("%s:%d: skipping vote for job %r filed under %r", path, number, vote.job_id, jid)
+                continue
+            problem = vote_problem(outputs_root, vote, seen)
+            if problem:
+                log.warning("%s:%d: skipping vote that references nothing real (%s)", path, number, problem)
                 continue
             votes.append(vote)
     return votes

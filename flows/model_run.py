@@ -109,7 +109,14 @@ def _open_recorder(plan: RunPlan) -> tuple[RunRecorder, bool, float]:
 def _run_context(plan: RunPlan) -> RunContext:
     """What the PDF tasks share; enough page slots that rendering runs ahead of the requests."""
     slots = asyncio.Semaphore(plan.model.max_concurrent_requests + RENDER_AHEAD_PER_WORKER * shared_render_pool().workers)
-    return RunContext(engine=None, location=plan.location, slots=slots, rollup=Rollup(pages_total=plan.pages_total), resume=plan.resume)
+    return RunContext(
+        engine=None,
+        location=plan.location,
+        slots=slots,
+        rollup=Rollup(pages_total=plan.pages_total),
+        resume=plan.resume,
+        max_page_chars=plan.model.max_page_chars,
+    )
 
 
 @dataclass(frozen=True)

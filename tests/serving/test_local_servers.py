@@ -10,6 +10,7 @@ import pytest
 from tasks.local_server import ServerStartError
 from tasks.local_servers import LocalEndpoint, LocalServers, ServerSession
 from tracr.config.job import ModelSpec, RenderSettings
+from tracr.config.models import model_spec
 from tracr.outputs.layout import RunLocation
 from tracr.run.plan import RunPlan
 
@@ -30,7 +31,7 @@ class FakeStarts:
 
 
 def _spec() -> ModelSpec:
-    return ModelSpec(model="org/m-7b", mode="local", provider="vllm")
+    return model_spec(model="org/m-7b", mode="local", provider="vllm")
 
 
 def _plan(root: Path, run: int) -> RunPlan:

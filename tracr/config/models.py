@@ -74,6 +74,9 @@ class ModelBase(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     render: RenderSettings | None = Field(None, description="Per-model image settings; defaults to the job's.")
+    max_page_chars: int = Field(
+        500_000, ge=1, description="Characters of a page's text stored at most; longer (runaway) output is cut and the page records capped_at."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     passed: Counter[str] = Counter()
 
     def scoring() -> None:
-        for (markdown, _), page_tests in zip(pages, tests):
+        for (markdown, _), page_tests in zip(pages, tests, strict=False):
             for test in page_tests:
                 passed[test.type] += run_repeats(test, [markdown]).passed
 

@@ -20,7 +20,7 @@ from tracr.config.job import ConfigError, load_job_config
 from tracr.errors import TracrError
 from tracr.local_prefect import LocalPrefectSettings, flow_run_url
 from tracr.outputs.progress import RunTarget
-from tracr.outputs.layout import OutputLayout, default_outputs_root
+from tracr.outputs.layout import OutputLayout, outputs_root
 from tracr.outputs.files import read_json
 from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
 from cli.progress import ProgressDisplay
@@ -30,7 +30,7 @@ __all__ = ["main"]
 
 
 def _outputs(value: str | None) -> Path:
-    return Path(value).resolve() if value else default_outputs_root().resolve()
+    return outputs_root(value)
 
 
 def _targets(layout: OutputLayout, job_id: str, slugs: list[str], resume: bool) -> tuple[list[RunTarget], list[str]]:

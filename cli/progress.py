@@ -52,7 +52,7 @@ class ProgressDisplay:
 
         return Text("\n".join(format_line(p, self._width) for p in self.read()), no_wrap=True, overflow="ellipsis")
 
-    def start(self) -> "ProgressDisplay":
+    def start(self) -> ProgressDisplay:
         if self.live:
             from rich.console import Console
             from rich.live import Live

@@ -79,7 +79,7 @@ def pick_job(key: str, *, allow_all: bool = False) -> str | None:
     if allow_all:
         options = [ALL_JOBS] + options
     job_id = st.selectbox("Job", options, key=key, bind="query-params")
-    title = dict(zip(jobs["job_id"], jobs["title"])).get(job_id)
+    title = dict(zip(jobs["job_id"], jobs["title"], strict=False)).get(job_id)
     if title and title != job_id:
         st.caption(plain(title))
     return job_id

@@ -7,13 +7,12 @@ is safe: an unchanged tree costs a few stats and writes nothing.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
 from tasks.index_outputs import index_outputs
-from tracr.outputs.layout import default_outputs_root
+from tracr.outputs.layout import outputs_root
 
 __all__ = ["index_outputs_flow"]
 
@@ -21,5 +20,5 @@ __all__ = ["index_outputs_flow"]
 @flow(name="index-outputs", validate_parameters=True)
 async def index_outputs_flow(outputs: str | None = None, rebuild: bool = False) -> dict[str, Any]:
     """Refresh ``<outputs>/index.duckdb`` (default outputs root when not given)."""
-    root = Path(outputs).resolve() if outputs else default_outputs_root().resolve()
+    root = outputs_root(outputs)
     return await index_outputs(str(root), rebuild=rebuild)

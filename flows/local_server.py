@@ -202,7 +202,7 @@ async def _until_released(session: ServerSession) -> None:
     while not session.release.is_set():
         try:
             await asyncio.wait_for(session.release.wait(), timeout=1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             session.death()
 
 

@@ -9,8 +9,7 @@ table artifact summarising the run.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -22,9 +21,8 @@ from tasks.cancellation import untagged_task_runs
 from flows.local_server import serve_local_model
 from tasks.local_server import ServerStartError
 from tasks.local_servers import ServerDeath
-from tasks.model_targets import block_endpoint
 from tasks.ocr_pdf import RunContext, ocr_pdf
-from tasks.ocr_request import FatalModelError, OcrClient
+from tasks.ocr_request import FatalModelError
 from tasks.page_engines import PageEngine, engine_for
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
@@ -37,7 +35,6 @@ from tracr.outputs.metrics import write_run_metrics
 from tracr.run.plan import PdfPlan, RunPlan
 from tracr.run.recorder import RunRecorder, host_info, refresh_model_metadata
 from tracr.errors import ErrorClass, TracrError
-from tracr.run.retry import RetryPolicy
 from tracr.run.events import run_event_payload
 from tracr.run.state import RunStatus
 

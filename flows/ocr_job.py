@@ -28,7 +28,8 @@ from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.models import KeyedModel
 from tracr.config.job_request import JobRequest
 from tracr.errors import ErrorClass, TracrError
-from tracr.outputs.layout import OutputLayout, default_outputs_root
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.layout import outputs_root as resolve_outputs_root
 from tracr.outputs.files import read_json
 from tracr.outputs.timestamps import utc_now
 from tracr.run.plan import PdfPlan, RunPlan
@@ -197,7 +198,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     loaded = request.load()
     job = move_literal_keys_to_env(loaded.config)
     job = await resolve_model_blocks(job)  # every ModelTarget block named exists, before anything starts
-    outputs_root = Path(request.outputs).resolve() if request.outputs else default_outputs_root().resolve()
+    outputs_root = resolve_outputs_root(request.outputs)
     layout = OutputLayout(outputs_root)
     digest = config_digest(loaded.config)
     claim = None

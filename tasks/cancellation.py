@@ -18,7 +18,8 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Any
+from collections.abc import Awaitable
 from uuid import UUID
 
 from prefect import get_client

@@ -63,7 +63,7 @@ class LocalPrefectSettings:
     host: str = "127.0.0.1"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "LocalPrefectSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalPrefectSettings:
         """``TRACR_HOME`` (state under ``$TRACR_HOME/prefect``), else ``$XDG_STATE_HOME/tracr/prefect``
         or ``~/.local/state/tracr/prefect``; ``TRACR_PREFECT_PORT`` (default 4270),
         ``TRACR_PREFECT_PORT_FALLBACKS`` (further ports tried when it is taken, default 10; 0 = none),
@@ -135,7 +135,7 @@ class ServerRecord:
         return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "ServerRecord | None":
+    def from_json(cls, text: str) -> ServerRecord | None:
         """The record, or None when the file is not one (half-written by a crash, edited by hand)."""
         try:
             data = json.loads(text)

@@ -110,7 +110,7 @@ if pair is None:
     st.stop()
 
 buttons = st.columns(len(BUTTONS))
-for column, (outcome, label, key) in zip(buttons, BUTTONS):
+for column, (outcome, label, key) in zip(buttons, BUTTONS, strict=False):
     column.button(
         label,  # Streamlit shows the shortcut key on the button
         key=f"vote-{outcome}",

@@ -27,7 +27,7 @@ scope = "all jobs (a model slug is the same player in every job)" if job_id == A
 counts = pd.Series([v.outcome for v in votes], dtype="object").value_counts()
 tiles = st.columns(6)
 tiles[0].metric("Votes", len(votes))
-for tile, (outcome, label) in zip(tiles[1:], [("left", "Left better"), ("right", "Right better"), ("tie", "Tie"), ("both_bad", "Both bad"), ("skip", "Skipped")]):
+for tile, (outcome, label) in zip(tiles[1:], [("left", "Left better"), ("right", "Right better"), ("tie", "Tie"), ("both_bad", "Both bad"), ("skip", "Skipped")], strict=False):
     tile.metric(label, int(counts.get(outcome, 0)))
 
 board = data.ratings(votes)

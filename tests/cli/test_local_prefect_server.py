@@ -209,7 +209,7 @@ def test_stale_record_replaced_and_two_runs_at_once_share_one_server(shared, tmp
     config = _job_config(tmp_path)
     runs = [_spawn(["run", str(config), "--job-id", f"both-{i}", "--outputs", str(tmp_path / "out")], env) for i in (1, 2)]
     outputs = [proc.communicate(timeout=500) for proc in runs]
-    for proc, (out, err) in zip(runs, outputs):
+    for proc, (out, err) in zip(runs, outputs, strict=False):
         assert proc.returncode == 0, out + err
         assert "Traceback" not in err
         assert re.search(rf"watch this job: http://127\.0\.0\.1:{port}/runs/flow-run/[0-9a-f-]{{36}}", err), err

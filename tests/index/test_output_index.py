@@ -125,7 +125,7 @@ def test_runs_are_read_in_chunks_that_add_up_to_the_whole(tree):
     chunks = list(iter_run_chunks(sources, str(tree), pages_per_chunk=5))
     assert len(chunks) > len(sources)  # runs were split at PDF boundaries
     assert all(len(pages["page"]) <= 8 for _, _, pages in chunks)  # 5 rounded up to a whole 4-page PDF
-    for part, full in zip(zip(*chunks), whole):
+    for part, full in zip(zip(*chunks, strict=False), whole, strict=False):
         assert {name: np.concatenate([frame[name] for frame in part]).tolist() for name in full} == {name: column.tolist() for name, column in full.items()}
         assert len(full["job_id"]) > 0
 

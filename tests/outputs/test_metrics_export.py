@@ -73,10 +73,10 @@ async def test_metrics_show_and_export(tmp_path, stub_server, capsys):
         columns = [c[0] for c in duckdb.sql(f"DESCRIBE SELECT * FROM {reader}('{path}')").fetchall()]
         assert columns[:6] == ["job_id", "model_slug", "run", "pdf_slug", "page", "status"] and "markdown_path" in columns
         assert len(rows) == 6
-        record = dict(zip(columns, rows[0]))
+        record = dict(zip(columns, rows[0], strict=False))
         assert record["pdf_slug"] == "landscape" and record["status"] == "failed" and record["error_class"] == "bad_request"
         assert record["markdown_path"] is None
-        done = [dict(zip(columns, r)) for r in rows[1:]]
+        done = [dict(zip(columns, r, strict=False)) for r in rows[1:]]
         assert all(Path(r["markdown_path"]).is_file() and r["latency_s"] > 0 for r in done)
         assert TEST_API_KEY not in path.read_bytes().decode("latin-1")
     assert main(["export", "nope", "--outputs", str(out)]) == 2

@@ -23,7 +23,7 @@ S = RunStatus
     ],
 )
 def test_valid_paths(path):
-    for current, new in zip(path, path[1:]):
+    for current, new in zip(path, path[1:], strict=False):
         assert check_transition(current, new) == new
 
 

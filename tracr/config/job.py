@@ -96,7 +96,7 @@ class JobConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _unique_model_slugs(self) -> "JobConfig":
+    def _unique_model_slugs(self) -> JobConfig:
         seen: dict[str, int] = {}
         for index, spec in enumerate(self.models):
             if spec.slug in seen:

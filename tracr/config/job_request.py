@@ -53,7 +53,7 @@ class JobRequest(BaseModel):
     force: bool = Field(False, description="Start new runs even if the same config is already running.")
 
     @model_validator(mode="after")
-    def _one_source_no_secrets(self) -> "JobRequest":
+    def _one_source_no_secrets(self) -> JobRequest:
         if (self.config_path is None) == (self.config is None):
             raise ValueError("give exactly one of config_path (a job config file) or config (the config inline)")
         if self.config is not None:

@@ -21,7 +21,7 @@ from tracr.errors import ErrorClass, TracrError
 
 __all__ = ["PdfError", "PdfInfo", "inspect_pdf", "render_page", "render_page_data_url", "page_text_markdown", "timed_page_text_markdown", "worker_count", "image_data_url"]
 
-_OPEN_DOCS: "OrderedDict[str, pymupdf.Document]" = OrderedDict()
+_OPEN_DOCS: OrderedDict[str, pymupdf.Document] = OrderedDict()
 _MAX_OPEN_DOCS = 8
 #: Above this many vector drawings, pymupdf4llm's layout pass takes minutes (seen: 59k drawings, 150 s).
 MAX_DRAWINGS_FOR_LAYOUT = 20_000

@@ -90,7 +90,7 @@ def write_samples(dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     makers = (_text_report, _table_invoice, _scanned_letter, _rotated_page)
     paths = []
-    for name, make in zip(SAMPLE_NAMES, makers):
+    for name, make in zip(SAMPLE_NAMES, makers, strict=False):
         path = dest / name
         make(path)
         paths.append(path)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -216,7 +217,7 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
         numbers = sorted(latest)
         records = [latest[page] for page in numbers]
         # column by column, one comprehension each: a 100,000-page refresh spends its Python time here
-        texts = [_read_markdown(f"{pdf_dir}/{page}.md") if record.get("status") == "done" else None for page, record in zip(numbers, records)]
+        texts = [_read_markdown(f"{pdf_dir}/{page}.md") if record.get("status") == "done" else None for page, record in zip(numbers, records, strict=False)]
         count = len(records)
         page_cols["job_id"] += [source.job_id] * count
         page_cols["model_slug"] += [source.model_slug] * count
@@ -227,7 +228,7 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
             page_cols[name] += [convert(record.get(name)) for record in records]
         page_cols["markdown"] += texts
         rel_pdf_dir = f"{rel_run_dir}/{pdf_slug}"
-        page_cols["md_path"] += [f"{rel_pdf_dir}/{page}.md" if text is not None else None for page, text in zip(numbers, texts)]
+        page_cols["md_path"] += [f"{rel_pdf_dir}/{page}.md" if text is not None else None for page, text in zip(numbers, texts, strict=False)]
         if after_pdf is not None:
             after_pdf()
 

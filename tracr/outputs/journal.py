@@ -54,7 +54,7 @@ class PageRecord:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PageRecord":
+    def from_dict(cls, data: dict[str, Any]) -> PageRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

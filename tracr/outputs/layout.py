@@ -19,6 +19,7 @@ __all__ = [
     "OutputLayout",
     "RunLocation",
     "default_outputs_root",
+    "outputs_root",
     "JOB_METADATA",
     "MODEL_METADATA",
     "RUN_METADATA",
@@ -68,6 +69,11 @@ def parse_run_dir(name: str) -> int | None:
 def default_outputs_root() -> Path:
     """``$TRACR_OUTPUTS`` if set, else ``./outputs``."""
     return Path(os.environ.get("TRACR_OUTPUTS") or "outputs")
+
+
+def outputs_root(value: str | os.PathLike[str] | None) -> Path:
+    """The absolute outputs root a command or flow was given, else the default one."""
+    return (Path(value) if value else default_outputs_root()).resolve()
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class Rollup:
         self.output_tokens += record.output_tokens or 0
         self.ocr_seconds += record.latency_s or 0.0
 
-    def add(self, other: "Rollup") -> None:
+    def add(self, other: Rollup) -> None:
         """Sum another rollup in (wall time adds too: callers measuring a span overwrite it)."""
         self.pages_total += other.pages_total
         self.pages_done += other.pages_done
@@ -68,14 +68,14 @@ class Rollup:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Rollup":
+    def from_dict(cls, data: dict[str, Any] | None) -> Rollup:
         if not data:
             return cls()
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
-    def total(cls, rollups: Iterable["Rollup"]) -> "Rollup":
+    def total(cls, rollups: Iterable[Rollup]) -> Rollup:
         out = cls()
         for rollup in rollups:
             out.add(rollup)

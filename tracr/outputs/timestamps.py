@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 __all__ = ["iso_utc", "utc_now", "parse_iso"]
 
@@ -14,7 +14,7 @@ def iso_utc(moment: datetime) -> str:
 
 def utc_now() -> str:
     """The current time as :func:`iso_utc` writes it."""
-    return iso_utc(datetime.now(timezone.utc))
+    return iso_utc(datetime.now(UTC))
 
 
 def parse_iso(text: str) -> datetime:

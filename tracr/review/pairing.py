@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import duckdb
 from rapidfuzz.distance import Levenshtein
@@ -50,7 +50,7 @@ class PairCandidate:
         """The job and the two sides as a set: the same pair shown the other way round is the same pair."""
         return _page_key(self.job_id, self.left, self.right)
 
-    def swapped(self) -> "PairCandidate":
+    def swapped(self) -> PairCandidate:
         return PairCandidate(self.job_id, self.pdf_slug, self.page, self.right, self.left)
 
 

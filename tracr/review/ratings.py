@@ -19,7 +19,7 @@ from pathlib import Path
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -156,7 +156,7 @@ def bradley_terry(comparisons: Sequence[Comparison], *, prior: float = PRIOR_PRE
     players = _players(comparisons)
     i, j, s, n = _grouped(comparisons, players)
     theta = _fit(len(players), i, j, s, n, prior)
-    return {name: float(r) for name, r in zip(players, _to_ratings(theta))}
+    return {name: float(r) for name, r in zip(players, _to_ratings(theta), strict=False)}
 
 
 def bootstrap_summary(

@@ -168,7 +168,7 @@ def should_stop(intervals: Mapping[str, tuple[float, float]], calls_made: int, b
     """Stop when the call budget is spent or, sorted by rating, no neighbours' intervals overlap."""
     ranked = sorted(intervals.items(), key=lambda item: -(item[1][0] + item[1][1]) / 2)
     overlapping = tuple(
-        (upper, lower) for (upper, (up_low, _)), (lower, (_, low_high)) in zip(ranked, ranked[1:]) if up_low <= low_high
+        (upper, lower) for (upper, (up_low, _)), (lower, (_, low_high)) in zip(ranked, ranked[1:], strict=False) if up_low <= low_high
     )
     if calls_made >= budget:
         return StopDecision(True, f"call budget spent ({calls_made}/{budget})", overlapping)

@@ -88,7 +88,7 @@ class Node:
             return False
         if len(self.children) != len(other.children):
             return False
-        return all(a.same_as(b) for a, b in zip(self.children, other.children))
+        return all(a.same_as(b) for a, b in zip(self.children, other.children, strict=False))
 
 
 class _TreeBuilder(HTMLParser):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from tracr.outputs.files import write_text_atomic
@@ -119,7 +119,7 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
         for s in pdf_slugs
     ]
     refresh_job_metadata(layout, spec.job_id, {"title": f"synthetic job {spec.job_id}", "inputs": inputs})
-    clock = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    clock = datetime(2026, 11, 1, tzinfo=UTC)
     counts = {"runs": 0, "pdfs": 0, "pages": 0, "failed": 0}
     for profile in spec.models:
         model_dict = {"model": f"vendor/{profile.slug}", "provider": profile.provider, "mode": "api", "slug": profile.slug}

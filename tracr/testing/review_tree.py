@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pymupdf
@@ -40,7 +40,7 @@ class ModelOutputs:
     """What one model produced: ``pages[(pdf_slug, page)]`` is Markdown or a :class:`Failure`."""
 
     slug: str
-    pages: dict[tuple[str, int], "str | Failure"]
+    pages: dict[tuple[str, int], str | Failure]
     latency_s: float = 1.0
     provider: str = "openai-compatible"
 
@@ -54,7 +54,7 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
         with pymupdf.open(path) as doc:
             inputs.append({"pdf_slug": slug, "path": str(path), "page_count": doc.page_count, "pages_selected": doc.page_count, "error": None})
     refresh_job_metadata(layout, job_id, {"title": title or job_id, "inputs": inputs})
-    clock = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+    clock = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     for model_number, model in enumerate(models):
         model_dict = {"model": f"vendor/{model.slug}", "provider": model.provider, "mode": "api", "slug": model.slug}
         location = layout.allocate_run(job_id, model.slug)

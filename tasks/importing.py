@@ -1,0 +1,137 @@
+"""Writing a run of outputs made elsewhere (``tracr import``) as a normal run of the output tree.
+
+The run gets the usual files (``run_metadata.json`` marked ``imported: true``, per-PDF
+``pages.jsonl`` through :mod:`tracr.outputs.journal`, ``pdf_metadata.json``, page
+markdown), and model and job metadata are refreshed from them, so the index,
+reviewer and scorer see an imported run like any other. Repeats (olmOCR-Bench's
+``_repeat<r>``) become one run each; the last one's metadata lists them all
+(``import.repeat_runs``), which is how the scorer knows to treat them as repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.files import read_json, write_text_atomic
+from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
+from tracr.outputs.layout import OutputLayout, RunLocation
+from tracr.outputs.rollup import Rollup
+from tracr.outputs.slugs import pdf_slugs
+from tracr.outputs.timestamps import utc_now
+from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
+from tracr.run.state import RunStatus
+
+__all__ = ["ImportError_", "ensure_job", "write_run", "write_repeats", "job_inputs"]
+
+
+class ImportError_(TracrError):
+    """Outputs that cannot be imported; the message names the file."""
+
+    default_class = ErrorClass.INPUT
+
+
+def job_inputs(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
+    """``job_metadata.json`` ``inputs`` (PDF slug, source path, page count), or ``[]``."""
+    meta = read_json(layout.job_metadata(job_id)) or {}
+    return [i for i in meta.get("inputs") or [] if isinstance(i, dict) and i.get("pdf_slug")]
+
+
+def ensure_job(layout: OutputLayout, job_id: str, pdfs: Sequence[Path], *, title: str | None = None, page_counts: Mapping[Path, int] | None = None) -> list[dict[str, Any]]:
+    """Create a job from PDFs when none exists (``tracr import --inputs``); returns the job's inputs."""
+    existing = job_inputs(layout, job_id)
+    if existing:
+        return existing
+    slugs = pdf_slugs(list(pdfs))
+    inputs = [
+        {"pdf_slug": slugs[p], "path": str(p), "page_count": (page_counts or {}).get(p), "pages_selected": (page_counts or {}).get(p), "error": None}
+        for p in pdfs
+    ]
+    layout.job_dir(job_id).mkdir(parents=True, exist_ok=True)
+    refresh_job_metadata(layout, job_id, {"title": title or f"imported job {job_id}", "inputs": inputs, "created_by": "tracr import"})
+    return inputs
+
+
+def write_run(
+    layout: OutputLayout,
+    job_id: str,
+    model_slug: str,
+    pages: Mapping[tuple[str, int], str | None],
+    *,
+    model: Mapping[str, Any] | None = None,
+    imported: Mapping[str, Any] | None = None,
+    finish_reasons: Mapping[tuple[str, int], str] | None = None,
+    tokens: Mapping[tuple[str, int], tuple[int, int]] | None = None,
+) -> RunLocation:
+    """A new ``run-<n>`` of ``model_slug`` holding ``pages`` (``(pdf_slug, page) -> markdown``, ``None`` = failed).
+
+    ``imported`` (source folder, layout, repeat) is recorded under ``import`` and marks the run ``imported: true``;
+    ``None`` writes a plain run (tests use it to build jobs).
+    """
+    model_dict = {"model": model_slug, "provider": "imported" if imported is not None else "test", "mode": "api", "slug": model_slug, **(model or {})}
+    location = layout.allocate_run(job_id, model_slug)
+    base: dict[str, Any] = {"model": model_dict, "settings": {}}
+    if imported is not None:
+        base.update({"imported": True, "import": dict(imported)})
+    recorder = RunRecorder(location, base)
+    recorder.set_status(RunStatus.RUNNING)
+    run_rollup = Rollup()
+    by_pdf: dict[str, list[tuple[int, str | None]]] = {}
+    for (pdf_slug, page), text in sorted(pages.items()):
+        by_pdf.setdefault(pdf_slug, []).append((page, text))
+    for pdf_slug, items in by_pdf.items():
+        pdf_dir = location.pdf_dir(pdf_slug)
+        pdf_dir.mkdir(parents=True, exist_ok=True)
+        rollup = Rollup(pages_total=len(items))
+        lines = []
+        started = utc_now()
+        for page, text in items:
+            if text is None:
+                record = PageRecord(page=page, status="failed", attempts=1, error="no output for this page", error_class=ErrorClass.MALFORMED.value)
+            else:
+                write_text_atomic(location.page_markdown(pdf_slug, page), text)
+                tin, tout = (tokens or {}).get((pdf_slug, page), (None, None))
+                record = PageRecord(
+                    page=page,
+                    status="done",
+                    attempts=1,
+                    finish_reason=(finish_reasons or {}).get((pdf_slug, page), "stop"),
+                    chars=len(text),
+                    input_tokens=tin,
+                    output_tokens=tout,
+                )
+            lines.append(append_record(location.page_journal(pdf_slug), record))
+            rollup.add_page(record)
+        header = {
+            "pdf_slug": pdf_slug,
+            "source_path": None,
+            "page_count": None,
+            "pages_selected": len(items),
+            "status": "completed",
+            "error": None,
+            "started_at": started,
+            "ended_at": utc_now(),
+            "rollup": rollup.to_dict(),
+        }
+        write_text_atomic(location.pdf_metadata(pdf_slug), pdf_metadata_text(header, lines))
+        run_rollup.add(rollup)
+    recorder.update(run_rollup, {pdf: {"status": "completed"} for pdf in by_pdf})
+    recorder.set_status(RunStatus.COMPLETED)
+    refresh_model_metadata(layout, job_id, model_slug, dict(model_dict))
+    refresh_job_metadata(layout, job_id)
+    return location
+
+
+def write_repeats(
+    layout: OutputLayout, job_id: str, model_slug: str, repeats: Sequence[Mapping[tuple[str, int], str | None]], *, imported: Mapping[str, Any]
+) -> list[RunLocation]:
+    """One run per repeat; the last run's metadata names all of them (``import.repeat_runs``)."""
+    locations = []
+    for number, pages in enumerate(repeats, start=1):
+        locations.append(write_run(layout, job_id, model_slug, pages, imported={**imported, "repeat": number, "repeats": len(repeats)}))
+    if len(locations) > 1:
+        last = locations[-1]
+        RunRecorder(last, {"import": {**imported, "repeat": len(locations), "repeats": len(locations), "repeat_runs": [loc.run for loc in locations]}})
+    return locations

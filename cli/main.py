@@ -119,6 +119,10 @@ def _show(args: argparse.Namespace) -> int:
     layout = OutputLayout(_outputs(args.outputs))
     text = show_job_text(layout, args.job_id)
     print(text)
+    from tracr.scoring.report import scores_text  # health and pass rates, once `tracr score` ran
+
+    if scores := scores_text(layout, args.job_id):
+        print("\n" + scores)
     return 0 if layout.job_metadata(args.job_id).is_file() else 1
 
 
@@ -216,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--host", default="127.0.0.1")
     review.add_argument("--port", type=int, default=8501)
     review.set_defaults(handler=_review)
+
+    from cli.score import register as register_scoring  # score, judge, import (cli/score.py)
+
+    register_scoring(sub)
     return parser
 
 

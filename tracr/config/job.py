@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from tracr.config.inputs import InputError, discover_pdfs
 from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.config.providers import API_PRESETS, DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES
+from tracr.config.scoring import ScoringConfig
 from tracr.outputs.identifiers import JOB_ID_PATTERN
 from tracr.outputs.slugs import slugify
 
@@ -212,6 +213,7 @@ class JobConfig(_Strict):
     page_failure_alert_ratio: float = Field(0.1, gt=0, le=1, description="Failed share of a run's pages that emits tracr.run.page-failures.")
     page_failure_alert_count: int | None = Field(None, ge=1, description="Failed pages that emit tracr.run.page-failures (overrides the ratio).")
     models: list[ModelSpec] = Field(min_length=1)
+    scoring: ScoringConfig | None = Field(None, description="References, prices and score-at-the-end (docs/scoring.md).")
 
     @field_validator("job_id")
     @classmethod

@@ -14,9 +14,14 @@ reported beside quality.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["References", "ScoringConfig", "ModelPrice", "ScoreRequest"]
+from tracr.outputs.files import read_json
+from tracr.outputs.layout import OutputLayout
+
+__all__ = ["References", "ScoringConfig", "ModelPrice", "ScoreRequest", "score_request"]
 
 
 class _Strict(BaseModel):
@@ -68,3 +73,26 @@ class ScoreRequest(_Strict):
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     seed: int = 0
     n_boot: int = Field(1000, ge=10)
+
+
+def score_request(
+    outputs: Path, job_id: str, *, tests: str | None = None, references: str | None = None, strict_present: bool | None = None
+) -> ScoreRequest:
+    """A request from explicit values, falling back on the job config's ``scoring`` block (relative paths from the config's folder)."""
+    meta = read_json(OutputLayout(outputs).job_metadata(job_id)) or {}
+    raw = (meta.get("config") or {}).get("scoring")
+    config = ScoringConfig.model_validate(raw) if isinstance(raw, dict) else ScoringConfig()
+    source = meta.get("config_source")
+    base = Path(source).parent if isinstance(source, str) and source != "inline" else Path.cwd()
+
+    def resolve(value: str | None) -> str | None:
+        return None if value is None else str(Path(value) if Path(value).is_absolute() else (base / value).resolve())
+
+    return ScoreRequest(
+        job_id=job_id,
+        outputs=str(outputs),
+        tests=str(Path(tests).resolve()) if tests else resolve(config.references.tests),
+        references=str(Path(references).resolve()) if references else resolve(config.references.markdown),
+        strict_present=config.strict_present if strict_present is None else strict_present,
+        prices=config.prices,
+    )

@@ -67,3 +67,43 @@ def register(sub: Any) -> None:
         "--strict-present", action="store_true", help="a near-empty output cannot pass a present test (fixes olmOCR-Bench issue 461)"
     )
     score.set_defaults(handler=_score)
+    _register_judge(sub)
+
+
+def _judge(args: argparse.Namespace) -> int:
+    from tasks.judge import JudgeSettings, judge_job
+
+    key = os.environ.get(args.api_key_env or "", "") if args.api_key_env else "none"
+    if not key:
+        print(f"tracr judge: environment variable {args.api_key_env} is not set (export the judge's API key there)", file=sys.stderr)
+        return 2
+    settings = JudgeSettings(
+        model=args.model, base_url=args.base_url, api_key=key, budget=args.budget,
+        input_per_million=args.input_price, output_per_million=args.output_price, seed=args.seed,
+    )  # fmt: skip
+    try:
+        record = asyncio.run(judge_job(_outputs(args.outputs), args.job_id, settings))
+    except TracrError as exc:
+        print(f"tracr judge: {exc.one_line()}", file=sys.stderr)
+        return 2
+    print(
+        f"judge {args.model}: {record['pairs_judged']} pair(s) judged with {record['calls']} call(s) "
+        f"({record['ties_without_call']} identical, no call); stopped: {record['stopped']}; "
+        f"{record['calls_saved']} of {record['exhaustive_calls']} calls saved; cost {record['cost']:.4f}"
+    )
+    print(f"votes: {OutputLayout(_outputs(args.outputs)).votes(args.job_id)} (voter {record['judge']['voter']}); record: scores/judge.json")
+    return 0
+
+
+def _register_judge(sub: Any) -> None:
+    judge = sub.add_parser("judge", help="let an OpenAI-compatible vision LLM judge pairs of outputs (votes as judge:<model>)")
+    judge.add_argument("job_id")
+    judge.add_argument("--model", required=True, help="the judge model name")
+    judge.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
+    judge.add_argument("--api-key-env", help="environment variable holding the API key (never stored)")
+    judge.add_argument("--budget", type=int, default=200, help="most judge calls (each pair costs two: both orders)")
+    judge.add_argument("--input-price", type=float, default=0.0, help="price per million input tokens")
+    judge.add_argument("--output-price", type=float, default=0.0, help="price per million output tokens")
+    judge.add_argument("--seed", type=int, default=0)
+    judge.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    judge.set_defaults(handler=_judge)

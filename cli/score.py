@@ -68,6 +68,7 @@ def register(sub: Any) -> None:
     )
     score.set_defaults(handler=_score)
     _register_judge(sub)
+    _register_import(sub)
 
 
 def _judge(args: argparse.Namespace) -> int:
@@ -107,3 +108,28 @@ def _register_judge(sub: Any) -> None:
     judge.add_argument("--seed", type=int, default=0)
     judge.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
     judge.set_defaults(handler=_judge)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tasks.importing import import_outputs
+
+    outputs = _outputs(args.outputs)
+    try:
+        runs = import_outputs(outputs, args.job_id, args.model, Path(args.dir).resolve(), inputs=Path(args.inputs).resolve() if args.inputs else None)
+    except TracrError as exc:
+        print(f"tracr import: {exc.one_line()}", file=sys.stderr)
+        return 2
+    names = ", ".join(f"{loc.model_slug}/run-{loc.run}" for loc in runs)
+    print(f"imported {len(runs)} run(s) into job {args.job_id}: {names} (marked imported: true)")
+    print(f"next: `tracr index` to review them, `tracr score {args.job_id}` to score them")
+    return 0
+
+
+def _register_import(sub: Any) -> None:
+    imp = sub.add_parser("import", help="add a run of outputs made elsewhere: <pdf_slug>/<page>.md or olmOCR-Bench <stem>_pg<p>_repeat<r>.md")
+    imp.add_argument("job_id")
+    imp.add_argument("dir", help="folder of markdown outputs")
+    imp.add_argument("--model", required=True, help="name of the model that made them (its folder is the slug)")
+    imp.add_argument("--inputs", help="PDF folder: creates the job when it does not exist")
+    imp.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
+    imp.set_defaults(handler=_import)

@@ -24,7 +24,7 @@ from tracr.outputs.timestamps import utc_now
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run.state import RunStatus
 
-__all__ = ["ImportError_", "ensure_job", "write_run", "write_repeats", "job_inputs"]
+__all__ = ["ImportError_", "ensure_job", "write_run", "write_repeats", "job_inputs", "import_outputs"]
 
 
 class ImportError_(TracrError):
@@ -130,8 +130,47 @@ def write_repeats(
     """One run per repeat; the last run's metadata names all of them (``import.repeat_runs``)."""
     locations = []
     for number, pages in enumerate(repeats, start=1):
-        locations.append(write_run(layout, job_id, model_slug, pages, imported={**imported, "repeat": number, "repeats": len(repeats)}))
+        locations.append(write_run(layout, job_id, model_slug, pages, model={"model": imported.get("model", model_slug)}, imported={**imported, "repeat": number, "repeats": len(repeats)}))
     if len(locations) > 1:
         last = locations[-1]
         RunRecorder(last, {"import": {**imported, "repeat": len(locations), "repeats": len(locations), "repeat_runs": [loc.run for loc in locations]}})
     return locations
+
+
+def import_outputs(outputs: Path, job_id: str, model: str, source: Path, *, inputs: Path | None = None) -> list[RunLocation]:
+    """``tracr import``: a job's new run(s) of ``model`` from ``source`` (plain tree or olmOCR-Bench candidates).
+
+    A job that does not exist yet is created from the PDFs under ``inputs``.
+    """
+    from tracr.config.inputs import InputError, discover_pdfs
+    from tracr.documents.pdf import inspect_pdf
+    from tracr.outputs.slugs import slugify
+    from tracr.scoring.imports import plan_import
+    from tracr.scoring.job import JobPdf
+
+    layout = OutputLayout(outputs)
+    if not source.is_dir():
+        raise ImportError_(f"{source}: not a folder of outputs")
+    if not job_inputs(layout, job_id):
+        if inputs is None:
+            raise ImportError_(f"no job {job_id!r} under {outputs}: run it first, or pass --inputs DIR (its PDFs) to create it")
+        try:
+            pdfs = discover_pdfs(str(inputs))
+        except InputError as exc:
+            raise ImportError_(str(exc)) from None
+        counts = {}
+        for pdf in pdfs:
+            try:
+                counts[pdf] = inspect_pdf(pdf).page_count
+            except Exception as exc:  # noqa: BLE001 - an unreadable PDF is recorded, not fatal for the others
+                raise ImportError_(f"{pdf}: cannot read the PDF ({exc})") from None
+        ensure_job(layout, job_id, pdfs, page_counts=counts)
+    job_pdfs = [JobPdf(str(i["pdf_slug"]), str(i.get("path") or i["pdf_slug"]), i.get("page_count")) for i in job_inputs(layout, job_id)]
+    files = [p.relative_to(source).as_posix() for p in sorted(source.rglob("*.md")) if p.is_file()]
+    kind, repeats = plan_import(files, job_pdfs, source=str(source))
+    slug = slugify(model)
+    texts = [{key: (source / rel).read_text(encoding="utf-8", errors="replace") for key, rel in pages.items()} for pages in repeats]
+    info = {"source": str(source), "layout": kind, "model": model, "imported_at": utc_now()}
+    if len(texts) == 1:
+        return [write_run(layout, job_id, slug, texts[0], model={"model": model}, imported=info)]
+    return write_repeats(layout, job_id, slug, texts, imported=info)

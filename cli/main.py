@@ -194,6 +194,10 @@ def _show(args: argparse.Namespace) -> int:
     layout = OutputLayout(_outputs(args.outputs))
     text = show_job_text(layout, args.job_id)
     print(text)
+    from tracr.scoring.report import scores_text  # health and pass rates, once `tracr score` ran
+
+    if scores := scores_text(layout, args.job_id):
+        print("\n" + scores)
     return 0 if job_exists(layout, args.job_id) else 1
 
 
@@ -327,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start: start it (or say where it runs); stop: stop it and every process it started; "
                         "status: whether it runs, where, since when (exit 1 when it does not); ui: print the UI's URL (starting it if needed)")  # fmt: skip
     server.set_defaults(handler=_server)
+
+    from cli.score import register as register_scoring  # score, judge, import (cli/score.py)
+
+    register_scoring(sub)
     return parser
 
 

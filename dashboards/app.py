@@ -24,6 +24,7 @@ PAGES = [
     st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page(VIEWS / "arena.py", title="Arena", icon=":material/how_to_vote:", url_path="arena"),
     st.Page(VIEWS / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
+    st.Page(VIEWS / "scores.py", title="Scores", icon=":material/checklist:", url_path="scores"),
 ]
 
 page = st.navigation(PAGES)

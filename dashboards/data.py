@@ -41,6 +41,7 @@ __all__ = [
     "pair_texts",
     "ratings",
     "session_rng",
+    "health_kinds",
 ]
 
 INDEX_TTL_S = 10
@@ -161,3 +162,14 @@ def session_rng() -> random.Random:
         seed = os.environ.get("TRACR_REVIEW_SEED")
         st.session_state["rng"] = random.Random(int(seed) if seed else None)
     return st.session_state["rng"]
+
+
+def health_kinds(root: str, job_id: str, pdf_slug: str, page: int) -> dict[tuple[str, int], list[str]]:
+    """``(model, run) -> issue kinds`` of one page (``tracr score``); empty when the job was never scored."""
+    from tracr.index.queries import page_health_issues
+
+    frame = query(root, page_health_issues(job_id, pdf_slug, int(page)))
+    kinds: dict[tuple[str, int], list[str]] = {}
+    for row in frame.itertuples(index=False):
+        kinds.setdefault((str(row.model_slug), int(row.run)), []).append(str(row.kind))
+    return kinds

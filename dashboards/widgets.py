@@ -11,7 +11,7 @@ from dashboards import data
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
 from tracr.review.text_diff import escape_markdown_text
 
-__all__ = ["ALL_JOBS", "root", "plain", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label"]
+__all__ = ["ALL_JOBS", "root", "plain", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label", "judge_and_cost_panel"]
 
 #: Model output headings drop this many levels, so a page's "# Title" stays smaller than the app's own.
 HEADING_DEMOTION = 2
@@ -127,3 +127,30 @@ def show_page_image(source_path: str | None, page: int, *, caption: str | None =
         st.warning(f"No page image: cannot render page {page} of {plain(source_path)}: {plain(exc)}")
         return
     st.image(image, caption=None if caption is None else plain(caption), width="stretch")
+
+
+def judge_and_cost_panel(votes: list[Any], job_id: str | None) -> None:
+    """Leaderboard section: human, LLM-judge and combined Bradley–Terry ratings, their agreement, and cost per 1,000 pages."""
+    import pandas as pd
+
+    from tracr.review.judged import agreement, split_votes
+
+    human, judged = split_votes(votes)
+    if judged:
+        columns: dict[str, dict[str, str]] = {}
+        for label, subset in (("human", human), ("judge", judged), ("combined", votes)):
+            for r in data.ratings(subset):
+                columns.setdefault(r.model, {})[label] = f"{r.rating:,.0f} [{r.ci_low:,.0f}–{r.ci_high:,.0f}]"
+        st.markdown("**Human, LLM-judge and combined ratings** (Bradley–Terry, 95% CI)")
+        table = pd.DataFrame([{"model": m, **{k: c.get(k, "-") for k in ("human", "judge", "combined")}} for m, c in sorted(columns.items())])
+        st.dataframe(table, hide_index=True, key="leaderboard-judge")
+        agreed = agreement(votes)
+        if agreed.rate is None:
+            st.caption(f"{len(judged)} judge votes; no pair was voted on by both a person and the judge yet, so their agreement is unknown.")
+        else:
+            st.caption(f"Judge–human agreement: {100 * agreed.rate:.0f}% of the {agreed.pairs} pairs both voted on (the judge's winner, or tie, equals the human majority).")
+    if job_id is not None:
+        scores = data.query(root(), Q.model_scores(job_id))
+        if not scores.empty and scores["cost_per_1000_pages"].notna().any():
+            st.markdown("**Cost per 1,000 pages and speed** (`tracr score`, from measured tokens or GPU time)")
+            st.dataframe(scores[["model_slug", "cost_per_1000_pages", "pages_per_s", "pass_rate"]], hide_index=True, key="leaderboard-cost")

@@ -237,6 +237,10 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
         logger.warning("job %s cancelled; finished pages are kept, `tracr run --resume` continues", job.job_id)
         return Cancelled(message=f"job {job.job_id} cancelled; resume with --resume")
     runs = [_run_outcome(plan) for plan in plans]
+    if job.scoring is not None and job.scoring.score:
+        from flows.score_job import score_after_job  # scores/ is written before the index refresh below reads it
+
+        await score_after_job(outputs_root, job.job_id)
     ended = await asyncio.gather(  # two independent round trips: neither waits for the other
         acreate_markdown_artifact(
             _job_markdown(job.job_id, outputs_root, runs),

@@ -126,8 +126,11 @@ raw = st.toggle("Raw", key="arena_raw", help="Show the Markdown sources instead 
 image_col, left_col, right_col = st.columns([4, 5, 5])
 with image_col:
     show_page_image(source, pair.page, caption=f"{pair.pdf_slug} page {pair.page}")
-for column, side, text in ((left_col, "Left", left_text), (right_col, "Right", right_text)):
+health = data.health_kinds(root(), job_id, pair.pdf_slug, pair.page)  # marks outputs `tracr score` found unhealthy
+for column, side, text, ref in ((left_col, "Left", left_text, pair.left), (right_col, "Right", right_text, pair.right)):
     with column:
         st.markdown(f"**{side}** · model hidden until you vote")
+        if kinds := health.get((ref.model_slug, ref.run)):
+            st.warning(f"Health check: {', '.join(sorted(set(kinds)))}", icon="⚠️")
         # Widget keys show up in the page's HTML: they carry a vote counter, never a model name.
         show_output(text, key=f"arena-{side}-{st.session_state.get('arena_round', 0)}", raw=raw, height=800)

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import ALL_JOBS, pick_job, plain, root
+from dashboards.widgets import ALL_JOBS, judge_and_cost_panel, pick_job, plain, root
 
 #: Below this many votes for the leader the verdict says the intervals cannot be trusted yet.
 MIN_VOTES = 10
@@ -92,6 +92,8 @@ points = base.mark_circle(size=140, color="#4c78a8").encode(x="rating:Q", toolti
 elo = base.mark_tick(color="#e45756", thickness=3, size=22).encode(x="elo:Q", tooltip=["model", alt.Tooltip("elo:Q", title="online ELO")])
 st.markdown("**Bradley-Terry rating with 95% CI** (blue) · online ELO (red tick, order-dependent)")
 st.altair_chart((interval + points + elo).properties(height=max(120, 48 * len(table))), width="stretch")
+
+judge_and_cost_panel(votes, None if job_id == ALL_JOBS else job_id)  # LLM-judge votes (voter judge:<model>) and cost
 
 with st.expander(f"Recent votes ({min(len(votes), 50)} of {len(votes)})"):
     recent = sorted(votes, key=lambda v: v.created_at, reverse=True)[:50]

@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from tracr.index.scan import RunSource
-from tracr.index.schema import Columns
-from tracr.outputs.files import read_bytes, read_json
+from tracr.index.schema import HEALTH_SCHEMA, MODEL_SCORE_SCHEMA, TEST_SCHEMA, Columns
+from tracr.outputs.files import JSONError, json_loads, read_bytes, read_json
 from tracr.outputs.journal import latest_entries
-from tracr.outputs.layout import JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA
+from tracr.outputs.layout import HEALTH_FILE, JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA, SCORES_DIR, SUMMARY_FILE, TESTS_FILE
 
-__all__ = ["Frame", "PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "to_frame", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs"]
+__all__ = ["Frame", "PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "to_frame", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs", "load_scores"]
 
 Frame = dict[str, np.ndarray]
 """Column name -> object array of Python values: what ``DuckDBPyConnection.register`` scans."""
@@ -315,3 +315,49 @@ def load_jobs(jobs: Iterable[tuple[str, str, str]]) -> Frame:
         meta = read_json(os.path.join(job_dir, JOB_METADATA)) or {}
         batch.add(job_id=job_id, title=_str(meta.get("title")), created_at=_str(meta.get("created_at")), signature=signature)
     return batch.to_frame()
+
+
+def _jsonl_rows(path: str) -> Iterator[dict[str, Any]]:
+    raw = read_bytes(path)
+    for line in (raw or b"").splitlines():
+        try:
+            row = json_loads(line)
+        except (JSONError, ValueError):
+            continue
+        if isinstance(row, dict):
+            yield row
+
+
+def load_scores(jobs: Iterable[tuple[str, str]]) -> tuple[Frame, Frame, Frame]:
+    """``page_health``, ``test_outcomes`` and ``model_scores`` rows from each ``(job_id, job_dir)``'s ``scores/``."""
+    health, tests, models = Batch(HEALTH_SCHEMA), Batch(TEST_SCHEMA), Batch(MODEL_SCORE_SCHEMA)
+    for job_id, job_dir in jobs:
+        scores = os.path.join(job_dir, SCORES_DIR)
+        for row in _jsonl_rows(os.path.join(scores, HEALTH_FILE)):
+            for issue in row.get("issues") or []:
+                health.add(job_id=job_id, model_slug=_str(row.get("model_slug")), run=_int(row.get("run")), pdf_slug=_str(row.get("pdf_slug")),
+                           page=_int(row.get("page")), kind=_str(issue.get("kind")), detail=_str(issue.get("detail")))  # fmt: skip
+        for row in _jsonl_rows(os.path.join(scores, TESTS_FILE)):
+            tests.add(
+                job_id=job_id, test_id=_str(row.get("id")), type=_str(row.get("type")), category=_str(row.get("category")), pdf=_str(row.get("pdf")),
+                page=_int(row.get("page")), pdf_slug=_str(row.get("pdf_slug")), model_slug=_str(row.get("model_slug")), run=_int(row.get("run")),
+                passed=bool(row.get("passed")), explanation=_str(row.get("explanation")),
+            )  # fmt: skip
+        summary = read_json(os.path.join(scores, SUMMARY_FILE)) or {}
+        scored_at = _str((summary.get("options") or {}).get("scored_at"))
+        for slug, entry in (summary.get("models") or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            h = entry.get("health") or {}
+            kinds = h.get("by_kind") or {}
+            overall = (entry.get("tests") or {}).get("overall") or {}
+            ref = entry.get("reference") or {}
+            models.add(
+                job_id=job_id, model_slug=_str(slug), scored_at=scored_at, pages=_int(h.get("pages")), failing_pages=_int(h.get("failing_pages")),
+                failure_rate=_float(h.get("failure_rate")), **{f"{k}_rate": _float(kinds.get(k)) for k in ("empty", "cut_off", "repetition", "wrong_script", "bad_table")},
+                tests=_int((entry.get("tests") or {}).get("n_tests")), pass_rate=_float(overall.get("estimate")), pass_low=_float(overall.get("low")),
+                pass_high=_float(overall.get("high")), char_ned=_float(ref.get("char_ned")), word_ned=_float(ref.get("word_ned")), teds=_float(ref.get("teds")),
+                kendall_tau=_float(ref.get("kendall_tau")), cost_per_1000_pages=_float((entry.get("cost") or {}).get("cost_per_1000_pages")),
+                pages_per_s=_float(entry.get("pages_per_s")),
+            )  # fmt: skip
+    return health.to_frame(), tests.to_frame(), models.to_frame()

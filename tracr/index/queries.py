@@ -24,6 +24,11 @@ __all__ = [
     "pdf_page_numbers",
     "page_outputs",
     "pdf_source",
+    "model_scores",
+    "category_pass_rates",
+    "failed_tests",
+    "page_health_issues",
+    "unhealthy_pages",
 ]
 
 
@@ -106,3 +111,47 @@ def page_outputs(job_id: str, pdf_slug: str, page: int) -> Query:
 
 def pdf_source(job_id: str, pdf_slug: str) -> Query:
     return Query("SELECT source_path FROM pdfs WHERE job_id = ? AND pdf_slug = ? AND source_path IS NOT NULL LIMIT 1", (job_id, pdf_slug))
+
+
+def model_scores(job_id: str) -> Query:
+    """Per model of a job (``tracr score``): health failure rates by kind, test pass rate with interval, reference scores, cost."""
+    return Query(
+        """SELECT model_slug, pages, failing_pages, failure_rate, empty_rate, cut_off_rate, repetition_rate, wrong_script_rate,
+               bad_table_rate, tests, pass_rate, pass_low, pass_high, char_ned, word_ned, teds, kendall_tau,
+               cost_per_1000_pages, pages_per_s, scored_at
+        FROM model_scores WHERE job_id = ? ORDER BY pass_rate DESC NULLS LAST, failure_rate, model_slug""",
+        (job_id,),
+    )
+
+
+def category_pass_rates(job_id: str) -> Query:
+    """Share of test outcomes passed per model and category (each run's outcome counted once)."""
+    return Query(
+        """SELECT model_slug, category, count(*) AS outcomes, avg(passed::INTEGER) AS pass_rate
+        FROM test_outcomes WHERE job_id = ? GROUP BY model_slug, category ORDER BY category, model_slug""",
+        (job_id,),
+    )
+
+
+def failed_tests(job_id: str, model_slug: str) -> Query:
+    return Query(
+        """SELECT test_id, type, category, pdf, page, run, explanation FROM test_outcomes
+        WHERE job_id = ? AND model_slug = ? AND NOT passed ORDER BY category, test_id, run""",
+        (job_id, model_slug),
+    )
+
+
+def page_health_issues(job_id: str, pdf_slug: str, page: int) -> Query:
+    """Health issues of one page, per model and run (the arena marks such outputs)."""
+    return Query(
+        "SELECT model_slug, run, kind, detail FROM page_health WHERE job_id = ? AND pdf_slug = ? AND page = ? ORDER BY model_slug, run, kind",
+        (job_id, pdf_slug, page),
+    )
+
+
+def unhealthy_pages(job_id: str, model_slug: str) -> Query:
+    return Query(
+        "SELECT pdf_slug, page, run, string_agg(kind, ', ' ORDER BY kind) AS issues FROM page_health "
+        "WHERE job_id = ? AND model_slug = ? GROUP BY ALL ORDER BY pdf_slug, page",
+        (job_id, model_slug),
+    )

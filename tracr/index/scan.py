@@ -14,7 +14,20 @@ import os
 from dataclasses import dataclass, field
 
 from tracr.outputs.identifiers import JOB_ID_PATTERN
-from tracr.outputs.layout import ELO_DIR, JOB_METADATA, NOT_MODEL_DIRS, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA, VOTES_FILE, parse_run_dir
+from tracr.outputs.layout import (
+    ELO_DIR,
+    HEALTH_FILE,
+    JOB_METADATA,
+    NOT_MODEL_DIRS,
+    PAGE_JOURNAL,
+    PDF_METADATA,
+    RUN_METADATA,
+    SCORES_DIR,
+    SUMMARY_FILE,
+    TESTS_FILE,
+    VOTES_FILE,
+    parse_run_dir,
+)
 from tracr.outputs.slugs import SLUG_PATTERN
 
 __all__ = ["RunSource", "JobSource", "TreeScan", "scan_tree"]
@@ -46,10 +59,11 @@ class JobSource:
     job_dir: str
     metadata_token: str
     votes_token: str  # "-" when the job has no votes file
+    scores_token: str = "-"  # the files of scores/ (tracr score)
 
     @property
     def signature(self) -> str:
-        return f"{self.metadata_token}|{self.votes_token}"
+        return f"{self.metadata_token}|{self.scores_token}|{self.votes_token}"
 
     @staticmethod
     def votes_part(signature: str) -> str:
@@ -85,8 +99,9 @@ def scan_tree(root: str) -> TreeScan:
     for job in _subdirs(root):
         if not JOB_ID_PATTERN.match(job.name) or not os.path.isfile(os.path.join(job.path, JOB_METADATA)):
             continue
+        scores = ",".join(_stat_token(os.path.join(job.path, SCORES_DIR, name)) for name in (SUMMARY_FILE, HEALTH_FILE, TESTS_FILE))
         scan.jobs[job.name] = JobSource(
-            job.name, job.path, _stat_token(os.path.join(job.path, JOB_METADATA)), _stat_token(os.path.join(job.path, VOTES_RELATIVE))
+            job.name, job.path, _stat_token(os.path.join(job.path, JOB_METADATA)), _stat_token(os.path.join(job.path, VOTES_RELATIVE)), scores
         )
         for model in _subdirs(job.path):
             if model.name in NOT_MODEL_DIRS or not SLUG_PATTERN.match(model.name):

@@ -15,6 +15,9 @@ __all__ = [
     "TABLES",
     "DDL",
     "VOTE_SCHEMA",
+    "HEALTH_SCHEMA",
+    "TEST_SCHEMA",
+    "MODEL_SCORE_SCHEMA",
     "RUN_TABLES",
     "WHOLE_TABLES",
     "COPY_UNCHANGED",
@@ -42,8 +45,8 @@ class Columns:
         return ", ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
 
 
-SCHEMA_VERSION = "2"
-TABLES = ("jobs", "runs", "pdfs", "pages", "votes")
+SCHEMA_VERSION = "3"
+TABLES = ("jobs", "runs", "pdfs", "pages", "votes", "page_health", "test_outcomes", "model_scores")
 """The documented tables; ``index_runs``, ``index_jobs`` and ``index_info`` are bookkeeping."""
 
 DDL = """
@@ -75,6 +78,19 @@ CREATE TABLE votes (
     left_model_slug VARCHAR, left_run INTEGER, left_pdf_slug VARCHAR, left_page INTEGER,
     right_model_slug VARCHAR, right_run INTEGER, right_pdf_slug VARCHAR, right_page INTEGER
 );
+CREATE TABLE page_health (
+    job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, page INTEGER, kind VARCHAR, detail VARCHAR
+);
+CREATE TABLE test_outcomes (
+    job_id VARCHAR, test_id VARCHAR, type VARCHAR, category VARCHAR, pdf VARCHAR, page INTEGER, pdf_slug VARCHAR,
+    model_slug VARCHAR, run INTEGER, passed BOOLEAN, explanation VARCHAR
+);
+CREATE TABLE model_scores (
+    job_id VARCHAR, model_slug VARCHAR, scored_at TIMESTAMP, pages BIGINT, failing_pages BIGINT, failure_rate DOUBLE,
+    empty_rate DOUBLE, cut_off_rate DOUBLE, repetition_rate DOUBLE, wrong_script_rate DOUBLE, bad_table_rate DOUBLE,
+    tests INTEGER, pass_rate DOUBLE, pass_low DOUBLE, pass_high DOUBLE,
+    char_ned DOUBLE, word_ned DOUBLE, teds DOUBLE, kendall_tau DOUBLE, cost_per_1000_pages DOUBLE, pages_per_s DOUBLE
+);
 CREATE TABLE index_runs (job_id VARCHAR, model_slug VARCHAR, run INTEGER, signature VARCHAR);
 CREATE TABLE index_jobs (job_id VARCHAR, signature VARCHAR);
 CREATE TABLE index_info (key VARCHAR, value VARCHAR);
@@ -89,7 +105,7 @@ DELETE FROM {table} WHERE NOT EXISTS (
 );
 """
 RUN_TABLES = ("pages", "pdfs", "runs", "index_runs")  # rows belong to one run: kept or replaced per run
-WHOLE_TABLES = ("jobs", "index_jobs", "votes", "index_info")  # small: rebuilt on every write
+WHOLE_TABLES = ("jobs", "index_jobs", "votes", "page_health", "test_outcomes", "model_scores", "index_info")  # small: rebuilt on every write
 
 
 INSERT_PAGES = """
@@ -164,5 +180,49 @@ VOTE_SCHEMA = Columns(
         ("right_run", "INTEGER"),
         ("right_pdf_slug", "VARCHAR"),
         ("right_page", "INTEGER"),
+    )
+)
+
+HEALTH_SCHEMA = Columns(
+    tuple((name, "VARCHAR" if name not in ("run", "page") else "INTEGER") for name in ("job_id", "model_slug", "run", "pdf_slug", "page", "kind", "detail"))
+)
+TEST_SCHEMA = Columns(
+    (
+        ("job_id", "VARCHAR"),
+        ("test_id", "VARCHAR"),
+        ("type", "VARCHAR"),
+        ("category", "VARCHAR"),
+        ("pdf", "VARCHAR"),
+        ("page", "INTEGER"),
+        ("pdf_slug", "VARCHAR"),
+        ("model_slug", "VARCHAR"),
+        ("run", "INTEGER"),
+        ("passed", "BOOLEAN"),
+        ("explanation", "VARCHAR"),
+    )
+)
+MODEL_SCORE_SCHEMA = Columns(
+    (
+        ("job_id", "VARCHAR"),
+        ("model_slug", "VARCHAR"),
+        ("scored_at", "VARCHAR"),
+        ("pages", "BIGINT"),
+        ("failing_pages", "BIGINT"),
+        ("failure_rate", "DOUBLE"),
+        ("empty_rate", "DOUBLE"),
+        ("cut_off_rate", "DOUBLE"),
+        ("repetition_rate", "DOUBLE"),
+        ("wrong_script_rate", "DOUBLE"),
+        ("bad_table_rate", "DOUBLE"),
+        ("tests", "INTEGER"),
+        ("pass_rate", "DOUBLE"),
+        ("pass_low", "DOUBLE"),
+        ("pass_high", "DOUBLE"),
+        ("char_ned", "DOUBLE"),
+        ("word_ned", "DOUBLE"),
+        ("teds", "DOUBLE"),
+        ("kendall_tau", "DOUBLE"),
+        ("cost_per_1000_pages", "DOUBLE"),
+        ("pages_per_s", "DOUBLE"),
     )
 )

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 import duckdb
 
-from tracr.index.load import PDF_SCHEMA, RUN_SCHEMA, Batch, Frame, load_jobs, read_in_background, to_frame
+from tracr.index.load import PDF_SCHEMA, RUN_SCHEMA, Batch, Frame, load_jobs, load_scores, read_in_background, to_frame
 from tracr.index.scan import JobSource, TreeScan, scan_tree
 from tracr.index.schema import (
     CHANGED_PAGES,
@@ -182,11 +182,13 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
     new_jobs = load_jobs((job.job_id, job.job_dir, job.signature) for job in scan.jobs.values())
     kept_table = to_frame({"job_id": [k[0] for k in kept], "model_slug": [k[1] for k in kept], "run": [k[2] for k in kept]})
     votes = _vote_table(root)
+    health, tests, model_scores = load_scores((job.job_id, job.job_dir) for job in scan.jobs.values())
     in_place = previous is not None and not compact
     if previous is not None and in_place:
         shutil.copyfile(previous, target)  # the published file itself is never written
     with duckdb.connect(str(target)) as con:
-        for name, frame in (("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes)):
+        scored = (("new_health", health), ("new_tests", tests), ("new_model_scores", model_scores))
+        for name, frame in (("new_jobs", new_jobs), ("kept", kept_table), ("new_votes", votes), *scored):
             con.register(name, frame)
         con.execute(f"CREATE TEMP TABLE new_runs ({RUN_SCHEMA.ddl()}); CREATE TEMP TABLE new_pdfs ({PDF_SCHEMA.ddl()})")
         if in_place:
@@ -215,6 +217,8 @@ def _build(root: Path, target: Path, scan: TreeScan, previous: Path | None, kept
         con.execute(INSERT_JOBS)
         con.execute("INSERT INTO index_jobs SELECT job_id, signature FROM new_jobs")
         con.execute("INSERT INTO votes SELECT * REPLACE (TRY_CAST(created_at AS TIMESTAMP) AS created_at) FROM new_votes")
+        con.execute("INSERT INTO page_health FROM new_health; INSERT INTO test_outcomes FROM new_tests")
+        con.execute("INSERT INTO model_scores SELECT * REPLACE (TRY_CAST(scored_at AS TIMESTAMP) AS scored_at) FROM new_model_scores")
         con.executemany(
             "INSERT INTO index_info VALUES (?, ?)",
             [["schema_version", SCHEMA_VERSION], ["refreshed_at", utc_now()], ["outputs_root", str(root)]],

@@ -32,6 +32,11 @@ __all__ = [
     "VOTES_FILE",
     "RATINGS_FILE",
     "INDEX_FILE",
+    "SCORES_DIR",
+    "HEALTH_FILE",
+    "TESTS_FILE",
+    "SUMMARY_FILE",
+    "JUDGE_FILE",
     "STATE_DIR",
     "NOT_MODEL_DIRS",
     "parse_run_dir",
@@ -49,9 +54,15 @@ ELO_DIR = "elo"
 VOTES_FILE = "votes.jsonl"
 RATINGS_FILE = "ratings.json"
 INDEX_FILE = "index.duckdb"
+#: Automatic scores of a job (docs/scoring.md): derived, rebuilt by ``tracr score``.
+SCORES_DIR = "scores"
+HEALTH_FILE = "health.jsonl"
+TESTS_FILE = "tests.jsonl"
+SUMMARY_FILE = "summary.json"
+JUDGE_FILE = "judge.json"
 STATE_DIR = ".tracr"
 #: Folders of a job that are not models.
-NOT_MODEL_DIRS = frozenset({ELO_DIR})
+NOT_MODEL_DIRS = frozenset({ELO_DIR, SCORES_DIR})
 _RUN_DIR = re.compile(r"^run-([1-9][0-9]*)$")
 _LEGACY_CLAIMS_DIR = ".tracr-claims"
 
@@ -155,6 +166,24 @@ class OutputLayout:
 
     def ratings(self, job_id: str) -> Path:
         return self.elo_dir(job_id) / RATINGS_FILE
+
+    def scores_dir(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / SCORES_DIR
+
+    def scores_health(self, job_id: str) -> Path:
+        """One JSON line per page (of each model's scored run) with health issues."""
+        return self.scores_dir(job_id) / HEALTH_FILE
+
+    def scores_tests(self, job_id: str) -> Path:
+        """One JSON line per (olmOCR-Bench test, model, run)."""
+        return self.scores_dir(job_id) / TESTS_FILE
+
+    def scores_summary(self, job_id: str) -> Path:
+        return self.scores_dir(job_id) / SUMMARY_FILE
+
+    def scores_judge(self, job_id: str) -> Path:
+        """The LLM judge's calls, stopping decision and cost."""
+        return self.scores_dir(job_id) / JUDGE_FILE
 
     @property
     def index(self) -> Path:

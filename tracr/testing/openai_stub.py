@@ -21,6 +21,9 @@ Config (``StubConfig``; all fields optional):
 - ``chunk_words``: words per streamed content chunk (default 4).
 - ``timeout_sleep_s``: how long the ``timeout`` fault stalls (default 30).
 - ``finish_reason``: what every reply ends with (default ``stop``; ``length`` plays a model cut off at its token limit).
+- ``judge``: answer as a pairwise judge (prompts of :func:`tracr.scoring.judge.build_prompt`):
+  ``{"prefer": TEXT}`` picks the output containing TEXT (tie when both or neither do);
+  ``{"position": "A"|"B"}`` always picks that position (a position-biased judge).
 - ``rules``: fault rules, each
   ``{"fault": "429"|"500"|"503"|"400"|"timeout"|"malformed"|"drop",
   "times": N, "image_width": W, "retry_after_s": S}``.
@@ -78,6 +81,13 @@ class FaultRule(BaseModel):
     retry_after_s: float | None = None
 
 
+class JudgeScript(BaseModel):
+    """How the stub judges pairs (see ``judge`` in the module docstring)."""
+
+    prefer: str | None = None
+    position: Literal["A", "B"] | None = None
+
+
 class StubConfig(BaseModel):
     """Behaviour of the stub server; see the module docstring."""
 
@@ -90,6 +100,23 @@ class StubConfig(BaseModel):
     timeout_sleep_s: float = Field(default=30.0, ge=0)
     finish_reason: str = "stop"  # "length" plays a model that hit its token limit
     rules: list[FaultRule] = Field(default_factory=list)
+    judge: JudgeScript | None = None
+
+
+def judge_reply(script: "JudgeScript", prompt: str) -> str:
+    """A scripted verdict on the two outputs quoted in ``prompt``."""
+    import re
+
+    def output(name: str) -> str:
+        found = re.search(rf"=== Output {name} ===\n(.*?)\n=== End of Output {name} ===", prompt, re.S)
+        return found.group(1) if found else ""
+
+    if script.position is not None:
+        winner = script.position
+    else:
+        a, b = (script.prefer or "") in output("A"), (script.prefer or "") in output("B")
+        winner = "A" if a and not b else "B" if b and not a else "tie"
+    return json.dumps({"winner": winner, "reason": f"scripted ({'position' if script.position else 'prefer'})"})
 
 
 class DropConnection(Exception):
@@ -278,7 +305,7 @@ def create_app(config: StubConfig) -> Starlette:
             width, height = image_size(req.images[0]) if req.images else (0, 0)
             state.attempts[key] += 1
             fault = pick_fault(config.rules, state.attempts[key], width)
-            text = reply_text(key, width, height, config.output_tokens)
+            text = reply_text(key, width, height, config.output_tokens) if config.judge is None else judge_reply(config.judge, req.prompt)
             if fault is not None and fault.fault in ("429", "500", "503", "400"):
                 outcome = fault.fault
                 return _error_for(fault)

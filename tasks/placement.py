@@ -1,0 +1,57 @@
+"""Placement I/O: publish this host's GPUs, read every host's, submit a job to the host that fits.
+
+A host publishes its inventory by creating its per-GPU limits (``tracr gpus publish``
+at worker start; ``tasks/gpu_slots.py`` would create them on first use anyway).
+``tracr submit`` reads all limits, chooses with :func:`tracr.serving.placement.choose_host`
+and runs the ``ocr-job`` deployment on that host's work queue (each host's worker
+polls a queue named after it, ``prefect worker start --work-queue <host>``).
+Jobs with no local model go to ``--cpu-queue`` (default ``default``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.client.orchestration import get_client
+
+from tasks.gpu_slots import ensure_gpu_limits, gpu_host
+from tracr.serving.gpus import current_inventory
+from tracr.serving.placement import HostGpus, choose_host, hosts_from_limits
+
+__all__ = ["publish_gpus", "read_hosts", "place", "submit_job"]
+
+
+async def publish_gpus() -> tuple[str, list[str]]:
+    """Create this host's per-GPU limits (its published inventory); returns the host and limit names."""
+    inventory = current_inventory()
+    return gpu_host(), await ensure_gpu_limits(inventory) if inventory.count else []
+
+
+async def read_hosts() -> dict[str, HostGpus]:
+    """Every published host's GPUs and how many are busy now, from the Prefect server."""
+    pairs: list[tuple[str, int]] = []
+    async with get_client() as client:
+        offset = 0
+        while True:
+            page = await client.read_global_concurrency_limits(limit=200, offset=offset)
+            pairs += [(limit.name, int(limit.active_slots)) for limit in page]
+            if len(page) < 200:
+                break
+            offset += 200
+    return hosts_from_limits(pairs)
+
+
+async def place(needed: int, cpu_queue: str = "default") -> str:
+    """The work queue for a job whose largest local server needs ``needed`` GPUs."""
+    if needed <= 0:
+        return cpu_queue
+    return choose_host(needed, await read_hosts())
+
+
+async def submit_job(request: dict[str, Any], needed: int, *, deployment: str = "ocr-job/process", cpu_queue: str = "default") -> tuple[str, str]:
+    """Create a flow run of ``deployment`` on the chosen host's queue (not waiting for it); returns (queue, flow run id)."""
+    from prefect.deployments import run_deployment
+
+    queue = await place(needed, cpu_queue)
+    run = await run_deployment(deployment, parameters={"request": request}, work_queue_name=queue, timeout=0)
+    return queue, str(run.id)

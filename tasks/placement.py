@@ -13,6 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentTaskRunId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterWorkQueueName,
+)
+from prefect.client.schemas.objects import StateType
 
 from tasks.gpu_slots import ensure_gpu_limits, gpu_host
 from tracr.serving.gpus import current_inventory
@@ -28,7 +36,7 @@ async def publish_gpus() -> tuple[str, list[str]]:
 
 
 async def read_hosts() -> dict[str, HostGpus]:
-    """Every published host's GPUs and how many are busy now, from the Prefect server."""
+    """Every published host's GPUs, how many are busy now and how many runs wait on its queue, from the Prefect server."""
     pairs: list[tuple[str, int]] = []
     async with get_client() as client:
         offset = 0
@@ -38,7 +46,20 @@ async def read_hosts() -> dict[str, HostGpus]:
             if len(page) < 200:
                 break
             offset += 200
-    return hosts_from_limits(pairs)
+        hosts = hosts_from_limits(pairs)
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])),
+                work_queue_name=FlowRunFilterWorkQueueName(any_=list(hosts)),
+                parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),  # jobs, not their subflows
+            ),
+            limit=200,
+        ) if hosts else []  # fmt: skip
+    queued: dict[str, int] = {}
+    for run in runs:
+        if run.work_queue_name:
+            queued[run.work_queue_name] = queued.get(run.work_queue_name, 0) + 1
+    return hosts_from_limits(pairs, queued)
 
 
 async def place(needed: int, cpu_queue: str = "default") -> str:

@@ -280,7 +280,9 @@ class Cluster:
 
     def start_host(self, name: str, gpus: int, *, limit: int = 2, env: dict[str, str] | None = None) -> Host:
         """A worker in its own hostname/PID/mount namespaces, polling work queue ``name``."""
-        host_env = self.env | {"TRACR_GPU_HOST": name, "TRACR_GPUS": f"{gpus}x80GB"} | (env or {})
+        records = self.records / name  # pids are per namespace: one records folder per host
+        records.mkdir(parents=True, exist_ok=True)
+        host_env = self.env | {"TRACR_GPU_HOST": name, "TRACR_GPUS": f"{gpus}x80GB", "FAKE_VLLM_RECORD": str(records)} | (env or {})
         log_path = self.work / f"host-{name}.log"
         log = open(log_path, "wb")  # noqa: SIM115
         worker = [

@@ -2,9 +2,12 @@
 
 Each host's GPUs are Prefect limits ``tracr-gpu-<host>-<i>`` (one per GPU, limit 1;
 ``tasks/gpu_slots.py``). The limits a host has published are its inventory; their
-active slots say which are busy. A job goes to a host that can hold its largest
-local server at all (enough GPUs), preferring one where that many are free now,
-then the one with the most free GPUs, then the name (so the choice is stable).
+active slots say which are busy, and the flow runs not yet finished on each host's
+work queue say how much is already sent there. A job goes to a host that can hold
+its largest local server at all (enough GPUs), the least loaded one (runs sent and
+not finished, plus this one, per GPU), then the larger, then by name (stable).
+Usage alone would send a burst of submissions to the same host: servers take GPUs
+only once they start.
 No host big enough is an error before anything is submitted, not a preflight
 failure on some machine.
 """
@@ -33,14 +36,15 @@ class HostGpus:
     host: str
     count: int
     busy: int
+    queued: int = 0  # flow runs on this host's queue not finished yet (scheduled, pending, running)
 
     @property
     def free(self) -> int:
         return self.count - self.busy
 
 
-def hosts_from_limits(limits: Iterable[tuple[str, int]]) -> dict[str, HostGpus]:
-    """``(limit name, active slots)`` pairs → inventory per host (other limits are ignored)."""
+def hosts_from_limits(limits: Iterable[tuple[str, int]], queued: Mapping[str, int] | None = None) -> dict[str, HostGpus]:
+    """``(limit name, active slots)`` pairs (and runs queued per host) → inventory per host; other limits are ignored."""
     count: dict[str, int] = {}
     busy: dict[str, int] = {}
     for name, active in limits:
@@ -50,7 +54,7 @@ def hosts_from_limits(limits: Iterable[tuple[str, int]]) -> dict[str, HostGpus]:
         host = match["host"]
         count[host] = count.get(host, 0) + 1
         busy[host] = busy.get(host, 0) + (1 if active else 0)
-    return {h: HostGpus(h, count[h], busy[h]) for h in sorted(count)}
+    return {h: HostGpus(h, count[h], busy[h], (queued or {}).get(h, 0)) for h in sorted(count)}
 
 
 def choose_host(needed: int, hosts: Mapping[str, HostGpus]) -> str:
@@ -59,4 +63,4 @@ def choose_host(needed: int, hosts: Mapping[str, HostGpus]) -> str:
     if not able:
         known = ", ".join(f"{h.host} ({h.count})" for h in hosts.values()) or "none published"
         raise NoHostFits(f"needs {needed} GPU(s) on one host; hosts: {known}")
-    return min(able, key=lambda h: (h.free < needed, -h.free, h.host)).host
+    return min(able, key=lambda h: ((max(h.queued, h.busy) + needed) / h.count, -h.count, h.host)).host

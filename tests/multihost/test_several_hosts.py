@@ -317,7 +317,7 @@ def test_killed_worker_crashes_and_resumes_elsewhere(cluster: Any) -> None:
         time.sleep(0.5)
     # the worker and its flow-run process (python -m prefect.engine, a child of the worker): SIGKILL, as a crash would
     procs = dict(host.processes())
-    worker = [p for p, cmd in procs.items() if "prefect worker start" in cmd]
+    worker = [p for p, cmd in procs.items() if "-m prefect worker start" in cmd and "reaper.py" not in cmd]
     assert len(worker) == 1, procs
     from cluster import _children  # tools/multihost/cluster.py
 

@@ -69,10 +69,12 @@ async def place(needed: int, cpu_queue: str = "default") -> str:
     return choose_host(needed, await read_hosts())
 
 
-async def submit_job(request: dict[str, Any], needed: int, *, deployment: str = "ocr-job/process", cpu_queue: str = "default") -> tuple[str, str]:
+async def submit_job(
+    request: dict[str, Any], needed: int, *, deployment: str = "ocr-job/process", cpu_queue: str = "default"
+) -> tuple[str, str]:
     """Create a flow run of ``deployment`` on the chosen host's queue (not waiting for it); returns (queue, flow run id)."""
-    from prefect.deployments import run_deployment
+    from prefect.deployments import arun_deployment
 
     queue = await place(needed, cpu_queue)
-    run = await run_deployment(deployment, parameters={"request": request}, work_queue_name=queue, timeout=0)
+    run = await arun_deployment(deployment, parameters={"request": request}, work_queue_name=queue, timeout=0)
     return queue, str(run.id)

@@ -29,9 +29,8 @@ HOW_TO = (
 #: claims, crash detection, parent-death signals). Assertions that need it are made only once it has
 #: landed; before that they are reported (printed and as warnings), not failed. Force either way with
 #: TRACR_MULTIHOST_HOSTS_WORK=1/0.
-HOSTS_WORK_LANDED = (
-    os.environ.get("TRACR_MULTIHOST_HOSTS_WORK", "") == "1"
-    or (os.environ.get("TRACR_MULTIHOST_HOSTS_WORK", "") != "0" and importlib.util.find_spec("tracr.serving.host") is not None)
+HOSTS_WORK_LANDED = os.environ.get("TRACR_MULTIHOST_HOSTS_WORK", "") == "1" or (
+    os.environ.get("TRACR_MULTIHOST_HOSTS_WORK", "") != "0" and importlib.util.find_spec("tracr.serving.host") is not None
 )
 
 

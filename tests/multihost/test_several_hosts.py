@@ -15,7 +15,6 @@ exists, or ``TRACR_MULTIHOST_HOSTS_WORK=1``), reported before.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -116,7 +115,11 @@ class Api:
 
 def tracr_submit(cluster: Any, config: Path, *extra: str) -> tuple[str, str]:
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "tracr"), "submit", str(config), *extra], env=cluster.env, capture_output=True, text=True, timeout=120
+        [str(Path(sys.executable).parent / "tracr"), "submit", str(config), *extra],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     # "submitted <job> to work queue <queue> (...): flow run <id>"
@@ -271,7 +274,9 @@ def test_jobs_contend_for_gpus_across_hosts(cluster: Any) -> None:
         f"placement {dict((j, q) for j, (q, _) in placed.items())}; servers per host {dict(by_host)}; "
         f"GPU-holder maximum {holders} over {sampler.samples} samples of {len(sampler.max_active)} limits"
     )
-    after_hosts(not sampler.unrecorded_seen, f"a live server lost its PID record to another host's sweep: {sorted(sampler.unrecorded_seen)}")
+    after_hosts(
+        not sampler.unrecorded_seen, f"a live server lost its PID record to another host's sweep: {sorted(sampler.unrecorded_seen)}"
+    )
 
 
 def test_one_job_split_across_two_workers(cluster: Any) -> None:
@@ -349,7 +354,8 @@ def test_killed_worker_crashes_and_resumes_elsewhere(cluster: Any) -> None:
     after_hosts(not left, f"a SIGKILLed job left {len(left)} live process(es) on its host: {[c[:100] for _, c in left]}")
     after_hosts(crashed_s is not None, f"the killed job's flow run is {api.state(run_id)}, not Crashed")
     after_hosts(
-        all(f["state"]["type"] in FINAL for f in subflows), f"subflows of the killed job not ended: {[f['state']['type'] for f in subflows]}"
+        all(f["state"]["type"] in FINAL for f in subflows),
+        f"subflows of the killed job not ended: {[f['state']['type'] for f in subflows]}",
     )
 
     # Resume on another host. Before the hosts branch, the dead host's claim still stands: force past it.
@@ -365,3 +371,17 @@ def test_killed_worker_crashes_and_resumes_elsewhere(cluster: Any) -> None:
     assert resumed_on == {"node-b", "node-c"}, resumed_on
     assert not gpu_overlaps(fake_records(cluster)), gpu_overlaps(fake_records(cluster))
     note(f"resume: on node-c, run-1 completed with 40 pages, {done_at_kill}+ kept from node-b, no page with two done records")
+
+
+def test_a_host_without_the_shared_root_refuses_the_job(cluster: Any) -> None:
+    """node-d has a tmpfs over the outputs path: its storage check sees another root id and fails before writing."""
+    api = Api(cluster.api_url)
+    cluster.start_host("node-d", 1, limit=1, private_outputs=True)
+    cluster.wait_workers()
+    config = _config(cluster, "elsewhere", [_vllm("org/lost")], _inputs(cluster, "elsewhere", 1, 2))
+    run_id = api.submit({"config_path": str(config)}, "node-d")
+    assert api.wait([run_id], timeout_s=180)[run_id] == "FAILED"
+    message = api.flow_run(run_id)["state"]["message"] or ""
+    assert "not the same filesystem" in message, message
+    assert not (cluster.outputs / "elsewhere").exists()  # nothing of it reached the shared root
+    note(f"storage: node-d (tmpfs over the outputs path) refused the job: {message[:160]}")

@@ -278,8 +278,12 @@ class Cluster:
         self.prefect("work-pool", "create", POOL, "--type", "process")
         self.prefect("deploy", "--prefect-file", "deployments/prefect.yaml", "--name", "process")
 
-    def start_host(self, name: str, gpus: int, *, limit: int = 2, env: dict[str, str] | None = None) -> Host:
-        """A worker in its own hostname/PID/mount namespaces, polling work queue ``name``."""
+    def start_host(self, name: str, gpus: int, *, limit: int = 2, env: dict[str, str] | None = None, private_outputs: bool = False) -> Host:
+        """A worker in its own hostname/PID/mount namespaces, polling work queue ``name``.
+
+        ``private_outputs``: mount a tmpfs over the outputs path inside this host only (a machine
+        that forgot to mount the shared root: same path, another filesystem).
+        """
         records = self.records / name  # pids are per namespace: one records folder per host
         records.mkdir(parents=True, exist_ok=True)
         host_env = self.env | {"TRACR_GPU_HOST": name, "TRACR_GPUS": f"{gpus}x80GB", "FAKE_VLLM_RECORD": str(records)} | (env or {})
@@ -291,6 +295,8 @@ class Cluster:
         ]  # fmt: skip
         # Publish this host's GPUs (its limits) first, so placement can see it, then become the worker.
         script = f"{Path(sys.executable).parent / 'tracr'} gpus publish && exec {' '.join(worker)}"
+        if private_outputs:
+            script = f"mount -t tmpfs tracr-private {self.outputs} && {script}"
         proc = subprocess.Popen(
             ["unshare", "-u", "-p", "-f", "-m", "--mount-proc", sys.executable, str(REAPER), "--hostname", name,
              "--", "sh", "-c", script],

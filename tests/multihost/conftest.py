@@ -77,3 +77,7 @@ def cluster() -> Iterator[object]:
         yield c
     finally:
         c.stop()
+        if os.environ.get("TRACR_MULTIHOST_KEEP", "") in ("", "0"):  # keep logs and outputs with TRACR_MULTIHOST_KEEP=1
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)

@@ -244,6 +244,44 @@ def _doctor(args: argparse.Namespace) -> int:
     return exit_code(checks)
 
 
+def _gpus(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from tasks.placement import publish_gpus, read_hosts
+
+    if args.action == "publish":
+        host, names = asyncio.run(publish_gpus())
+        print(f"{host}: {len(names)} GPU limit(s) published{': ' + ', '.join(names) if names else ''}")
+        return 0
+    hosts = asyncio.run(read_hosts())
+    for h in hosts.values():
+        print(f"{h.host}\t{h.count} GPU(s)\t{h.busy} busy")
+    if not hosts:
+        print("no host has published GPUs (run `tracr gpus publish` on each GPU host)")
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from tasks.placement import submit_job
+    from tracr.doctor import gpus_needed
+    from tracr.serving.placement import NoHostFits
+
+    try:
+        loaded = load_job_config(args.config, job_id=args.job_id)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    needed, _ = gpus_needed(loaded.config)
+    request = {"config_path": str(Path(args.config).resolve()), "job_id": args.job_id, "outputs": args.outputs, "resume": args.resume, "force": args.force}
+    try:
+        queue, run_id = asyncio.run(submit_job(request, needed, deployment=args.deployment, cpu_queue=args.cpu_queue))
+    except NoHostFits as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"submitted {loaded.config.job_id} to work queue {queue} ({needed} GPU(s) needed): flow run {run_id}")
+    return 0
+
+
 def _review(args: argparse.Namespace) -> int:
     from dashboards.launch import launch
 
@@ -312,6 +350,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8700, help="port to listen on (default: 8700)")
     serve.add_argument("--model-name", default="tracr-ocr", help="model id the server lists and answers to (default: tracr-ocr)")
     serve.set_defaults(handler=_serve_ocr)
+
+    gpus = sub.add_parser("gpus", help="GPU hosts on the Prefect server (publish: create this host's per-GPU limits)")
+    gpus.add_argument("action", nargs="?", choices=["list", "publish"], default="list")
+    gpus.set_defaults(handler=_gpus)
+
+    submit = sub.add_parser("submit", help="run a job on a Prefect work pool, on a host whose GPUs can hold its local models")
+    submit.add_argument("config", help="job config YAML, at the same path on every host")
+    submit.add_argument("--job-id", help="override the config's job_id")
+    submit.add_argument("--outputs", help="outputs root as the hosts see it (default: the worker's $TRACR_OUTPUTS)")
+    submit.add_argument("--resume", action="store_true")
+    submit.add_argument("--force", action="store_true")
+    submit.add_argument("--deployment", default="ocr-job/process", help="deployment to run (default ocr-job/process)")
+    submit.add_argument("--cpu-queue", default="default", help="work queue for jobs without local models (default: default)")
+    submit.set_defaults(handler=_submit)
 
     review = sub.add_parser("review", help="open the web reviewer (browse, compare, blind arena, leaderboard)")
     review.add_argument("--outputs", help=_OUTPUTS_HELP)

@@ -2,7 +2,7 @@
 
 * Index queries go through short-lived read-only DuckDB connections
   (:func:`tracr.index.store.read_index`) and are cached for a few seconds.
-* Votes are read from ``elo/votes.jsonl`` on every rerun (a small file), never from
+* Votes are read from ``elo/votes*.jsonl`` (one file per reviewer host) on every rerun (a small file), never from
   the index, so a vote shows in the leaderboard the moment it is cast.
 * Page images are rendered from the PDF's ``source_path`` (as recorded by the run,
   never from a URL) with :func:`tracr.documents.pdf.render_page`, and cached.
@@ -103,7 +103,7 @@ def page_image(source_path: str, page: int, longest_side_px: int = IMAGE_LONGEST
 
 
 def job_votes(root: str, job_id: str) -> list[Vote]:
-    """The job's votes, fresh from its ``votes.jsonl`` (not cached: votes must show at once)."""
+    """The job's votes, fresh from its ``votes*.jsonl`` files (not cached: votes must show at once)."""
     return read_votes(Path(root), job_id)
 
 

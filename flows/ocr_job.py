@@ -23,6 +23,7 @@ from flows.model_run import model_run_flow
 from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
+from tasks.storage_check import check_shared_storage
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.models import KeyedModel
@@ -200,6 +201,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     job = await resolve_model_blocks(job)  # every ModelTarget block named exists, before anything starts
     outputs_root = resolve_outputs_root(request.outputs)
     layout = OutputLayout(outputs_root)
+    await check_shared_storage(str(outputs_root))  # one POSIX filesystem, the same on every host (tasks/storage_check.py)
     digest = config_digest(loaded.config)
     claim = None
     if not request.force:

@@ -22,6 +22,7 @@ from tracr.serving.gpus import discover_gpus
 from tracr.config.job import JobConfig
 from tracr.config.models import BlockModel, KeyedModel, LocalServerModel, TextLayerModel
 from tracr.doctor import (
+    check_storage,
     Check,
     GpuProbe,
     Level,
@@ -122,7 +123,27 @@ def environment_checks(outputs_root: Path, config: JobConfig | None) -> list[Che
     needed, who = gpus_needed(config) if config is not None else (None, "")
     checks.append(check_gpus(probe_gpus(), needed, who))
     checks.append(check_outputs(probe_outputs(outputs_root)))
+    checks.append(storage_check(outputs_root))
     return checks
+
+
+def storage_check(outputs_root: Path) -> Check:
+    """Probe the outputs root (when it exists) and compare its id with the one published for its path."""
+    from prefect.settings import get_current_settings
+
+    from tracr.outputs.storage import probe_storage
+
+    if not outputs_root.is_dir():
+        return check_storage(None, None, f"{outputs_root} does not exist yet: checked by the first job")
+    if get_current_settings().api.url:  # the id other hosts published (never a temporary server's)
+        try:
+            from tasks.storage_check import probe_with_published
+
+            probe, published = asyncio.run(asyncio.wait_for(probe_with_published(outputs_root), PREFECT_TIMEOUT_S))
+            return check_storage(probe, published)
+        except (Exception, asyncio.CancelledError):  # the API is down (reported above): still probe the filesystem
+            pass
+    return check_storage(probe_storage(outputs_root), None)
 
 
 async def _lookup_blocks(names: list[str]) -> dict[str, object]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from tracr.outputs.storage import StorageProbe
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.models import KeyedModel, LocalServerModel, OcrServerModel, TextLayerModel
 
@@ -33,6 +34,7 @@ __all__ = [
     "check_prefect_api",
     "check_gpus",
     "check_outputs",
+    "check_storage",
     "check_key",
     "check_models_listing",
     "check_local_runtime",
@@ -159,6 +161,18 @@ def check_outputs(probe: OutputsProbe) -> Check:
     if probe.free_bytes < LOW_DISK_BYTES:
         return Check(Level.WARN, "outputs", f"{where}: writable, only {free}")
     return Check(Level.OK, "outputs", f"{where}: writable, {free}")
+
+
+def check_storage(probe: StorageProbe | None, published: str | None, why_not: str = "") -> Check:
+    """The outputs root as a shared POSIX filesystem: its operations behave, and its id is the one other hosts see."""
+    if probe is None:
+        return Check(Level.WARN, "storage", why_not or "not checked")
+    if not probe.ok:
+        return Check(Level.FAIL, "storage", probe.summary())
+    if published is not None and published != probe.root_id:
+        return Check(Level.FAIL, "storage", f"{probe.root}: root id {probe.root_id}, but other hosts see {published} under this path: not the same filesystem")
+    shared = "same id as other hosts" if published else "no id published on the Prefect server (checked on the first job)"
+    return Check(Level.OK, "storage", f"{probe.summary()}; {shared}")
 
 
 def model_label(index: int, spec: ModelSpec) -> str:

@@ -13,7 +13,7 @@ from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_jo
 from tracr.outputs.files import read_json
 from tracr.review.ratings import leaderboard
 from tracr.review.ratings import rebuild_ratings
-from tracr.review.votes import PageRef, Vote, append_vote, new_vote, read_votes, votes_path
+from tracr.review.votes import PageRef, Vote, append_vote, new_vote, read_votes, vote_files, voter_host, votes_path
 
 A = PageRef(model_slug="model-a", run=1, pdf_slug="report", page=1)
 B = PageRef(model_slug="model-b", run=2, pdf_slug="report", page=1)
@@ -34,7 +34,8 @@ def root(tmp_path: Path) -> Path:
 def test_vote_round_trips_through_the_journal(root):
     vote = new_vote("job1", A, B, "left", "ann")
     append_vote(root, vote)
-    assert votes_path(root, "job1") == root / "job1" / "elo" / "votes.jsonl"
+    assert votes_path(root, "job1", "node-a") == root / "job1" / "elo" / "votes-node-a.jsonl"
+    assert votes_path(root, "job1") == root / "job1" / "elo" / f"votes-{voter_host()}.jsonl"  # this host's file
     line = json.loads(votes_path(root, "job1").read_text().splitlines()[0])
     assert line["left"] == {"model_slug": "model-a", "run": 1, "pdf_slug": "report", "page": 1}
     assert line["outcome"] == "left" and line["voter"] == "ann" and line["created_at"].endswith("Z")
@@ -52,6 +53,24 @@ def test_read_votes_across_jobs(root):
     board = {r.model: r for r in leaderboard(votes, rounds=50)}  # one board over every job's votes
     assert (board["model-a"].wins, board["model-a"].ties, board["model-a"].votes) == (1, 1, 2)
     assert board["model-a"].rating > board["model-b"].rating
+
+
+def test_reviewers_on_several_hosts_write_their_own_files_read_together(root, monkeypatch):
+    """No two machines append to one file (NFS appends are not atomic); readers merge every host's file by time."""
+    legacy = root / "job1" / "elo" / "votes.jsonl"  # a votes file from before per-host files
+    legacy.parent.mkdir(parents=True)
+    old = new_vote("job1", A, B, "tie", "old").model_copy(update={"created_at": "2026-01-01T00:00:00.000Z"})
+    legacy.write_text(old.model_dump_json() + "\n")
+    cast = []
+    for host, outcome in (("node-b", "left"), ("node-a", "right"), ("node-b", "skip")):
+        monkeypatch.setenv("TRACR_GPU_HOST", host)
+        cast.append(new_vote("job1", A, B, outcome, f"reviewer-{host}"))
+        append_vote(root, cast[-1])
+    names = [p.name for p in vote_files(root, "job1")]
+    assert names == ["votes.jsonl", "votes-node-a.jsonl", "votes-node-b.jsonl"]
+    assert len((root / "job1/elo/votes-node-b.jsonl").read_text().splitlines()) == 2
+    assert read_votes(root, "job1") == [old, *cast]  # oldest first across files
+    assert [v.job_id for v in read_votes(root, None)] == ["job1"] * 4
 
 
 def _vote_many(root: str, worker: int, count: int) -> None:

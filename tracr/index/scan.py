@@ -85,6 +85,18 @@ def _stat_token(path: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def _votes_token(job_dir: str) -> str:
+    """The votes files' signature: ``votes.jsonl`` alone keeps its old token; per-host files add ``name=token`` parts."""
+    legacy = _stat_token(os.path.join(job_dir, VOTES_RELATIVE))
+    try:
+        hosts = sorted(n for n in os.listdir(os.path.join(job_dir, ELO_DIR)) if n.startswith("votes-") and n.endswith(".jsonl"))
+    except (FileNotFoundError, NotADirectoryError):
+        hosts = []
+    if not hosts:
+        return legacy
+    return ",".join([legacy] + [f"{n}={_stat_token(os.path.join(job_dir, ELO_DIR, n))}" for n in hosts])
+
+
 def _subdirs(path: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as it:
@@ -101,7 +113,7 @@ def scan_tree(root: str) -> TreeScan:
             continue
         scores = ",".join(_stat_token(os.path.join(job.path, SCORES_DIR, name)) for name in (SUMMARY_FILE, HEALTH_FILE, TESTS_FILE))
         scan.jobs[job.name] = JobSource(
-            job.name, job.path, _stat_token(os.path.join(job.path, JOB_METADATA)), _stat_token(os.path.join(job.path, VOTES_RELATIVE)), scores
+            job.name, job.path, _stat_token(os.path.join(job.path, JOB_METADATA)), _votes_token(job.path), scores
         )
         for model in _subdirs(job.path):
             if model.name in NOT_MODEL_DIRS or not SLUG_PATTERN.match(model.name):

@@ -164,6 +164,16 @@ class OutputLayout:
     def votes(self, job_id: str) -> Path:
         return self.elo_dir(job_id) / VOTES_FILE
 
+    def host_votes(self, job_id: str, host: str) -> Path:
+        """``elo/votes-<host>.jsonl``: the votes cast on one host (appends from several NFS clients are not atomic)."""
+        return self.elo_dir(job_id) / f"votes-{host}.jsonl"
+
+    def vote_files(self, job_id: str) -> list[Path]:
+        """Every votes file of a job: ``votes.jsonl`` (one host, or before per-host files), then ``votes-<host>.jsonl`` by name."""
+        elo = self.elo_dir(job_id)
+        files = [self.votes(job_id)] if self.votes(job_id).is_file() else []
+        return files + (sorted(elo.glob("votes-*.jsonl")) if elo.is_dir() else [])
+
     def ratings(self, job_id: str) -> Path:
         return self.elo_dir(job_id) / RATINGS_FILE
 

@@ -1,10 +1,15 @@
 """Pairwise votes: an append-only journal per job, and the ratings derived from it.
 
-``<root>/<job_id>/elo/votes.jsonl`` holds one JSON line per vote and is the only
-source of truth; ``ratings.json`` beside it is derived and can be rebuilt from
-the votes at any time (:func:`tracr.review.ratings.rebuild_ratings`). Votes are appended with one
+``<root>/<job_id>/elo/votes-<host>.jsonl`` holds one JSON line per vote cast on
+that host; together with ``votes.jsonl`` (votes from before per-host files) they
+are the only source of truth, read together; ``ratings.json`` beside them is
+derived and can be rebuilt from the votes at any time
+(:func:`tracr.review.ratings.rebuild_ratings`). Votes are appended with one
 ``write`` on an ``O_APPEND`` descriptor under an exclusive ``flock``, so several
-reviewers voting at once (threads or processes) never interleave or lose a line.
+reviewers voting at once on one host (threads or processes) never interleave or
+lose a line; a file per host means no two machines ever append to the same file
+(appends from several NFS clients are not atomic, and ``flock`` over NFS is only
+as good as its lock manager).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
+import socket
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +40,8 @@ __all__ = [
     "VoteRefused",
     "vote_problem",
     "votes_path",
+    "vote_files",
+    "voter_host",
     "ratings_path",
     "new_vote",
     "append_vote",
@@ -153,9 +162,23 @@ def new_vote(job_id: str, left: PageRef, right: PageRef, outcome: Outcome, voter
     return Vote(job_id=job_id, left=left, right=right, outcome=outcome, voter=voter)
 
 
-def votes_path(outputs_root: Path, job_id: str) -> Path:
-    """``<root>/<job_id>/elo/votes.jsonl`` (the job id validated first)."""
-    return OutputLayout(Path(outputs_root)).votes(validate_job_id(job_id))
+def voter_host() -> str:
+    """This machine's name for its votes file: ``TRACR_GPU_HOST``, else the hostname (lowercased, ``[a-z0-9-]``).
+
+    TODO(hosts branch): use the one host identity of ``tracr.serving.host`` once it is merged.
+    """
+    raw = os.environ.get("TRACR_GPU_HOST") or socket.gethostname()
+    return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-") or "host"
+
+
+def votes_path(outputs_root: Path, job_id: str, host: str | None = None) -> Path:
+    """``<root>/<job_id>/elo/votes-<host>.jsonl``, where this host appends (the job id validated first)."""
+    return OutputLayout(Path(outputs_root)).host_votes(validate_job_id(job_id), host or voter_host())
+
+
+def vote_files(outputs_root: Path, job_id: str) -> list[Path]:
+    """Every votes file of a job, read together: ``votes.jsonl`` and each host's ``votes-<host>.jsonl``."""
+    return OutputLayout(Path(outputs_root)).vote_files(validate_job_id(job_id))
 
 
 def ratings_path(outputs_root: Path, job_id: str) -> Path:
@@ -213,7 +236,7 @@ def _job_ids_with_votes(outputs_root: Path) -> list[str]:
         return []
     found = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.is_dir() and OutputLayout(root).votes(entry.name).is_file():
+        if entry.is_dir() and OutputLayout(root).vote_files(entry.name):
             try:
                 found.append(validate_job_id(entry.name))
             except ValueError:
@@ -222,37 +245,46 @@ def _job_ids_with_votes(outputs_root: Path) -> list[str]:
 
 
 def read_votes(outputs_root: Path, job_id: str | None = None) -> list[Vote]:
-    """Every vote of ``job_id`` (``None``: of every job), in file order.
+    """Every vote of ``job_id`` (``None``: of every job), oldest first.
 
-    Unparsable lines (a torn last line after power loss) and votes that do not
-    compare two real outputs of one page (:func:`vote_problem`: a model or page that
-    is not in the output tree, one model on both sides) are skipped with a warning;
-    they stay in the file, so nothing is lost by reading.
+    Each file is in its own append order; several files (one per reviewer host)
+    are merged by ``created_at`` with a stable sort, so votes stamped alike keep
+    their file order. Unparsable lines (a torn last line after power loss) and votes
+    that do not compare two real outputs of one page (:func:`vote_problem`: a model or
+    page that is not in the output tree, one model on both sides) are skipped with a
+    warning; they stay in the file, so nothing is lost by reading.
     """
     job_ids = _job_ids_with_votes(outputs_root) if job_id is None else [validate_job_id(job_id)]
     votes: list[Vote] = []
     seen: dict[PageRef, str | None] = {}
     for jid in job_ids:
         seen.clear()
-        path = votes_path(outputs_root, jid)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        files = vote_files(outputs_root, jid)
+        job_votes = [vote for path in files for vote in _read_file(outputs_root, path, jid, seen)]
+        votes += sorted(job_votes, key=lambda v: v.created_at) if len(files) > 1 else job_votes
+    return votes
+
+
+def _read_file(outputs_root: Path, path: Path, jid: str, seen: dict[PageRef, str | None]) -> list[Vote]:
+    votes: list[Vote] = []
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return votes
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
             continue
-        for number, line in enumerate(raw.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                vote = Vote.model_validate_json(line)
-            except ValidationError as exc:
-                log.warning("%s:%d: skipping unreadable vote (%s)", path, number, exc.errors()[0].get("msg", exc))
-                continue
-            if vote.job_id != jid:
-                log.warning("%s:%d: skipping vote for job %r filed under %r", path, number, vote.job_id, jid)
-                continue
-            problem = vote_problem(outputs_root, vote, seen)
-            if problem:
-                log.warning("%s:%d: skipping vote that references nothing real (%s)", path, number, problem)
-                continue
-            votes.append(vote)
+        try:
+            vote = Vote.model_validate_json(line)
+        except ValidationError as exc:
+            log.warning("%s:%d: skipping unreadable vote (%s)", path, number, exc.errors()[0].get("msg", exc))
+            continue
+        if vote.job_id != jid:
+            log.warning("%s:%d: skipping vote for job %r filed under %r", path, number, vote.job_id, jid)
+            continue
+        problem = vote_problem(outputs_root, vote, seen)
+        if problem:
+            log.warning("%s:%d: skipping vote that references nothing real (%s)", path, number, problem)
+            continue
+        votes.append(vote)
     return votes

@@ -19,7 +19,7 @@ Behaviour is scripted by environment variables:
   A JSON object maps served model names to modes (``{"a": "oom", "*": "ok"}``).
 * ``FAKE_VLLM_LATENCY_S``: seconds each chat request takes (default 0).
 * ``FAKE_VLLM_RECORD``: a folder; each server writes ``<pid>.json`` with its
-  argv, served model, ``CUDA_VISIBLE_DEVICES`` and start/stop times, so tests
+  argv, served model, ``CUDA_VISIBLE_DEVICES``, hostname and start/stop times, so tests
   can check that no GPU was ever shared.
 
 ``/v1/models`` also reports ``cuda_visible_devices`` and ``pid`` on each entry.
@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     record_dir = os.environ.get("FAKE_VLLM_RECORD")
     record_path = Path(record_dir) / f"{os.getpid()}.json" if record_dir else None
     record: dict[str, Any] = {
-        "pid": os.getpid(), "pgid": os.getpgid(0), "model": args.model, "served_model": served, "argv": sys.argv[1:],
+        "pid": os.getpid(), "pgid": os.getpgid(0), "host": socket.gethostname(), "gpu_host": os.environ.get("TRACR_GPU_HOST"), "model": args.model, "served_model": served, "argv": sys.argv[1:],
         "cuda_visible_devices": devices, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "tensor_parallel_size": args.tensor_parallel_size, "data_parallel_size": args.data_parallel_size,
         "started_at": time.time(), "healthy_at": None, "stopped_at": None, "mode": mode,

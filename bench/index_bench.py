@@ -35,8 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tracr.outputs.journal import PageRecord  # noqa: E402
 from tracr.index.store import index_path, read_index, refresh_index  # noqa: E402
+from tracr.outputs.journal import PageRecord  # noqa: E402
 from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree  # noqa: E402
 
 
@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def query():
             with read_index(root) as con:
-                return con.execute("SELECT job_id, model_slug, pdf_slug, page, latency_s FROM pages ORDER BY latency_s DESC LIMIT 20").fetchall()
+                return con.execute(
+                    "SELECT job_id, model_slug, pdf_slug, page, latency_s FROM pages ORDER BY latency_s DESC LIMIT 20"
+                ).fetchall()
 
         query_s, rows = timed(query, max(args.repeat, 5))
         print(f"reader open + slowest-pages query: {query_s * 1000:.0f} ms", flush=True)

@@ -45,7 +45,9 @@ class InstantEngine:
     """A page engine that answers at once: isolates tracr's per-page bookkeeping."""
 
     async def run_page(self, pdf_path: str, page: int) -> OcrResult:
-        return OcrResult(text=f"page {page}\n\ntext of page {page}", attempts=1, latency_s=0.0, ttft_s=0.0, input_tokens=100, output_tokens=10)
+        return OcrResult(
+            text=f"page {page}\n\ntext of page {page}", attempts=1, latency_s=0.0, ttft_s=0.0, input_tokens=100, output_tokens=10
+        )
 
 
 def make_pdf(path: Path, pages: int) -> Path:
@@ -59,8 +61,10 @@ def make_pdf(path: Path, pages: int) -> Path:
     return path
 
 
-async def one_pass(pdf: PdfPlan, location: RunLocation, engine, resume: bool) -> tuple[float, RunContext]:  # noqa: ANN001
-    ctx = RunContext(engine=engine, location=location, slots=asyncio.Semaphore(64), rollup=Rollup(pages_total=len(pdf.pages)), resume=resume)
+async def one_pass(pdf: PdfPlan, location: RunLocation, engine, resume: bool) -> tuple[float, RunContext]:
+    ctx = RunContext(
+        engine=engine, location=location, slots=asyncio.Semaphore(64), rollup=Rollup(pages_total=len(pdf.pages)), resume=resume
+    )
     started = time.perf_counter()
     result = await process_pdf(pdf, ctx)
     elapsed = time.perf_counter() - started

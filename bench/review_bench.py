@@ -58,7 +58,11 @@ def make_pdfs(root: Path, pdf_dir: Path, pages: int) -> int:
                 page = doc.new_page(width=595, height=842)
                 page.insert_text((50, 70), f"{slug} — page {number}", fontsize=20)
                 for line in range(40):
-                    page.insert_text((50, 110 + 17 * line), f"Line {line + 1}: invoice total amount due {number * 100 + line} net thirty days", fontsize=10)
+                    page.insert_text(
+                        (50, 110 + 17 * line),
+                        f"Line {line + 1}: invoice total amount due {number * 100 + line} net thirty days",
+                        fontsize=10,
+                    )
             made[slug] = pdf_dir / f"{slug}.pdf"
             doc.save(made[slug])
         meta["source_path"] = str(made[slug])
@@ -134,7 +138,15 @@ def browser_votes(root: Path, votes: int, voter: str) -> list[float]:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
             )
             page = browser.new_page(viewport={"width": 1440, "height": 960})
             page.goto(f"{url}/arena?job={JOB}")
@@ -175,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             counts = generate_tree(root, spec)
             make_pdfs(root, base / "pdfs", args.pages)
-            print(f"tree: {counts['pages']:,} pages ({counts['failed']} failed), {args.models} models, written in {time.perf_counter() - started:.1f} s")
+            print(
+                f"tree: {counts['pages']:,} pages ({counts['failed']} failed), {args.models} models, written in {time.perf_counter() - started:.1f} s"
+            )
         stats = refresh_index(root)
         print(f"index: {stats.pages:,} pages in {stats.seconds:.2f} s")
         os.environ["TRACR_OUTPUTS"] = str(root)
@@ -186,12 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         first_cold, cold = app_votes(root, args.votes, cold=True)
         print()
         print(f"{'arena rerun per vote (AppTest)':34} {'median':>9} {'p90':>9} {'first load':>11}")
-        print(f"{'warm (caches, as shipped)':34} {statistics.median(warm) * 1000:7.0f}ms {percentile(warm, 0.9) * 1000:7.0f}ms {first_warm:10.2f}s")
-        print(f"{'cold (caches cleared each vote)':34} {statistics.median(cold) * 1000:7.0f}ms {percentile(cold, 0.9) * 1000:7.0f}ms {first_cold:10.2f}s")
+        print(
+            f"{'warm (caches, as shipped)':34} {statistics.median(warm) * 1000:7.0f}ms {percentile(warm, 0.9) * 1000:7.0f}ms {first_warm:10.2f}s"
+        )
+        print(
+            f"{'cold (caches cleared each vote)':34} {statistics.median(cold) * 1000:7.0f}ms {percentile(cold, 0.9) * 1000:7.0f}ms {first_cold:10.2f}s"
+        )
         print(f"cold / warm median: {statistics.median(cold) / statistics.median(warm):.1f}x")
         if args.browser:
             clicks = browser_votes(root, args.votes, f"bench-browser-{stamp}")
-            print(f"browser key press -> next pair shown: median {statistics.median(clicks) * 1000:.0f} ms, p90 {percentile(clicks, 0.9) * 1000:.0f} ms over {len(clicks)} votes")
+            print(
+                f"browser key press -> next pair shown: median {statistics.median(clicks) * 1000:.0f} ms, p90 {percentile(clicks, 0.9) * 1000:.0f} ms over {len(clicks)} votes"
+            )
     return 0
 
 

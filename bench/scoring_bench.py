@@ -35,10 +35,14 @@ def make_page(rng: random.Random, index: int) -> tuple[str, str]:
     """One ~3 KB page and its finish reason; about 1 page in 20 is unhealthy."""
     kind = index % 20
     body = " ".join(rng.choice(WORDS) for _ in range(380))
-    table = "| Site | pH | Volume |\n|---|---|---|\n" + "".join(f"| S{i} | {rng.uniform(6, 8):.1f} | {rng.randint(1, 99)} |\n" for i in range(8))
-    html = "<table><tr><th>Region</th><th colspan='2'>Metals</th></tr>" + "".join(
-        f"<tr><td>R{i}</td><td>{rng.randint(1, 30)}</td><td>0.0{i}</td></tr>" for i in range(4)
-    ) + "</table>"
+    table = "| Site | pH | Volume |\n|---|---|---|\n" + "".join(
+        f"| S{i} | {rng.uniform(6, 8):.1f} | {rng.randint(1, 99)} |\n" for i in range(8)
+    )
+    html = (
+        "<table><tr><th>Region</th><th colspan='2'>Metals</th></tr>"
+        + "".join(f"<tr><td>R{i}</td><td>{rng.randint(1, 30)}</td><td>0.0{i}</td></tr>" for i in range(4))
+        + "</table>"
+    )
     page = f"# Report page {index}\n\n## Introduction\n\n{body[:1200]}\n\n{table}\n## Methods\n\n{body[1200:]}\n\n{html}\n"
     if kind == 0:
         return page[:800] + "the results of the sample " * 120, "length"

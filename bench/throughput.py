@@ -49,7 +49,9 @@ def make_pdf(path: Path, pages: int) -> Path:
         page = doc.new_page(width=612, height=792)
         page.insert_text((72, 72), f"Benchmark page {number}", fontsize=18)
         for line in range(30):
-            page.insert_text((72, 110 + line * 20), f"Line {line} of page {number}: the quick brown fox jumps over the lazy dog.", fontsize=10)
+            page.insert_text(
+                (72, 110 + line * 20), f"Line {line} of page {number}: the quick brown fox jumps over the lazy dog.", fontsize=10
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     doc.save(path)
     return path
@@ -85,7 +87,9 @@ async def reference_loop(pdf: Path, base_url: str, inflight: int, pages: int) ->
             async with requests:
                 stream = await client.chat.completions.create(
                     model="stub-ocr",
-                    messages=[{"role": "user", "content": [{"type": "text", "text": "OCR"}, {"type": "image_url", "image_url": {"url": url}}]}],
+                    messages=[
+                        {"role": "user", "content": [{"type": "text", "text": "OCR"}, {"type": "image_url", "image_url": {"url": url}}]}
+                    ],
                     max_tokens=512,
                     stream=True,
                     stream_options={"include_usage": True},
@@ -125,7 +129,16 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
         "pages": f"1-{pages}",
         "prompt": "OCR",
         "max_tokens": 512,
-        "models": [{"model": "stub-ocr", "provider": "custom", "base_url": base_url, "api_key_env": "BENCH_KEY", "max_concurrent_requests": inflight, "timeout_s": 60}],
+        "models": [
+            {
+                "model": "stub-ocr",
+                "provider": "custom",
+                "base_url": base_url,
+                "api_key_env": "BENCH_KEY",
+                "max_concurrent_requests": inflight,
+                "timeout_s": 60,
+            }
+        ],
     }
     os.environ["BENCH_KEY"] = "bench"
     path = workdir / "bench.yaml"
@@ -143,7 +156,13 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
         def at(stamp: str) -> float:
             return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - wall_start
 
-        print("TIMELINE", {h["status"]: round(at(h["at"]), 3) for h in run["status_history"]}, "flow returned", round(time.time() - wall_start, 3), file=sys.stderr)
+        print(
+            "TIMELINE",
+            {h["status"]: round(at(h["at"]), 3) for h in run["status_history"]},
+            "flow returned",
+            round(time.time() - wall_start, 3),
+            file=sys.stderr,
+        )
     return {
         "pages": rollup.get("pages_done", 0),
         "failed": rollup.get("pages_failed", 0),
@@ -172,7 +191,20 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def run_child(kind: str, pdf: Path, base_url: str, inflight: int, pages: int, env: dict) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--pdf", str(pdf), "--base-url", base_url, "--inflight", str(inflight), "--pages", str(pages)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--pdf",
+        str(pdf),
+        "--base-url",
+        base_url,
+        "--inflight",
+        str(inflight),
+        "--pages",
+        str(pages),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=1800)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -187,8 +219,11 @@ def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     from tracr.testing.processes import wait_until_http_ok
 
     url = f"http://127.0.0.1:{port}/api"
@@ -217,12 +252,28 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     steps = sorted({int(s) for s in args.memory_steps.split(",") if s} | {args.pages})
     pdf = make_pdf(work / f"bench-{max(steps)}.pdf", max(steps))
-    stub, port = start_server_process(["tracr.testing.openai_stub", "--port", "0", "--config", json.dumps({"latency_s": args.latency, "output_tokens": 64})])
+    stub, port = start_server_process(
+        ["tracr.testing.openai_stub", "--port", "0", "--config", json.dumps({"latency_s": args.latency, "output_tokens": 64})]
+    )
     prefect_home = Path(tempfile.mkdtemp(prefix="tracr-bench-prefect-"))
     server, api_url = start_prefect_server(prefect_home)
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     base_url = f"http://127.0.0.1:{port}/v1"
-    results: dict = {"pages": args.pages, "latency_s": args.latency, "inflight": args.inflight, "cpus": os.cpu_count(), "reference": [], "tracr": [], "memory": []}
+    results: dict = {
+        "pages": args.pages,
+        "latency_s": args.latency,
+        "inflight": args.inflight,
+        "cpus": os.cpu_count(),
+        "reference": [],
+        "tracr": [],
+        "memory": [],
+    }
     try:
         run_child("tracr", pdf, base_url, args.inflight, 50, env)  # warm-up: imports, flow registration
         for _ in range(args.repeat):
@@ -230,7 +281,10 @@ def main() -> None:
                 result = run_child(kind, pdf, base_url, args.inflight, args.pages, env)
                 results[kind].append(result)
                 extra = f"  (run itself {result['run_seconds']:.2f} s)" if result.get("run_seconds") else ""
-                print(f"{kind:9} {result['pages']:5d} pages  {result['seconds']:7.2f} s  {result['pages_per_s']:7.2f} pages/s  peak RSS {result['peak_rss_mib']} MiB{extra}", flush=True)
+                print(
+                    f"{kind:9} {result['pages']:5d} pages  {result['seconds']:7.2f} s  {result['pages_per_s']:7.2f} pages/s  peak RSS {result['peak_rss_mib']} MiB{extra}",
+                    flush=True,
+                )
         for pages in steps:
             row: dict = {"pages": pages}
             for kind in ("reference", "tracr"):
@@ -253,7 +307,9 @@ def main() -> None:
     best = max(r["pages_per_s"] for r in results["tracr"])
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
     results["ratio_best"] = round(best / ref, 3)
-    results["ratio_median"] = round(med([r["pages_per_s"] for r in results["tracr"]]) / med([r["pages_per_s"] for r in results["reference"]]), 3)
+    results["ratio_median"] = round(
+        med([r["pages_per_s"] for r in results["tracr"]]) / med([r["pages_per_s"] for r in results["reference"]]), 3
+    )
     print(f"\ntracr / reference pages/s: best {results['ratio_best']:.3f}, median {results['ratio_median']:.3f} (goal >= 0.95)")
     (work / "throughput.json").write_text(json.dumps(results, indent=2))
 

@@ -68,8 +68,16 @@ def tracr_run(pdf: Path, base_url: str, inflight: int, pages: int, env: dict, wo
         "pages": f"1-{pages}",
         "prompt": "OCR",
         "max_tokens": 512,
-        "models": [{"model": "stub-ocr", "provider": "custom", "base_url": base_url, "api_key_env": "BENCH_KEY",
-                    "max_concurrent_requests": inflight, "timeout_s": 60}],  # fmt: skip
+        "models": [
+            {
+                "model": "stub-ocr",
+                "provider": "custom",
+                "base_url": base_url,
+                "api_key_env": "BENCH_KEY",
+                "max_concurrent_requests": inflight,
+                "timeout_s": 60,
+            }
+        ],
     }
     path = work / "bench.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -77,8 +85,14 @@ def tracr_run(pdf: Path, base_url: str, inflight: int, pages: int, env: dict, wo
     seen: dict = {}
     stop = threading.Event()
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", str(path), "--outputs", str(outputs), "--no-progress"],
-                            cwd=REPO, env={**env, "BENCH_KEY": "bench"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "run", str(path), "--outputs", str(outputs), "--no-progress"],
+        cwd=REPO,
+        env={**env, "BENCH_KEY": "bench"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watcher = threading.Thread(target=_first_page, args=(outputs, stop, started, seen), daemon=True)
     watcher.start()
     out, err = proc.communicate(timeout=3600)
@@ -117,20 +131,36 @@ def main() -> None:
     sizes = [int(s) for s in args.pages.split(",") if s]
     modes = [m for m in args.modes.split(",") if m]
     pdf = make_pdf(results_dir / f"bench-{max(sizes)}.pdf", max(sizes))
-    stub, port = start_server_process(["tracr.testing.openai_stub", "--port", "0", "--config", json.dumps({"latency_s": args.latency, "output_tokens": 64})])
+    stub, port = start_server_process(
+        ["tracr.testing.openai_stub", "--port", "0", "--config", json.dumps({"latency_s": args.latency, "output_tokens": 64})]
+    )
     base_url = f"http://127.0.0.1:{port}/v1"
     work = Path(tempfile.mkdtemp(prefix="tracr-bench-whole-"))
     from tasks.local_server import find_free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(work / "client"), TRACR_HOME=str(work / "home"), TRACR_PREFECT_PORT=str(find_free_port()), TRACR_PREFECT_PORT_FALLBACKS="0")
+    env.update(
+        PREFECT_HOME=str(work / "client"),
+        TRACR_HOME=str(work / "home"),
+        TRACR_PREFECT_PORT=str(find_free_port()),
+        TRACR_PREFECT_PORT_FALLBACKS="0",
+    )
     ref_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.busy)]
     for burner in burners:
         burner.start()
-    tracr = lambda *a: subprocess.run([sys.executable, "-m", "cli.main", *a], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # noqa: E731
-    results: dict = {"latency_s": args.latency, "inflight": args.inflight, "cpus": os.cpu_count(), "busy": args.busy,
-                     "load_before": os.getloadavg(), "rows": []}  # fmt: skip
+
+    def tracr(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", *a], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+    results: dict = {
+        "latency_s": args.latency,
+        "inflight": args.inflight,
+        "cpus": os.cpu_count(),
+        "busy": args.busy,
+        "load_before": os.getloadavg(),
+        "rows": [],
+    }
     try:
         tracr("server", "start")
         tracr_run(pdf, base_url, args.inflight, 20, env, work)  # warm-up: imports, page cache, flow registration
@@ -143,9 +173,12 @@ def main() -> None:
                         tracr("server", "stop")
                     result = tracr_run(pdf, base_url, args.inflight, pages, env, work)
                     row[mode] = {**result, "ratio": round(result["pages_per_s"] / ref["pages_per_s"], 3)}
-                    print(f"{pages:5d} pages  {mode:4}  tracr run {result['seconds']:7.2f} s {result['pages_per_s']:7.2f} pages/s "
-                          f"(ratio {row[mode]['ratio']:.3f})  first page {result['first_page_s']:6.2f} s  "
-                          f"started server: {result['started_server']}", flush=True)  # fmt: skip
+                    print(
+                        f"{pages:5d} pages  {mode:4}  tracr run {result['seconds']:7.2f} s {result['pages_per_s']:7.2f} pages/s "
+                        f"(ratio {row[mode]['ratio']:.3f})  first page {result['first_page_s']:6.2f} s  "
+                        f"started server: {result['started_server']}",
+                        flush=True,
+                    )
                 print(f"{pages:5d} pages  bare loop {ref['seconds']:7.2f} s {ref['pages_per_s']:7.2f} pages/s", flush=True)
                 results["rows"].append(row)
     finally:

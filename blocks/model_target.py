@@ -34,8 +34,7 @@ class ModelTarget(Block):
     _block_type_name: ClassVar[str] = "tracr Model Target"
     _block_type_slug: ClassVar[str] = BLOCK_TYPE_SLUG
     _description: ClassVar[str] = (
-        "An OpenAI-compatible OCR model target for tracr jobs: base URL, model name, "
-        "API key (stored encrypted) and request defaults."
+        "An OpenAI-compatible OCR model target for tracr jobs: base URL, model name, API key (stored encrypted) and request defaults."
     )
     _code_example: ClassVar[str] = """
         from blocks.model_target import ModelTarget

@@ -16,15 +16,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
+from cli.progress import ProgressDisplay
 from tracr.config.job import ConfigError, load_job_config
 from tracr.errors import TracrError
 from tracr.local_prefect import LocalPrefectSettings, flow_run_url
-from tracr.outputs.progress import RunTarget
-from tracr.outputs.layout import OutputLayout, outputs_root
 from tracr.outputs.files import read_json
-from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
-from cli.progress import ProgressDisplay
-from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, job_exists, list_jobs_text, run_rows, show_job_text
+from tracr.outputs.layout import OutputLayout, outputs_root
+from tracr.outputs.progress import RunTarget
+from tracr.outputs.report import (
+    duplicate_of,
+    duplicate_text,
+    failed_pages,
+    format_table,
+    job_exists,
+    list_jobs_text,
+    run_rows,
+    show_job_text,
+)
 
 __all__ = ["main"]
 
@@ -83,8 +92,10 @@ def _run(args: argparse.Namespace) -> int:
     slugs = [m.slug for m in loaded.config.models]
     targets, finished = _targets(layout, job_id, slugs, args.resume)
     if args.resume and not targets:  # answered from the output tree: no Prefect, no flow run, no old table
-        print(f"nothing to resume: the latest run of every model of job {job_id} completed ({', '.join(finished)}); "
-              f"`tracr show {job_id}` lists them, `tracr run {args.config}` starts new runs")  # fmt: skip
+        print(
+            f"nothing to resume: the latest run of every model of job {job_id} completed ({', '.join(finished)}); "
+            f"`tracr show {job_id}` lists them, `tracr run {args.config}` starts new runs"
+        )
         return 0
     if finished:
         print(f"nothing to resume for {', '.join(finished)} (latest run completed)", file=sys.stderr)
@@ -92,10 +103,11 @@ def _run(args: argparse.Namespace) -> int:
     api_url = connect(ephemeral=args.ephemeral)
     _quiet_prefect_console(args.verbose)
     from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
-
     from tracr.config.job_request import JobRequest
 
-    request = JobRequest(config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force)
+    request = JobRequest(
+        config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force
+    )
     job_flow = ocr_job_flow.with_options(on_running=[_announce_flow_run(api_url)])
     display = ProgressDisplay(layout, job_id, targets).start() if not args.no_progress else None
     try:
@@ -239,7 +251,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
     checks = local + run_doctor(args.config, _outputs(args.outputs))
     if local and local[0].level is Level.FAIL:
-        checks = [Check(Level.FAIL, c.name, "not checked: the local Prefect server did not start") if c.name == "prefect api" else c for c in checks]
+        checks = [
+            Check(Level.FAIL, c.name, "not checked: the local Prefect server did not start") if c.name == "prefect api" else c
+            for c in checks
+        ]
     print(format_report(checks))
     return exit_code(checks)
 
@@ -272,7 +287,13 @@ def _submit(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     needed, _ = gpus_needed(loaded.config)
-    request = {"config_path": str(Path(args.config).resolve()), "job_id": args.job_id, "outputs": args.outputs, "resume": args.resume, "force": args.force}
+    request = {
+        "config_path": str(Path(args.config).resolve()),
+        "job_id": args.job_id,
+        "outputs": args.outputs,
+        "resume": args.resume,
+        "force": args.force,
+    }
     try:
         queue, run_id = asyncio.run(submit_job(request, needed, deployment=args.deployment, cpu_queue=args.cpu_queue))
     except NoHostFits as exc:
@@ -304,13 +325,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="job config YAML (see job_configs/example.yaml)")
     run.add_argument("--job-id", help="job id to use instead of the config's job_id (default: the config's)")
     run.add_argument("--outputs", help=_OUTPUTS_HELP)
-    run.add_argument("--resume", action="store_true", help="continue each model's latest unfinished run, skipping pages already written (default: off, new runs)")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each model's latest unfinished run, skipping pages already written (default: off, new runs)",
+    )
     run.add_argument("--force", action="store_true", help="start new runs even if the same config is already running (default: off)")
-    run.add_argument("--ephemeral", action="store_true",
-                     help="use a throwaway Prefect server for this run only, not the local one tracr keeps (default: off; no UI after the run)")  # fmt: skip
+    run.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="use a throwaway Prefect server for this run only, not the local one tracr keeps (default: off; no UI after the run)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's info log lines too (default: warnings only)")
-    run.add_argument("--no-progress", action="store_true",
-                     help="no progress display (default: live lines on a terminal, plain lines every $TRACR_PROGRESS_INTERVAL_S=10 s otherwise)")  # fmt: skip
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress display (default: live lines on a terminal, plain lines every $TRACR_PROGRESS_INTERVAL_S=10 s otherwise)",
+    )
     run.set_defaults(handler=_run)
 
     cancel = sub.add_parser("cancel", help="cancel a job's running flow runs (finished pages are kept; resume with run --resume)")
@@ -379,9 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
         "$TRACR_PREFECT_PORT_FALLBACKS=10 further ports when taken), start-up timeout $TRACR_PREFECT_START_TIMEOUT_S "
         "(default: 180 s). Any command that needs Prefect starts it.",
     )
-    server.add_argument("action", choices=["start", "stop", "status", "ui"],
-                        help="start: start it (or say where it runs); stop: stop it and every process it started; "
-                        "status: whether it runs, where, since when (exit 1 when it does not); ui: print the UI's URL (starting it if needed)")  # fmt: skip
+    server.add_argument(
+        "action",
+        choices=["start", "stop", "status", "ui"],
+        help="start: start it (or say where it runs); stop: stop it and every process it started; "
+        "status: whether it runs, where, since when (exit 1 when it does not); ui: print the UI's URL (starting it if needed)",
+    )
     server.set_defaults(handler=_server)
 
     from cli.score import register as register_scoring  # score, judge, import (cli/score.py)

@@ -210,8 +210,11 @@ def _start(settings: LocalPrefectSettings) -> ServerRecord:
             tail = _log_tail(settings.log_path, since=log_start)
             known = classify_start_log(tail, str(settings.db_path))
             what, todo = known if known else (f"it exited with code {proc.returncode} ({_last_line(tail)})", start_failure_hint(settings))
-            raise PrefectUnavailable(f"the local Prefect server could not start: {what}", error_class=ErrorClass.SERVER_START,
-                                     hint=f"{todo}; log: {settings.log_path}")  # fmt: skip
+            raise PrefectUnavailable(
+                f"the local Prefect server could not start: {what}",
+                error_class=ErrorClass.SERVER_START,
+                hint=f"{todo}; log: {settings.log_path}",
+            )
         ok, version = _health(url)
         if ok and version:
             record = ServerRecord(pid=proc.pid, port=port, url=url, started_at=utc_now(), db_path=str(settings.db_path), version=version)
@@ -357,14 +360,18 @@ def as_prefect_failure(exc: BaseException, api_url: str | None) -> PrefectUnavai
             return current
         text = str(current)
         if isinstance(current, RuntimeError) and "ephemeral Prefect API server" in text:
-            return PrefectUnavailable(f"Prefect's temporary server did not start: {text}", hint="drop --ephemeral to use the local server tracr keeps running")
+            return PrefectUnavailable(
+                f"Prefect's temporary server did not start: {text}", hint="drop --ephemeral to use the local server tracr keeps running"
+            )
         if isinstance(current, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError)):
             request = getattr(current, "_request", None)
             target = str(request.url) if request is not None else ""
             if api_url and target and not target.startswith(api_url.rstrip("/")):
                 continue  # a model endpoint, not Prefect
-            return PrefectUnavailable(f"cannot reach the Prefect API at {api_url or '(ephemeral)'}: {type(current).__name__}: {text or 'no answer'}",
-                                      hint=_hint_for(api_url))  # fmt: skip
+            return PrefectUnavailable(
+                f"cannot reach the Prefect API at {api_url or '(ephemeral)'}: {type(current).__name__}: {text or 'no answer'}",
+                hint=_hint_for(api_url),
+            )
         if type(current).__name__ == "PrefectHTTPStatusError" and " 5" in text[:40]:
             return PrefectUnavailable(f"the Prefect API at {api_url} failed: {_last_line(text)}", hint=_hint_for(api_url))
     return None
@@ -377,8 +384,10 @@ def server_report(settings: LocalPrefectSettings | None = None) -> tuple[bool, s
     if record is None:
         return False, f"not running (no record in {settings.state_dir}); the next tracr run starts it"
     if verdict == Verdict.LIVE:
-        return True, f"running: {record.ui} (pid {record.pid}, Prefect {record.version}, since {record.started_at}, database {record.db_path})"
+        return (
+            True,
+            f"running: {record.ui} (pid {record.pid}, Prefect {record.version}, since {record.started_at}, database {record.db_path})",
+        )
     if verdict == Verdict.STARTING:
         return False, f"starting or not answering: pid {record.pid}, {record.url}"
     return False, f"not running: stale record ({verdict.value}: pid {record.pid}, port {record.port}); the next tracr run replaces it"
-

@@ -22,8 +22,16 @@ __all__ = ["ProgressDisplay"]
 class ProgressDisplay:
     """Start with :meth:`start`, end with :meth:`stop` (which draws the last state once more on a terminal)."""
 
-    def __init__(self, layout: OutputLayout, job_id: str, targets: list[RunTarget], *, stream: TextIO | None = None,
-                 live: bool | None = None, interval_s: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        layout: OutputLayout,
+        job_id: str,
+        targets: list[RunTarget],
+        *,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        interval_s: float | None = None,
+    ) -> None:
         self.layout, self.job_id, self.targets = layout, job_id, targets
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty() if live is None else live
@@ -58,8 +66,9 @@ class ProgressDisplay:
             from rich.live import Live
 
             console = Console(file=self.stream, force_terminal=True, soft_wrap=True)
-            self._rich = Live(self._renderable(), console=console, auto_refresh=False, transient=False,
-                              redirect_stdout=True, redirect_stderr=True)  # fmt: skip
+            self._rich = Live(
+                self._renderable(), console=console, auto_refresh=False, transient=False, redirect_stdout=True, redirect_stderr=True
+            )
             self._rich.start(refresh=True)
         self._thread = threading.Thread(target=self._loop, name="tracr-progress", daemon=True)
         self._thread.start()

@@ -31,7 +31,9 @@ def _score(args: argparse.Namespace) -> int:
 
     outputs = _outputs(args.outputs)
     try:
-        request = score_request(outputs, args.job_id, tests=args.tests, references=args.references, strict_present=args.strict_present or None)
+        request = score_request(
+            outputs, args.job_id, tests=args.tests, references=args.references, strict_present=args.strict_present or None
+        )
         plan_scoring(request)  # bad ground truth fails here, before Prefect starts
     except TracrError as exc:
         print(f"tracr score: {exc.one_line()}", file=sys.stderr)
@@ -79,9 +81,14 @@ def _judge(args: argparse.Namespace) -> int:
         print(f"tracr judge: environment variable {args.api_key_env} is not set (export the judge's API key there)", file=sys.stderr)
         return 2
     settings = JudgeSettings(
-        model=args.model, base_url=args.base_url, api_key=key, budget=args.budget,
-        input_per_million=args.input_price, output_per_million=args.output_price, seed=args.seed,
-    )  # fmt: skip
+        model=args.model,
+        base_url=args.base_url,
+        api_key=key,
+        budget=args.budget,
+        input_per_million=args.input_price,
+        output_per_million=args.output_price,
+        seed=args.seed,
+    )
     try:
         record = asyncio.run(judge_job(_outputs(args.outputs), args.job_id, settings))
     except TracrError as exc:
@@ -115,7 +122,9 @@ def _import(args: argparse.Namespace) -> int:
 
     outputs = _outputs(args.outputs)
     try:
-        runs = import_outputs(outputs, args.job_id, args.model, Path(args.dir).resolve(), inputs=Path(args.inputs).resolve() if args.inputs else None)
+        runs = import_outputs(
+            outputs, args.job_id, args.model, Path(args.dir).resolve(), inputs=Path(args.inputs).resolve() if args.inputs else None
+        )
     except TracrError as exc:
         print(f"tracr import: {exc.one_line()}", file=sys.stderr)
         return 2
@@ -126,7 +135,9 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _register_import(sub: Any) -> None:
-    imp = sub.add_parser("import", help="add a run of outputs made elsewhere: <pdf_slug>/<page>.md or olmOCR-Bench <stem>_pg<p>_repeat<r>.md")
+    imp = sub.add_parser(
+        "import", help="add a run of outputs made elsewhere: <pdf_slug>/<page>.md or olmOCR-Bench <stem>_pg<p>_repeat<r>.md"
+    )
     imp.add_argument("job_id")
     imp.add_argument("dir", help="folder of markdown outputs")
     imp.add_argument("--model", required=True, help="name of the model that made them (its folder is the slug)")

@@ -20,11 +20,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tracr.outputs.layout import default_outputs_root
+from tracr.documents.pdf import render_page
 from tracr.index.queries import Query
 from tracr.index.store import read_index, refresh_index
+from tracr.outputs.layout import default_outputs_root
 from tracr.review.pairing import PairCandidate, arena_candidates
-from tracr.documents.pdf import render_page
 from tracr.review.ratings import ModelRating, leaderboard
 from tracr.review.votes import Vote, read_votes
 

@@ -23,15 +23,27 @@ def app_path() -> Path:
 def review_command(outputs: Path, *, host: str = "127.0.0.1", port: int = 8501) -> list[str]:
     """The ``streamlit run`` command line for the reviewer."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(app_path()),
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
-        "--", "--outputs", str(outputs),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+        "--",
+        "--outputs",
+        str(outputs),
+    ]
 
 
 def launch(outputs: Path, *, host: str = "127.0.0.1", port: int = 8501) -> int:

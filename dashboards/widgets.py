@@ -6,12 +6,23 @@ from typing import Any
 
 import streamlit as st
 
-from tracr.index import queries as Q
 from dashboards import data
+from tracr.index import queries as Q
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
 from tracr.review.text_diff import escape_markdown_text
 
-__all__ = ["ALL_JOBS", "root", "plain", "pick_job", "show_output", "show_page_image", "fmt_seconds", "fmt_int", "status_label", "judge_and_cost_panel"]
+__all__ = [
+    "ALL_JOBS",
+    "root",
+    "plain",
+    "pick_job",
+    "show_output",
+    "show_page_image",
+    "fmt_seconds",
+    "fmt_int",
+    "status_label",
+    "judge_and_cost_panel",
+]
 
 #: Model output headings drop this many levels, so a page's "# Title" stays smaller than the app's own.
 HEADING_DEMOTION = 2
@@ -142,13 +153,19 @@ def judge_and_cost_panel(votes: list[Any], job_id: str | None) -> None:
             for r in data.ratings(subset):
                 columns.setdefault(r.model, {})[label] = f"{r.rating:,.0f} [{r.ci_low:,.0f}–{r.ci_high:,.0f}]"
         st.markdown("**Human, LLM-judge and combined ratings** (Bradley–Terry, 95% CI)")
-        table = pd.DataFrame([{"model": m, **{k: c.get(k, "-") for k in ("human", "judge", "combined")}} for m, c in sorted(columns.items())])
+        table = pd.DataFrame(
+            [{"model": m, **{k: c.get(k, "-") for k in ("human", "judge", "combined")}} for m, c in sorted(columns.items())]
+        )
         st.dataframe(table, hide_index=True, key="leaderboard-judge")
         agreed = agreement(votes)
         if agreed.rate is None:
-            st.caption(f"{len(judged)} judge votes; no pair was voted on by both a person and the judge yet, so their agreement is unknown.")
+            st.caption(
+                f"{len(judged)} judge votes; no pair was voted on by both a person and the judge yet, so their agreement is unknown."
+            )
         else:
-            st.caption(f"Judge–human agreement: {100 * agreed.rate:.0f}% of the {agreed.pairs} pairs both voted on (the judge's winner, or tie, equals the human majority).")
+            st.caption(
+                f"Judge–human agreement: {100 * agreed.rate:.0f}% of the {agreed.pairs} pairs both voted on (the judge's winner, or tie, equals the human majority)."
+            )
     if job_id is not None:
         scores = data.query(root(), Q.model_scores(job_id))
         if not scores.empty and scores["cost_per_1000_pages"].notna().any():

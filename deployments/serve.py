@@ -14,11 +14,10 @@ It serves ``ocr-job`` (with the example nightly schedule, paused) and ``index-ou
 
 from __future__ import annotations
 
-from typing import cast
-
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
@@ -38,13 +37,23 @@ def build_deployments(name: str = "serve", schedule_active: bool = False) -> lis
     """``ocr-job/<name>`` (with the example nightly schedule) and ``index-outputs/<name>``."""
     # Called outside an event loop, ``to_deployment`` returns the deployment itself, not a coroutine.
     deployments = [
-        cast(RunnerDeployment, ocr_job_flow.to_deployment(
-            name=name,
-            description="Run a tracr job: give a config file path (config_path) or the config inline (config).",
-            tags=["tracr"],
-            schedules=[Cron("0 2 * * *", timezone="UTC", parameters=EXAMPLE_SCHEDULE_PARAMETERS, active=schedule_active, slug="example-nightly")],
-        )),
-        cast(RunnerDeployment, index_outputs_flow.to_deployment(name=name, description="Index tracr's output tree into DuckDB.", tags=["tracr"])),
+        cast(
+            RunnerDeployment,
+            ocr_job_flow.to_deployment(
+                name=name,
+                description="Run a tracr job: give a config file path (config_path) or the config inline (config).",
+                tags=["tracr"],
+                schedules=[
+                    Cron(
+                        "0 2 * * *", timezone="UTC", parameters=EXAMPLE_SCHEDULE_PARAMETERS, active=schedule_active, slug="example-nightly"
+                    )
+                ],
+            ),
+        ),
+        cast(
+            RunnerDeployment,
+            index_outputs_flow.to_deployment(name=name, description="Index tracr's output tree into DuckDB.", tags=["tracr"]),
+        ),
     ]
     return deployments
 

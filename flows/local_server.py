@@ -44,12 +44,12 @@ from tasks.server_registry import ServerRecord, process_cmdline, remove_record, 
 from tracr.config.job import ModelSpec
 from tracr.config.models import VllmDockerModel, VllmModel, VllmProcessModel
 from tracr.errors import ErrorClass
-from tracr.serving.fit_check import FitVerdict
-from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
 from tracr.outputs.layout import RunLocation
 from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
+from tracr.serving.fit_check import FitVerdict
+from tracr.serving.gpus import GpuInventory, InventoryError, current_inventory
 from tracr.serving.server_errors import classify_server_log
 
 __all__ = ["local_model_server_flow", "local_servers", "serve_local_model", "WAITING_STATE_NAME"]
@@ -105,7 +105,10 @@ async def _preflight(session: ServerSession, inventory: GpuInventory | None) -> 
         best = sorted((g.memory_total_mib for g in inventory.gpus), reverse=True)[: model.tensor_parallel_size]
         fit = fit_for(model, best)
         if fit.verdict == FitVerdict.FAIL:
-            raise PreflightError(f"fit check FAIL for {model.model} even on this host's largest GPUs: {fit.message}", error_class=ErrorClass.OUT_OF_GPU_MEMORY)
+            raise PreflightError(
+                f"fit check FAIL for {model.model} even on this host's largest GPUs: {fit.message}",
+                error_class=ErrorClass.OUT_OF_GPU_MEMORY,
+            )
         logger.info("fit check (best case) for %s: %s", model.model, fit.verdict.value)
 
 
@@ -120,7 +123,9 @@ async def _record_fit(session: ServerSession, inventory: GpuInventory, gpu_ids: 
         recorder.data["fit_check"] = fit.to_dict()
         recorder.write()
     if fit.verdict == FitVerdict.FAIL:
-        raise PreflightError(f"fit check FAIL for {model.model} on GPUs {list(gpu_ids)}: {fit.message}", error_class=ErrorClass.OUT_OF_GPU_MEMORY)
+        raise PreflightError(
+            f"fit check FAIL for {model.model} on GPUs {list(gpu_ids)}: {fit.message}", error_class=ErrorClass.OUT_OF_GPU_MEMORY
+        )
     if fit.verdict == FitVerdict.RISK:
         logger.warning("fit check RISK for %s on GPUs %s: %s", model.model, list(gpu_ids), fit.message)
     else:
@@ -157,7 +162,9 @@ async def _gpu_slots(session: ServerSession, inventory: GpuInventory | None) -> 
 
     run_id = current_flow_run.id
     try:
-        async with reserve_gpus(inventory, needed, holder_flow_run_id=uuid.UUID(run_id) if run_id else None, on_wait=on_wait) as reservation:
+        async with reserve_gpus(
+            inventory, needed, holder_flow_run_id=uuid.UUID(run_id) if run_id else None, on_wait=on_wait
+        ) as reservation:
             session.note(gpus=list(reservation.indices), gpu_limits=list(reservation.limit_names), gpu_wait_s=reservation.waited_s)
             logger.info("%s got GPU(s) %s after %.1fs", model.model, list(reservation.indices), reservation.waited_s)
             if waited:
@@ -181,10 +188,16 @@ async def _run_process(session: ServerSession, gpu_ids: tuple[int, ...] | None, 
         record = write_record(
             outputs_root,
             ServerRecord(
-                key=serve_key(model), pid=handle.pid, pgid=handle.pid, port=spec.port, command=spec.command,
-                owner_pid=os.getpid(), owner_cmdline=_owner_cmdline(), flow_run_id=current_flow_run.id,
+                key=serve_key(model),
+                pid=handle.pid,
+                pgid=handle.pid,
+                port=spec.port,
+                command=spec.command,
+                owner_pid=os.getpid(),
+                owner_cmdline=_owner_cmdline(),
+                flow_run_id=current_flow_run.id,
             ),
-        )  # fmt: skip
+        )
         session.note(pid=handle.pid)
         await wait_until_healthy(handle)
         session.note(status="healthy", startup_s=round(time.perf_counter() - started, 3))

@@ -17,8 +17,8 @@ from typing import Any, TypeVar, cast
 from prefect import flow, get_run_logger
 from prefect.utilities.annotations import quote
 
-from tasks.cancellation import untagged_task_runs
 from flows.local_server import serve_local_model
+from tasks.cancellation import untagged_task_runs
 from tasks.local_server import ServerStartError
 from tasks.local_servers import ServerDeath
 from tasks.ocr_pdf import RunContext, ocr_pdf
@@ -27,16 +27,16 @@ from tasks.page_engines import PageEngine, engine_for
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
 from tasks.run_progress import RunProgress
-from tracr.serving.gpus import gpu_info
-from tracr.outputs.layout import OutputLayout
+from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.files import read_json
-from tracr.outputs.rollup import Rollup
+from tracr.outputs.layout import OutputLayout
 from tracr.outputs.metrics import write_run_metrics
+from tracr.outputs.rollup import Rollup
+from tracr.run.events import run_event_payload
 from tracr.run.plan import PdfPlan, RunPlan
 from tracr.run.recorder import RunRecorder, host_info, refresh_model_metadata
-from tracr.errors import ErrorClass, TracrError
-from tracr.run.events import run_event_payload
 from tracr.run.state import RunStatus
+from tracr.serving.gpus import gpu_info
 
 __all__ = ["model_run_flow", "RunFailed"]
 
@@ -159,7 +159,13 @@ async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progr
 
 
 async def _record_end(
-    plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, end: _RunEnd, pdf_results: list[dict[str, Any]], resuming: bool
+    plan: RunPlan,
+    ctx: RunContext,
+    recorder: RunRecorder,
+    progress: RunProgress,
+    end: _RunEnd,
+    pdf_results: list[dict[str, Any]],
+    resuming: bool,
 ) -> None:
     """Every record of the run's end, whatever the end: metadata, metrics, the last event, the artifacts."""
     progress.write()
@@ -169,9 +175,14 @@ async def _record_end(
     metrics = write_run_metrics(plan.location, ctx.rollup.wall_seconds, {**recorder.data.get("host", {}), "gpus": gpu_info()})
     progress.alert_on_failures()
     payload = run_event_payload(
-        end.status.value, ctx.rollup.to_dict(), ctx.error_counts, end.error_class,
-        pages_skipped=ctx.pages_skipped, latency_p50_s=metrics["latency_s"]["p50"], resumed=resuming,
-    )  # fmt: skip
+        end.status.value,
+        ctx.rollup.to_dict(),
+        ctx.error_counts,
+        end.error_class,
+        pages_skipped=ctx.pages_skipped,
+        latency_p50_s=metrics["latency_s"]["p50"],
+        resumed=resuming,
+    )
     emit_run_event(end.status.value, plan, payload)
     await progress.finish(end.status, pdf_results)
 
@@ -181,11 +192,18 @@ def _summary(plan: RunPlan, ctx: RunContext, end: _RunEnd) -> dict[str, Any]:
     logger = get_run_logger()
     if end.status == RunStatus.FAILED:
         logger.error("run-%s of %s failed: %s", plan.run, plan.model_slug, end.error)
-        raise RunFailed(f"{plan.model_slug} run-{plan.run} failed: {end.error}", error_class=ErrorClass(end.error_class or ErrorClass.UNKNOWN))
+        raise RunFailed(
+            f"{plan.model_slug} run-{plan.run} failed: {end.error}", error_class=ErrorClass(end.error_class or ErrorClass.UNKNOWN)
+        )
     logger.info(
         "run-%s of %s %s: %d done, %d failed, %.2f pages/s",
-        plan.run, plan.model_slug, end.status.value, ctx.rollup.pages_done, ctx.rollup.pages_failed, ctx.rollup.pages_per_s,
-    )  # fmt: skip
+        plan.run,
+        plan.model_slug,
+        end.status.value,
+        ctx.rollup.pages_done,
+        ctx.rollup.pages_failed,
+        ctx.rollup.pages_per_s,
+    )
     return {
         "job_id": plan.job_id,
         "model_slug": plan.model_slug,

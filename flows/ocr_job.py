@@ -20,26 +20,26 @@ from prefect.states import Cancelled
 
 from flows.local_server import local_servers
 from flows.model_run import model_run_flow
+from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
 from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
-from tasks.storage_check import check_shared_storage
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
+from tasks.storage_check import check_shared_storage
 from tracr.config.job import JobConfig, ModelSpec
-from tracr.config.models import KeyedModel
 from tracr.config.job_request import JobRequest
+from tracr.config.models import KeyedModel
 from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.files import read_json
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.layout import outputs_root as resolve_outputs_root
-from tracr.outputs.files import read_json
+from tracr.outputs.metrics import write_job_metrics
 from tracr.outputs.timestamps import utc_now
+from tracr.run.claims import config_digest, release_claim, try_claim, update_claim
+from tracr.run.events import failure_threshold
 from tracr.run.plan import PdfPlan, RunPlan
 from tracr.run.recorder import refresh_job_metadata, refresh_model_metadata
-from tracr.run.claims import config_digest, release_claim, try_claim, update_claim
-from tracr.outputs.metrics import write_job_metrics
 from tracr.run.resume import resumable_run
-from tracr.run.events import failure_threshold
-from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
 
 __all__ = ["ocr_job_flow", "job_run_name", "JobFailed"]
 
@@ -100,8 +100,13 @@ def _run_plans(
         location = layout.run(config.job_id, spec.slug, number) if number else layout.allocate_run(config.job_id, spec.slug)
         recorded = (read_json(location.run_metadata) or {}).get("config_digest") if number else None
         if recorded and recorded != digest:
-            logger.warning("%s run-%s was started from a different config (digest %s…, now %s…); its finished pages are kept as they are",
-                           spec.slug, number, recorded[:12], (digest or "")[:12])  # fmt: skip
+            logger.warning(
+                "%s run-%s was started from a different config (digest %s…, now %s…); its finished pages are kept as they are",
+                spec.slug,
+                number,
+                recorded[:12],
+                (digest or "")[:12],
+            )
         plans.append(
             RunPlan(
                 job_id=config.job_id,
@@ -123,7 +128,14 @@ def _run_plans(
 
 
 def _job_markdown(job_id: str, outputs_root: Path, runs: list[dict[str, Any]]) -> str:
-    lines = [f"# {job_id}", "", f"Outputs: `{outputs_root / job_id}`", "", "| model | run | status | done | failed | pages/s | error |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# {job_id}",
+        "",
+        f"Outputs: `{outputs_root / job_id}`",
+        "",
+        "| model | run | status | done | failed | pages/s | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for run in runs:
         rollup = run.get("rollup") or {}
         lines.append(
@@ -207,8 +219,13 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     if not request.force:
         acquired, claim = try_claim(outputs_root, digest, {"job_id": job.job_id, "flow_run_id": str(flow_run.id or "")})
         if not acquired:
-            logger.warning("job %s with this config is already running (pid %s on %s, flow run %s); not starting another",
-                           job.job_id, claim.get("pid"), claim.get("host"), claim.get("flow_run_id"))  # fmt: skip
+            logger.warning(
+                "job %s with this config is already running (pid %s on %s, flow run %s); not starting another",
+                job.job_id,
+                claim.get("pid"),
+                claim.get("host"),
+                claim.get("flow_run_id"),
+            )
             return {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": [], "duplicate_of": _public_claim(claim)}
     await tag_flow_run(job.job_id)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
@@ -258,4 +275,9 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
     failed = [s for s in states if s.is_failed() or s.is_crashed()]
     if failed:
         raise JobFailed(f"{len(failed)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")
-    return {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": runs, "broken_pdfs": [p.slug for p in pdfs if p.error]}
+    return {
+        "job_id": job.job_id,
+        "job_dir": str(layout.job_dir(job.job_id)),
+        "runs": runs,
+        "broken_pdfs": [p.slug for p in pdfs if p.error],
+    }

@@ -6,9 +6,8 @@ It only composes the tasks of :mod:`tasks.scoring`; results land in
 
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 

@@ -15,22 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from collections.abc import Awaitable
 from uuid import UUID
 
 from prefect import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentTaskRunId, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentTaskRunId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import TagsContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Cancelling
 
-from tracr.run.claims import claim_is_live, claim_of_flow_run, release_claim
 from tracr.outputs.layout import OutputLayout
+from tracr.run.claims import claim_is_live, claim_of_flow_run, release_claim
 from tracr.run.recorder import record_abandoned_runs
 
 __all__ = ["job_tag", "tag_flow_run", "untagged_task_runs", "run_until_cancelled", "cancel_job", "CANCEL_POLL_S"]
@@ -146,5 +151,7 @@ async def _cancel_abandoned(client: Any, run: FlowRun, claim: dict[str, Any], jo
     """Settle a flow run whose process died: ``Cancelled`` in Prefect and in its run records."""
     reason = f"the job's process (pid {claim.get('pid')} on {claim.get('host')}) is gone; cancelled by tracr cancel"
     marked = record_abandoned_runs(OutputLayout(outputs_root), job_id, list(claim.get("runs") or []), reason)
-    await client.set_flow_run_state(run.id, Cancelled(message=f"{reason}; runs recorded cancelled: {', '.join(marked) or 'none'}"), force=True)
+    await client.set_flow_run_state(
+        run.id, Cancelled(message=f"{reason}; runs recorded cancelled: {', '.join(marked) or 'none'}"), force=True
+    )
     release_claim(outputs_root, claim)

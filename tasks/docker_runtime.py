@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from tasks.local_server import HealthWatch, ServerStartError, find_free_port, wait_listed
@@ -32,10 +32,20 @@ from tracr.errors import ErrorClass
 from tracr.serving.server_errors import classify_server_log
 
 __all__ = [
-    "DockerServer", "DockerUnavailable", "check_docker_engine", "start_vllm_container", "wait_container_healthy",
-    "stop_container", "stale_container_ids", "sweep_stale_containers", "LABEL_PREFIX",
-    "ContainerStartError", "GPU_REQUEST_ENV", "gpu_request_mode", "wants_device_request",
-]  # fmt: skip
+    "DockerServer",
+    "DockerUnavailable",
+    "check_docker_engine",
+    "start_vllm_container",
+    "wait_container_healthy",
+    "stop_container",
+    "stale_container_ids",
+    "sweep_stale_containers",
+    "LABEL_PREFIX",
+    "ContainerStartError",
+    "GPU_REQUEST_ENV",
+    "gpu_request_mode",
+    "wants_device_request",
+]
 
 LABEL_PREFIX = "io.tracr"
 CONTAINER_PORT = 8000
@@ -121,7 +131,8 @@ def _start_failure(image: str, exc: Exception, requested_gpus: bool) -> Containe
     text = str(getattr(exc, "explanation", None) or exc)
     if isinstance(exc, docker.errors.ImageNotFound) or "No such image" in text:
         return ContainerStartError(
-            f"runtime docker: image {image!r} is not on this engine and was not pulled ({text[:300]})", error_class=ErrorClass.IMAGE_NOT_FOUND
+            f"runtime docker: image {image!r} is not on this engine and was not pulled ({text[:300]})",
+            error_class=ErrorClass.IMAGE_NOT_FOUND,
         )
     if requested_gpus and ("could not select device driver" in text or "nvidia" in text.lower()):
         return ContainerStartError(
@@ -132,7 +143,9 @@ def _start_failure(image: str, exc: Exception, requested_gpus: bool) -> Containe
     if "port is already allocated" in text or "address already in use" in text.lower():
         return ContainerStartError(f"runtime docker: the container's host port is taken ({text[:300]})", error_class=ErrorClass.PORT_IN_USE)
     diagnosis = classify_server_log(text)
-    return ContainerStartError(f"runtime docker: the engine could not start {image!r} ({type(exc).__name__}: {text[:300]})", error_class=diagnosis.error_class)
+    return ContainerStartError(
+        f"runtime docker: the engine could not start {image!r} ({type(exc).__name__}: {text[:300]})", error_class=diagnosis.error_class
+    )
 
 
 def _remove_quietly(container_id: str) -> None:
@@ -144,8 +157,13 @@ def _remove_quietly(container_id: str) -> None:
 
 
 async def start_vllm_container(
-    model: VllmDockerModel, serve_args: list[str], gpu_ids: tuple[int, ...] | None, log_path: Path, labels: dict[str, str],
-    *, port: int | None = None,
+    model: VllmDockerModel,
+    serve_args: list[str],
+    gpu_ids: tuple[int, ...] | None,
+    log_path: Path,
+    labels: dict[str, str],
+    *,
+    port: int | None = None,
 ) -> DockerServer:
     """Create and start the container; the image's entrypoint is ``vllm serve``.
 

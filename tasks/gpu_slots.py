@@ -29,10 +29,19 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from tracr.serving.gpus import GpuInventory
 from tracr.errors import ErrorClass, TracrError
+from tracr.serving.gpus import GpuInventory
 
-__all__ = ["GpuReservation", "GpuRequestTooLarge", "gpu_limit_name", "gpu_host", "ensure_gpu_limits", "reserve_gpus", "gpu_slot_usage", "lease_seconds"]
+__all__ = [
+    "GpuReservation",
+    "GpuRequestTooLarge",
+    "gpu_limit_name",
+    "gpu_host",
+    "ensure_gpu_limits",
+    "reserve_gpus",
+    "gpu_slot_usage",
+    "lease_seconds",
+]
 
 HOST_ENV = "TRACR_GPU_HOST"
 LEASE_ENV = "TRACR_GPU_LEASE_S"
@@ -150,7 +159,13 @@ async def reserve_gpus(
             try:
                 await stack.enter_async_context(
                     concurrency(
-                        names, occupy=1, max_retries=0, lease_duration=lease, strict=True, holder=holder, raise_on_lease_renewal_failure=False
+                        names,
+                        occupy=1,
+                        max_retries=0,
+                        lease_duration=lease,
+                        strict=True,
+                        holder=holder,
+                        raise_on_lease_renewal_failure=False,
                     )
                 )
             except ConcurrencySlotAcquisitionError as exc:

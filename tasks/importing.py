@@ -39,14 +39,22 @@ def job_inputs(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
     return [i for i in meta.get("inputs") or [] if isinstance(i, dict) and i.get("pdf_slug")]
 
 
-def ensure_job(layout: OutputLayout, job_id: str, pdfs: Sequence[Path], *, title: str | None = None, page_counts: Mapping[Path, int] | None = None) -> list[dict[str, Any]]:
+def ensure_job(
+    layout: OutputLayout, job_id: str, pdfs: Sequence[Path], *, title: str | None = None, page_counts: Mapping[Path, int] | None = None
+) -> list[dict[str, Any]]:
     """Create a job from PDFs when none exists (``tracr import --inputs``); returns the job's inputs."""
     existing = job_inputs(layout, job_id)
     if existing:
         return existing
     slugs = pdf_slugs(list(pdfs))
     inputs = [
-        {"pdf_slug": slugs[p], "path": str(p), "page_count": (page_counts or {}).get(p), "pages_selected": (page_counts or {}).get(p), "error": None}
+        {
+            "pdf_slug": slugs[p],
+            "path": str(p),
+            "page_count": (page_counts or {}).get(p),
+            "pages_selected": (page_counts or {}).get(p),
+            "error": None,
+        }
         for p in pdfs
     ]
     layout.job_dir(job_id).mkdir(parents=True, exist_ok=True)
@@ -70,7 +78,13 @@ def write_run(
     ``imported`` (source folder, layout, repeat) is recorded under ``import`` and marks the run ``imported: true``;
     ``None`` writes a plain run (tests use it to build jobs).
     """
-    model_dict = {"model": model_slug, "provider": "imported" if imported is not None else "test", "mode": "api", "slug": model_slug, **(model or {})}
+    model_dict = {
+        "model": model_slug,
+        "provider": "imported" if imported is not None else "test",
+        "mode": "api",
+        "slug": model_slug,
+        **(model or {}),
+    }
     location = layout.allocate_run(job_id, model_slug)
     base: dict[str, Any] = {"model": model_dict, "settings": {}}
     if imported is not None:
@@ -89,7 +103,9 @@ def write_run(
         started = utc_now()
         for page, text in items:
             if text is None:
-                record = PageRecord(page=page, status="failed", attempts=1, error="no output for this page", error_class=ErrorClass.MALFORMED.value)
+                record = PageRecord(
+                    page=page, status="failed", attempts=1, error="no output for this page", error_class=ErrorClass.MALFORMED.value
+                )
             else:
                 write_text_atomic(location.page_markdown(pdf_slug, page), text)
                 tin, tout = (tokens or {}).get((pdf_slug, page), (None, None))
@@ -125,15 +141,32 @@ def write_run(
 
 
 def write_repeats(
-    layout: OutputLayout, job_id: str, model_slug: str, repeats: Sequence[Mapping[tuple[str, int], str | None]], *, imported: Mapping[str, Any]
+    layout: OutputLayout,
+    job_id: str,
+    model_slug: str,
+    repeats: Sequence[Mapping[tuple[str, int], str | None]],
+    *,
+    imported: Mapping[str, Any],
 ) -> list[RunLocation]:
     """One run per repeat; the last run's metadata names all of them (``import.repeat_runs``)."""
     locations = []
     for number, pages in enumerate(repeats, start=1):
-        locations.append(write_run(layout, job_id, model_slug, pages, model={"model": imported.get("model", model_slug)}, imported={**imported, "repeat": number, "repeats": len(repeats)}))
+        locations.append(
+            write_run(
+                layout,
+                job_id,
+                model_slug,
+                pages,
+                model={"model": imported.get("model", model_slug)},
+                imported={**imported, "repeat": number, "repeats": len(repeats)},
+            )
+        )
     if len(locations) > 1:
         last = locations[-1]
-        RunRecorder(last, {"import": {**imported, "repeat": len(locations), "repeats": len(locations), "repeat_runs": [loc.run for loc in locations]}})
+        RunRecorder(
+            last,
+            {"import": {**imported, "repeat": len(locations), "repeats": len(locations), "repeat_runs": [loc.run for loc in locations]}},
+        )
     return locations
 
 
@@ -162,7 +195,7 @@ def import_outputs(outputs: Path, job_id: str, model: str, source: Path, *, inpu
         for pdf in pdfs:
             try:
                 counts[pdf] = inspect_pdf(pdf).page_count
-            except Exception as exc:  # noqa: BLE001 - an unreadable PDF is recorded, not fatal for the others
+            except Exception as exc:
                 raise ImportError_(f"{pdf}: cannot read the PDF ({exc})") from None
         ensure_job(layout, job_id, pdfs, page_counts=counts)
     job_pdfs = [JobPdf(str(i["pdf_slug"]), str(i.get("path") or i["pdf_slug"]), i.get("page_count")) for i in job_inputs(layout, job_id)]

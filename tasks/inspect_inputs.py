@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.documents.pdf import PdfError, inspect_pdf
-from tracr.run.plan import PdfPlan
 from tracr.outputs.slugs import pdf_slugs
+from tracr.run.plan import PdfPlan
 
 __all__ = ["inspect_inputs", "plan_pdfs"]
 

@@ -104,8 +104,14 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
         rng.shuffle(keys)
         queues[(a, b)] = keys
         exhaustive_calls += sum(2 for k in keys if not same_output(job.pages[k][a][1], job.pages[k][b][1]))
-    client = OcrClient(base_url=settings.base_url, api_key=settings.api_key, model=settings.model, max_concurrent_requests=4,
-                       timeout_s=settings.timeout_s, policy=RetryPolicy(retries=2))  # fmt: skip
+    client = OcrClient(
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        model=settings.model,
+        max_concurrent_requests=4,
+        timeout_s=settings.timeout_s,
+        policy=RetryPolicy(retries=2),
+    )
     loop = asyncio.get_running_loop()
     totals = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "ties_without_call": 0, "pairs_judged": 0, "unparsable": 0}
     votes = list(earlier)
@@ -116,7 +122,9 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
         image = await asyncio.to_thread(render_page_data_url, job.sources[key[0]], key[1], settings.longest_side_px)
 
         def ask(prompt: str) -> str:
-            result = asyncio.run_coroutine_threadsafe(client.ocr(image, prompt=prompt, max_tokens=settings.max_tokens, temperature=0.0), loop).result()
+            result = asyncio.run_coroutine_threadsafe(
+                client.ocr(image, prompt=prompt, max_tokens=settings.max_tokens, temperature=0.0), loop
+            ).result()
             totals["calls"] += 1
             totals["input_tokens"] += result.input_tokens or 0
             totals["output_tokens"] += result.output_tokens or 0
@@ -124,7 +132,10 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
                 raise JudgeError(f"judge {settings.model}: {result.error}", error_class=result.error_class)
             return result.text
 
-        left, right = PageRef(model_slug=a, run=run_a, pdf_slug=key[0], page=key[1]), PageRef(model_slug=b, run=run_b, pdf_slug=key[0], page=key[1])
+        left, right = (
+            PageRef(model_slug=a, run=run_a, pdf_slug=key[0], page=key[1]),
+            PageRef(model_slug=b, run=run_b, pdf_slug=key[0], page=key[1]),
+        )
         try:
             decision_ = await asyncio.to_thread(judge_pair, text_a, text_b, ask)
         except JudgeVerdictError:

@@ -38,15 +38,23 @@ def vllm_serve_args(model: VllmModel, port: int, host: str = "127.0.0.1") -> lis
     preset = match_preset(model.model, model.vllm_preset)
     limit_mm = {"video": 0, **(preset.limit_mm_per_prompt if preset else {})}
     args = [
-        "serve", model.model,
-        "--served-model-name", model.model,
-        "--host", host,
-        "--port", str(port),
-        "--tensor-parallel-size", str(model.tensor_parallel_size),
-        "--data-parallel-size", str(model.data_parallel_size),
-        "--gpu-memory-utilization", str(model.gpu_memory_utilization),
-        "--limit-mm-per-prompt", json.dumps(limit_mm),
-    ]  # fmt: skip
+        "serve",
+        model.model,
+        "--served-model-name",
+        model.model,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--tensor-parallel-size",
+        str(model.tensor_parallel_size),
+        "--data-parallel-size",
+        str(model.data_parallel_size),
+        "--gpu-memory-utilization",
+        str(model.gpu_memory_utilization),
+        "--limit-mm-per-prompt",
+        json.dumps(limit_mm),
+    ]
     if model.max_model_len:
         args += ["--max-model-len", str(model.max_model_len)]
     explicit = {"max-model-len"} if model.max_model_len else set()
@@ -63,12 +71,17 @@ def serve_key(model: LocalServerModel) -> str:
     settings: dict[str, object] = {"provider": model.provider, "model": model.model}
     if isinstance(model, VllmModel):
         settings |= {
-            "runtime": model.runtime, "device": model.device,
-            "tp": model.tensor_parallel_size, "dp": model.data_parallel_size, "util": model.gpu_memory_utilization,
-            "max_model_len": model.max_model_len, "extra": list(model.extra_vllm_args), "preset": model.vllm_preset,
+            "runtime": model.runtime,
+            "device": model.device,
+            "tp": model.tensor_parallel_size,
+            "dp": model.data_parallel_size,
+            "util": model.gpu_memory_utilization,
+            "max_model_len": model.max_model_len,
+            "extra": list(model.extra_vllm_args),
+            "preset": model.vllm_preset,
             "exe": vllm_executable(model) if isinstance(model, VllmProcessModel) else None,
             "image": model.docker_image if isinstance(model, VllmDockerModel) else None,
-        }  # fmt: skip
+        }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 

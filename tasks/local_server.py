@@ -22,11 +22,22 @@ from typing import NoReturn
 
 import httpx
 
-from tracr.serving.process_group import terminate_group
 from tracr.errors import ErrorClass, TracrError
+from tracr.serving.process_group import terminate_group
 
-__all__ = ["ServerSpec", "ServerHandle", "ServerStartError", "ServerDied", "find_free_port", "running_server", "start_server", "stop_server",
-           "wait_until_healthy", "HealthWatch", "wait_listed"]
+__all__ = [
+    "ServerSpec",
+    "ServerHandle",
+    "ServerStartError",
+    "ServerDied",
+    "find_free_port",
+    "running_server",
+    "start_server",
+    "stop_server",
+    "wait_until_healthy",
+    "HealthWatch",
+    "wait_listed",
+]
 
 
 class ServerStartError(TracrError, RuntimeError):
@@ -154,7 +165,9 @@ async def wait_until_healthy(handle: ServerHandle) -> float:
         return handle.process.poll()
 
     return await wait_listed(
-        HealthWatch("local server", spec.base_url, spec.served_model, spec.log_path, spec.startup_timeout_s, spec.poll_interval_s, exit_code)
+        HealthWatch(
+            "local server", spec.base_url, spec.served_model, spec.log_path, spec.startup_timeout_s, spec.poll_interval_s, exit_code
+        )
     )
 
 

@@ -28,14 +28,18 @@ from tracr.config.job import ModelSpec
 from tracr.config.models import LocalServerModel
 from tracr.errors import ErrorClass
 from tracr.outputs.layout import RunLocation
-from tracr.run.recorder import RunRecorder
 from tracr.run.plan import RunPlan
+from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
 from tracr.serving.server_errors import classify_server_log
 
 __all__ = [
-    "LocalServers", "ServerSession", "LocalEndpoint", "ServerDeath", "never_dies",
-]  # fmt: skip
+    "LocalServers",
+    "ServerSession",
+    "LocalEndpoint",
+    "ServerDeath",
+    "never_dies",
+]
 
 #: The providers whose runs need a local server from the ``local-model-server`` flow.
 
@@ -205,7 +209,12 @@ class LocalServers:
 
     @asynccontextmanager
     async def serve(
-        self, plan_or_spec: RunPlan | ModelSpec, location: RunLocation | None = None, *, recorder: RunRecorder | None = None, share: bool = True
+        self,
+        plan_or_spec: RunPlan | ModelSpec,
+        location: RunLocation | None = None,
+        *,
+        recorder: RunRecorder | None = None,
+        share: bool = True,
     ) -> AsyncIterator[LocalEndpoint]:
         """Yield a healthy local server's endpoint for the model; stop it when the last user leaves.
 

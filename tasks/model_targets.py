@@ -72,7 +72,9 @@ async def resolve_model_blocks(config: JobConfig) -> JobConfig:
     targets = {name: await load_model_target(name) for name in dict.fromkeys(s.block for s in specs)}
     missing = [name for name, target in targets.items() if target is None]
     if missing:
-        where = ", ".join(f"models[{i}].block {s.block!r}" for i, s in enumerate(config.models) if isinstance(s, BlockModel) and s.block in missing)
+        where = ", ".join(
+            f"models[{i}].block {s.block!r}" for i, s in enumerate(config.models) if isinstance(s, BlockModel) and s.block in missing
+        )
         raise ModelBlockError(f"no {BLOCK_TYPE_SLUG} block named {', '.join(map(repr, missing))} ({where}); {REGISTER_HINT}")
     models: list[ModelSpec] = []
     for spec in config.models:
@@ -91,6 +93,8 @@ async def block_endpoint(spec: BlockModel) -> BlockEndpoint:
     """Base URL and key of a block-backed model, loaded inside the run that uses them."""
     target = await load_model_target(spec.block)
     if target is None:
-        raise FatalModelError(f"no {BLOCK_TYPE_SLUG} block named {spec.block!r} (deleted since the job planned?)", error_class=ErrorClass.AUTH)
+        raise FatalModelError(
+            f"no {BLOCK_TYPE_SLUG} block named {spec.block!r} (deleted since the job planned?)", error_class=ErrorClass.AUTH
+        )
     key = target.api_key.get_secret_value() if target.api_key is not None else ""
     return BlockEndpoint(base_url=target.base_url, api_key=key or "EMPTY")

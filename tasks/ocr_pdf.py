@@ -22,9 +22,8 @@ from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
 from tracr.errors import ErrorClass
 from tracr.outputs.files import OutputWriteError, write_text_atomic
+from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import RunLocation
-from tracr.outputs.journal import PageRecord, append_record
-from tracr.outputs.journal import pdf_metadata_text
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import utc_now
 from tracr.run.plan import PdfPlan
@@ -156,7 +155,9 @@ class _PdfMetadataWriter:
         try:
             write_text_atomic(self.path, pdf_metadata_text(header, page_lines), durable=True)
         except OSError as exc:
-            raise OutputWriteError(f"cannot write {self.path}: {exc.strerror or exc}", hint="check that the outputs folder is writable and not full") from exc
+            raise OutputWriteError(
+                f"cannot write {self.path}: {exc.strerror or exc}", hint="check that the outputs folder is writable and not full"
+            ) from exc
         return header
 
 

@@ -190,5 +190,7 @@ class OcrClient:
                     raise FatalModelError(f"{self.model}: {_describe(exc)}", error_class=error_class) from None
                 if not self.policy.should_retry(error_class, attempt):
                     tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
-                    return OcrResult(text=None, attempts=attempt, error=f"{_describe(exc, self.timeout_s)} ({tries})", error_class=error_class)
+                    return OcrResult(
+                        text=None, attempts=attempt, error=f"{_describe(exc, self.timeout_s)} ({tries})", error_class=error_class
+                    )
                 await asyncio.sleep(self.policy.delay(attempt, _retry_after(exc)))

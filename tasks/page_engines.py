@@ -20,12 +20,11 @@ from tasks.ocr_request import FatalModelError, OcrClient, OcrResult
 from tasks.render_pool import RenderPool
 from tracr.config.models import ApiModel, BlockModel, EndpointModel, KeyedModel, LocalServerModel, TextLayerModel
 from tracr.config.render import RenderSettings
-from tracr.run.plan import RunPlan
 from tracr.errors import ErrorClass
+from tracr.run.plan import RunPlan
 from tracr.run.retry import RetryPolicy
 
 __all__ = ["PageEngine", "ChatPageEngine", "TextLayerEngine", "ServedEndpoint", "engine_for"]
-
 
 
 class ServedEndpoint(Protocol):
@@ -47,7 +46,9 @@ class PageEngine(Protocol):
 class ChatPageEngine:
     """Render in the pool, then one streaming chat completion with the image."""
 
-    def __init__(self, pool: RenderPool, client: OcrClient, render: RenderSettings, prompt: str, max_tokens: int, temperature: float) -> None:
+    def __init__(
+        self, pool: RenderPool, client: OcrClient, render: RenderSettings, prompt: str, max_tokens: int, temperature: float
+    ) -> None:
         self.pool = pool
         self.client = client
         self.render = render
@@ -74,7 +75,9 @@ class TextLayerEngine:
         try:
             text, elapsed = await asyncio.wait_for(self.pool.timed_text_markdown(pdf_path, page), self.timeout_s)
         except TimeoutError:
-            return OcrResult(text=None, attempts=1, error=f"text extraction took over {self.timeout_s:.0f}s", error_class=ErrorClass.TIMEOUT)
+            return OcrResult(
+                text=None, attempts=1, error=f"text extraction took over {self.timeout_s:.0f}s", error_class=ErrorClass.TIMEOUT
+            )
         except Exception as exc:
             return OcrResult(text=None, attempts=1, error=f"text extraction failed: {exc}"[:300], error_class=ErrorClass.RENDER)
         # The extraction's own time (a page waiting for a free worker is not slower); no tokens are streamed: no TTFT.

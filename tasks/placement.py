@@ -47,14 +47,18 @@ async def read_hosts() -> dict[str, HostGpus]:
                 break
             offset += 200
         hosts = hosts_from_limits(pairs)
-        runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])),
-                work_queue_name=FlowRunFilterWorkQueueName(any_=list(hosts)),
-                parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),  # jobs, not their subflows
-            ),
-            limit=200,
-        ) if hosts else []  # fmt: skip
+        runs = (
+            await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])),
+                    work_queue_name=FlowRunFilterWorkQueueName(any_=list(hosts)),
+                    parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),  # jobs, not their subflows
+                ),
+                limit=200,
+            )
+            if hosts
+            else []
+        )
     queued: dict[str, int] = {}
     for run in runs:
         if run.work_queue_name:

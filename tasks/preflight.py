@@ -18,11 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from tracr.serving.gpus import discover_gpus
 from tracr.config.job import JobConfig
 from tracr.config.models import BlockModel, KeyedModel, LocalServerModel, TextLayerModel
 from tracr.doctor import (
-    check_storage,
     Check,
     GpuProbe,
     Level,
@@ -37,9 +35,11 @@ from tracr.doctor import (
     check_package,
     check_prefect_api,
     check_python,
+    check_storage,
     gpus_needed,
     model_label,
 )
+from tracr.serving.gpus import discover_gpus
 
 __all__ = ["environment_checks", "config_checks", "probe_models", "probe_gpus", "probe_outputs", "package_version"]
 
@@ -208,7 +208,9 @@ def run_doctor(config_path: str | None, outputs_root: Path) -> list[Check]:
         try:  # key variables are checked per model below, so one missing key does not hide the rest
             loaded = load_job_config(config_path, env=AssumeKeysSet())
             config = loaded.config
-            config_lines.append(Check(Level.OK, "config", f"{config_path}: valid, {len(config.models)} model(s), {len(loaded.pdfs)} PDF(s)"))
+            config_lines.append(
+                Check(Level.OK, "config", f"{config_path}: valid, {len(config.models)} model(s), {len(loaded.pdfs)} PDF(s)")
+            )
         except ConfigError as exc:
             config_lines += [Check(Level.FAIL, "config", problem) for problem in exc.problems]
     checks = environment_checks(outputs_root, config) + config_lines

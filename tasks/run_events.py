@@ -11,8 +11,8 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from tracr.run.plan import RunPlan
 from tracr.run.events import RUN_EVENTS, run_resource
+from tracr.run.plan import RunPlan
 
 __all__ = ["emit_run_event"]
 

@@ -19,10 +19,10 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from tasks.ocr_pdf import RunContext
 from tasks.run_events import emit_run_event
 from tracr.config.job import JobConfig
-from tracr.run.recorder import RunRecorder
 from tracr.outputs.slugs import slugify
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.plan import RunPlan
+from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
 
 __all__ = ["RunProgress", "PROGRESS_INTERVAL_S"]
@@ -63,7 +63,12 @@ class RunProgress:
     """
 
     def __init__(
-        self, plan: RunPlan, ctx: RunContext, recorder: RunRecorder, logger: logging.Logger | logging.LoggerAdapter[Any], previous_wall: float = 0.0
+        self,
+        plan: RunPlan,
+        ctx: RunContext,
+        recorder: RunRecorder,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        previous_wall: float = 0.0,
     ) -> None:
         self.plan, self.ctx, self.recorder, self.logger = plan, ctx, recorder, logger
         # A plan made outside a job (no threshold given) alerts at the config's default share.

@@ -149,7 +149,9 @@ def _reference_files(root: Path, slugs: set[str]) -> dict[tuple[str, int], str]:
             raise ScoringInputError(f"{path}: a reference page must be <pdf_slug>/<page>.md (e.g. report/3.md)")
         pdf_slug = relative.parts[0]
         if pdf_slug not in slugs:
-            raise ScoringInputError(f"{path}: reference for PDF {pdf_slug!r}, which is not in the job (its PDF slugs: {', '.join(sorted(slugs)[:8])})")
+            raise ScoringInputError(
+                f"{path}: reference for PDF {pdf_slug!r}, which is not in the job (its PDF slugs: {', '.join(sorted(slugs)[:8])})"
+            )
         found[(pdf_slug, int(relative.stem))] = str(path)
     return found
 
@@ -167,7 +169,9 @@ def load_markdown(plan: ScoringPlan) -> list[ModelRuns]:
             except OSError:
                 m.pages[key] = PageOutput(out.model_slug, out.run, out.pdf_slug, out.page, None, out.finish_reason, "missing_markdown")
                 continue
-            m.pages[key] = PageOutput(out.model_slug, out.run, out.pdf_slug, out.page, text, out.finish_reason, None, out.input_tokens, out.output_tokens)
+            m.pages[key] = PageOutput(
+                out.model_slug, out.run, out.pdf_slug, out.page, text, out.finish_reason, None, out.input_tokens, out.output_tokens
+            )
     return plan.models
 
 
@@ -175,7 +179,9 @@ def _jsonl(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
 
 
-def write_scores(outputs: str, job_id: str, health: list[dict[str, Any]], tests: list[dict[str, Any]] | None, summary: dict[str, Any]) -> dict[str, str]:
+def write_scores(
+    outputs: str, job_id: str, health: list[dict[str, Any]], tests: list[dict[str, Any]] | None, summary: dict[str, Any]
+) -> dict[str, str]:
     """Replace ``scores/health.jsonl``, ``scores/tests.jsonl`` (when tests were given) and ``scores/summary.json``."""
     layout = OutputLayout(Path(outputs))
     layout.scores_dir(job_id).mkdir(parents=True, exist_ok=True)
@@ -206,7 +212,15 @@ def _summary(plan: ScoringPlan, rolled: Any, scores: Any, refs: Any) -> dict[str
     request = plan.request
     prices = {slug: price.model_dump() for slug, price in request.prices.items()}
     return summarise(
-        request.job_id, plan.models, rolled, scores, refs, prices=prices, options=_options(request), n_boot=request.n_boot, seed=request.seed
+        request.job_id,
+        plan.models,
+        rolled,
+        scores,
+        refs,
+        prices=prices,
+        options=_options(request),
+        n_boot=request.n_boot,
+        seed=request.seed,
     )
 
 

@@ -92,7 +92,11 @@ def model_shape(model: VllmModel) -> ModelShape | None:
         return shape
     preset = match_preset(model.model, model.vllm_preset)
     lowered = model.model.lower()
-    weight_b = dtype_bytes(dtype) if dtype else (1.0 if "fp8" in lowered else 0.5 if any(q in lowered for q in ("awq", "gptq", "int4", "4bit")) else 2.0)
+    weight_b = (
+        dtype_bytes(dtype)
+        if dtype
+        else (1.0 if "fp8" in lowered else 0.5 if any(q in lowered for q in ("awq", "gptq", "int4", "4bit")) else 2.0)
+    )
     for size, source in (
         (model.model_size_b, "model_size_b"),
         (preset.params_b if preset else None, f"preset {preset.name}" if preset else ""),
@@ -118,5 +122,3 @@ def fit_for(model: VllmModel, gpu_memory_mib: list[int]) -> FitReport:
 def _preset_max_len(model: VllmModel) -> int | None:
     value = serve_flag(model, "--max-model-len")
     return int(value) if value and value.isdigit() else None
-
-

@@ -21,7 +21,15 @@ from tracr.outputs.files import write_json_atomic
 from tracr.outputs.layout import OutputLayout
 from tracr.serving.process_group import group_alive, stop_group
 
-__all__ = ["ServerRecord", "servers_dir", "write_record", "remove_record", "sweep_stale_servers", "stop_servers_of_flow_run", "process_cmdline"]
+__all__ = [
+    "ServerRecord",
+    "servers_dir",
+    "write_record",
+    "remove_record",
+    "sweep_stale_servers",
+    "stop_servers_of_flow_run",
+    "process_cmdline",
+]
 
 
 @dataclass

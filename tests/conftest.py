@@ -21,7 +21,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from tracr.testing.processes import start_server_process, stop_process_group  # noqa: E402
+from tracr.testing.processes import start_server_process, stop_process_group
 
 TEST_API_KEY = "sk-tracr-test-4f9d1c7e2a8b6035-do-not-leak"
 

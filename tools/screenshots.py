@@ -23,7 +23,15 @@ from pathlib import Path
 
 import httpx
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KEYS = {"left": "1", "right": "2", "tie": "3", "both_bad": "4"}
 
 
@@ -47,13 +55,15 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) 
     raise TimeoutError("the reviewer did not become healthy")
 
 
-def _settle(page, extra_ms: int = 600) -> None:  # noqa: ANN001 - playwright Page
+def _settle(page, extra_ms: int = 600) -> None:
     page.wait_for_timeout(200)
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
     page.wait_for_timeout(extra_ms)  # charts and images finish drawing after the rerun
 
 
-def take(outputs: Path, job: str, out: Path, *, browse: str | None, compare: str | None, votes: int, seed: int, chromium: str) -> list[Path]:
+def take(
+    outputs: Path, job: str, out: Path, *, browse: str | None, compare: str | None, votes: int, seed: int, chromium: str
+) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args(argv)
-    shots = take(Path(args.outputs).resolve(), args.job, Path(args.out), browse=args.browse, compare=args.compare, votes=args.votes, seed=args.seed, chromium=args.chromium)
+    shots = take(
+        Path(args.outputs).resolve(),
+        args.job,
+        Path(args.out),
+        browse=args.browse,
+        compare=args.compare,
+        votes=args.votes,
+        seed=args.seed,
+        chromium=args.chromium,
+    )
     for path in shots:
         print(path)
     return 0

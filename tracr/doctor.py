@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from tracr.outputs.storage import StorageProbe
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.models import KeyedModel, LocalServerModel, OcrServerModel, TextLayerModel
+from tracr.outputs.storage import StorageProbe
 
 __all__ = [
     "Level",
@@ -170,7 +170,11 @@ def check_storage(probe: StorageProbe | None, published: str | None, why_not: st
     if not probe.ok:
         return Check(Level.FAIL, "storage", probe.summary())
     if published is not None and published != probe.root_id:
-        return Check(Level.FAIL, "storage", f"{probe.root}: root id {probe.root_id}, but other hosts see {published} under this path: not the same filesystem")
+        return Check(
+            Level.FAIL,
+            "storage",
+            f"{probe.root}: root id {probe.root_id}, but other hosts see {published} under this path: not the same filesystem",
+        )
     shared = "same id as other hosts" if published else "no id published on the Prefect server (checked on the first job)"
     return Check(Level.OK, "storage", f"{probe.summary()}; {shared}")
 
@@ -198,7 +202,9 @@ def check_block(label: str, block: str, found: bool | None, error: str | None = 
         return Check(Level.FAIL, name, f"cannot look up block {block!r}: {error}")
     if not found:
         return Check(
-            Level.FAIL, name, f"no tracr-model-target block named {block!r} (register the type: prefect block register -m blocks.model_target)"
+            Level.FAIL,
+            name,
+            f"no tracr-model-target block named {block!r} (register the type: prefect block register -m blocks.model_target)",
         )
     return Check(Level.OK, name, f"{block!r} found")
 

@@ -117,7 +117,9 @@ def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
     try:
         return kind(raw)
     except ValueError:
-        raise PrefectUnavailable(f"{name}={raw!r} is not a number", error_class=ErrorClass.CONFIG, hint=f"unset it or give a number (default {default})") from None
+        raise PrefectUnavailable(
+            f"{name}={raw!r} is not a number", error_class=ErrorClass.CONFIG, hint=f"unset it or give a number (default {default})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,14 @@ class ServerRecord:
         """The record, or None when the file is not one (half-written by a crash, edited by hand)."""
         try:
             data = json.loads(text)
-            return cls(pid=int(data["pid"]), port=int(data["port"]), url=str(data["url"]), started_at=str(data["started_at"]),
-                       db_path=str(data["db_path"]), version=data.get("version"))  # fmt: skip
+            return cls(
+                pid=int(data["pid"]),
+                port=int(data["port"]),
+                url=str(data["url"]),
+                started_at=str(data["started_at"]),
+                db_path=str(data["db_path"]),
+                version=data.get("version"),
+            )
         except (ValueError, KeyError, TypeError):
             return None
 

@@ -71,7 +71,9 @@ if job_id is None:
     st.stop()
 if "arena_voter" not in st.session_state:
     st.session_state["arena_voter"] = default_voter()
-voter = top[1].text_input("Your name", key="arena_voter", help="Recorded with each vote; pairs you voted on are not shown to you again").strip()
+voter = (
+    top[1].text_input("Your name", key="arena_voter", help="Recorded with each vote; pairs you voted on are not shown to you again").strip()
+)
 if not voter:
     st.warning("Enter your name to vote.")
     st.stop()

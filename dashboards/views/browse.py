@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tracr.index import queries as Q
 from dashboards import data
 from dashboards.widgets import fmt_int, fmt_seconds, pick_job, plain, root, show_output, show_page_image, status_label
+from tracr.index import queries as Q
 
 st.title("Browse")
 
@@ -63,7 +63,9 @@ metrics[3].metric("Tokens in / out", f"{fmt_int(row.input_tokens)} / {fmt_int(ro
 metrics[4].metric("Attempts", fmt_int(row.attempts))
 metrics[5].metric("Finish reason", plain(row.finish_reason or None))
 if row.status != "done":
-    st.error(f"Page {page} failed" + (f" ({plain(row.error_class)})" if row.error_class else "") + f": {plain(row.error or 'no error recorded')}")
+    st.error(
+        f"Page {page} failed" + (f" ({plain(row.error_class)})" if row.error_class else "") + f": {plain(row.error or 'no error recorded')}"
+    )
 elif row.finish_reason == "length":
     st.warning("The model hit max_tokens on this page: the output may be cut off or looping.")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tracr.index import queries as Q
 from dashboards import data
 from dashboards.widgets import fmt_seconds, pick_job, plain, root, show_output, show_page_image, status_label
+from tracr.index import queries as Q
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, cap_text
 from tracr.review.text_diff import diff_stats, inline_diff_markdown, unified_diff
 
@@ -73,7 +73,9 @@ with side_tab:
                 st.error(f"failed: {plain(row.error or 'no error recorded')}")
             show_output(row.markdown, key=f"compare-{job_id}-{pdf_slug}-{page}-{choice[0]}-{choice[1]}", raw=raw, height=800)
 with inline_tab:
-    st.caption(f":red-background[:red[~~removed~~]] from **{plain(left_key[0])}**, :green-background[:green[added]] by **{plain(right_key[0])}**")
+    st.caption(
+        f":red-background[:red[~~removed~~]] from **{plain(left_key[0])}**, :green-background[:green[added]] by **{plain(right_key[0])}**"
+    )
     with st.container(height=800, border=True):
         if stats.identical:
             st.success("The two texts are identical.")

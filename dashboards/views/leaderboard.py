@@ -27,7 +27,11 @@ scope = "all jobs (a model slug is the same player in every job)" if job_id == A
 counts = pd.Series([v.outcome for v in votes], dtype="object").value_counts()
 tiles = st.columns(6)
 tiles[0].metric("Votes", len(votes))
-for tile, (outcome, label) in zip(tiles[1:], [("left", "Left better"), ("right", "Right better"), ("tie", "Tie"), ("both_bad", "Both bad"), ("skip", "Skipped")], strict=False):
+for tile, (outcome, label) in zip(
+    tiles[1:],
+    [("left", "Left better"), ("right", "Right better"), ("tie", "Tie"), ("both_bad", "Both bad"), ("skip", "Skipped")],
+    strict=False,
+):
     tile.metric(label, int(counts.get(outcome, 0)))
 
 board = data.ratings(votes)
@@ -86,7 +90,9 @@ st.dataframe(
 order = list(table["model"])
 base = alt.Chart(table).encode(y=alt.Y("model:N", sort=order, title=None))
 interval = base.mark_rule(strokeWidth=3, color="#4c78a8").encode(
-    x=alt.X("ci_low:Q", title="rating", scale=alt.Scale(zero=False)), x2="ci_high:Q", tooltip=["model", "rating", "ci_low", "ci_high", "votes"]
+    x=alt.X("ci_low:Q", title="rating", scale=alt.Scale(zero=False)),
+    x2="ci_high:Q",
+    tooltip=["model", "rating", "ci_low", "ci_high", "votes"],
 )
 points = base.mark_circle(size=140, color="#4c78a8").encode(x="rating:Q", tooltip=["model", "rating", "ci_low", "ci_high", "votes"])
 elo = base.mark_tick(color="#e45756", thickness=3, size=22).encode(x="elo:Q", tooltip=["model", alt.Tooltip("elo:Q", title="online ELO")])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from tracr.index import queries as Q
 from dashboards import data
 from dashboards.widgets import ALL_JOBS, pick_job, plain, root, status_label
+from tracr.index import queries as Q
 
 st.title("Overview")
 
@@ -70,7 +70,10 @@ failed = runs[(runs["pages_failed"] > 0) | (~runs["status"].isin(["completed"]))
 if not failed.empty:
     st.warning(
         f"{len(failed)} run(s) with failed pages or not completed: "
-        + ", ".join(f"{plain(r.job_id)}/{plain(r.model_slug)}/run-{r.run} ({plain(r.status)}, {int(r.pages_failed)} failed)" for r in failed.itertuples())
+        + ", ".join(
+            f"{plain(r.job_id)}/{plain(r.model_slug)}/run-{r.run} ({plain(r.status)}, {int(r.pages_failed)} failed)"
+            for r in failed.itertuples()
+        )
         + ". Open them in **Browse** to see each failure."
     )
 
@@ -110,7 +113,9 @@ with right:
 left, right = st.columns(2)
 with left:
     st.markdown("**Latency per page** (p50 / p90 / p99, seconds)")
-    latency = runs.melt(id_vars=["label"], value_vars=["latency_p50", "latency_p90", "latency_p99"], var_name="percentile", value_name="seconds")
+    latency = runs.melt(
+        id_vars=["label"], value_vars=["latency_p50", "latency_p90", "latency_p99"], var_name="percentile", value_name="seconds"
+    )
     latency["percentile"] = latency["percentile"].str.replace("latency_", "")
     st.altair_chart(
         alt.Chart(latency.dropna())

@@ -25,7 +25,9 @@ if job_id is None:
 
 scores = data.query(root(), queries.model_scores(job_id))
 if scores.empty:
-    st.info(f"Job {job_id} has no scores yet: run `tracr score {job_id}` (add `--tests FILE` and `--references DIR` for ground truth), then refresh the index.")
+    st.info(
+        f"Job {job_id} has no scores yet: run `tracr score {job_id}` (add `--tests FILE` and `--references DIR` for ground truth), then refresh the index."
+    )
     st.stop()
 
 tested = scores[scores["tests"].notna() & (scores["tests"] > 0)]
@@ -59,13 +61,22 @@ table = pd.DataFrame(
         "pages/s": scores["pages_per_s"],
     }
 )
-st.dataframe(table, hide_index=True, key="scores-table", column_config={c: st.column_config.NumberColumn(format="%.1f") for c in table.columns if c.endswith("%") or c.startswith(("pass", "95%"))})
+st.dataframe(
+    table,
+    hide_index=True,
+    key="scores-table",
+    column_config={
+        c: st.column_config.NumberColumn(format="%.1f") for c in table.columns if c.endswith("%") or c.startswith(("pass", "95%"))
+    },
+)
 
 if not tested.empty:
     chart = table[table["tests"].notna() & (table["tests"] > 0)]
     order = list(chart["model"])
     base = alt.Chart(chart).encode(y=alt.Y("model:N", sort=order, title=None))
-    rule = base.mark_rule(strokeWidth=3).encode(x=alt.X("95% low:Q", title="tests passed (%)", scale=alt.Scale(domain=[0, 100])), x2="95% high:Q")
+    rule = base.mark_rule(strokeWidth=3).encode(
+        x=alt.X("95% low:Q", title="tests passed (%)", scale=alt.Scale(domain=[0, 100])), x2="95% high:Q"
+    )
     point = base.mark_circle(size=140).encode(x="pass rate:Q", tooltip=["model", "pass rate", "95% low", "95% high", "tests"])
     st.markdown("**Pass rate with 95% interval**")
     st.altair_chart((rule + point).properties(height=max(120, 48 * len(chart))), width="stretch")
@@ -82,7 +93,9 @@ if not tested.empty:
     categories = data.query(root(), queries.category_pass_rates(job_id))
     if not categories.empty:
         st.markdown("**Pass rate by category** (outcomes of every scored run)")
-        st.dataframe(categories.pivot(index="category", columns="model_slug", values="pass_rate").mul(100).round(1), key="scores-categories")
+        st.dataframe(
+            categories.pivot(index="category", columns="model_slug", values="pass_rate").mul(100).round(1), key="scores-categories"
+        )
 
 model = st.selectbox("Details of model", list(scores["model_slug"]), key="scores-model")
 if model:

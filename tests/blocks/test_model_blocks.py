@@ -33,27 +33,42 @@ def _errors(models: list[dict]) -> list[str]:
 
 
 def test_config_names_a_block_instead_of_a_target():
-    job = parse_job_config({"job_id": "b", "input_path": str(REPO / "tracr/samples"), "models": [{"block": "my-gpt"}, {"block": "my-gpt", "model": "other", "name": "second"}]})
+    job = parse_job_config(
+        {
+            "job_id": "b",
+            "input_path": str(REPO / "tracr/samples"),
+            "models": [{"block": "my-gpt"}, {"block": "my-gpt", "model": "other", "name": "second"}],
+        }
+    )
     first, second = job.config.models
     assert (first.block, first.slug, first.model) == ("my-gpt", "my-gpt", "")
     assert type(first).__name__ == "BlockModel" and "base_url" not in first.public_dict()  # the endpoint is the block's
     assert first.public_dict()["api_key_source"] == "block"
     assert (second.slug, second.model) == ("second", "other")
-    assert _errors([{"block": "My GPT"}]) == ["models[0].block: 'My GPT' is not a Prefect block name (lowercase letters, digits and dashes)"]
+    assert _errors([{"block": "My GPT"}]) == [
+        "models[0].block: 'My GPT' is not a Prefect block name (lowercase letters, digits and dashes)"
+    ]
     assert _errors([{"block": "b", "base_url": "http://x/v1"}]) == ["models[0].base_url: comes from block 'b'; remove it from the config"]
     assert _errors([{"block": "b", "api_key_env": "K"}]) == ["models[0].api_key_env: comes from block 'b'; remove it from the config"]
-    assert _errors([{"block": "b", "mode": "local"}]) == ["models[0].block: a ModelTarget block names an API endpoint; remove `mode: local` or the block"]
+    assert _errors([{"block": "b", "mode": "local"}]) == [
+        "models[0].block: a ModelTarget block names an API endpoint; remove `mode: local` or the block"
+    ]
     assert _errors([{"name": "x"}]) == ["models[0].model: required (or name a ModelTarget block with `block`)"]
 
 
 def test_block_type_registers_with_prefects_cli(prefect_server):
-    from prefect.client.orchestration import get_client
     import asyncio
+
+    from prefect.client.orchestration import get_client
 
     result = subprocess.run(
         [sys.executable, "-m", "prefect", "block", "register", "-m", "blocks.model_target"],
-        capture_output=True, text=True, cwd=REPO, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "tracr Model Target" in result.stdout
 
@@ -79,7 +94,9 @@ async def test_job_runs_through_a_block_and_the_key_stays_in_it(tmp_path, stub_s
     from tracr.config.job_request import JobRequest
 
     stub = stub_server(model="block-model", api_key=BLOCK_KEY)
-    await ModelTarget(base_url=stub.base_url, model="block-model", api_key=BLOCK_KEY, max_concurrent_requests=2, timeout_s=20).asave("stub-target", overwrite=True)
+    await ModelTarget(base_url=stub.base_url, model="block-model", api_key=BLOCK_KEY, max_concurrent_requests=2, timeout_s=20).asave(
+        "stub-target", overwrite=True
+    )
     pdf_factory("doc.pdf", 3)
     config = _block_job(tmp_path, "stub-target")
     state = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(tmp_path / "out")), return_state=True)

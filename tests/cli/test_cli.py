@@ -52,7 +52,10 @@ def test_example_job_runs_both_builtin_models(tmp_path):
 
 
 def test_bad_config_fails_before_anything_starts(tmp_path):
-    config = write_config(tmp_path / "bad.yaml", {"job_id": "bad", "input_path": str(tmp_path / "none"), "models": [{"model": "m", "mode": "api", "base_url": None, "colour": 1}]})
+    config = write_config(
+        tmp_path / "bad.yaml",
+        {"job_id": "bad", "input_path": str(tmp_path / "none"), "models": [{"model": "m", "mode": "api", "base_url": None, "colour": 1}]},
+    )
     result = tracr("run", str(config), "--outputs", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "models[0].colour: unknown key" in result.stderr
@@ -69,7 +72,16 @@ def test_failed_pages_give_a_nonzero_exit_and_a_summary(tmp_path, stub_server, p
         {
             "job_id": "cli-fail",
             "input_path": str(tmp_path / "inputs"),
-            "models": [{"model": "stub-ocr", "provider": "custom", "base_url": stub.base_url, "api_key_env": "CLI_KEY", "retries": 1, "retry_backoff_s": 0.01}],
+            "models": [
+                {
+                    "model": "stub-ocr",
+                    "provider": "custom",
+                    "base_url": stub.base_url,
+                    "api_key_env": "CLI_KEY",
+                    "retries": 1,
+                    "retry_backoff_s": 0.01,
+                }
+            ],
         },
     )
     result = tracr("run", str(config), "--outputs", str(tmp_path / "out"), "--job-id", "renamed", env={"CLI_KEY": TEST_API_KEY})
@@ -80,7 +92,14 @@ def test_failed_pages_give_a_nonzero_exit_and_a_summary(tmp_path, stub_server, p
 
 
 def test_outputs_root_from_environment(tmp_path):
-    config = write_config(tmp_path / "job.yaml", {"job_id": "envroot", "input_path": str(REPO / "tracr/samples/table_invoice.pdf"), "models": [{"model": "text", "mode": "local", "provider": "pdf-text"}]})
+    config = write_config(
+        tmp_path / "job.yaml",
+        {
+            "job_id": "envroot",
+            "input_path": str(REPO / "tracr/samples/table_invoice.pdf"),
+            "models": [{"model": "text", "mode": "local", "provider": "pdf-text"}],
+        },
+    )
     result = tracr("run", str(config), env={"TRACR_OUTPUTS": str(tmp_path / "elsewhere")}, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Invoice 0042" in (tmp_path / "elsewhere/envroot/text/run-1/table_invoice/1.md").read_text()

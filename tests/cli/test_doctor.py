@@ -10,7 +10,18 @@ import sys
 from pathlib import Path
 
 from tests.conftest import TEST_API_KEY, write_config
-from tracr.doctor import Check, GpuProbe, Level, ModelsProbe, OutputsProbe, check_gpus, check_models_listing, check_outputs, exit_code, format_report
+from tracr.doctor import (
+    Check,
+    GpuProbe,
+    Level,
+    ModelsProbe,
+    OutputsProbe,
+    check_gpus,
+    check_models_listing,
+    check_outputs,
+    exit_code,
+    format_report,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_ENV = "TRACR_DOCTOR_KEY"
@@ -20,8 +31,12 @@ def doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str
     """Run ``tracr doctor``; return the exit code, {check name: (level, detail)} and the raw output."""
     result = subprocess.run(
         [sys.executable, "-m", "cli.main", "doctor", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=120, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     assert "Traceback" not in result.stderr, result.stdout + result.stderr
     lines = {}
     for line in result.stdout.splitlines():
@@ -74,7 +89,9 @@ def test_doctor_preflights_each_model(tmp_path, stub_server, pdf_factory, prefec
     assert TEST_API_KEY not in out
     assert not (tmp_path / "out").exists()  # doctor only looks
 
-    good = write_config(tmp_path / "good.yaml", {"job_id": "doc", "input_path": str(tmp_path / "inputs"), "models": [_model("good", stub.base_url)]})
+    good = write_config(
+        tmp_path / "good.yaml", {"job_id": "doc", "input_path": str(tmp_path / "inputs"), "models": [_model("good", stub.base_url)]}
+    )
     code, lines, out = doctor(str(good), env={KEY_ENV: TEST_API_KEY})
     assert code == 0, out and all(level == "OK" for level, _ in lines.values())
     code, lines, out = doctor(str(good), env={KEY_ENV: "sk-wrong"})
@@ -105,7 +122,11 @@ def test_doctor_environment_failures(tmp_path, pdf_factory):
     pdf_factory("a.pdf", 1)
     vllm = write_config(
         tmp_path / "vllm.yaml",
-        {"job_id": "doc", "input_path": str(tmp_path / "inputs"), "models": [{"model": "org/big", "mode": "local", "provider": "vllm", "tensor_parallel_size": 2}]},
+        {
+            "job_id": "doc",
+            "input_path": str(tmp_path / "inputs"),
+            "models": [{"model": "org/big", "mode": "local", "provider": "vllm", "tensor_parallel_size": 2}],
+        },
     )
     unreachable = f"http://127.0.0.1:{_closed_port()}/api"
     code, lines, out = doctor(str(vllm), env={"PREFECT_API_URL": unreachable})
@@ -114,18 +135,29 @@ def test_doctor_environment_failures(tmp_path, pdf_factory):
     assert lines["gpus"][0] == "FAIL" and "models[0] org-big needs 2" in lines["gpus"][1]
     assert lines["models[0] org-big runtime"] == ("FAIL", "vllm is not installed or not on PATH")
 
-    bad = write_config(tmp_path / "bad.yaml", {"job_id": "doc", "input_path": str(tmp_path / "none"), "models": [{"model": "m", "colour": 1}]})
+    bad = write_config(
+        tmp_path / "bad.yaml", {"job_id": "doc", "input_path": str(tmp_path / "none"), "models": [{"model": "m", "colour": 1}]}
+    )
     # No PREFECT_API_URL: doctor reports the local Prefect server (private state; its port taken, so it cannot start).
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         taken = listener.getsockname()[1]
-        env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(tmp_path / "prefect-home"),
-               "TRACR_HOME": str(tmp_path / "tracr-home"), "TRACR_PREFECT_PORT": str(taken), "TRACR_PREFECT_PORT_FALLBACKS": "0"}  # fmt: skip
-        result = subprocess.run([sys.executable, "-m", "cli.main", "doctor", str(bad)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "TRACR_HOME": str(tmp_path / "tracr-home"),
+            "TRACR_PREFECT_PORT": str(taken),
+            "TRACR_PREFECT_PORT_FALLBACKS": "0",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.main", "doctor", str(bad)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+        )
     assert result.returncode == 1
     assert re.search(r"^FAIL +config +models\[0\]\.colour: unknown key", result.stdout, re.M)
-    assert re.search(rf"^FAIL +local prefect server +cannot start the local Prefect server: port {taken} .*taken", result.stdout, re.M), result.stdout
+    assert re.search(rf"^FAIL +local prefect server +cannot start the local Prefect server: port {taken} .*taken", result.stdout, re.M), (
+        result.stdout
+    )
     assert re.search(r"^FAIL +prefect api +not checked", result.stdout, re.M)
     assert re.search(r"^FAIL +config +input_path .*: no such file or folder", result.stdout, re.M)
 
@@ -136,7 +168,10 @@ def test_verdicts_are_plain_functions():
     assert check_gpus(GpuProbe(names=["0:NVIDIA H100"]), 2, "models[0] x").detail == "1 seen: 0:NVIDIA H100; models[0] x needs 2"
     full = OutputsProbe(Path("/o"), Path("/o"), True, 10 << 20)
     assert check_outputs(full).level is Level.WARN and "only 0.0 GiB free" in check_outputs(full).detail
-    assert check_outputs(OutputsProbe(Path("/o/x"), Path("/o"), False, 0, "Permission denied")).detail == "/o/x (to be created under /o): not writable (Permission denied)"
+    assert (
+        check_outputs(OutputsProbe(Path("/o/x"), Path("/o"), False, 0, "Permission denied")).detail
+        == "/o/x (to be created under /o): not writable (Permission denied)"
+    )
     gemini = check_models_listing("m", "https://g/v1", "gemini-2.5-flash", ModelsProbe(200, ["models/gemini-2.5-flash"]), True)
     assert [c.level for c in gemini] == [Level.OK, Level.OK]
     no_listing = check_models_listing("m", "https://x/v1", "m1", ModelsProbe(404), True)

@@ -50,7 +50,9 @@ def test_settings_from_env(tmp_path: Path) -> None:
     assert env["PREFECT_API_DATABASE_CONNECTION_URL"].endswith(str(tmp_path / "prefect" / "prefect.db"))
     xdg = LocalPrefectSettings.from_env({"XDG_STATE_HOME": str(tmp_path / "state")})
     assert xdg.state_dir == tmp_path / "state" / "tracr" / "prefect"
-    custom = LocalPrefectSettings.from_env({"TRACR_HOME": "x", "TRACR_PREFECT_PORT": "5000", "TRACR_PREFECT_PORT_FALLBACKS": "0", "TRACR_PREFECT_START_TIMEOUT_S": "7.5"})
+    custom = LocalPrefectSettings.from_env(
+        {"TRACR_HOME": "x", "TRACR_PREFECT_PORT": "5000", "TRACR_PREFECT_PORT_FALLBACKS": "0", "TRACR_PREFECT_START_TIMEOUT_S": "7.5"}
+    )
     assert candidate_ports(custom) == [5000] and custom.start_timeout_s == 7.5
     assert candidate_ports(LocalPrefectSettings(state_dir=tmp_path, port=4270, port_fallbacks=2)) == [4270, 4271, 4272]
     with pytest.raises(PrefectUnavailable, match="TRACR_PREFECT_PORT='abc' is not a number"):
@@ -58,10 +60,16 @@ def test_settings_from_env(tmp_path: Path) -> None:
 
 
 def test_record_round_trip_and_garbage() -> None:
-    record = ServerRecord(pid=12, port=4270, url="http://127.0.0.1:4270/api", started_at="2026-01-01T00:00:00Z", db_path="/x/prefect.db", version="3.8.8")
+    record = ServerRecord(
+        pid=12, port=4270, url="http://127.0.0.1:4270/api", started_at="2026-01-01T00:00:00Z", db_path="/x/prefect.db", version="3.8.8"
+    )
     assert ServerRecord.from_json(record.to_json()) == record
     assert record.ui == "http://127.0.0.1:4270"
-    assert ServerRecord.from_json('{"pid": 1') is None and ServerRecord.from_json("[]") is None and ServerRecord.from_json('{"pid": "x"}') is None
+    assert (
+        ServerRecord.from_json('{"pid": 1') is None
+        and ServerRecord.from_json("[]") is None
+        and ServerRecord.from_json('{"pid": "x"}') is None
+    )
 
 
 def test_urls() -> None:
@@ -105,7 +113,14 @@ def test_rate_and_lines() -> None:
     progress = snapshot(target, meta, (29, 1), 2.0)
     assert (progress.done, progress.failed, progress.total, progress.eta_s) == (29, 1, 50, 10.0)
     line = format_line(progress)
-    assert "tracr-ocr" in line and "run-2" in line and "29/50 pages" in line and "1 failed" in line and "2.0 pages/s" in line and "ETA 0:10" in line
+    assert (
+        "tracr-ocr" in line
+        and "run-2" in line
+        and "29/50 pages" in line
+        and "1 failed" in line
+        and "2.0 pages/s" in line
+        and "ETA 0:10" in line
+    )
     assert format_plain(progress) == "progress: tracr-ocr run-2 running 29/50 pages 1 failed 2.0 pages/s ETA 0:10"
     waiting = format_line(snapshot(RunTarget("vllm-x"), {"status": "waiting_resources", "rollup": {"pages_total": 9}}, (0, 0), None))
     assert "waiting for GPUs" in waiting and "0/9 pages" in waiting and "run-?" in waiting

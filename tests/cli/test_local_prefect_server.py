@@ -61,13 +61,17 @@ def _tracr(args: list[str], env: dict[str, str], timeout: float = 400) -> subpro
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _in_pty(args: list[str], env: dict[str, str], timeout: float = 400) -> tuple[int, str]:
     """Run the CLI with a pseudo-terminal as stdin/stdout/stderr; returns (exit code, everything it wrote)."""
     master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=REPO, env={**env, "TERM": "xterm"}, stdin=slave, stdout=slave, stderr=slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *args], cwd=REPO, env={**env, "TERM": "xterm"}, stdin=slave, stdout=slave, stderr=slave
+    )
     os.close(slave)
     chunks, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -88,7 +92,9 @@ def _in_pty(args: list[str], env: dict[str, str], timeout: float = 400) -> tuple
 
 def _job_config(tmp: Path) -> Path:
     path = tmp / "text.yaml"
-    path.write_text(f"job_id: textonly\ninput_path: {SAMPLES}/\nmodels:\n  - model: pdf-text-layer\n    mode: local\n    provider: pdf-text\n")
+    path.write_text(
+        f"job_id: textonly\ninput_path: {SAMPLES}/\nmodels:\n  - model: pdf-text-layer\n    mode: local\n    provider: pdf-text\n"
+    )
     return path
 
 

@@ -149,14 +149,21 @@ def test_inputs_accept_folders_globs_and_lists(tmp_path):
     make_pdf(tmp_path / "b" / "nested" / "x.pdf", 1)
     make_pdf(tmp_path / "c" / "y.pdf", 1)
     (tmp_path / "c" / "notes.txt").write_text("not a pdf")
-    data = {"job_id": "j", "input_path": [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "c" / "*.pdf")], "models": [{"model": "m", "mode": "local", "provider": "pdf-text"}]}
+    data = {
+        "job_id": "j",
+        "input_path": [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "c" / "*.pdf")],
+        "models": [{"model": "m", "mode": "local", "provider": "pdf-text"}],
+    }
     loaded = parse_job_config(data, env={})
     assert [p.relative_to(tmp_path).as_posix() for p in loaded.pdfs] == ["a/x.pdf", "b/nested/x.pdf", "c/y.pdf"]
 
 
 def test_relative_inputs_resolve_from_the_config_folder(tmp_path, monkeypatch):
     make_pdf(tmp_path / "project" / "pdfs" / "doc.pdf", 1)
-    config = write_config(tmp_path / "project" / "job.yaml", {"job_id": "j", "input_path": "pdfs", "models": [{"model": "m", "mode": "local", "provider": "pdf-text"}]})
+    config = write_config(
+        tmp_path / "project" / "job.yaml",
+        {"job_id": "j", "input_path": "pdfs", "models": [{"model": "m", "mode": "local", "provider": "pdf-text"}]},
+    )
     monkeypatch.chdir(tmp_path)
     assert [p.name for p in load_job_config(config).pdfs] == ["doc.pdf"]
 

@@ -75,7 +75,9 @@ async def test_documented_failure_automation_is_accepted_by_prefect(prefect_serv
     block = await SlackWebhook.load("ops-slack")
     automation = await Automation(
         name="tracr run failed",
-        trigger=EventTrigger(expect={"tracr.run.failed"}, match={"prefect.resource.id": "tracr.run.*"}, posture=Posture.Reactive, threshold=1),
+        trigger=EventTrigger(
+            expect={"tracr.run.failed"}, match={"prefect.resource.id": "tracr.run.*"}, posture=Posture.Reactive, threshold=1
+        ),
         actions=[
             SendNotification(
                 block_document_id=block._block_document_id,

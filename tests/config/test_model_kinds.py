@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_pdf
 from tests.config.test_config import TRACR_CONFIG
+from tests.conftest import make_pdf
 from tracr.config.job import ConfigError, parse_job_config
 from tracr.config.models import (
     ApiModel,
@@ -81,26 +81,50 @@ def test_a_plan_round_trips_each_kind():
     from tracr.config.render import RenderSettings
     from tracr.run.plan import RunPlan
 
-    for spec in (model_spec(model="m", base_url="http://x/v1"), model_spec(block="b", model="m"), model_spec(model="m", mode="local", runtime="docker")):
-        plan = RunPlan(job_id="j", outputs_root="/o", run=1, model=spec, pdfs=[], prompt="p", max_tokens=1, temperature=0, render=RenderSettings())
+    for spec in (
+        model_spec(model="m", base_url="http://x/v1"),
+        model_spec(block="b", model="m"),
+        model_spec(model="m", mode="local", runtime="docker"),
+    ):
+        plan = RunPlan(
+            job_id="j", outputs_root="/o", run=1, model=spec, pdfs=[], prompt="p", max_tokens=1, temperature=0, render=RenderSettings()
+        )
         assert RunPlan.model_validate_json(plan.model_dump_json()).model == spec
 
 
 @pytest.mark.parametrize(
     ("model", "expected"),
     [
-        ({"model": "m", "mode": "local", "provider": "ollama"}, "models[1].provider: unknown local runtime 'ollama' (choose from vllm, tracr-ocr, pdf-text)"),
-        ({"model": "m", "provider": "acme"}, "models[1].provider: unknown provider 'acme' for mode api (choose from openai, openrouter, gemini, mistral, custom)"),
-        ({"model": "m", "mode": "local", "provider": "tracr-ocr", "runtime": "docker"}, "models[1].runtime: docker runs vLLM only (provider is 'tracr-ocr')"),
+        (
+            {"model": "m", "mode": "local", "provider": "ollama"},
+            "models[1].provider: unknown local runtime 'ollama' (choose from vllm, tracr-ocr, pdf-text)",
+        ),
+        (
+            {"model": "m", "provider": "acme"},
+            "models[1].provider: unknown provider 'acme' for mode api (choose from openai, openrouter, gemini, mistral, custom)",
+        ),
+        (
+            {"model": "m", "mode": "local", "provider": "tracr-ocr", "runtime": "docker"},
+            "models[1].runtime: docker runs vLLM only (provider is 'tracr-ocr')",
+        ),
         ({"model": "m", "mode": "remote"}, "models[1].mode: Input should be 'api' or 'local'"),
         ({"name": "x"}, "models[1].model: required (or name a ModelTarget block with `block`)"),
         ({"block": "b", "base_url": "http://x/v1"}, "models[1].base_url: comes from block 'b'; remove it from the config"),
         ({"block": "Bad Name"}, "models[1].block: 'Bad Name' is not a Prefect block name (lowercase letters, digits and dashes)"),
         ({"block": "b", "mode": "local"}, "models[1].block: a ModelTarget block names an API endpoint; remove `mode: local` or the block"),
         ({"model": "m", "base_url": "ftp://x"}, "models[1].base_url: must start with http:// or https:// (got 'ftp://x')"),
-        ({"model": "m", "mode": "local", "tensor_parallel_size": 0}, "models[1].tensor_parallel_size: Input should be greater than or equal to 1"),
-        ({"model": "m", "mode": "local", "gpu_memory_utilisation": 0.5}, "models[1].gpu_memory_utilisation: unknown key (did you mean 'gpu_memory_utilization'?)"),
-        ({"model": "m", "mode": "local", "provider": "pdf-text", "timout_s": 5}, "models[1].timout_s: unknown key (did you mean 'timeout_s'?)"),
+        (
+            {"model": "m", "mode": "local", "tensor_parallel_size": 0},
+            "models[1].tensor_parallel_size: Input should be greater than or equal to 1",
+        ),
+        (
+            {"model": "m", "mode": "local", "gpu_memory_utilisation": 0.5},
+            "models[1].gpu_memory_utilisation: unknown key (did you mean 'gpu_memory_utilization'?)",
+        ),
+        (
+            {"model": "m", "mode": "local", "provider": "pdf-text", "timout_s": 5},
+            "models[1].timout_s: unknown key (did you mean 'timeout_s'?)",
+        ),
     ],
 )
 def test_a_bad_model_names_its_field(tmp_path, model, expected):

@@ -19,8 +19,8 @@ from streamlit.testing.v1 import AppTest
 from dashboards.widgets import ALL_JOBS, HEADING_DEMOTION
 from tests.conftest import make_pdf
 from tracr.review.safe_markdown import safe_markdown
-from tracr.testing.review_tree import Failure, ModelOutputs, write_review_job
 from tracr.review.votes import PageRef, Vote, append_vote, read_votes, votes_path
+from tracr.testing.review_tree import Failure, ModelOutputs, write_review_job
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 JOB = "review-job"
@@ -43,10 +43,31 @@ def write_tree(root: Path, inputs: Path) -> dict[str, Path]:
         JOB,
         pdfs,
         [
-            ModelOutputs("alpha", {("report", 1): "# Quarterly report\n\nRevenue grew by twelve percent compared with last quarter.", ("report", 2): "Operating costs remained stable.", ("invoice", 1): invoice}),
-            ModelOutputs("beta", {("report", 1): HOSTILE, ("report", 2): Failure("read timed out after 120 s", "timeout"), ("invoice", 1): "Invoice\n\npaper 2 10.00\nTotal 20"}),
+            ModelOutputs(
+                "alpha",
+                {
+                    ("report", 1): "# Quarterly report\n\nRevenue grew by twelve percent compared with last quarter.",
+                    ("report", 2): "Operating costs remained stable.",
+                    ("invoice", 1): invoice,
+                },
+            ),
+            ModelOutputs(
+                "beta",
+                {
+                    ("report", 1): HOSTILE,
+                    ("report", 2): Failure("read timed out after 120 s", "timeout"),
+                    ("invoice", 1): "Invoice\n\npaper 2 10.00\nTotal 20",
+                },
+            ),
             # gamma's invoice equals alpha's: the arena must skip that pair as near-identical.
-            ModelOutputs("gamma", {("report", 1): "Quarterly report. Revenue fell.", ("report", 2): "# Costs\n\n" + LOOP_LINE * 40_000, ("invoice", 1): invoice}),
+            ModelOutputs(
+                "gamma",
+                {
+                    ("report", 1): "Quarterly report. Revenue fell.",
+                    ("report", 2): "# Costs\n\n" + LOOP_LINE * 40_000,
+                    ("invoice", 1): invoice,
+                },
+            ),
         ],
         title="Reviewer test job",
     )
@@ -228,7 +249,15 @@ def test_arena_never_repeats_a_pair_and_ends(tree: dict[str, Path]) -> None:
         assert not at.exception
     votes = read_votes(tree["root"], JOB)
     assert [v.outcome for v in votes] == outcomes
-    assert len({frozenset({(v.left.model_slug, v.left.pdf_slug, v.left.page), (v.right.model_slug, v.right.pdf_slug, v.right.page)}) for v in votes}) == 6
+    assert (
+        len(
+            {
+                frozenset({(v.left.model_slug, v.left.pdf_slug, v.left.page), (v.right.model_slug, v.right.pdf_slug, v.right.page)})
+                for v in votes
+            }
+        )
+        == 6
+    )
     assert not any({v.left.model_slug, v.right.model_slug} == {"alpha", "gamma"} and v.left.pdf_slug == "invoice" for v in votes)
     assert any("judged every pair" in s.value for s in at.success)
     assert not [b for b in at.button if b.key == "vote-left"]
@@ -247,8 +276,16 @@ def test_leaderboard_reflects_votes(tree: dict[str, Path]) -> None:
     assert any("No counted votes yet" in i.value for i in at.info)
     page = dict(pdf_slug="report", page=1, run=1)
     for _ in range(4):
-        append_vote(tree["root"], Vote(job_id=JOB, left=PageRef(model_slug="gamma", **page), right=PageRef(model_slug="alpha", **page), outcome="right", voter="v"))
-    append_vote(tree["root"], Vote(job_id=JOB, left=PageRef(model_slug="beta", **page), right=PageRef(model_slug="alpha", **page), outcome="tie", voter="v"))
+        append_vote(
+            tree["root"],
+            Vote(
+                job_id=JOB, left=PageRef(model_slug="gamma", **page), right=PageRef(model_slug="alpha", **page), outcome="right", voter="v"
+            ),
+        )
+    append_vote(
+        tree["root"],
+        Vote(job_id=JOB, left=PageRef(model_slug="beta", **page), right=PageRef(model_slug="alpha", **page), outcome="tie", voter="v"),
+    )
     at.run()
     board = frame(at, "elo")
     assert list(board["model"])[0] == "alpha"

@@ -22,13 +22,21 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from tests.conftest import make_pdf
+from tracr.review.votes import read_votes
 from tracr.serving.process_group import group_alive
 from tracr.testing.processes import stop_process_group
 from tracr.testing.review_tree import Failure, ModelOutputs, write_review_job
-from tracr.review.votes import read_votes
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 JOB = "e2e-job"
 
 
@@ -47,8 +55,13 @@ def review_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         JOB,
         {"letter": pdf},
         [
-            ModelOutputs("ocr-one", {("letter", 1): "# Dear customer\n\nYour order has shipped.", ("letter", 2): "Kind regards,\nThe team"}),
-            ModelOutputs("ocr-two", {("letter", 1): "Dear custom er\n\nYour ordre has shiped.", ("letter", 2): Failure("HTTP 500 from server", "server_error")}),
+            ModelOutputs(
+                "ocr-one", {("letter", 1): "# Dear customer\n\nYour order has shipped.", ("letter", 2): "Kind regards,\nThe team"}
+            ),
+            ModelOutputs(
+                "ocr-two",
+                {("letter", 1): "Dear custom er\n\nYour ordre has shiped.", ("letter", 2): Failure("HTTP 500 from server", "server_error")},
+            ),
         ],
         title="End-to-end job",
     )
@@ -129,7 +142,9 @@ def test_vote_with_the_keyboard_and_see_the_leaderboard_change(review_server: tu
 
 def test_review_refuses_a_missing_outputs_root(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    result = subprocess.run([sys.executable, "-m", "cli.main", "review", "--outputs", str(missing)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "review", "--outputs", str(missing)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert f"no outputs folder at {missing}" in result.stderr
     assert not missing.exists()

@@ -34,8 +34,12 @@ INDEX_ENTRYPOINT = "flows/index_outputs.py"
 def _prefect_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=timeout, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def _deploy_configs() -> list[dict[str, Any]]:
@@ -116,9 +120,15 @@ async def test_prefect_deploy_registers_the_work_pool_deployments(prefect_server
     from prefect_docker.worker import DockerWorkerJobConfiguration
 
     job = await DockerWorkerJobConfiguration.from_template_and_values(docker_pool.base_job_template, in_docker.job_variables)
-    assert job.image == "tracr:latest" and str(getattr(job.image_pull_policy, "value", job.image_pull_policy)) == "IfNotPresent" and job.auto_remove
+    assert (
+        job.image == "tracr:latest"
+        and str(getattr(job.image_pull_policy, "value", job.image_pull_policy)) == "IfNotPresent"
+        and job.auto_remove
+    )
     assert job.env["TRACR_OUTPUTS"] == "/outputs" and job.env["TRACR_GPU_HOST"]
-    create = _create_container_args({"version": "1.44", "image": job.image, "environment": job.env, "volumes": job.volumes, **job.container_create_kwargs})
+    create = _create_container_args(
+        {"version": "1.44", "image": job.image, "environment": job.env, "volumes": job.volumes, **job.container_create_kwargs}
+    )
     host = create["host_config"]
     assert host["DeviceRequests"] == [{"Driver": "nvidia", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}]
     assert host["IpcMode"] == "host" and set(host["Binds"]) == set(job.volumes) and "/outputs" in create["volumes"]
@@ -128,9 +138,13 @@ def _start_serve(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[
     with open(log, "wb") as out:  # a file, not a pipe: nobody has to drain it
         return subprocess.Popen(
             [sys.executable, "-m", "deployments.serve", "--name", name, "--limit", "2"],
-            cwd=REPO, env={**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1", **env},  # pick runs up within 1 s, not 10
-            start_new_session=True, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            cwd=REPO,
+            env={**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "1", **env},  # pick runs up within 1 s, not 10
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 async def _wait_for_deployment(name: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90):
@@ -182,7 +196,18 @@ async def test_served_deployment_runs_jobs_triggered_through_prefect(tmp_path, s
         # 2. The CLI a user types, passing the config inline and another job id.
         request = {"config": config, "job_id": "served-inline", "outputs": str(outputs)}
         cli = await asyncio.to_thread(
-            _prefect_cli, "deployment", "run", "ocr-job/test-serve", "--param", f"request={json.dumps(request)}", "--watch", "--watch-interval", "1", "--watch-timeout", "240", timeout=300
+            _prefect_cli,
+            "deployment",
+            "run",
+            "ocr-job/test-serve",
+            "--param",
+            f"request={json.dumps(request)}",
+            "--watch",
+            "--watch-interval",
+            "1",
+            "--watch-timeout",
+            "240",
+            timeout=300,
         )
         assert cli.returncode == 0, cli.stdout + cli.stderr
         inline_meta = read_json(outputs / "served-inline/stub-ocr/run-1/run_metadata.json")

@@ -34,9 +34,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _docker_vllm(model: str, image: str, **extra: Any) -> dict[str, Any]:
     return {
-        "model": model, "mode": "local", "provider": "vllm", "runtime": "docker", "docker_image": image,
-        "startup_timeout_s": 60, "max_concurrent_requests": 1, "retries": 0, **extra,
-    }  # fmt: skip
+        "model": model,
+        "mode": "local",
+        "provider": "vllm",
+        "runtime": "docker",
+        "docker_image": image,
+        "startup_timeout_s": 60,
+        "max_concurrent_requests": 1,
+        "retries": 0,
+        **extra,
+    }
 
 
 async def _run(tmp_path: Path, models: list[dict[str, Any]], job_id: str = "job"):
@@ -60,7 +67,9 @@ async def _usage() -> dict[int, int]:
 async def test_a_docker_model_runs_end_to_end(tmp_path, pdf_factory, standin_image, tracr_containers, gpu_host):
     """Preflight (engine, sweep, fit check), GPU slot, container start, health, pages, stop, log kept."""
     pdf_factory("doc.pdf", 3)
-    state = await _run(tmp_path, [_docker_vllm("org/ocr-7b", standin_image), {"model": "text-layer", "mode": "local", "provider": "pdf-text"}])
+    state = await _run(
+        tmp_path, [_docker_vllm("org/ocr-7b", standin_image), {"model": "text-layer", "mode": "local", "provider": "pdf-text"}]
+    )
     assert state.is_completed(), state.message
     meta = _meta(tmp_path, "org-ocr-7b")
     assert meta["status"] == "completed" and meta["rollup"]["pages_done"] == 3
@@ -83,7 +92,9 @@ async def test_a_docker_model_runs_end_to_end(tmp_path, pdf_factory, standin_ima
 
 
 @pytest.mark.parametrize("case", ["bad_image", "gpu_without_nvidia_runtime"])
-async def test_a_refused_start_is_classified_and_leaves_nothing(tmp_path, pdf_factory, standin_image, tracr_containers, gpu_host, monkeypatch, case):
+async def test_a_refused_start_is_classified_and_leaves_nothing(
+    tmp_path, pdf_factory, standin_image, tracr_containers, gpu_host, monkeypatch, case
+):
     pdf_factory("doc.pdf", 1)
     image, expected_class, expected = {
         "bad_image": ("tracr-no-such-image:never", "image_not_found", "is not on this engine"),
@@ -113,7 +124,14 @@ async def test_a_taken_host_port_is_classified_and_its_container_removed(tmp_pat
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ContainerStartError) as failure:
-            await start_vllm_container(spec, vllm_serve_args(spec, 0), None, tmp_path / "server.log", {"serve-key": "port-test", "owner-pid": str(os.getpid())}, port=port)
+            await start_vllm_container(
+                spec,
+                vllm_serve_args(spec, 0),
+                None,
+                tmp_path / "server.log",
+                {"serve-key": "port-test", "owner-pid": str(os.getpid())},
+                port=port,
+            )
     assert failure.value.error_class == ErrorClass.PORT_IN_USE
     assert "address already in use" in str(failure.value).lower() or "already allocated" in str(failure.value)
     assert tracr_containers.containers() == []  # the engine had created it; the failed start removed it
@@ -131,7 +149,9 @@ def _time_to_healthy(port: int, timeout: float = 60) -> float:
     raise AssertionError(f"not healthy on {port} after {timeout}s")
 
 
-async def test_container_start_and_stop_times_against_the_process_runtime(tmp_path, standin_image, tracr_containers, gpu_host, record_property):
+async def test_container_start_and_stop_times_against_the_process_runtime(
+    tmp_path, standin_image, tracr_containers, gpu_host, record_property
+):
     """The same stand-in server as a container and as a process: time to healthy, time to stop."""
     from tasks.docker_runtime import start_vllm_container, stop_container, wait_container_healthy
     from tasks.local_runtimes import vllm_serve_args
@@ -144,7 +164,9 @@ async def test_container_start_and_stop_times_against_the_process_runtime(tmp_pa
     timings: dict[str, list[float]] = {"docker_healthy_s": [], "docker_stop_s": [], "process_healthy_s": [], "process_stop_s": []}
     for i in range(3):
         t0 = time.monotonic()
-        server = await start_vllm_container(spec, vllm_serve_args(spec, 0), None, tmp_path / f"c{i}.log", {"serve-key": f"timing-{i}", "owner-pid": str(os.getpid())})
+        server = await start_vllm_container(
+            spec, vllm_serve_args(spec, 0), None, tmp_path / f"c{i}.log", {"serve-key": f"timing-{i}", "owner-pid": str(os.getpid())}
+        )
         await wait_container_healthy(server, poll_s=0.02)
         timings["docker_healthy_s"].append(time.monotonic() - t0)
         t0 = time.monotonic()
@@ -155,7 +177,11 @@ async def test_container_start_and_stop_times_against_the_process_runtime(tmp_pa
         exe = install_fake_vllm(tmp_path / "bin")
         port = find_free_port()
         t0 = time.monotonic()
-        handle = start_server(ServerSpec(command=[str(exe), *vllm_serve_args(spec, port)], served_model=spec.model, port=port, log_path=tmp_path / f"p{i}.log"))
+        handle = start_server(
+            ServerSpec(
+                command=[str(exe), *vllm_serve_args(spec, port)], served_model=spec.model, port=port, log_path=tmp_path / f"p{i}.log"
+            )
+        )
         await wait_until_healthy(handle)
         timings["process_healthy_s"].append(time.monotonic() - t0)
         t0 = time.monotonic()
@@ -191,9 +217,13 @@ ORPHAN = textwrap.dedent(
 )
 
 
-async def test_a_killed_jobs_container_is_swept_by_the_next_start(tmp_path, pdf_factory, standin_image, tracr_containers, gpu_host, docker_engine, monkeypatch):
+async def test_a_killed_jobs_container_is_swept_by_the_next_start(
+    tmp_path, pdf_factory, standin_image, tracr_containers, gpu_host, docker_engine, monkeypatch
+):
     pdf_factory("doc.pdf", 1)
-    monkeypatch.setenv("TRACR_GPUS", "2x80GB")  # the killed owner's GPU slot stays held until its lease lapses: the next job takes the other
+    monkeypatch.setenv(
+        "TRACR_GPUS", "2x80GB"
+    )  # the killed owner's GPU slot stays held until its lease lapses: the next job takes the other
     out = tmp_path / "out"
     owner = subprocess.Popen(
         [sys.executable, "-c", ORPHAN, str(out), standin_image], stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=REPO

@@ -29,8 +29,12 @@ PREFECT = str(Path(sys.executable).parent / "prefect")
 
 
 def _prefect(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([PREFECT, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PREFECT_CLI_PROMPT": "false"})
-    assert result.returncode == 0, f"prefect {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    result = subprocess.run(
+        [PREFECT, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PREFECT_CLI_PROMPT": "false"}
+    )
+    assert result.returncode == 0, (
+        f"prefect {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
     return result
 
 
@@ -51,23 +55,38 @@ async def test_a_cli_run_on_the_docker_pool_completes_in_the_project_image(tmp_p
     with worker_log.open("wb") as log:
         worker = subprocess.Popen(
             [PREFECT, "worker", "start", "--pool", pool, "--type", "docker", "--name", f"docker-test-{uuid.uuid4().hex[:6]}"],
-            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         job_id = f"pool-{uuid.uuid4().hex[:6]}"
         request = {
-            "config": {"job_id": job_id, "input_path": "/inputs", "models": [{"model": "text-layer", "mode": "local", "provider": "pdf-text"}]},
+            "config": {
+                "job_id": job_id,
+                "input_path": "/inputs",
+                "models": [{"model": "text-layer", "mode": "local", "provider": "pdf-text"}],
+            },
         }
         started = time.monotonic()
         run = _prefect(
-            "deployment", "run", "ocr-job/docker",
-            "--param", f"request={json.dumps(request)}",
-            "--job-variable", f"volumes={json.dumps([f'{outputs}:/outputs', f'{inputs}:/inputs:ro'])}",
-            "--job-variable", 'container_create_kwargs={"ipc_mode": "host"}',  # no GPU device request: no NVIDIA runtime here
-            "--job-variable", f"labels={json.dumps({'io.tracr.test': job_id})}",
-            "--watch", "--watch-timeout", "600",
+            "deployment",
+            "run",
+            "ocr-job/docker",
+            "--param",
+            f"request={json.dumps(request)}",
+            "--job-variable",
+            f"volumes={json.dumps([f'{outputs}:/outputs', f'{inputs}:/inputs:ro'])}",
+            "--job-variable",
+            'container_create_kwargs={"ipc_mode": "host"}',  # no GPU device request: no NVIDIA runtime here
+            "--job-variable",
+            f"labels={json.dumps({'io.tracr.test': job_id})}",
+            "--watch",
+            "--watch-timeout",
+            "600",
             timeout=700,
-        )  # fmt: skip
+        )
         elapsed = time.monotonic() - started
         print(f"\nDocker pool run: triggered to terminal state in {elapsed:.1f}s")
         assert "Completed" in run.stdout, run.stdout[-3000:] + worker_log.read_text()[-4000:]

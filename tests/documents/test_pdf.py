@@ -10,7 +10,15 @@ import pytest
 from PIL import Image
 
 from tests.conftest import make_pdf
-from tracr.documents.pdf import MAX_DRAWINGS_FOR_LAYOUT, PdfError, inspect_pdf, layout_pass_suits, page_text_markdown, render_page, render_page_data_url
+from tracr.documents.pdf import (
+    MAX_DRAWINGS_FOR_LAYOUT,
+    PdfError,
+    inspect_pdf,
+    layout_pass_suits,
+    page_text_markdown,
+    render_page,
+    render_page_data_url,
+)
 
 
 def _size(data: bytes) -> tuple[int, int]:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_API_KEY, write_config
-from tracr.outputs.layout import OutputLayout
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import read_page_journal
+from tracr.outputs.layout import OutputLayout
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -33,12 +33,18 @@ def _config(inputs: Any, base_url: str, **model: Any) -> dict[str, Any]:
         "retry_backoff_max_s": 0.05,
     }
     spec.update(model)
-    return {"job_id": "flowtest", "title": "flow test", "input_path": inputs, "prompt": "OCR this page.", "max_tokens": 256, "models": [spec]}
+    return {
+        "job_id": "flowtest",
+        "title": "flow test",
+        "input_path": inputs,
+        "prompt": "OCR this page.",
+        "max_tokens": 256,
+        "models": [spec],
+    }
 
 
 async def _run(config_path: Path, outputs: Path, **kwargs: Any):
     from flows.ocr_job import ocr_job_flow
-
     from tracr.config.job_request import JobRequest
 
     return await ocr_job_flow(JobRequest(config_path=str(config_path), outputs=str(outputs), **kwargs), return_state=True)
@@ -234,7 +240,9 @@ async def test_two_models_run_concurrently_with_readable_names(tmp_path, stub_se
 
     async with get_client() as client:
         parent = await client.read_flow_run(state.state_details.flow_run_id)
-        children = await client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id])))
+        children = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id]))
+        )
         artifacts = await client.read_artifacts()
     assert parent.name == "two-models"
     assert sorted(c.name for c in children) == ["two-models · model-a · run-1", "two-models · model-b · run-1"]

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_API_KEY, make_pdf, write_config
-from tracr.run.claims import claim_path, config_digest, release_claim, try_claim
 from tracr.config.job import parse_job_config
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import read_page_journal
+from tracr.run.claims import claim_path, config_digest, release_claim, try_claim
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def _done_pages(run_dir: Path) -> int:
     return sum(1 for r in read_page_journal(run_dir / "doc" / "pages.jsonl") if r.status == "done")
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -93,7 +93,7 @@ async def test_resume_redoes_only_failed_pages_in_place(tmp_path, stub_server, m
     history = [h["status"] for h in run["status_history"]]
     resumed = [h for h in run["status_history"] if h.get("resumed_from")]
     assert resumed and resumed[0]["resumed_from"] == "completed" and resumed[0]["status"] == "queued"
-    assert history[history.index("queued", 1):] == ["queued", "starting", "running", "completed"]
+    assert history[history.index("queued", 1) :] == ["queued", "starting", "running", "completed"]
     pdf = read_json(run_dir / "landscape" / "pdf_metadata.json")
     assert [p["status"] for p in pdf["pages"]] == ["done"] * 3
     metrics = read_json(run_dir / "metrics.json")
@@ -112,7 +112,9 @@ def test_stale_claim_is_taken_over_and_live_claim_refused(tmp_path, pdf_factory,
     job = parse_job_config(_config(str(tmp_path / "inputs"), "http://127.0.0.1:9/v1")).config
     digest = config_digest(job)
     # The digest never sees a key value: two configs differing only in the key are the same job.
-    keyed = [parse_job_config(_config(str(tmp_path / "inputs"), "http://127.0.0.1:9/v1", api_key=key)).config for key in (TEST_API_KEY, "other")]
+    keyed = [
+        parse_job_config(_config(str(tmp_path / "inputs"), "http://127.0.0.1:9/v1", api_key=key)).config for key in (TEST_API_KEY, "other")
+    ]
     assert config_digest(keyed[0]) == config_digest(keyed[1]) and len(digest) == 64
     assert config_digest(parse_job_config(_config(str(tmp_path / "inputs"), "http://127.0.0.1:9/v1", max_tokens=7)).config) != digest
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -129,7 +131,7 @@ def test_stale_claim_is_taken_over_and_live_claim_refused(tmp_path, pdf_factory,
     assert release_claim(tmp_path, mine) and not path.exists()
 
 
-def _start_slow_job(tmp_path: Path, stub, job_id: str, **popen: Any) -> tuple[Path, Path, Path, subprocess.Popen]:  # noqa: ANN001
+def _start_slow_job(tmp_path: Path, stub, job_id: str, **popen: Any) -> tuple[Path, Path, Path, subprocess.Popen]:
     """A `tracr run` of PAGES pages at 0.4 s each, one at a time; returns once two are done: (config, out, run_dir, process)."""
     make_pdf(tmp_path / "inputs" / "doc.pdf", PAGES)
     config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id=job_id, max_concurrent_requests=1))
@@ -149,9 +151,10 @@ def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, st
     stub = stub_server(latency_s=0.4)
     config, out, run_dir, first = _start_slow_job(tmp_path, stub, "slowjob", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-
         # Same config again while the first runs: reported, not started.
-        second = subprocess.run(_tracr("run", str(config), "--outputs", str(out)), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+        second = subprocess.run(
+            _tracr("run", str(config), "--outputs", str(out)), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300
+        )
         assert second.returncode == 0, second.stdout + second.stderr
         assert "already running" in second.stdout and f"pid {first.pid}" in second.stdout
         assert "stub-ocr run-1" in second.stdout
@@ -159,7 +162,9 @@ def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, st
         assert first.poll() is None
 
         # tracr cancel finds the job's flow run by its tag and stops it.
-        cancel = subprocess.run(_tracr("cancel", "slowjob", "--wait", "60"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+        cancel = subprocess.run(
+            _tracr("cancel", "slowjob", "--wait", "60"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300
+        )
         assert cancel.returncode == 0, cancel.stdout + cancel.stderr
         assert "slowjob" in cancel.stdout
         first_out, _ = first.communicate(timeout=120)
@@ -177,7 +182,9 @@ def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, st
     assert not any(claim_path(out, "x").parent.glob("*.json"))  # the claim was released
     requests_before = stub.stats()["total_requests"]
 
-    resumed = subprocess.run(_tracr("run", str(config), "--outputs", str(out), "--resume"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        _tracr("run", str(config), "--outputs", str(out), "--resume"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     run = read_json(run_dir / "run_metadata.json")
     assert run["status"] == "completed" and run["rollup"]["pages_done"] == PAGES
@@ -191,7 +198,9 @@ def test_duplicate_submission_cancel_and_resume_with_real_processes(tmp_path, st
 
 def test_cancel_settles_a_job_whose_process_was_killed(tmp_path, stub_server):
     """SIGKILL leaves the flow run Running with nobody to obey a cancel; tracr cancel settles it."""
-    _, out, run_dir, job = _start_slow_job(tmp_path, stub_server(latency_s=0.4), "killedjob", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _, out, run_dir, job = _start_slow_job(
+        tmp_path, stub_server(latency_s=0.4), "killedjob", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     os.killpg(job.pid, 9)  # the job and its render workers: no hook, no state change, the claim left behind
     job.wait()
     claims = list(claim_path(out, "x").parent.glob("*.json"))
@@ -199,7 +208,14 @@ def test_cancel_settles_a_job_whose_process_was_killed(tmp_path, stub_server):
     assert read_json(run_dir / "run_metadata.json")["status"] == "running"
 
     started = time.monotonic()
-    cancel = subprocess.run(_tracr("cancel", "killedjob", "--outputs", str(out), "--wait", "60"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
+    cancel = subprocess.run(
+        _tracr("cancel", "killedjob", "--outputs", str(out), "--wait", "60"),
+        env=_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
     assert "Cancelled" in cancel.stdout and time.monotonic() - started < 45, cancel.stdout  # settled, not waited out
     run = read_json(run_dir / "run_metadata.json")
@@ -212,7 +228,9 @@ def test_cancel_settles_a_job_whose_process_was_killed(tmp_path, stub_server):
 
         async with get_client() as client:
             runs = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["tracr-job:killedjob"]), parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True))
+                flow_run_filter=FlowRunFilter(
+                    tags=FlowRunFilterTags(all_=["tracr-job:killedjob"]), parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True)
+                )
             )
         return [(r.state.type.value, r.state.message or "") for r in runs]
 
@@ -262,7 +280,9 @@ async def test_cancel_a_served_deployment_run_then_resume_through_the_deployment
     pages = 30
     stub = stub_server(latency_s=0.4)
     make_pdf(tmp_path / "inputs" / "doc.pdf", pages)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id="servedcancel", max_concurrent_requests=1))
+    config = write_config(
+        tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, job_id="servedcancel", max_concurrent_requests=1)
+    )
     out = tmp_path / "out"
     run_dir = out / "servedcancel" / "stub-ocr" / "run-1"
     log = tmp_path / "serve.log"
@@ -275,7 +295,9 @@ async def test_cancel_a_served_deployment_run_then_resume_through_the_deployment
         while _done_pages(run_dir) < 2:
             assert time.monotonic() < deadline, log.read_text(errors="replace")
             await asyncio.sleep(0.3)
-        cancel = subprocess.run(_tracr("cancel", "servedcancel", "--wait", "60"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=200)
+        cancel = subprocess.run(
+            _tracr("cancel", "servedcancel", "--wait", "60"), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=200
+        )
         assert cancel.returncode == 0 and "Cancelled" in cancel.stdout, cancel.stdout + cancel.stderr
         async with get_client() as client:
             assert (await client.read_flow_run(flow_run.id)).state.is_cancelled()
@@ -285,7 +307,9 @@ async def test_cancel_a_served_deployment_run_then_resume_through_the_deployment
         assert 2 <= kept < pages and not list((out / ".tracr-claims").glob("*.json"))
         requests_before = stub.stats()["total_requests"]
 
-        resumed = await run_deployment("ocr-job/cancel-serve", parameters={"request": {**request, "resume": True}}, timeout=240, poll_interval=1)
+        resumed = await run_deployment(
+            "ocr-job/cancel-serve", parameters={"request": {**request, "resume": True}}, timeout=240, poll_interval=1
+        )
         assert resumed.state.is_completed(), f"{resumed.state}\n{log.read_text(errors='replace')}"
         run = read_json(run_dir / "run_metadata.json")
         assert run["status"] == "completed" and run["rollup"]["pages_done"] == pages

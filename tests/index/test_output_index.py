@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import TEST_API_KEY, write_config
-from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
 from tracr.config.job_request import JobRequest
 from tracr.index.store import READER_LINK_PREFIX, STALE_READER_LINK_S, TABLES, index_path, read_index, refresh_index
-from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
+from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
+from tracr.outputs.layout import OutputLayout
 from tracr.review.votes import PageRef, append_vote, new_vote
+from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
 
 SMALL = TreeSpec(
     job_id="idx",
@@ -32,7 +32,19 @@ SMALL = TreeSpec(
     chars_per_page=400,
     seed=5,
 )
-PAGE_FIELDS = ["page", "status", "attempts", "latency_s", "ttft_s", "input_tokens", "output_tokens", "finish_reason", "chars", "error", "error_class"]
+PAGE_FIELDS = [
+    "page",
+    "status",
+    "attempts",
+    "latency_s",
+    "ttft_s",
+    "input_tokens",
+    "output_tokens",
+    "finish_reason",
+    "chars",
+    "error",
+    "error_class",
+]
 
 
 @pytest.fixture
@@ -63,7 +75,9 @@ def test_pages_hold_every_journal_field_and_the_markdown(tree):
     expected = _journal_pages(tree)
     assert stats.written and stats.runs_read == 4 and stats.pages == len(expected) == 2 * 2 * 3 * 4
     with read_index(tree) as con:
-        rows = con.execute(f"SELECT job_id, model_slug, run, pdf_slug, {', '.join(PAGE_FIELDS)}, strftime(finished_at, '%Y-%m-%dT%H:%M:%S.%g') || 'Z', markdown, md_path FROM pages").fetchall()
+        rows = con.execute(
+            f"SELECT job_id, model_slug, run, pdf_slug, {', '.join(PAGE_FIELDS)}, strftime(finished_at, '%Y-%m-%dT%H:%M:%S.%g') || 'Z', markdown, md_path FROM pages"
+        ).fetchall()
     assert len(rows) == len(expected)
     failed = 0
     for row in rows:
@@ -126,7 +140,9 @@ def test_runs_are_read_in_chunks_that_add_up_to_the_whole(tree):
     assert len(chunks) > len(sources)  # runs were split at PDF boundaries
     assert all(len(pages["page"]) <= 8 for _, _, pages in chunks)  # 5 rounded up to a whole 4-page PDF
     for part, full in zip(zip(*chunks, strict=False), whole, strict=False):
-        assert {name: np.concatenate([frame[name] for frame in part]).tolist() for name in full} == {name: column.tolist() for name, column in full.items()}
+        assert {name: np.concatenate([frame[name] for frame in part]).tolist() for name in full} == {
+            name: column.tolist() for name, column in full.items()
+        }
         assert len(full["job_id"]) > 0
 
 
@@ -154,7 +170,9 @@ def test_latest_record_wins_and_a_torn_line_is_skipped(tree):
         journal.write('{"page": 2, "status": "fail')  # torn by a power cut
     refresh_index(tree)
     with read_index(tree) as con:
-        row = con.execute("SELECT status, attempts, latency_s, markdown FROM pages WHERE model_slug='model-b' AND run=1 AND pdf_slug='doc-00000' AND page=1").fetchone()
+        row = con.execute(
+            "SELECT status, attempts, latency_s, markdown FROM pages WHERE model_slug='model-b' AND run=1 AND pdf_slug='doc-00000' AND page=1"
+        ).fetchone()
         pages = con.execute("SELECT count(*) FROM pages WHERE model_slug='model-b' AND run=1 AND pdf_slug='doc-00000'").fetchone()[0]
     assert row == ("done", 3, 9.5, "# redone\n")
     assert pages == 4
@@ -193,7 +211,9 @@ def test_incremental_refresh_rereads_changed_runs_only_and_equals_a_rebuild(tree
 
 def test_repeated_incremental_refreshes_keep_the_file_size_bounded(tmp_path):
     root = tmp_path / "outputs"
-    generate_tree(root, TreeSpec(job_id="grow", models=(ModelProfile("m-a"), ModelProfile("m-b")), pdfs=60, pages_per_pdf=10, chars_per_page=2000))
+    generate_tree(
+        root, TreeSpec(job_id="grow", models=(ModelProfile("m-a"), ModelProfile("m-b")), pdfs=60, pages_per_pdf=10, chars_per_page=2000)
+    )
     refresh_index(root)
     fresh = index_path(root).stat().st_size
     journal = next((root / "grow" / "m-b" / "run-1").glob("*/pages.jsonl"))
@@ -236,7 +256,9 @@ def test_votes_are_indexed_and_a_new_vote_triggers_a_refresh(tree):
     assert ratings["votes"] == 1 and [r["model"] for r in ratings["ratings"]] == ["model-a", "model-b"]
     assert refresh_index(tree).ratings_rebuilt == ()  # votes unchanged: nothing to redo
     with read_index(tree) as con:
-        row = con.execute("SELECT vote_id, job_id, voter, outcome, left_model_slug, left_run, left_pdf_slug, left_page, right_model_slug FROM votes").fetchone()
+        row = con.execute(
+            "SELECT vote_id, job_id, voter, outcome, left_model_slug, left_run, left_pdf_slug, left_page, right_model_slug FROM votes"
+        ).fetchone()
     assert row == (vote.vote_id, "idx", "ann", "left", "model-a", 1, "doc-00000", 1, "model-b")
 
 
@@ -326,7 +348,10 @@ def test_a_reader_and_a_refresher_in_two_processes_never_block_each_other(tree):
     refresh_index(tree)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_keep_refreshing, args=(str(tree), 8.0, queue)), ctx.Process(target=_keep_reading, args=(str(tree), 8.0, queue))]
+    procs = [
+        ctx.Process(target=_keep_refreshing, args=(str(tree), 8.0, queue)),
+        ctx.Process(target=_keep_reading, args=(str(tree), 8.0, queue)),
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=120) for _ in range(2)]
@@ -379,7 +404,10 @@ def test_a_reader_never_pairs_one_index_files_headers_with_anothers_blocks(tree,
     os.link(index_path(tree), second)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_publish_alternately, args=(str(tree), str(first), str(second), 5.0, queue)), ctx.Process(target=_count_pages, args=(str(tree), 5.0, queue))]
+    procs = [
+        ctx.Process(target=_publish_alternately, args=(str(tree), str(first), str(second), 5.0, queue)),
+        ctx.Process(target=_count_pages, args=(str(tree), 5.0, queue)),
+    ]
     for p in procs:
         p.start()
     results = {r[0]: r[1:] for r in (queue.get(timeout=120) for _ in procs)}
@@ -396,8 +424,8 @@ def test_a_reader_never_pairs_one_index_files_headers_with_anothers_blocks(tree,
 def test_a_refresh_sweeps_links_left_by_readers_that_died(tree):
     refresh_index(tree)
     now = time.time_ns()
-    dead = (OutputLayout(tree).index_state_dir / f"{READER_LINK_PREFIX}{now - int((STALE_READER_LINK_S + 5) * 1e9)}.1.dead")
-    live = (OutputLayout(tree).index_state_dir / f"{READER_LINK_PREFIX}{now}.2.live")
+    dead = OutputLayout(tree).index_state_dir / f"{READER_LINK_PREFIX}{now - int((STALE_READER_LINK_S + 5) * 1e9)}.1.dead"
+    live = OutputLayout(tree).index_state_dir / f"{READER_LINK_PREFIX}{now}.2.live"
     for link in (dead, live):
         os.link(index_path(tree), link)
     (tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl").open("a").close()
@@ -434,13 +462,19 @@ def test_tracr_index_command(tree):
     assert "index refreshed: 4 run(s) read" in first.stdout and str(index_path(tree)) in first.stdout
     again = subprocess.run([sys.executable, "-m", "cli.main", "index", "--outputs", str(tree)], capture_output=True, text=True, timeout=120)
     assert "index up to date" in again.stdout
-    rebuilt = subprocess.run([sys.executable, "-m", "cli.main", "index", "--outputs", str(tree), "--rebuild"], capture_output=True, text=True, timeout=120)
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "cli.main", "index", "--outputs", str(tree), "--rebuild"], capture_output=True, text=True, timeout=120
+    )
     assert "4 run(s) read" in rebuilt.stdout
-    missing = subprocess.run([sys.executable, "-m", "cli.main", "index", "--outputs", str(tree / "nope")], capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, "-m", "cli.main", "index", "--outputs", str(tree / "nope")], capture_output=True, text=True, timeout=120
+    )
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     index_path(tree).unlink()
     index_path(tree).mkdir()  # something in the way: a clear message, exit 1, no temp file left
-    blocked = subprocess.run([sys.executable, "-m", "cli.main", "index", "--outputs", str(tree)], capture_output=True, text=True, timeout=120)
+    blocked = subprocess.run(
+        [sys.executable, "-m", "cli.main", "index", "--outputs", str(tree)], capture_output=True, text=True, timeout=120
+    )
     assert blocked.returncode == 1 and "could not refresh the index" in blocked.stderr and "Traceback" not in blocked.stderr
     assert not list(OutputLayout(tree).index_state_dir.glob("build.*"))
 
@@ -449,8 +483,18 @@ def test_tracr_index_command(tree):
 
 
 def _job(tmp_path: Path, base_url: str, job_id: str) -> Path:
-    model = {"model": "stub-ocr", "mode": "api", "provider": "custom", "base_url": base_url, "api_key_env": "TRACR_TEST_STUB_KEY", "retries": 1, "retry_backoff_s": 0.01}
-    return write_config(tmp_path / f"{job_id}.yaml", {"job_id": job_id, "input_path": str(tmp_path / "inputs"), "max_tokens": 64, "models": [model]})
+    model = {
+        "model": "stub-ocr",
+        "mode": "api",
+        "provider": "custom",
+        "base_url": base_url,
+        "api_key_env": "TRACR_TEST_STUB_KEY",
+        "retries": 1,
+        "retry_backoff_s": 0.01,
+    }
+    return write_config(
+        tmp_path / f"{job_id}.yaml", {"job_id": job_id, "input_path": str(tmp_path / "inputs"), "max_tokens": 64, "models": [model]}
+    )
 
 
 async def test_a_job_run_refreshes_the_index_when_it_ends(tmp_path, prefect_server, stub_server, pdf_factory, monkeypatch):
@@ -462,7 +506,9 @@ async def test_a_job_run_refreshes_the_index_when_it_ends(tmp_path, prefect_serv
     pdf_factory("alpha.pdf", 3)
     pdf_factory("beta.pdf", 1)
     outputs = tmp_path / "out"
-    state = await ocr_job_flow(JobRequest(config_path=str(_job(tmp_path, stub.base_url, "indexed")), outputs=str(outputs)), return_state=True)
+    state = await ocr_job_flow(
+        JobRequest(config_path=str(_job(tmp_path, stub.base_url, "indexed")), outputs=str(outputs)), return_state=True
+    )
     assert state.is_completed(), state.message
 
     run_dir = OutputLayout(outputs).run("indexed", "stub-ocr", 1).run_dir
@@ -492,7 +538,9 @@ async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, s
     pdf_factory("alpha.pdf", 1)
     outputs = tmp_path / "out"
     index_path(outputs).mkdir(parents=True)  # a directory where the index file must go: the swap fails
-    state = await ocr_job_flow(JobRequest(config_path=str(_job(tmp_path, stub.base_url, "unindexable")), outputs=str(outputs)), return_state=True)
+    state = await ocr_job_flow(
+        JobRequest(config_path=str(_job(tmp_path, stub.base_url, "unindexable")), outputs=str(outputs)), return_state=True
+    )
     assert state.is_completed(), state.message
     assert index_path(outputs).is_dir()
     await APILogHandler.aflush()

@@ -58,9 +58,15 @@ def _report() -> Any:
 
 def _vllm(model: str, gpus: int = 1, **extra: Any) -> dict[str, Any]:
     return {
-        "model": model, "mode": "local", "provider": "vllm", "tensor_parallel_size": gpus, "startup_timeout_s": 60,
-        "max_concurrent_requests": 2, "retries": 0, **extra,
-    }  # fmt: skip
+        "model": model,
+        "mode": "local",
+        "provider": "vllm",
+        "tensor_parallel_size": gpus,
+        "startup_timeout_s": 60,
+        "max_concurrent_requests": 2,
+        "retries": 0,
+        **extra,
+    }
 
 
 class Api:
@@ -287,8 +293,10 @@ def test_one_job_split_across_two_workers(cluster: Any) -> None:
     model = [_vllm("org/split", max_concurrent_requests=4)]
 
     def run(pairs: list[tuple[Path, str]], job_id: str) -> float:
-        ids = [api.submit({"config_path": str(_config(cluster, f"{job_id}-{i}", model, inp)), "job_id": job_id, "force": True}, q)
-               for i, (inp, q) in enumerate(pairs)]  # fmt: skip
+        ids = [
+            api.submit({"config_path": str(_config(cluster, f"{job_id}-{i}", model, inp)), "job_id": job_id, "force": True}, q)
+            for i, (inp, q) in enumerate(pairs)
+        ]
         states = api.wait(ids, timeout_s=300)
         assert all(s == "COMPLETED" for s in states.values()), states
         runs = [api.flow_run(i) for i in ids]
@@ -302,8 +310,10 @@ def test_one_job_split_across_two_workers(cluster: Any) -> None:
 
     one = run([(whole, "node-b")], "split-one")
     two = run([(halves[0], "node-b"), (halves[1], "node-c")], "split-two")
-    note(f"throughput: 20 pages, one worker {one:.2f} pages/s, two workers (halves on node-b and node-c) {two:.2f} pages/s "
-         f"(flow-run wall time incl. process and server start; all hosts share this machine's 2 cores)")  # fmt: skip
+    note(
+        f"throughput: 20 pages, one worker {one:.2f} pages/s, two workers (halves on node-b and node-c) {two:.2f} pages/s "
+        f"(flow-run wall time incl. process and server start; all hosts share this machine's 2 cores)"
+    )
     assert one > 0 and two > 0
 
 
@@ -346,10 +356,12 @@ def test_killed_worker_crashes_and_resumes_elsewhere(cluster: Any) -> None:
     reaper = host.reaper_pid()
     left = [(p, cmd) for p, cmd in host.processes() if p != reaper]
     subflows = api.subflows_of(run_id)
-    note(f"kill: {done_at_kill} pages done when node-b's worker and job were SIGKILLed; GPU slot free after "
-         f"{gpu_free_s and round(gpu_free_s)} s (lease 60 s); job run Crashed after {crashed_s and round(crashed_s)} s; "
-         f"subflows {Counter(f['state']['type'] for f in subflows)}; {len(left)} process(es) of node-b left: "
-         f"{[c[:80] for _, c in left]}")  # fmt: skip
+    note(
+        f"kill: {done_at_kill} pages done when node-b's worker and job were SIGKILLed; GPU slot free after "
+        f"{gpu_free_s and round(gpu_free_s)} s (lease 60 s); job run Crashed after {crashed_s and round(crashed_s)} s; "
+        f"subflows {Counter(f['state']['type'] for f in subflows)}; {len(left)} process(es) of node-b left: "
+        f"{[c[:80] for _, c in left]}"
+    )
     assert gpu_free_s is not None, "the killed holder's GPU slot never came back"
     after_hosts(not left, f"a SIGKILLed job left {len(left)} live process(es) on its host: {[c[:100] for _, c in left]}")
     after_hosts(crashed_s is not None, f"the killed job's flow run is {api.state(run_id)}, not Crashed")

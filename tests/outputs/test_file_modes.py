@@ -65,7 +65,9 @@ def test_a_whole_job_tree_is_readable_by_another_user_under_umask_022(shared_dir
     tmp_path = shared_dir
     root = tmp_path / "outputs"
     pdf = make_pdf(tmp_path / "inputs" / "doc.pdf", 1, label="doc")
-    write_review_job(root, "shared", {"doc": pdf}, [ModelOutputs("model-a", {("doc", 1): "text a"}), ModelOutputs("model-b", {("doc", 1): "text b"})])
+    write_review_job(
+        root, "shared", {"doc": pdf}, [ModelOutputs("model-a", {("doc", 1): "text a"}), ModelOutputs("model-b", {("doc", 1): "text b"})]
+    )
     ref = dict(run=1, pdf_slug="doc", page=1)
     append_vote(root, new_vote("shared", PageRef(model_slug="model-a", **ref), PageRef(model_slug="model-b", **ref), "left", "ann"))
     files = [p for p in root.rglob("*") if p.is_file()]

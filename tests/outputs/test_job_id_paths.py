@@ -66,7 +66,11 @@ def test_show_refuses_a_job_id_that_is_not_a_folder_name(nested: Path, job_id: s
     assert main(["show", job_id, "--outputs", str(nested)]) == 1
     out = capsys.readouterr().out
     assert "invalid job id" in out and "model-a" not in out  # nothing of the job next door
-    for report in (lambda: run_rows(layout, job_id), lambda: metrics_rows(layout, job_id), lambda: failed_pages(layout, job_id, "model-a", 1)):
+    for report in (
+        lambda: run_rows(layout, job_id),
+        lambda: metrics_rows(layout, job_id),
+        lambda: failed_pages(layout, job_id, "model-a", 1),
+    ):
         with pytest.raises(InvalidIdentifier):
             report()
 

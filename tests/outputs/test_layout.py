@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tracr.outputs.files import append_line, write_bytes_atomic, write_json_atomic
-from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
-from tracr.outputs.rollup import Rollup
 from tracr.config.pages import parse_page_selection
-from tracr.run.state import InvalidTransition, RunStatus, check_transition
+from tracr.outputs.files import append_line, write_bytes_atomic, write_json_atomic
+from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
+from tracr.outputs.layout import OutputLayout
+from tracr.outputs.rollup import Rollup
 from tracr.outputs.slugs import pdf_slugs, slugify
+from tracr.run.state import InvalidTransition, RunStatus, check_transition
 
 
 def test_run_numbers_are_allocated_in_order_and_never_reused(tmp_path):
@@ -50,7 +50,15 @@ def test_slugs():
 
 @pytest.mark.parametrize(
     ("spec", "count", "pages"),
-    [(None, 3, [1, 2, 3]), ("all", 2, [1, 2]), ("1-3,7", 10, [1, 2, 3, 7]), ("8-", 10, [8, 9, 10]), ([2, 5], 4, [2]), (4, 9, [4]), ("2-4,3-5", 10, [2, 3, 4, 5])],
+    [
+        (None, 3, [1, 2, 3]),
+        ("all", 2, [1, 2]),
+        ("1-3,7", 10, [1, 2, 3, 7]),
+        ("8-", 10, [8, 9, 10]),
+        ([2, 5], 4, [2]),
+        (4, 9, [4]),
+        ("2-4,3-5", 10, [2, 3, 4, 5]),
+    ],
 )
 def test_page_selection(spec, count, pages):
     assert parse_page_selection(spec).resolve(count) == pages
@@ -145,7 +153,15 @@ def test_retry_policy_backoff_jitter_and_retry_after():
 def test_every_run_folder_is_parsed_one_way(tmp_path):
     from tracr.outputs.layout import parse_run_dir
 
-    assert [parse_run_dir(n) for n in ("run-1", "run-12", "run-01", "run-0", "run-", "run-1a", "elo")] == [1, 12, None, None, None, None, None]
+    assert [parse_run_dir(n) for n in ("run-1", "run-12", "run-01", "run-0", "run-", "run-1a", "elo")] == [
+        1,
+        12,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
     for name in ("run-01", "run-3"):
         (tmp_path / "job" / "m" / name).mkdir(parents=True)
     assert OutputLayout(tmp_path).run_numbers("job", "m") == [3], "run-01 would be written as run-1, so it is no run"

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import TEST_API_KEY, make_pdf, write_config
 from cli.main import main
+from tests.conftest import TEST_API_KEY, make_pdf, write_config
 from tracr.outputs.files import read_json
 from tracr.outputs.metrics import percentiles
 
@@ -38,7 +38,9 @@ async def test_metrics_show_and_export(tmp_path, stub_server, capsys):
     make_pdf(tmp_path / "in" / "portrait.pdf", 5)
     make_pdf(tmp_path / "in" / "landscape.pdf", 1, width=842, height=595)
     model = {"model": "stub-ocr", "base_url": stub.base_url, "api_key": TEST_API_KEY, "retries": 0, "timeout_s": 30}
-    config = write_config(tmp_path / "job.yaml", {"job_id": "mjob", "input_path": str(tmp_path / "in"), "prompt": "OCR", "max_tokens": 64, "models": [model]})
+    config = write_config(
+        tmp_path / "job.yaml", {"job_id": "mjob", "input_path": str(tmp_path / "in"), "prompt": "OCR", "max_tokens": 64, "models": [model]}
+    )
     out = tmp_path / "out"
     assert (await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(out)), return_state=True)).is_completed()
 

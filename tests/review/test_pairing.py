@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tracr.outputs.journal import PageRecord
 from tracr.index.store import read_index, refresh_index
+from tracr.outputs.journal import PageRecord
 from tracr.review.pairing import PairCandidate, arena_candidates, next_pair, text_similarity
-from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
 from tracr.review.votes import PageRef, Vote
+from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
 
 
 def test_text_similarity_is_normalised_edit_similarity():
@@ -56,8 +56,10 @@ def test_candidates_use_each_models_latest_done_run_and_skip_failures(tree):
     run2.mkdir(parents=True)
     (run2 / "2.md").write_text("a completely different second attempt " * 10)
     (run2 / "pages.jsonl").write_text(
-        PageRecord(page=1, status="failed", error="boom", error_class="timeout").to_json() + "\n"
-        + PageRecord(page=2, status="done", chars=10).to_json() + "\n"
+        PageRecord(page=1, status="failed", error="boom", error_class="timeout").to_json()
+        + "\n"
+        + PageRecord(page=2, status="done", chars=10).to_json()
+        + "\n"
     )
     refresh_index(tree)
     with read_index(tree) as con:
@@ -70,7 +72,13 @@ def test_candidates_use_each_models_latest_done_run_and_skip_failures(tree):
 
 
 def _candidate(models: tuple[str, str], page: int) -> PairCandidate:
-    return PairCandidate("job", "doc", page, PageRef(model_slug=models[0], run=1, pdf_slug="doc", page=page), PageRef(model_slug=models[1], run=1, pdf_slug="doc", page=page))
+    return PairCandidate(
+        "job",
+        "doc",
+        page,
+        PageRef(model_slug=models[0], run=1, pdf_slug="doc", page=page),
+        PageRef(model_slug=models[1], run=1, pdf_slug="doc", page=page),
+    )
 
 
 def _votes(models: tuple[str, str], outcomes: list[str], first_page: int = 1000, voter: str = "old") -> list[Vote]:

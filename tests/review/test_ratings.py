@@ -35,7 +35,14 @@ def _votes(spec: list[tuple[str, str, str, int]]) -> list[Vote]:
 
 def test_dominance_order_is_recovered():
     votes = _votes(
-        [("a", "b", "left", 8), ("a", "b", "right", 2), ("b", "c", "left", 8), ("b", "c", "right", 2), ("c", "a", "right", 9), ("c", "a", "left", 1)]
+        [
+            ("a", "b", "left", 8),
+            ("a", "b", "right", 2),
+            ("b", "c", "left", 8),
+            ("b", "c", "right", 2),
+            ("c", "a", "right", 9),
+            ("c", "a", "left", 1),
+        ]
     )
     board = leaderboard(votes, rounds=200)
     assert [r.model for r in board] == ["a", "b", "c"]

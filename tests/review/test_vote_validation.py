@@ -44,8 +44,16 @@ def test_a_vote_on_two_real_outputs_is_kept(root: Path) -> None:
     [
         (A, PageRef(model_slug="fake-ocr", run=1, pdf_slug="report", page=1), "no run-1 of model 'fake-ocr'"),
         (A, PageRef(model_slug="model-b", run=7, pdf_slug="report", page=1), "no run-7 of model 'model-b'"),
-        (PageRef(model_slug="model-a", run=1, pdf_slug="report", page=9), PageRef(model_slug="model-b", run=1, pdf_slug="report", page=9), "left side: run-1 of model 'model-a' has no output of page 9 of PDF 'report'"),
-        (PageRef(model_slug="model-a", run=1, pdf_slug="ghost", page=1), PageRef(model_slug="model-b", run=1, pdf_slug="ghost", page=1), "no output of page 1 of PDF 'ghost'"),
+        (
+            PageRef(model_slug="model-a", run=1, pdf_slug="report", page=9),
+            PageRef(model_slug="model-b", run=1, pdf_slug="report", page=9),
+            "left side: run-1 of model 'model-a' has no output of page 9 of PDF 'report'",
+        ),
+        (
+            PageRef(model_slug="model-a", run=1, pdf_slug="ghost", page=1),
+            PageRef(model_slug="model-b", run=1, pdf_slug="ghost", page=1),
+            "no output of page 1 of PDF 'ghost'",
+        ),
         (A, PageRef(model_slug="model-a", run=1, pdf_slug="report", page=1), "on both sides"),
         (A, PageRef(model_slug="model-b", run=1, pdf_slug="report", page=2), "different pages"),
     ],

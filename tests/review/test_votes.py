@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_slug
 from tracr.outputs.files import read_json
-from tracr.review.ratings import leaderboard
-from tracr.review.ratings import rebuild_ratings
+from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_slug
+from tracr.review.ratings import leaderboard, rebuild_ratings
 from tracr.review.votes import PageRef, Vote, append_vote, new_vote, read_votes, vote_files, voter_host, votes_path
 
 A = PageRef(model_slug="model-a", run=1, pdf_slug="report", page=1)

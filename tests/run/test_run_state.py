@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tracr.outputs.layout import RunLocation
 from tracr.outputs.files import read_json
+from tracr.outputs.layout import RunLocation
 from tracr.run.recorder import RunRecorder
 from tracr.run.state import InvalidTransition, RunStatus, check_resume, check_transition
 
@@ -29,7 +29,15 @@ def test_valid_paths(path):
 
 @pytest.mark.parametrize(
     "current,new",
-    [(S.COMPLETED, S.RUNNING), (S.FAILED, S.RUNNING), (S.CANCELLED, S.COMPLETED), (S.RUNNING, S.STARTING), (S.STARTING, S.COMPLETED), (S.QUEUED, S.COMPLETED), (S.RUNNING, S.QUEUED)],
+    [
+        (S.COMPLETED, S.RUNNING),
+        (S.FAILED, S.RUNNING),
+        (S.CANCELLED, S.COMPLETED),
+        (S.RUNNING, S.STARTING),
+        (S.STARTING, S.COMPLETED),
+        (S.QUEUED, S.COMPLETED),
+        (S.RUNNING, S.QUEUED),
+    ],
 )
 def test_invalid_transitions_are_refused_with_what_is_allowed(current, new):
     with pytest.raises(InvalidTransition, match=f"cannot go from {current.value} to {new.value} \\(allowed: "):
@@ -70,7 +78,16 @@ def test_recorder_keeps_history_and_refuses_bad_moves(tmp_path):
     resumed.set_status(S.RUNNING)
     resumed.set_status(S.COMPLETED)
     data = read_json(location.run_metadata)
-    assert [h["status"] for h in data["status_history"]] == ["queued", "starting", "running", "cancelled", "queued", "starting", "running", "completed"]
+    assert [h["status"] for h in data["status_history"]] == [
+        "queued",
+        "starting",
+        "running",
+        "cancelled",
+        "queued",
+        "starting",
+        "running",
+        "completed",
+    ]
     assert data["status_history"][4]["resumed_from"] == "cancelled" and data["status_history"][4]["previous_error"] == "cancelled"
     assert data["resumes"] == 1 and data["error"] is None and data["config_digest"] == "abc" and data["ended_at"]
     with pytest.raises(InvalidTransition):

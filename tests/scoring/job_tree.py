@@ -23,7 +23,19 @@ def build_job(root: Path, job_id: str = "scored") -> OutputLayout:
     layout = OutputLayout(root)
     pdfs = [Path("/data/bench/docs/report.pdf"), Path("/data/bench/letters/letter.pdf")]
     ensure_job(layout, job_id, pdfs, page_counts={pdfs[0]: 1, pdfs[1]: 2})
-    write_run(layout, job_id, "good", {("report", 1): GOOD, ("letter", 1): "Dear reader,", ("letter", 2): LETTER_2}, tokens={("report", 1): (1000, 500), ("letter", 1): (1000, 10), ("letter", 2): (1000, 30)})
-    write_run(layout, job_id, "loopy", {("report", 1): LOOP, ("letter", 1): "Dear reader,", ("letter", 2): None}, finish_reasons={("report", 1): "length"})
+    write_run(
+        layout,
+        job_id,
+        "good",
+        {("report", 1): GOOD, ("letter", 1): "Dear reader,", ("letter", 2): LETTER_2},
+        tokens={("report", 1): (1000, 500), ("letter", 1): (1000, 10), ("letter", 2): (1000, 30)},
+    )
+    write_run(
+        layout,
+        job_id,
+        "loopy",
+        {("report", 1): LOOP, ("letter", 1): "Dear reader,", ("letter", 2): None},
+        finish_reasons={("report", 1): "length"},
+    )
     write_run(layout, job_id, "bad", {("report", 1): "The", ("letter", 1): "D", ("letter", 2): "The"})
     return layout

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from tracr.outputs.files import read_json
-
 from tests.scoring.job_tree import JOB, build_job
+from tracr.outputs.files import read_json
 
 
 def test_score_command_runs_the_flow_and_show_prints_rates(tmp_path: Path, prefect_server: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,13 +9,12 @@ import pytest
 
 from cli.main import main
 from tasks.scoring import score_job_now
+from tests.conftest import make_pdf
+from tests.scoring.job_tree import GOOD, JOB
 from tracr.config.scoring import ScoreRequest
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import latest_entries
 from tracr.outputs.layout import OutputLayout
-
-from tests.conftest import make_pdf
-from tests.scoring.job_tree import GOOD, JOB
 
 TESTS = JOB / "tests.jsonl"
 
@@ -31,7 +30,12 @@ def test_olmocr_candidates_create_a_job_and_score_by_majority_of_repeats(tmp_pat
     assert "imported 3 run(s) into job bench: other-model-x/run-1, other-model-x/run-2, other-model-x/run-3" in capsys.readouterr().out
     layout = OutputLayout(root)
     meta = read_json(layout.run("bench", "other-model-x", 3).run_metadata)
-    assert meta is not None and meta["imported"] is True and meta["import"]["repeat_runs"] == [1, 2, 3] and meta["import"]["layout"] == "olmocr-bench"
+    assert (
+        meta is not None
+        and meta["imported"] is True
+        and meta["import"]["repeat_runs"] == [1, 2, 3]
+        and meta["import"]["layout"] == "olmocr-bench"
+    )
     assert latest_entries(layout.run("bench", "other-model-x", 1).page_journal("report"))[1]["status"] == "done"
 
     tests = tmp_path / "t.jsonl"

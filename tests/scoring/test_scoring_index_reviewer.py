@@ -11,12 +11,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tasks.scoring import score_job_now
+from tests.scoring.job_tree import JOB, build_job
 from tracr.config.scoring import ScoreRequest
 from tracr.index import queries
 from tracr.index.schema import SCHEMA_VERSION
 from tracr.index.store import index_path, read_index, refresh_index
-
-from tests.scoring.job_tree import JOB, build_job
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 

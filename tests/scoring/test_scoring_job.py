@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from tasks.scoring import plan_scoring, score_job_now
+from tests.scoring.job_tree import JOB, build_job
 from tracr.config.scoring import ModelPrice, ScoreRequest
 from tracr.outputs.files import read_json
 from tracr.scoring.job import JobPdf, ScoringInputError, match_pdf
-
-from tests.scoring.job_tree import JOB, build_job
 
 
 def request(root: Path, **kw: object) -> ScoreRequest:
@@ -93,8 +92,14 @@ def test_pdf_matching_by_relative_path_then_unique_name() -> None:
     [
         ('{"pdf": "docs/report.pdf", "page": 1, "id": "x", "type": "present"}', ":2: field 'text': is missing"),
         ("{not json", ":2: not valid JSON"),
-        ('{"pdf": "nowhere.pdf", "page": 1, "id": "x", "type": "baseline"}', ":2: test 'x' names PDF 'nowhere.pdf', which is not in job scored"),
-        ('{"pdf": "letter.pdf", "page": 7, "id": "x", "type": "baseline"}', ":2: test 'x' is about page 7 of 'letter.pdf', which job scored did not process (pages: 1-2)"),
+        (
+            '{"pdf": "nowhere.pdf", "page": 1, "id": "x", "type": "baseline"}',
+            ":2: test 'x' names PDF 'nowhere.pdf', which is not in job scored",
+        ),
+        (
+            '{"pdf": "letter.pdf", "page": 7, "id": "x", "type": "baseline"}',
+            ":2: test 'x' is about page 7 of 'letter.pdf', which job scored did not process (pages: 1-2)",
+        ),
     ],
 )
 def test_bad_tests_name_the_line(tmp_path: Path, line: str, fragment: str) -> None:

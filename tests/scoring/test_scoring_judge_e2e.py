@@ -10,12 +10,11 @@ import pytest
 
 from cli.main import main
 from tasks.importing import ensure_job, write_run
+from tests.conftest import TEST_API_KEY, make_pdf
 from tracr.outputs.layout import OutputLayout
 from tracr.review.judged import agreement, split_votes
 from tracr.review.ratings import leaderboard
 from tracr.review.votes import append_vote, new_vote, read_votes
-
-from tests.conftest import TEST_API_KEY, make_pdf
 
 PAGES = 10
 
@@ -29,12 +28,30 @@ def judged_job(root: Path, inputs: Path) -> None:
 
 
 def judge(root: Path, port: int, *extra: str) -> int:
-    return main(["judge", "judged", "--outputs", str(root), "--model", "stub-ocr", "--base-url", f"http://127.0.0.1:{port}/v1",
-                 "--api-key-env", "TRACR_JUDGE_KEY", "--input-price", "1", "--output-price", "2", *extra])  # fmt: skip
+    return main(
+        [
+            "judge",
+            "judged",
+            "--outputs",
+            str(root),
+            "--model",
+            "stub-ocr",
+            "--base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--api-key-env",
+            "TRACR_JUDGE_KEY",
+            "--input-price",
+            "1",
+            "--output-price",
+            "2",
+            *extra,
+        ]
+    )
 
 
-def test_judge_prefers_one_side_and_stops_early(tmp_path: Path, stub_server: Callable[..., object], monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_judge_prefers_one_side_and_stops_early(
+    tmp_path: Path, stub_server: Callable[..., object], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     server = stub_server(judge={"prefer": "FAITHFUL"})
     monkeypatch.setenv("TRACR_JUDGE_KEY", TEST_API_KEY)
     judged_job(tmp_path, tmp_path / "in")
@@ -65,7 +82,9 @@ def test_position_biased_judge_cancels_to_ties(tmp_path: Path, stub_server: Call
 def test_missing_key_variable_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TRACR_JUDGE_KEY", raising=False)
     assert judge(tmp_path, 9) == 2
-    assert capsys.readouterr().err.strip() == "tracr judge: environment variable TRACR_JUDGE_KEY is not set (export the judge's API key there)"
+    assert (
+        capsys.readouterr().err.strip() == "tracr judge: environment variable TRACR_JUDGE_KEY is not set (export the judge's API key there)"
+    )
 
 
 def test_agreement_between_judge_and_humans(tmp_path: Path) -> None:

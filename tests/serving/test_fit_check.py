@@ -14,9 +14,15 @@ from tracr.serving.vllm_presets import match_preset, merge_serve_args, size_from
 # Qwen2.5-VL-7B's text config (the shape of olmOCR-2-7B)
 QWEN25_VL_7B = {
     "architectures": ["Qwen2_5_VLForConditionalGeneration"],
-    "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28, "num_attention_heads": 28,
-    "num_key_value_heads": 4, "vocab_size": 152064, "torch_dtype": "bfloat16", "tie_word_embeddings": False,
-}  # fmt: skip
+    "hidden_size": 3584,
+    "intermediate_size": 18944,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 28,
+    "num_key_value_heads": 4,
+    "vocab_size": 152064,
+    "torch_dtype": "bfloat16",
+    "tie_word_embeddings": False,
+}
 
 
 def test_params_and_kv_cache_from_a_config_json():
@@ -109,7 +115,10 @@ def test_presets_can_be_forced_or_turned_off_and_user_flags_win():
     assert match_preset("my-org/finetune", "dots.ocr").name == "dots.ocr"
     assert match_preset("rednote-hilab/dots.ocr", "none") is None
     assert match_preset("org/plain-model") is None
-    merged = merge_serve_args(("--max-model-len", "16384", "--trust-remote-code", "--no-enable-prefix-caching"), ["--max-model-len=8192", "--enable-prefix-caching"])
+    merged = merge_serve_args(
+        ("--max-model-len", "16384", "--trust-remote-code", "--no-enable-prefix-caching"),
+        ["--max-model-len=8192", "--enable-prefix-caching"],
+    )
     assert merged == ["--trust-remote-code", "--max-model-len=8192", "--enable-prefix-caching"]
     assert size_from_name("Qwen/Qwen2.5-VL-72B-Instruct-AWQ") == 72.0 and size_from_name("org/model") is None
 

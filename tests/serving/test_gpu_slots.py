@@ -128,14 +128,26 @@ def prefect_server_with_services(tmp_path):
         "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "1",
         "PREFECT_UI_ENABLED": "false",
     }
-    for service in ("SCHEDULER", "LATE_RUNS", "FOREMAN", "CANCELLATION_CLEANUP", "PAUSE_EXPIRATIONS", "TRIGGERS", "EVENT_LOGGER", "DB_VACUUM"):
+    for service in (
+        "SCHEDULER",
+        "LATE_RUNS",
+        "FOREMAN",
+        "CANCELLATION_CLEANUP",
+        "PAUSE_EXPIRATIONS",
+        "TRIGGERS",
+        "EVENT_LOGGER",
+        "DB_VACUUM",
+    ):
         env[f"PREFECT_SERVER_SERVICES_{service}_ENABLED"] = "false"
     env.pop("PREFECT_API_URL", None)
     log = open(tmp_path / "prefect-server.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/api"
     try:
         wait_until_http_ok(f"{url}/health", proc, what="prefect server")
@@ -167,7 +179,14 @@ async def test_a_killed_holders_gpu_comes_back_when_its_lease_expires(prefect_se
 
     host = _host()
     env = {**os.environ, "PREFECT_API_URL": prefect_server_with_services, "TRACR_GPU_LEASE_S": "60"}  # Prefect's minimum lease
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, host], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=Path(__file__).parents[2])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, host],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=Path(__file__).parents[2],
+    )
     try:
         line = await asyncio.wait_for(asyncio.to_thread(holder.stdout.readline), 120)
         assert line.startswith("HELD "), line

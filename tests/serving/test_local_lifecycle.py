@@ -61,7 +61,15 @@ def fake(tmp_path, monkeypatch):
 
 
 def _vllm(model: str, **extra: Any) -> dict[str, Any]:
-    return {"model": model, "mode": "local", "provider": "vllm", "startup_timeout_s": 30, "max_concurrent_requests": 1, "retries": 0, **extra}
+    return {
+        "model": model,
+        "mode": "local",
+        "provider": "vllm",
+        "startup_timeout_s": 30,
+        "max_concurrent_requests": 1,
+        "retries": 0,
+        **extra,
+    }
 
 
 async def _run(tmp_path: Path, models: list[dict[str, Any]], job_id: str = "job"):
@@ -133,7 +141,11 @@ async def test_three_models_on_two_gpus_never_share_one(tmp_path, pdf_factory, f
     assert two["server"]["host_gpus"]["count"] == 2 and two["server"]["host_gpus"]["source"] == "declared"
     assert two["fit_check"]["verdict"] == "GOOD"
     # it started only once no 1-GPU server was running any more (which one ran last is up to the race)
-    assert all(records["org/two-7b"]["started_at"] >= r["stopped_at"] for m, r in records.items() if m != "org/two-7b" and r["started_at"] < records["org/two-7b"]["started_at"])
+    assert all(
+        records["org/two-7b"]["started_at"] >= r["stopped_at"]
+        for m, r in records.items()
+        if m != "org/two-7b" and r["started_at"] < records["org/two-7b"]["started_at"]
+    )
     for slug in ("org-one-a-7b", "org-one-b-7b", "org-two-7b"):
         meta = _run_meta(tmp_path, slug)
         assert meta["status"] == "completed" and meta["rollup"]["pages_done"] == 5
@@ -228,7 +240,9 @@ async def test_a_server_dying_mid_run_fails_the_run_at_once(tmp_path, pdf_factor
     meta = _run_meta(tmp_path, "org-ocr-7b")
     assert meta["status"] == "failed"
     assert "exited with code 3 while serving" in meta["error"] and "[died_while_serving] hint:" in meta["error"]
-    assert meta["server"]["status"] == "stopped" and meta["server"]["exit_code"] == 3 and meta["server"]["error_class"] == "died_while_serving"
+    assert (
+        meta["server"]["status"] == "stopped" and meta["server"]["exit_code"] == 3 and meta["server"]["error_class"] == "died_while_serving"
+    )
     done, failed = meta["rollup"]["pages_done"], meta["rollup"]["pages_failed"]
     assert done == 2 and done + failed < 10, "the run stopped instead of failing the other pages one by one, each after its retries"
     assert read_json(tmp_path / "out/job/org-ocr-7b/run-1/doc/pdf_metadata.json")["status"] == "cancelled"
@@ -396,7 +410,12 @@ async def test_cancel_hook_backstop_stops_a_flow_runs_servers_by_pid_file(tmp_pa
     try:
         await wait_until_healthy(handle)
         for run_id in ("this-run", "other-run"):
-            write_record(tmp_path, ServerRecord(key=run_id, pid=handle.pid, pgid=handle.pid, port=port, command=command, owner_pid=os.getpid(), flow_run_id=run_id))
+            write_record(
+                tmp_path,
+                ServerRecord(
+                    key=run_id, pid=handle.pid, pgid=handle.pid, port=port, command=command, owner_pid=os.getpid(), flow_run_id=run_id
+                ),
+            )
         assert stop_servers_of_flow_run(tmp_path, "unknown-run") == [] and group_alive(handle.pid)
         assert stop_servers_of_flow_run(tmp_path, "this-run") == [handle.pid]
         assert not group_alive(handle.pid)  # the leader and its engine child

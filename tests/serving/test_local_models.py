@@ -17,7 +17,6 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 async def _run(config: Path, outputs: Path):
     from flows.ocr_job import ocr_job_flow
-
     from tracr.config.job_request import JobRequest
 
     return await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(outputs)), return_state=True)
@@ -70,7 +69,13 @@ def _vllm_job(tmp_path: Path) -> Path:
             "job_id": "vllm-job",
             "input_path": str(tmp_path / "inputs"),
             "models": [
-                {"model": "org/ocr-7b", "mode": "local", "provider": "vllm", "startup_timeout_s": 30, "extra_vllm_args": ["--enforce-eager"]},
+                {
+                    "model": "org/ocr-7b",
+                    "mode": "local",
+                    "provider": "vllm",
+                    "startup_timeout_s": 30,
+                    "extra_vllm_args": ["--enforce-eager"],
+                },
                 {"model": "text-layer", "mode": "local", "provider": "pdf-text"},
             ],
         },
@@ -114,7 +119,11 @@ async def test_cancelling_a_run_stops_its_server_and_keeps_finished_pages(tmp_pa
     pdf_factory("long.pdf", 40)
     config = write_config(
         tmp_path / "job.yaml",
-        {"job_id": "cancel-me", "input_path": str(tmp_path / "inputs"), "models": [{"model": "tracr-ocr", "mode": "local", "provider": "tracr-ocr", "max_concurrent_requests": 1}]},
+        {
+            "job_id": "cancel-me",
+            "input_path": str(tmp_path / "inputs"),
+            "models": [{"model": "tracr-ocr", "mode": "local", "provider": "tracr-ocr", "max_concurrent_requests": 1}],
+        },
     )
     run_dir = tmp_path / "out/cancel-me/tracr-ocr/run-1"
     from tracr.config.job_request import JobRequest

@@ -35,7 +35,17 @@ def _spec() -> ModelSpec:
 
 
 def _plan(root: Path, run: int) -> RunPlan:
-    return RunPlan(job_id="job", outputs_root=str(root), run=run, model=_spec(), pdfs=[], prompt="p", max_tokens=8, temperature=0.0, render=RenderSettings())
+    return RunPlan(
+        job_id="job",
+        outputs_root=str(root),
+        run=run,
+        model=_spec(),
+        pdfs=[],
+        prompt="p",
+        max_tokens=8,
+        temperature=0.0,
+        render=RenderSettings(),
+    )
 
 
 async def test_overlapping_runs_share_one_server_and_the_last_one_stops_it(tmp_path):

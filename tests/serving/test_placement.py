@@ -6,7 +6,13 @@ import pytest
 
 from tracr.serving.placement import NoHostFits, choose_host, hosts_from_limits
 
-LIMITS = [("tracr-gpu-node-a-0", 0), ("tracr-gpu-node-a-1", 1), ("tracr-gpu-node-b-0", 0), ("tracr-gpu-gpu-box-12-3", 0), ("other-limit", 1)]
+LIMITS = [
+    ("tracr-gpu-node-a-0", 0),
+    ("tracr-gpu-node-a-1", 1),
+    ("tracr-gpu-node-b-0", 0),
+    ("tracr-gpu-gpu-box-12-3", 0),
+    ("other-limit", 1),
+]
 
 
 def test_limits_become_hosts_with_counts_busy_and_queued():

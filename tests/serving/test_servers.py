@@ -63,9 +63,7 @@ def client(port: int, api_key: str = "unused", timeout: float = 30.0) -> openai.
     return openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=api_key, max_retries=0, timeout=timeout)
 
 
-async def complete(
-    c: openai.AsyncOpenAI, image: bytes, model: str = "stub-ocr", stream: bool = False, **kw: Any
-) -> str:
+async def complete(c: openai.AsyncOpenAI, image: bytes, model: str = "stub-ocr", stream: bool = False, **kw: Any) -> str:
     """One completion; for streams, also consumes the stream (where drop/malformed surface)."""
     resp = await c.chat.completions.create(model=model, messages=messages(image), stream=stream, **kw)
     if not stream:
@@ -214,9 +212,7 @@ async def test_stub_streaming_with_usage(stub: Callable[..., int]) -> None:
     c = client(port)
     img = make_png(200)
     t0 = time.monotonic()
-    stream = await c.chat.completions.create(
-        model="stub-ocr", messages=messages(img), stream=True, stream_options={"include_usage": True}
-    )
+    stream = await c.chat.completions.create(model="stub-ocr", messages=messages(img), stream=True, stream_options={"include_usage": True})
     chunks = [ch async for ch in stream]
     assert time.monotonic() - t0 >= 0.2
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -425,9 +421,7 @@ async def test_ocr_server_nonstreaming(ocr_port: int, text_page: bytes) -> None:
     text = resp.choices[0].message.content or ""
     lines = text.splitlines()
     # RapidOCR often drops spaces, so compare with whitespace removed.
-    assert [_squash(ln) for ln in lines if ln] == [
-        _squash(t) for t in ["Hello tracr 2026", "Benchmark OCR models", *BODY_LINES]
-    ]
+    assert [_squash(ln) for ln in lines if ln] == [_squash(t) for t in ["Hello tracr 2026", "Benchmark OCR models", *BODY_LINES]]
     assert lines[1] == "" and lines[3] == ""  # large vertical gaps -> blank lines between blocks
     assert resp.choices[0].finish_reason == "stop"
     assert resp.usage and resp.usage.completion_tokens == oai.count_tokens(text)

@@ -49,8 +49,10 @@ def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("tiny-vlm") / "model"
     result = subprocess.run(
         [str(HOME / "bin/python"), str(REPO / "tools/vllm_cpu/build_tiny_vlm.py"), str(out), "--seed", "0"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, f"building the tiny model failed:\n{result.stdout}\n{result.stderr}"
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
     yield out

@@ -200,8 +200,11 @@ async def test_ctrl_c_mid_run_stops_real_vllm_and_frees_its_gpu(tmp_path, pdf_fa
     with open(console, "wb") as out:
         job = subprocess.Popen(
             [str(tracr), "run", str(config), "--outputs", str(tmp_path / "out")],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 600
         while not list((run_dir / "long").glob("*.md")):

@@ -243,7 +243,7 @@ class Cluster:
             "PREFECT_UI_ENABLED": "false",
             "PREFECT_SERVER_API_PORT": str(port),
         }
-        log = open(self.work / "prefect-server.log", "wb")  # noqa: SIM115
+        log = open(self.work / "prefect-server.log", "wb")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
@@ -288,25 +288,35 @@ class Cluster:
         records.mkdir(parents=True, exist_ok=True)
         host_env = self.env | {"TRACR_GPU_HOST": name, "TRACR_GPUS": f"{gpus}x80GB", "FAKE_VLLM_RECORD": str(records)} | (env or {})
         log_path = self.work / f"host-{name}.log"
-        log = open(log_path, "wb")  # noqa: SIM115
+        log = open(log_path, "wb")
         worker = [
-            sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--work-queue", name,
-            "--limit", str(limit), "--name", f"worker-{name}",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            POOL,
+            "--work-queue",
+            name,
+            "--limit",
+            str(limit),
+            "--name",
+            f"worker-{name}",
+        ]
         # Publish this host's GPUs (its limits) first, so placement can see it, then become the worker.
         script = f"{Path(sys.executable).parent / 'tracr'} gpus publish && exec {' '.join(worker)}"
         if private_outputs:
             script = f"mount -t tmpfs tracr-private {self.outputs} && {script}"
         proc = subprocess.Popen(
-            ["unshare", "-u", "-p", "-f", "-m", "--mount-proc", sys.executable, str(REAPER), "--hostname", name,
-             "--", "sh", "-c", script],
+            ["unshare", "-u", "-p", "-f", "-m", "--mount-proc", sys.executable, str(REAPER), "--hostname", name, "--", "sh", "-c", script],
             env=host_env,
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         host = Host(name, gpus, proc, log_path)
         self.hosts[name] = host
         return host

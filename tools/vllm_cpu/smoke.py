@@ -123,9 +123,23 @@ def main() -> int:
     port, name = free_port(), "tiny-vlm"
     base = f"http://127.0.0.1:{port}/v1"
     command = [
-        args.vllm, "serve", str(args.model_dir), "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", "2048", "--dtype", "float32", "--enforce-eager", "--limit-mm-per-prompt", '{"video": 0}',
-    ]  # fmt: skip
+        args.vllm,
+        "serve",
+        str(args.model_dir),
+        "--served-model-name",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "2048",
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--limit-mm-per-prompt",
+        '{"video": 0}',
+    ]
     started = time.monotonic()
     with open(args.log, "wb") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)

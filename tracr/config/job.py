@@ -22,8 +22,8 @@ from tracr.config.inputs import InputError, discover_pdfs
 from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec
 from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.config.render import RenderSettings
-from tracr.errors import ErrorClass, TracrError
 from tracr.config.scoring import ScoringConfig
+from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.identifiers import JOB_ID_PATTERN
 
 __all__ = [
@@ -72,8 +72,12 @@ class JobConfig(_Strict):
     pages: str | int | list[int] | None = Field(None, description="Page selection, e.g. '1-3,7,10-' (default: all).")
     render: RenderSettings = Field(default_factory=RenderSettings)
     pdf_concurrency: int = Field(4, ge=1, le=256, description="PDFs of one run processed at the same time.")
-    page_failure_alert_ratio: float = Field(0.1, gt=0, le=1, description="Failed share of a run's pages that emits tracr.run.page-failures.")
-    page_failure_alert_count: int | None = Field(None, ge=1, description="Failed pages that emit tracr.run.page-failures (overrides the ratio).")
+    page_failure_alert_ratio: float = Field(
+        0.1, gt=0, le=1, description="Failed share of a run's pages that emits tracr.run.page-failures."
+    )
+    page_failure_alert_count: int | None = Field(
+        None, ge=1, description="Failed pages that emit tracr.run.page-failures (overrides the ratio)."
+    )
     models: list[ModelSpec] = Field(min_length=1)
     scoring: ScoringConfig | None = Field(None, description="References, prices and score-at-the-end (docs/scoring.md).")
 

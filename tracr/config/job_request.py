@@ -87,4 +87,3 @@ class JobRequest(BaseModel):
             except Exception:
                 return None
         return str(data.get("job_id")) if isinstance(data, Mapping) and data.get("job_id") else None
-

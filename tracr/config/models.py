@@ -75,7 +75,9 @@ class ModelBase(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     render: RenderSettings | None = Field(None, description="Per-model image settings; defaults to the job's.")
     max_page_chars: int = Field(
-        500_000, ge=1, description="Characters of a page's text stored at most; longer (runaway) output is cut and the page records capped_at."
+        500_000,
+        ge=1,
+        description="Characters of a page's text stored at most; longer (runaway) output is cut and the page records capped_at.",
     )
 
     @model_validator(mode="before")
@@ -200,7 +202,11 @@ class ApiModel(KeyedModel):
         provider = str(data.get("provider") or "custom").lower()
         preset = API_PRESETS.get(provider)
         if preset is not None:  # an unknown provider is refused once the fields have parsed
-            data.update(provider=provider, base_url=data.get("base_url") or preset.base_url, api_key_env=data.get("api_key_env") or preset.api_key_env)
+            data.update(
+                provider=provider,
+                base_url=data.get("base_url") or preset.base_url,
+                api_key_env=data.get("api_key_env") or preset.api_key_env,
+            )
         return data
 
     @field_validator("base_url")

@@ -44,7 +44,7 @@ class ModelPrice(_Strict):
     gpus: int = Field(1, ge=1, description="GPUs the model's server holds (for gpu_hour).")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "ModelPrice":
+    def _one_kind(self) -> ModelPrice:
         tokens = self.input_per_million is not None or self.output_per_million is not None
         if tokens and self.gpu_hour is not None:
             raise ValueError("price: give token prices or gpu_hour, not both")

@@ -19,7 +19,17 @@ import pymupdf
 
 from tracr.errors import ErrorClass, TracrError
 
-__all__ = ["PdfError", "PdfInfo", "inspect_pdf", "render_page", "render_page_data_url", "page_text_markdown", "timed_page_text_markdown", "worker_count", "image_data_url"]
+__all__ = [
+    "PdfError",
+    "PdfInfo",
+    "inspect_pdf",
+    "render_page",
+    "render_page_data_url",
+    "page_text_markdown",
+    "timed_page_text_markdown",
+    "worker_count",
+    "image_data_url",
+]
 
 _OPEN_DOCS: OrderedDict[str, pymupdf.Document] = OrderedDict()
 _MAX_OPEN_DOCS = 8

@@ -59,7 +59,15 @@ def _scanned_letter(path: Path) -> None:
     """Text drawn, rasterised with a slight tilt and noise, then placed as the only content."""
     source = pymupdf.open()
     page = source.new_page(width=595, height=842)
-    lines = ["Dear customer,", "", "Your order number 7781 has shipped.", "It will arrive within five days.", "", "Kind regards,", "The Shipping Team"]
+    lines = [
+        "Dear customer,",
+        "",
+        "Your order number 7781 has shipped.",
+        "It will arrive within five days.",
+        "",
+        "Kind regards,",
+        "The Shipping Team",
+    ]
     for i, line in enumerate(lines):
         page.insert_text((80, 120 + i * 26), line, fontsize=16, fontname="tiro")
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(1.5, 1.5).prerotate(0.8), colorspace=pymupdf.csGRAY)

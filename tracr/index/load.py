@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Any
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +26,22 @@ from tracr.outputs.files import JSONError, json_loads, read_bytes, read_json
 from tracr.outputs.journal import latest_entries
 from tracr.outputs.layout import HEALTH_FILE, JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA, SCORES_DIR, SUMMARY_FILE, TESTS_FILE
 
-__all__ = ["Frame", "PAGE_SCHEMA", "PDF_SCHEMA", "RUN_SCHEMA", "JOB_SCHEMA", "Batch", "Chunk", "to_frame", "load_run", "load_runs", "iter_run_chunks", "read_in_background", "load_jobs", "load_scores"]
+__all__ = [
+    "Frame",
+    "PAGE_SCHEMA",
+    "PDF_SCHEMA",
+    "RUN_SCHEMA",
+    "JOB_SCHEMA",
+    "Batch",
+    "Chunk",
+    "to_frame",
+    "load_run",
+    "load_runs",
+    "iter_run_chunks",
+    "read_in_background",
+    "load_jobs",
+    "load_scores",
+]
 
 Frame = dict[str, np.ndarray]
 """Column name -> object array of Python values: what ``DuckDBPyConnection.register`` scans."""
@@ -217,7 +232,10 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
         numbers = sorted(latest)
         records = [latest[page] for page in numbers]
         # column by column, one comprehension each: a 100,000-page refresh spends its Python time here
-        texts = [_read_markdown(f"{pdf_dir}/{page}.md") if record.get("status") == "done" else None for page, record in zip(numbers, records, strict=False)]
+        texts = [
+            _read_markdown(f"{pdf_dir}/{page}.md") if record.get("status") == "done" else None
+            for page, record in zip(numbers, records, strict=False)
+        ]
         count = len(records)
         page_cols["job_id"] += [source.job_id] * count
         page_cols["model_slug"] += [source.model_slug] * count
@@ -228,7 +246,9 @@ def load_run(source: RunSource, root: str, runs: Batch, pdfs: Batch, pages: Batc
             page_cols[name] += [convert(record.get(name)) for record in records]
         page_cols["markdown"] += texts
         rel_pdf_dir = f"{rel_run_dir}/{pdf_slug}"
-        page_cols["md_path"] += [f"{rel_pdf_dir}/{page}.md" if text is not None else None for page, text in zip(numbers, texts, strict=False)]
+        page_cols["md_path"] += [
+            f"{rel_pdf_dir}/{page}.md" if text is not None else None for page, text in zip(numbers, texts, strict=False)
+        ]
         if after_pdf is not None:
             after_pdf()
 
@@ -335,14 +355,29 @@ def load_scores(jobs: Iterable[tuple[str, str]]) -> tuple[Frame, Frame, Frame]:
         scores = os.path.join(job_dir, SCORES_DIR)
         for row in _jsonl_rows(os.path.join(scores, HEALTH_FILE)):
             for issue in row.get("issues") or []:
-                health.add(job_id=job_id, model_slug=_str(row.get("model_slug")), run=_int(row.get("run")), pdf_slug=_str(row.get("pdf_slug")),
-                           page=_int(row.get("page")), kind=_str(issue.get("kind")), detail=_str(issue.get("detail")))  # fmt: skip
+                health.add(
+                    job_id=job_id,
+                    model_slug=_str(row.get("model_slug")),
+                    run=_int(row.get("run")),
+                    pdf_slug=_str(row.get("pdf_slug")),
+                    page=_int(row.get("page")),
+                    kind=_str(issue.get("kind")),
+                    detail=_str(issue.get("detail")),
+                )
         for row in _jsonl_rows(os.path.join(scores, TESTS_FILE)):
             tests.add(
-                job_id=job_id, test_id=_str(row.get("id")), type=_str(row.get("type")), category=_str(row.get("category")), pdf=_str(row.get("pdf")),
-                page=_int(row.get("page")), pdf_slug=_str(row.get("pdf_slug")), model_slug=_str(row.get("model_slug")), run=_int(row.get("run")),
-                passed=bool(row.get("passed")), explanation=_str(row.get("explanation")),
-            )  # fmt: skip
+                job_id=job_id,
+                test_id=_str(row.get("id")),
+                type=_str(row.get("type")),
+                category=_str(row.get("category")),
+                pdf=_str(row.get("pdf")),
+                page=_int(row.get("page")),
+                pdf_slug=_str(row.get("pdf_slug")),
+                model_slug=_str(row.get("model_slug")),
+                run=_int(row.get("run")),
+                passed=bool(row.get("passed")),
+                explanation=_str(row.get("explanation")),
+            )
         summary = read_json(os.path.join(scores, SUMMARY_FILE)) or {}
         scored_at = _str((summary.get("options") or {}).get("scored_at"))
         for slug, entry in (summary.get("models") or {}).items():
@@ -353,11 +388,22 @@ def load_scores(jobs: Iterable[tuple[str, str]]) -> tuple[Frame, Frame, Frame]:
             overall = (entry.get("tests") or {}).get("overall") or {}
             ref = entry.get("reference") or {}
             models.add(
-                job_id=job_id, model_slug=_str(slug), scored_at=scored_at, pages=_int(h.get("pages")), failing_pages=_int(h.get("failing_pages")),
-                failure_rate=_float(h.get("failure_rate")), **{f"{k}_rate": _float(kinds.get(k)) for k in ("empty", "cut_off", "repetition", "wrong_script", "bad_table")},
-                tests=_int((entry.get("tests") or {}).get("n_tests")), pass_rate=_float(overall.get("estimate")), pass_low=_float(overall.get("low")),
-                pass_high=_float(overall.get("high")), char_ned=_float(ref.get("char_ned")), word_ned=_float(ref.get("word_ned")), teds=_float(ref.get("teds")),
-                kendall_tau=_float(ref.get("kendall_tau")), cost_per_1000_pages=_float((entry.get("cost") or {}).get("cost_per_1000_pages")),
+                job_id=job_id,
+                model_slug=_str(slug),
+                scored_at=scored_at,
+                pages=_int(h.get("pages")),
+                failing_pages=_int(h.get("failing_pages")),
+                failure_rate=_float(h.get("failure_rate")),
+                **{f"{k}_rate": _float(kinds.get(k)) for k in ("empty", "cut_off", "repetition", "wrong_script", "bad_table")},
+                tests=_int((entry.get("tests") or {}).get("n_tests")),
+                pass_rate=_float(overall.get("estimate")),
+                pass_low=_float(overall.get("low")),
+                pass_high=_float(overall.get("high")),
+                char_ned=_float(ref.get("char_ned")),
+                word_ned=_float(ref.get("word_ned")),
+                teds=_float(ref.get("teds")),
+                kendall_tau=_float(ref.get("kendall_tau")),
+                cost_per_1000_pages=_float((entry.get("cost") or {}).get("cost_per_1000_pages")),
                 pages_per_s=_float(entry.get("pages_per_s")),
-            )  # fmt: skip
+            )
     return health.to_frame(), tests.to_frame(), models.to_frame()

@@ -65,7 +65,9 @@ def job_models(job_id: str) -> Query:
 
 
 def model_runs(job_id: str, model_slug: str) -> Query:
-    return Query("SELECT run, status, pages_done, pages_failed FROM runs WHERE job_id = ? AND model_slug = ? ORDER BY run DESC", (job_id, model_slug))
+    return Query(
+        "SELECT run, status, pages_done, pages_failed FROM runs WHERE job_id = ? AND model_slug = ? ORDER BY run DESC", (job_id, model_slug)
+    )
 
 
 def run_pdfs(job_id: str, model_slug: str, run: int) -> Query:

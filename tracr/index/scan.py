@@ -129,7 +129,11 @@ def scan_tree(root: str) -> TreeScan:
                     if not SLUG_PATTERN.match(pdf.name):
                         continue
                     pdfs.append(pdf.name)
-                    tokens = (pdf.name, _stat_token(os.path.join(pdf.path, PAGE_JOURNAL)), _stat_token(os.path.join(pdf.path, PDF_METADATA)))
+                    tokens = (
+                        pdf.name,
+                        _stat_token(os.path.join(pdf.path, PAGE_JOURNAL)),
+                        _stat_token(os.path.join(pdf.path, PDF_METADATA)),
+                    )
                     digest.update("|".join(tokens).encode())
                     digest.update(b"\n")
                 source = RunSource(job.name, model.name, number, run_entry.path, tuple(pdfs), digest.hexdigest())

@@ -105,7 +105,15 @@ DELETE FROM {table} WHERE NOT EXISTS (
 );
 """
 RUN_TABLES = ("pages", "pdfs", "runs", "index_runs")  # rows belong to one run: kept or replaced per run
-WHOLE_TABLES = ("jobs", "index_jobs", "votes", "page_health", "test_outcomes", "model_scores", "index_info")  # small: rebuilt on every write
+WHOLE_TABLES = (
+    "jobs",
+    "index_jobs",
+    "votes",
+    "page_health",
+    "test_outcomes",
+    "model_scores",
+    "index_info",
+)  # small: rebuilt on every write
 
 
 INSERT_PAGES = """
@@ -184,7 +192,10 @@ VOTE_SCHEMA = Columns(
 )
 
 HEALTH_SCHEMA = Columns(
-    tuple((name, "VARCHAR" if name not in ("run", "page") else "INTEGER") for name in ("job_id", "model_slug", "run", "pdf_slug", "page", "kind", "detail"))
+    tuple(
+        (name, "VARCHAR" if name not in ("run", "page") else "INTEGER")
+        for name in ("job_id", "model_slug", "run", "pdf_slug", "page", "kind", "detail")
+    )
 )
 TEST_SCHEMA = Columns(
     (

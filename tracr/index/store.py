@@ -20,11 +20,11 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 import duckdb
 
@@ -63,6 +63,7 @@ LINK_ATTEMPTS = 5
 COMPACT_WHEN_FREE = 0.5
 """Share of free blocks in the index file above which a refresh writes a compact new file."""
 
+
 @dataclass
 class IndexStats:
     """What a refresh did."""
@@ -77,7 +78,9 @@ class IndexStats:
 
     def summary(self) -> str:
         if not self.written:
-            return f"index up to date: nothing changed in {self.runs_unchanged} run(s), {self.pages} page(s); checked in {self.seconds:.2f} s"
+            return (
+                f"index up to date: nothing changed in {self.runs_unchanged} run(s), {self.pages} page(s); checked in {self.seconds:.2f} s"
+            )
         text = (
             f"index refreshed: {self.runs_read} run(s) read, {self.runs_unchanged} unchanged, "
             f"{self.runs_removed} removed; {self.pages} page(s) indexed in {self.seconds:.2f} s"
@@ -120,7 +123,9 @@ def _previous_state(path: Path) -> _Previous | None:
             runs = {(j, m, r): s for j, m, r, s in con.execute("SELECT job_id, model_slug, run, signature FROM index_runs").fetchall()}
             jobs = dict(con.execute("SELECT job_id, signature FROM index_jobs").fetchall())
             pages = _one_row(con, "SELECT count(*) FROM pages")[0]
-            total, free = _one_row(con, "SELECT total_blocks, free_blocks FROM pragma_database_size() WHERE database_name = 'outputs_index'")
+            total, free = _one_row(
+                con, "SELECT total_blocks, free_blocks FROM pragma_database_size() WHERE database_name = 'outputs_index'"
+            )
             return _Previous(runs, jobs, int(pages), bloated=bool(total) and free / total > COMPACT_WHEN_FREE)
     except duckdb.Error as exc:
         log.warning("index %s is unreadable (%s); rebuilding it", path, exc)
@@ -153,7 +158,7 @@ def _remove_stale_temp_files(root: Path) -> None:
     oldest_live = time.time_ns() - int(STALE_READER_LINK_S * 1e9)
     for prefix, folder in ((READER_LINK_PREFIX, state), (f"{_LEGACY_HIDDEN}{READER_LINK_PREFIX}", root)):
         for link in folder.glob(f"{prefix}*"):
-            created = link.name[len(prefix):].split(".", 1)[0]
+            created = link.name[len(prefix) :].split(".", 1)[0]
             if created.isdigit() and int(created) < oldest_live:
                 link.unlink(missing_ok=True)
 
@@ -163,7 +168,9 @@ def _vote_table(root: Path) -> Frame:
     for vote in read_votes(root, None):
         sides = {}
         for side, ref in (("left", vote.left), ("right", vote.right)):
-            sides.update({f"{side}_model_slug": ref.model_slug, f"{side}_run": ref.run, f"{side}_pdf_slug": ref.pdf_slug, f"{side}_page": ref.page})
+            sides.update(
+                {f"{side}_model_slug": ref.model_slug, f"{side}_run": ref.run, f"{side}_pdf_slug": ref.pdf_slug, f"{side}_page": ref.page}
+            )
         batch.add(vote_id=vote.vote_id, job_id=vote.job_id, created_at=vote.created_at, voter=vote.voter, outcome=vote.outcome, **sides)
     return batch.to_frame()
 
@@ -259,9 +266,15 @@ def refresh_index(outputs_root: Path, *, rebuild: bool = False, compact: bool = 
             for leftover in (temp, Path(f"{temp}.wal")):
                 leftover.unlink(missing_ok=True)
         old_jobs = previous.jobs if previous is not None else {}
-        voted = [j.job_id for j in scan.jobs.values() if j.votes_token != "-" and JobSource.votes_part(old_jobs.get(j.job_id, "")) != j.votes_token]
+        voted = [
+            j.job_id
+            for j in scan.jobs.values()
+            if j.votes_token != "-" and JobSource.votes_part(old_jobs.get(j.job_id, "")) != j.votes_token
+        ]
         rebuilt = _rebuild_ratings(root, voted)
-    return IndexStats(len(scan.runs) - len(kept), len(kept), removed, pages, time.perf_counter() - started, written=True, ratings_rebuilt=rebuilt)
+    return IndexStats(
+        len(scan.runs) - len(kept), len(kept), removed, pages, time.perf_counter() - started, written=True, ratings_rebuilt=rebuilt
+    )
 
 
 def _rebuild_ratings(root: Path, job_ids: list[str]) -> tuple[str, ...]:

@@ -20,11 +20,24 @@ from tracr.outputs.metrics import run_page_records
 __all__ = ["ExportError", "page_rows", "export_pages", "COLUMNS"]
 
 COLUMNS: list[tuple[str, str]] = [
-    ("job_id", "VARCHAR"), ("model_slug", "VARCHAR"), ("run", "INTEGER"), ("pdf_slug", "VARCHAR"), ("page", "INTEGER"),
-    ("status", "VARCHAR"), ("attempts", "INTEGER"), ("latency_s", "DOUBLE"), ("ttft_s", "DOUBLE"),
-    ("input_tokens", "BIGINT"), ("output_tokens", "BIGINT"), ("chars", "BIGINT"), ("finish_reason", "VARCHAR"),
-    ("error_class", "VARCHAR"), ("error", "VARCHAR"), ("finished_at", "VARCHAR"), ("markdown_path", "VARCHAR"),
-]  # fmt: skip
+    ("job_id", "VARCHAR"),
+    ("model_slug", "VARCHAR"),
+    ("run", "INTEGER"),
+    ("pdf_slug", "VARCHAR"),
+    ("page", "INTEGER"),
+    ("status", "VARCHAR"),
+    ("attempts", "INTEGER"),
+    ("latency_s", "DOUBLE"),
+    ("ttft_s", "DOUBLE"),
+    ("input_tokens", "BIGINT"),
+    ("output_tokens", "BIGINT"),
+    ("chars", "BIGINT"),
+    ("finish_reason", "VARCHAR"),
+    ("error_class", "VARCHAR"),
+    ("error", "VARCHAR"),
+    ("finished_at", "VARCHAR"),
+    ("markdown_path", "VARCHAR"),
+]
 
 
 class ExportError(TracrError, ValueError):
@@ -50,11 +63,27 @@ def page_rows(layout: OutputLayout, job_id: str) -> list[tuple[Any, ...]]:
             location = layout.run(job_id, slug, number)
             for pdf_slug, r in run_page_records(location):
                 markdown = location.page_markdown(pdf_slug, r.page)
-                rows.append((
-                    job_id, slug, number, pdf_slug, r.page, r.status, r.attempts, r.latency_s, r.ttft_s,
-                    r.input_tokens, r.output_tokens, r.chars, r.finish_reason, r.error_class, r.error, r.finished_at,
-                    str(markdown) if r.status == "done" and markdown.is_file() else None,
-                ))  # fmt: skip
+                rows.append(
+                    (
+                        job_id,
+                        slug,
+                        number,
+                        pdf_slug,
+                        r.page,
+                        r.status,
+                        r.attempts,
+                        r.latency_s,
+                        r.ttft_s,
+                        r.input_tokens,
+                        r.output_tokens,
+                        r.chars,
+                        r.finish_reason,
+                        r.error_class,
+                        r.error,
+                        r.finished_at,
+                        str(markdown) if r.status == "done" and markdown.is_file() else None,
+                    )
+                )
     return rows
 
 

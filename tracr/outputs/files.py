@@ -15,13 +15,24 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tracr.errors import ErrorClass, TracrError
 
-__all__ = ["OutputWriteError", "FILE_MODE", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "append_line", "read_bytes", "read_json", "json_loads", "JSONError"]
+__all__ = [
+    "OutputWriteError",
+    "FILE_MODE",
+    "write_bytes_atomic",
+    "write_text_atomic",
+    "write_json_atomic",
+    "append_line",
+    "read_bytes",
+    "read_json",
+    "json_loads",
+    "JSONError",
+]
 
 
 #: Created files get this mode less the umask, like ``open(path, "w")``.

@@ -8,7 +8,6 @@ onto a path, so ``..``, ``/``, NUL and friends can never escape the outputs root
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 from tracr.errors import ErrorClass, TracrError

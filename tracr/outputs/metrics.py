@@ -13,10 +13,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tracr.outputs.files import write_json_atomic
-from tracr.outputs.layout import OutputLayout, RunLocation
-from tracr.outputs.files import read_json
+from tracr.outputs.files import read_json, write_json_atomic
 from tracr.outputs.journal import PageRecord, latest_page_records, read_page_journal
+from tracr.outputs.layout import OutputLayout, RunLocation
 from tracr.outputs.timestamps import utc_now
 
 __all__ = ["percentiles", "run_page_records", "compute_run_metrics", "write_run_metrics", "read_run_metrics", "write_job_metrics"]

@@ -152,8 +152,14 @@ def format_line(progress: RunProgress, width: int = 0) -> str:
     run = f"run-{progress.run}" if progress.run else "run-?"
     rate = f"{progress.pages_per_s:.1f} pages/s" if progress.pages_per_s is not None else "– pages/s"
     total = progress.total or "?"
-    parts = [f"{progress.model_slug:<{width}}", run, f"{STATE_WORDS.get(progress.status, progress.status):<16}",
-             f"{progress.done}/{total} pages", f"{progress.failed} failed", rate]  # fmt: skip
+    parts = [
+        f"{progress.model_slug:<{width}}",
+        run,
+        f"{STATE_WORDS.get(progress.status, progress.status):<16}",
+        f"{progress.done}/{total} pages",
+        f"{progress.failed} failed",
+        rate,
+    ]
     if progress.status not in ("completed", "failed", "cancelled"):
         parts.append(format_eta(progress.eta_s))
     return "  ".join(parts)

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
-from tracr.outputs.layout import PDF_METADATA, OutputLayout
 from tracr.outputs.files import read_json
+from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.journal import latest_page_records, read_page_journal
+from tracr.outputs.layout import PDF_METADATA, OutputLayout
 from tracr.outputs.metrics import read_run_metrics
 
 __all__ = [
-    "format_table", "job_rows", "job_exists", "list_jobs_text", "show_job_text", "run_rows", "metrics_rows", "failed_pages", "duplicate_of", "duplicate_text",
-]  # fmt: skip
+    "format_table",
+    "job_rows",
+    "job_exists",
+    "list_jobs_text",
+    "show_job_text",
+    "run_rows",
+    "metrics_rows",
+    "failed_pages",
+    "duplicate_of",
+    "duplicate_text",
+]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -159,9 +168,7 @@ def show_job_text(layout: OutputLayout, job_id: str) -> str:
         return f"no job {job_id!r} under {layout.root}"
     head = f"job {job_id}" + (f" — {meta['title']}" if meta.get("title") else "")
     lines = [head, f"outputs: {layout.job_dir(job_id)}", "", format_table(metrics_rows(layout, job_id))]
-    errors = [
-        {"model": r["model"], "run": r["run"], "error": r["error"]} for r in run_rows(layout, job_id) if r["error"]
-    ]
+    errors = [{"model": r["model"], "run": r["run"], "error": r["error"]} for r in run_rows(layout, job_id) if r["error"]]
     if errors:
         lines += ["", "run errors:", format_table(errors)]
     return "\n".join(lines)

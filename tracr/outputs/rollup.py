@@ -88,11 +88,7 @@ def busy_seconds(spans: Iterable[tuple[str | None, str | None]]) -> float:
     Runs of different models overlap; adding their wall times would halve a
     job's pages/s. Spans with a missing end are ignored.
     """
-    intervals = sorted(
-        (parse_iso(start), parse_iso(end))
-        for start, end in spans
-        if start and end
-    )
+    intervals = sorted((parse_iso(start), parse_iso(end)) for start, end in spans if start and end)
     total = 0.0
     merged: list[list[datetime]] = []
     for start, end in intervals:

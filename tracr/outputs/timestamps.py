@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 __all__ = ["iso_utc", "utc_now", "parse_iso"]
 

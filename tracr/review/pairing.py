@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 from rapidfuzz.distance import Levenshtein
@@ -23,7 +23,16 @@ from tracr.outputs.identifiers import validate_job_id, validate_number, validate
 from tracr.review.ratings import bradley_terry, comparisons_from_votes, win_probability
 from tracr.review.votes import PageRef, Vote
 
-__all__ = ["PairCandidate", "SIMILAR_AT", "EXPLORE_SHARE", "normalise_text", "text_similarity", "arena_candidates", "next_pair", "pair_weight"]
+__all__ = [
+    "PairCandidate",
+    "SIMILAR_AT",
+    "EXPLORE_SHARE",
+    "normalise_text",
+    "text_similarity",
+    "arena_candidates",
+    "next_pair",
+    "pair_weight",
+]
 
 SIMILAR_AT = 0.96
 EXPLORE_SHARE = 0.15
@@ -55,7 +64,9 @@ class PairCandidate:
 
 
 def _page_key(job_id: str, left: PageRef, right: PageRef) -> tuple[str, frozenset[tuple[str, int, str, int]]]:
-    return job_id, frozenset({(left.model_slug, left.run, left.pdf_slug, left.page), (right.model_slug, right.run, right.pdf_slug, right.page)})
+    return job_id, frozenset(
+        {(left.model_slug, left.run, left.pdf_slug, left.page), (right.model_slug, right.run, right.pdf_slug, right.page)}
+    )
 
 
 def normalise_text(text: str | None) -> str:
@@ -105,7 +116,9 @@ def arena_candidates(con: duckdb.DuckDBPyConnection, job_id: str, *, skip_simila
             if slug not in checked:
                 checked.add(validate_slug(slug))
         # validated above; model_construct skips re-running the validators 100,000s of times
-        ref = PageRef.model_construct(model_slug=model_slug, run=validate_number(run, "run"), pdf_slug=pdf_slug, page=validate_number(page, "page"))
+        ref = PageRef.model_construct(
+            model_slug=model_slug, run=validate_number(run, "run"), pdf_slug=pdf_slug, page=validate_number(page, "page")
+        )
         by_page.setdefault((pdf_slug, page), []).append((ref, normalise_text(markdown)))
     out: list[PairCandidate] = []
     for (pdf_slug, page), sides in by_page.items():
@@ -113,7 +126,10 @@ def arena_candidates(con: duckdb.DuckDBPyConnection, job_id: str, *, skip_simila
             for y in range(x + 1, len(sides)):
                 (left, left_text), (right, right_text) = sides[x], sides[y]
                 # score_cutoff lets rapidfuzz stop early on clearly different texts
-                if skip_similar_at <= 1.0 and Levenshtein.normalized_similarity(left_text, right_text, score_cutoff=skip_similar_at) >= skip_similar_at:
+                if (
+                    skip_similar_at <= 1.0
+                    and Levenshtein.normalized_similarity(left_text, right_text, score_cutoff=skip_similar_at) >= skip_similar_at
+                ):
                     continue
                 out.append(PairCandidate(job_id, pdf_slug, page, left, right))
     return out

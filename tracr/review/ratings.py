@@ -15,11 +15,11 @@ vote order, which is why it is not the headline number. See docs/ranking.md.
 
 from __future__ import annotations
 
-from pathlib import Path
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -277,4 +277,3 @@ def rebuild_ratings(outputs_root: Path, job_id: str, *, seed: int = 0) -> Path:
         },
     )
     return path
-

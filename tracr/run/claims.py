@@ -29,7 +29,6 @@ from tracr.outputs.timestamps import utc_now
 __all__ = ["config_digest", "claim_path", "try_claim", "update_claim", "release_claim", "claim_is_live", "read_claim", "claim_of_flow_run"]
 
 
-
 def config_digest(config: JobConfig) -> str:
     """sha256 of the config as recorded (``public_dict``: no key values), in sorted-key JSON."""
     public = config.public_dict()

@@ -29,7 +29,9 @@ def run_resource(job_id: str, model_slug: str, run: int, model: str | None = Non
     return resource
 
 
-def run_event_payload(status: str, rollup: dict[str, Any], error_counts: dict[str, int], error_class: str | None = None, **extra: Any) -> dict[str, Any]:
+def run_event_payload(
+    status: str, rollup: dict[str, Any], error_counts: dict[str, int], error_class: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """Counts and classes only (``error`` messages can quote a server's reply, so they stay on disk)."""
     payload = {
         "status": status,

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from tracr import __version__
-from tracr.outputs.files import write_json_atomic
+from tracr.outputs.files import read_json, write_json_atomic
 from tracr.outputs.layout import OutputLayout, RunLocation
-from tracr.outputs.files import read_json
 from tracr.outputs.rollup import Rollup, busy_seconds
 from tracr.outputs.timestamps import utc_now
 from tracr.run.resume import pages_left
@@ -85,7 +84,9 @@ class RunRecorder:
         new = check_resume(previous, pages_left=pages_left(self.data))
         now = utc_now()
         self.data["status"] = new.value
-        self.data["status_history"].append({"status": new.value, "at": now, "resumed_from": previous.value, "previous_error": self.data.get("error")})
+        self.data["status_history"].append(
+            {"status": new.value, "at": now, "resumed_from": previous.value, "previous_error": self.data.get("error")}
+        )
         self.data["resumes"] = int(self.data.get("resumes", 0)) + 1
         self.data["ended_at"] = None
         self.data["error"] = None

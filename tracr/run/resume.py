@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tracr.outputs.layout import OutputLayout, RunLocation
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import PageRecord, latest_lines
+from tracr.outputs.layout import OutputLayout, RunLocation
 from tracr.run.state import RunStatus
 
 __all__ = ["finished_pages", "pages_left", "resumable_run"]

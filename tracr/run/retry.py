@@ -14,9 +14,7 @@ from tracr.errors import ErrorClass
 
 __all__ = ["RetryPolicy", "RETRYABLE", "FATAL_FOR_RUN"]
 
-RETRYABLE = frozenset(
-    {ErrorClass.RATE_LIMITED, ErrorClass.SERVER_ERROR, ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.MALFORMED}
-)
+RETRYABLE = frozenset({ErrorClass.RATE_LIMITED, ErrorClass.SERVER_ERROR, ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.MALFORMED})
 #: Errors that would fail every page alike (bad key, unknown model): stop the run early.
 FATAL_FOR_RUN = frozenset({ErrorClass.AUTH, ErrorClass.NOT_FOUND})
 

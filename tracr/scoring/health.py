@@ -196,9 +196,7 @@ def dominant_scripts(pages: Iterable[str], *, min_share: float = 0.2) -> frozens
     return frozenset(s for s, n in total.items() if letters and n / letters >= min_share)
 
 
-def check_script(
-    markdown: str, expected: Collection[str], *, min_letters: int = 20, max_foreign_share: float = 0.5
-) -> HealthIssue | None:
+def check_script(markdown: str, expected: Collection[str], *, min_letters: int = 20, max_foreign_share: float = 0.5) -> HealthIssue | None:
     """Most letters (more than ``max_foreign_share``) are in scripts outside ``expected``."""
     counts = letters_by_script(markdown)
     total = sum(counts.values())
@@ -234,7 +232,11 @@ def _markdown_table_issues(markdown: str) -> list[HealthIssue]:
         width = _markdown_cells(block[0])
         ragged = sorted({_markdown_cells(line) for line in block[2:]} - {width})
         if ragged or _markdown_cells(block[1]) != width:
-            issues.append(HealthIssue(IssueKind.BAD_TABLE, f"markdown table rows have {ragged or [_markdown_cells(block[1])]} cells, header has {width}"))
+            issues.append(
+                HealthIssue(
+                    IssueKind.BAD_TABLE, f"markdown table rows have {ragged or [_markdown_cells(block[1])]} cells, header has {width}"
+                )
+            )
     return issues
 
 
@@ -277,10 +279,7 @@ def _attr_int(pattern: re.Pattern[str], attrs: str) -> int:
 
 def _regex_rows(table_html: str) -> list[list[tuple[int, int]]]:
     """Cells per row of a table without nested tables, read with regular expressions (fast path)."""
-    return [
-        [(_attr_int(_ROWSPAN, a), _attr_int(_COLSPAN, a)) for a in _CELL.findall(chunk)]
-        for chunk in _ROW.split(table_html)[1:]
-    ]
+    return [[(_attr_int(_ROWSPAN, a), _attr_int(_COLSPAN, a)) for a in _CELL.findall(chunk)] for chunk in _ROW.split(table_html)[1:]]
 
 
 def _tree_rows(table: Node) -> list[list[tuple[int, int]]]:

@@ -39,7 +39,9 @@ def plan_import(files: Sequence[str], pdfs: Sequence[JobPdf], *, source: str) ->
                 raise ScoringInputError(f"{source}/{f}: not an olmOCR-Bench candidate name (<pdf_stem>_pg<page>_repeat<r>.md)")
             pdf = match_pdf(str(path.parent / f"{found['stem']}.pdf"), pdfs)
             if pdf is None:
-                raise ScoringInputError(f"{source}/{f}: names PDF {str(path.parent / (found['stem'] + '.pdf'))!r}, which is not (uniquely) in the job")
+                raise ScoringInputError(
+                    f"{source}/{f}: names PDF {str(path.parent / (found['stem'] + '.pdf'))!r}, which is not (uniquely) in the job"
+                )
             _check_page(pdf, int(found["page"]), f"{source}/{f}")
             repeats.setdefault(int(found["repeat"]), {})[(pdf.pdf_slug, int(found["page"]))] = f
         return "olmocr-bench", [repeats[r] for r in sorted(repeats)]
@@ -49,7 +51,9 @@ def plan_import(files: Sequence[str], pdfs: Sequence[JobPdf], *, source: str) ->
         if len(path.parts) != 2 or not _PLAIN_PAGE.match(path.name):
             raise ScoringInputError(f"{source}/{f}: expected <pdf_slug>/<page>.md or <pdf_stem>_pg<page>_repeat<r>.md")
         if path.parts[0] not in slugs:
-            raise ScoringInputError(f"{source}/{f}: PDF slug {path.parts[0]!r} is not in the job (its slugs: {', '.join(sorted(slugs)[:8])})")
+            raise ScoringInputError(
+                f"{source}/{f}: PDF slug {path.parts[0]!r} is not in the job (its slugs: {', '.join(sorted(slugs)[:8])})"
+            )
         _check_page(slugs[path.parts[0]], int(path.stem), f"{source}/{f}")
         pages[(path.parts[0], int(path.stem))] = f
     return "plain", [pages]

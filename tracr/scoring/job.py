@@ -191,7 +191,9 @@ def _ranges(numbers: Sequence[int]) -> str:
     return ",".join(out)
 
 
-def check_references(references: Mapping[tuple[str, int], str], models: Sequence[ModelRuns], pages: Mapping[str, set[int]], *, job_id: str) -> None:
+def check_references(
+    references: Mapping[tuple[str, int], str], models: Sequence[ModelRuns], pages: Mapping[str, set[int]], *, job_id: str
+) -> None:
     """A reference for a page not in the job, or one every scored run failed, is an error naming the file.
 
     ``references`` maps ``(pdf_slug, page)`` to the reference file's path.
@@ -201,10 +203,14 @@ def check_references(references: Mapping[tuple[str, int], str], models: Sequence
             raise ScoringInputError(f"{path}: reference for page {page} of {pdf_slug!r}, which job {job_id} did not process")
         outputs = [m.output(run, pdf_slug, page) for m in models for run in m.runs]
         if outputs and all(o is None or o.markdown is None for o in outputs):
-            raise ScoringInputError(f"{path}: reference for page {page} of {pdf_slug!r}, which failed in every scored run (nothing to compare)")
+            raise ScoringInputError(
+                f"{path}: reference for page {page} of {pdf_slug!r}, which failed in every scored run (nothing to compare)"
+            )
 
 
-def health_rows(models: Sequence[ModelRuns], *, expected_scripts: Iterable[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, health.ModelHealth]]:
+def health_rows(
+    models: Sequence[ModelRuns], *, expected_scripts: Iterable[str] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, health.ModelHealth]]:
     """Rows of ``health.jsonl`` (pages with issues) and each model's rollup (its first scored run's pages).
 
     Expected scripts default to the job's dominant scripts over every output.
@@ -400,8 +406,16 @@ def summarise(
             if not any(scores.get(a, {}).values()) or not any(scores.get(b, {}).values()):
                 continue
             result = stats.paired_test(scores[a], scores[b], seed=seed)
-            paired.append({"a": a, "b": b, "difference": round(result.difference, 6), "p_value": round(result.p_value, 6), "n_tests": result.n_tests})
-    return {"job_id": job_id, "options": dict(options or {}), "models": per_model, "paired": paired, "issue_kinds": [k.value for k in health.IssueKind]}
+            paired.append(
+                {"a": a, "b": b, "difference": round(result.difference, 6), "p_value": round(result.p_value, 6), "n_tests": result.n_tests}
+            )
+    return {
+        "job_id": job_id,
+        "options": dict(options or {}),
+        "models": per_model,
+        "paired": paired,
+        "issue_kinds": [k.value for k in health.IssueKind],
+    }
 
 
 def issue_kind_counts(rows: Iterable[Mapping[str, Any]]) -> Counter[str]:

@@ -124,7 +124,9 @@ class KatexRenderer:
         if "error" in result:
             rendered = Rendered(mathml=str(result["error"]), error=str(result["error"]))
         else:
-            rendered = Rendered(result["mathml"], tuple(Glyph(str(t), float(x), float(y), float(w), float(h)) for t, x, y, w, h in result["glyphs"]))
+            rendered = Rendered(
+                result["mathml"], tuple(Glyph(str(t), float(x), float(y), float(w), float(h)) for t, x, y, w, h in result["glyphs"])
+            )
         self._cache[latex] = rendered
         return rendered
 

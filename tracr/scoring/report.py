@@ -70,5 +70,7 @@ def scores_text(layout: OutputLayout, job_id: str) -> str:
     paired = summary.get("paired") or []
     if paired:
         lines += ["", "paired sign-flip tests (difference of overall pass rates):"]
-        lines.append(format_table([{"a": p["a"], "b": p["b"], "difference": pct(p["difference"]), "p": f"{p['p_value']:.4f}"} for p in paired]))
+        lines.append(
+            format_table([{"a": p["a"], "b": p["b"], "difference": pct(p["difference"]), "p": f"{p['p_value']:.4f}"} for p in paired])
+        )
     return "\n".join(lines)

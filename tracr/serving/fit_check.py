@@ -32,9 +32,22 @@ OVERHEAD_PER_GPU_BYTES = int(1.5 * GIB)
 RISK_HEADROOM = 0.10
 
 _DTYPE_BYTES = {
-    "float32": 4, "fp32": 4, "float": 4, "float16": 2, "fp16": 2, "half": 2, "bfloat16": 2, "bf16": 2,
-    "float8": 1, "fp8": 1, "float8_e4m3fn": 1, "int8": 1, "int4": 0.5, "awq": 0.5, "gptq": 0.5,
-}  # fmt: skip
+    "float32": 4,
+    "fp32": 4,
+    "float": 4,
+    "float16": 2,
+    "fp16": 2,
+    "half": 2,
+    "bfloat16": 2,
+    "bf16": 2,
+    "float8": 1,
+    "fp8": 1,
+    "float8_e4m3fn": 1,
+    "int8": 1,
+    "int4": 0.5,
+    "awq": 0.5,
+    "gptq": 0.5,
+}
 
 
 class FitVerdict(str, Enum):
@@ -110,12 +123,16 @@ def estimate_params(config: dict[str, Any]) -> float | None:
     return float(layers * (attention + mlp) + embeddings)
 
 
-def shape_from_config(config: dict[str, Any], *, dtype: str | None = None, kv_dtype: str | None = None, source: str = "config.json") -> ModelShape | None:
+def shape_from_config(
+    config: dict[str, Any], *, dtype: str | None = None, kv_dtype: str | None = None, source: str = "config.json"
+) -> ModelShape | None:
     """Weights and KV bytes from a Hugging Face ``config.json`` mapping."""
     params = config.get("num_parameters") or estimate_params(config)
     if not params:
         return None
-    weight_b = _quant_bytes(config) or dtype_bytes(dtype or _text_config(config).get("torch_dtype") or config.get("torch_dtype") or config.get("dtype"))
+    weight_b = _quant_bytes(config) or dtype_bytes(
+        dtype or _text_config(config).get("torch_dtype") or config.get("torch_dtype") or config.get("dtype")
+    )
     kv_b = dtype_bytes(kv_dtype) if kv_dtype and kv_dtype != "auto" else dtype_bytes(dtype or config.get("torch_dtype"), 2.0)
     if weight_b < 2 and not (kv_dtype and kv_dtype != "auto"):
         kv_b = 2.0  # quantised weights keep a 16-bit KV cache unless told otherwise

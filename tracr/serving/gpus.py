@@ -22,7 +22,9 @@ from tracr.errors import ErrorClass, TracrError
 __all__ = ["GpuInfo", "GpuInventory", "InventoryError", "discover_gpus", "parse_declared_gpus", "current_inventory", "gpu_info"]
 
 DECLARED_ENV = "TRACR_GPUS"
-_ITEM = re.compile(r"^(?:(?P<count>\d+)\s*[x×*]\s*)?(?:(?P<name>[A-Za-z][\w.-]*?)[-:])?(?P<mem>\d+(?:\.\d+)?)\s*(?P<unit>GB|GIB|G|MB|MIB|M)?$", re.I)
+_ITEM = re.compile(
+    r"^(?:(?P<count>\d+)\s*[x×*]\s*)?(?:(?P<name>[A-Za-z][\w.-]*?)[-:])?(?P<mem>\d+(?:\.\d+)?)\s*(?P<unit>GB|GIB|G|MB|MIB|M)?$", re.I
+)
 
 
 class InventoryError(TracrError, ValueError):

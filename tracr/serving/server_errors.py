@@ -28,7 +28,10 @@ _PATTERNS: tuple[tuple[ErrorClass, re.Pattern[str]], ...] = tuple(
     (cls, re.compile(pattern, re.I))
     for cls, pattern in (
         (ErrorClass.VLLM_NOT_INSTALLED, r"is not installed or not on PATH|No module named '?vllm|vllm: (command )?not found"),
-        (ErrorClass.DOCKER_UNAVAILABLE, r"Docker engine is not reachable|Cannot connect to the Docker daemon|Error while fetching server API version"),
+        (
+            ErrorClass.DOCKER_UNAVAILABLE,
+            r"Docker engine is not reachable|Cannot connect to the Docker daemon|Error while fetching server API version",
+        ),
         (ErrorClass.PORT_IN_USE, r"Address already in use|\[Errno 98\]|port \d+ is (already )?in use"),
         (
             ErrorClass.UNSUPPORTED_CUDA_ARCH,
@@ -77,9 +80,7 @@ class ServerDiagnosis:
         return message if tag in message else f"{message}\n{tag} hint: {self.hint}"
 
 
-def classify_server_log(
-    text: str, *, declared: ErrorClass | None = None, fallback: ErrorClass = ErrorClass.UNKNOWN
-) -> ServerDiagnosis:
+def classify_server_log(text: str, *, declared: ErrorClass | None = None, fallback: ErrorClass = ErrorClass.UNKNOWN) -> ServerDiagnosis:
     """Classify a failure from the server's log (and tracr's own message about it).
 
     A ``declared`` class (one the caller already knows, e.g. from a preflight)

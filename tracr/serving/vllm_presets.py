@@ -30,39 +30,61 @@ class VllmPreset:
 
 VLLM_PRESETS: tuple[VllmPreset, ...] = (
     VllmPreset(
-        "olmocr-2", r"olmocr-2", ("--max-model-len", "16384"), params_b=8.3,
+        "olmocr-2",
+        r"olmocr-2",
+        ("--max-model-len", "16384"),
+        params_b=8.3,
         note="allenai/olmOCR-2-7B-1025(-FP8): Qwen2.5-VL-7B fine-tune; olmOCR's own pipeline serves it with 16k context",
     ),
     VllmPreset(
-        "dots.ocr", r"dots\.?ocr", ("--trust-remote-code",), params_b=3.0,
+        "dots.ocr",
+        r"dots\.?ocr",
+        ("--trust-remote-code",),
+        params_b=3.0,
         note="rednote-hilab/dots.ocr: custom architecture, needs remote code",
     ),
     VllmPreset(
-        "nanonets-ocr2", r"nanonets-ocr2", ("--max-model-len", "15000"), params_b=3.8,
+        "nanonets-ocr2",
+        r"nanonets-ocr2",
+        ("--max-model-len", "15000"),
+        params_b=3.8,
         note="nanonets/Nanonets-OCR2-3B: Qwen2.5-VL-3B fine-tune",
     ),
     VllmPreset(
-        "paddleocr-vl", r"paddleocr-vl",
+        "paddleocr-vl",
+        r"paddleocr-vl",
         ("--trust-remote-code", "--max-num-batched-tokens", "16384", "--no-enable-prefix-caching", "--mm-processor-cache-gb", "0"),
-        params_b=0.9, note="PaddlePaddle/PaddleOCR-VL: vLLM recipe flags",
+        params_b=0.9,
+        note="PaddlePaddle/PaddleOCR-VL: vLLM recipe flags",
     ),
     VllmPreset(
-        "deepseek-ocr", r"deepseek-ocr",
+        "deepseek-ocr",
+        r"deepseek-ocr",
         (
-            "--logits-processors", "vllm.model_executor.models.deepseek_ocr:NGramPerReqLogitsProcessor",
-            "--no-enable-prefix-caching", "--mm-processor-cache-gb", "0",
+            "--logits-processors",
+            "vllm.model_executor.models.deepseek_ocr:NGramPerReqLogitsProcessor",
+            "--no-enable-prefix-caching",
+            "--mm-processor-cache-gb",
+            "0",
         ),
-        params_b=3.3, note="deepseek-ai/DeepSeek-OCR: n-gram logits processor stops repetition loops",
+        params_b=3.3,
+        note="deepseek-ai/DeepSeek-OCR: n-gram logits processor stops repetition loops",
     ),
     VllmPreset(
-        "lightonocr", r"lightonocr",
+        "lightonocr",
+        r"lightonocr",
         ("--mm-processor-cache-gb", "0", "--no-enable-prefix-caching"),
-        limit_mm_per_prompt={"image": 1}, params_b=1.0, note="lightonai/LightOnOCR-1B: one image per prompt",
+        limit_mm_per_prompt={"image": 1},
+        params_b=1.0,
+        note="lightonai/LightOnOCR-1B: one image per prompt",
     ),
     VllmPreset(
-        "qwen-vl", r"qwen[\d.]*-vl", (), note="Qwen2-VL / Qwen2.5-VL / Qwen3-VL: size read from the name (e.g. 7B)",
+        "qwen-vl",
+        r"qwen[\d.]*-vl",
+        (),
+        note="Qwen2-VL / Qwen2.5-VL / Qwen3-VL: size read from the name (e.g. 7B)",
     ),
-)  # fmt: skip
+)
 
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])", re.I)
 

@@ -101,18 +101,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     served = (args.served_model_name or [args.model])[0]
     mode = _mode_for(served)
     devices = os.environ.get("CUDA_VISIBLE_DEVICES")
-    print(f"INFO fake vllm serving {args.model} as {served} on {args.host}:{args.port} mode={mode} CUDA_VISIBLE_DEVICES={devices}", flush=True)
+    print(
+        f"INFO fake vllm serving {args.model} as {served} on {args.host}:{args.port} mode={mode} CUDA_VISIBLE_DEVICES={devices}", flush=True
+    )
     print(f"INFO non-default args: {extra}", flush=True)
     record_dir = os.environ.get("FAKE_VLLM_RECORD")
     record_path = Path(record_dir) / f"{os.getpid()}.json" if record_dir else None
     record: dict[str, Any] = {
-        "pid": os.getpid(), "pgid": os.getpgid(0), "host": socket.gethostname(), "gpu_host": os.environ.get("TRACR_GPU_HOST"), "model": args.model, "served_model": served, "argv": sys.argv[1:],
-        "cuda_visible_devices": devices, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "tensor_parallel_size": args.tensor_parallel_size, "data_parallel_size": args.data_parallel_size,
-        "started_at": time.time(), "healthy_at": None, "stopped_at": None, "mode": mode,
-    }  # fmt: skip
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
+        "host": socket.gethostname(),
+        "gpu_host": os.environ.get("TRACR_GPU_HOST"),
+        "model": args.model,
+        "served_model": served,
+        "argv": sys.argv[1:],
+        "cuda_visible_devices": devices,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "tensor_parallel_size": args.tensor_parallel_size,
+        "data_parallel_size": args.data_parallel_size,
+        "started_at": time.time(),
+        "healthy_at": None,
+        "stopped_at": None,
+        "mode": mode,
+    }
     _record(record_path, record)
-    scripted = {"oom": OOM_TRACE, "cuda_arch": CUDA_ARCH_TRACE, "not_found": NOT_FOUND_TRACE, "port_in_use": PORT_TRACE.format(port=args.port)}
+    scripted = {
+        "oom": OOM_TRACE,
+        "cuda_arch": CUDA_ARCH_TRACE,
+        "not_found": NOT_FOUND_TRACE,
+        "port_in_use": PORT_TRACE.format(port=args.port),
+    }
     if mode in scripted:
         time.sleep(0.2)
         print(scripted[mode], flush=True)

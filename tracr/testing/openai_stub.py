@@ -103,7 +103,7 @@ class StubConfig(BaseModel):
     judge: JudgeScript | None = None
 
 
-def judge_reply(script: "JudgeScript", prompt: str) -> str:
+def judge_reply(script: JudgeScript, prompt: str) -> str:
     """A scripted verdict on the two outputs quoted in ``prompt``."""
     import re
 
@@ -242,9 +242,7 @@ def create_app(config: StubConfig) -> Starlette:
 
     def auth_error(request: Request) -> Response | None:
         if expected_auth is not None and request.headers.get("authorization") != expected_auth:
-            return oai.error_response(
-                401, "Incorrect API key provided (stub).", "invalid_request_error", "invalid_api_key"
-            )
+            return oai.error_response(401, "Incorrect API key provided (stub).", "invalid_request_error", "invalid_api_key")
         return None
 
     async def health(request: Request) -> Response:

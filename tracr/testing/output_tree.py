@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tracr.errors import ErrorClass
 from tracr.outputs.files import write_text_atomic
+from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord, append_record
-from tracr.outputs.journal import pdf_metadata_text
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import iso_utc
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
-from tracr.errors import ErrorClass
 from tracr.run.state import RunStatus
 
 __all__ = ["TreeSpec", "ModelProfile", "generate_tree", "page_text"]
@@ -72,7 +71,9 @@ def page_text(rng: random.Random, chars: int) -> str:
     size = len(parts[0])
     while size < chars:
         if rng.random() < 0.15:
-            rows = ["| item | qty | price |", "|---|---|---|"] + [f"| {rng.choice(_WORDS)} | {rng.randint(1, 99)} | {rng.randint(1, 9999) / 100:.2f} |" for _ in range(4)]
+            rows = ["| item | qty | price |", "|---|---|---|"] + [
+                f"| {rng.choice(_WORDS)} | {rng.randint(1, 99)} | {rng.randint(1, 9999) / 100:.2f} |" for _ in range(4)
+            ]
             block = "\n".join(rows) + "\n"
         else:
             block = " ".join(rng.choices(_WORDS, k=rng.randint(20, 60))).capitalize() + ".\n"
@@ -113,9 +114,19 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
     layout = OutputLayout(Path(root))
     layout.job_dir(spec.job_id).mkdir(parents=True, exist_ok=True)
     pdf_slugs = [f"doc-{i:05d}" for i in range(spec.pdfs)]
-    base = {(pdf, page): page_text(random.Random(f"{spec.seed}:{pdf}:{page}"), spec.chars_per_page) for pdf in pdf_slugs for page in range(1, spec.pages_per_pdf + 1)}
+    base = {
+        (pdf, page): page_text(random.Random(f"{spec.seed}:{pdf}:{page}"), spec.chars_per_page)
+        for pdf in pdf_slugs
+        for page in range(1, spec.pages_per_pdf + 1)
+    }
     inputs = [
-        {"pdf_slug": s, "path": f"/data/pdfs/{s}.pdf", "page_count": spec.pages_per_pdf, "pages_selected": spec.pages_per_pdf, "error": None}
+        {
+            "pdf_slug": s,
+            "path": f"/data/pdfs/{s}.pdf",
+            "page_count": spec.pages_per_pdf,
+            "pages_selected": spec.pages_per_pdf,
+            "error": None,
+        }
         for s in pdf_slugs
     ]
     refresh_job_metadata(layout, spec.job_id, {"title": f"synthetic job {spec.job_id}", "inputs": inputs})
@@ -140,7 +151,15 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                     clock += timedelta(seconds=latency / 8)
                     if rng.random() < profile.fail_rate:
                         error_class = rng.choice(_FAILURES)
-                        record = PageRecord(page=page, status="failed", attempts=5, latency_s=latency, error=f"synthetic {error_class.value}", error_class=error_class.value, finished_at=iso_utc(clock))
+                        record = PageRecord(
+                            page=page,
+                            status="failed",
+                            attempts=5,
+                            latency_s=latency,
+                            error=f"synthetic {error_class.value}",
+                            error_class=error_class.value,
+                            finished_at=iso_utc(clock),
+                        )
                         counts["failed"] += 1
                     else:
                         text = _perturb(base[(pdf, page)], random.Random(f"{profile.slug}:{pdf}:{page}"), profile.noise)
@@ -162,7 +181,9 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                     rollup.add_page(record)
                     counts["pages"] += 1
                 rollup.wall_seconds = spec.pages_per_pdf * profile.latency_s / 8
-                write_text_atomic(location.pdf_metadata(pdf), _pdf_metadata(pdf, spec.pages_per_pdf, lines, rollup, pdf_started, iso_utc(clock)))
+                write_text_atomic(
+                    location.pdf_metadata(pdf), _pdf_metadata(pdf, spec.pages_per_pdf, lines, rollup, pdf_started, iso_utc(clock))
+                )
                 run_rollup.add(rollup)
                 counts["pdfs"] += 1
             run_rollup.wall_seconds = (clock - started).total_seconds()

@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import IO
 
-from tracr.serving.process_group import terminate_group
 from tracr.errors import ErrorClass, TracrError
+from tracr.serving.process_group import terminate_group
 
 READY_RE = re.compile(rb"TRACR_SERVER_READY port=(\d+)\r?\n")
 _TAIL_LINES = 200
@@ -71,9 +71,7 @@ def start_server_process(
             data = os.read(fd, 65536)
             if not data:  # EOF: the process exited (or closed its output)
                 stop_process_group(proc, timeout=5)
-                raise ServerStartError(
-                    f"{cmd} exited with {proc.returncode} before READY; output:\n{buf.decode(errors='replace')}"
-                )
+                raise ServerStartError(f"{cmd} exited with {proc.returncode} before READY; output:\n{buf.decode(errors='replace')}")
             buf += data
     tail = deque(buf.decode(errors="replace").splitlines(), maxlen=_TAIL_LINES)
     drainer = threading.Thread(target=_drain, args=(proc.stdout, tail), daemon=True)
@@ -109,7 +107,6 @@ def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> 
     if proc.stdout is not None and (entry is None or not entry[1].is_alive()):
         proc.stdout.close()
     return proc.returncode
-
 
 
 def wait_until_http_ok(url: str, proc: subprocess.Popen[bytes], *, timeout: float = 120.0, what: str = "server") -> None:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pymupdf
 
 from tracr.outputs.files import write_text_atomic
+from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import OutputLayout
-from tracr.outputs.journal import PageRecord, append_record
-from tracr.outputs.journal import pdf_metadata_text
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import iso_utc
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
@@ -52,7 +51,9 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
     inputs = []
     for slug, path in pdfs.items():
         with pymupdf.open(path) as doc:
-            inputs.append({"pdf_slug": slug, "path": str(path), "page_count": doc.page_count, "pages_selected": doc.page_count, "error": None})
+            inputs.append(
+                {"pdf_slug": slug, "path": str(path), "page_count": doc.page_count, "pages_selected": doc.page_count, "error": None}
+            )
     refresh_job_metadata(layout, job_id, {"title": title or job_id, "inputs": inputs})
     clock = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     for model_number, model in enumerate(models):
@@ -76,7 +77,15 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
                 latency = round(model.latency_s * (1 + 0.1 * ((page + model_number) % 5)), 3)
                 clock += timedelta(seconds=latency)
                 if isinstance(outcome, Failure):
-                    record = PageRecord(page=page, status="failed", attempts=5, latency_s=latency, error=outcome.error, error_class=outcome.error_class, finished_at=iso_utc(clock))
+                    record = PageRecord(
+                        page=page,
+                        status="failed",
+                        attempts=5,
+                        latency_s=latency,
+                        error=outcome.error,
+                        error_class=outcome.error_class,
+                        finished_at=iso_utc(clock),
+                    )
                 else:
                     (pdf_dir / f"{page}.md").write_text(outcome, encoding="utf-8")
                     record = PageRecord(

@@ -18,6 +18,7 @@ from typing import Any
 
 from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
 from cli.progress import ProgressDisplay
+from cli.running import run_flow
 from tracr.config.job import ConfigError, load_job_config
 from tracr.errors import TracrError
 from tracr.local_prefect import LocalPrefectSettings, flow_run_url
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     job_flow = ocr_job_flow.with_options(on_running=[_announce_flow_run(api_url)])
     display = ProgressDisplay(layout, job_id, targets).start() if not args.no_progress else None
     try:
-        state = asyncio.run(job_flow(request, return_state=True))
+        state = run_flow(job_flow(request, return_state=True))
     finally:
         if display is not None:
             display.stop()
@@ -120,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
         print(duplicate_text(job_id, duplicate))
         return 0
     # The runs this invocation made: the first numbered after what existed before, or the one resumed in place.
-    this_run = {t.model_slug: t.run for t in targets if t.resolve(layout, job_id) is not None}
+    this_run = {t.model_slug: run for t in targets if (run := t.resolve(layout, job_id)) is not None}
     rows = run_rows(layout, job_id, this_run)
     print()
     print(format_table(rows))
@@ -233,7 +234,8 @@ def _serve_ocr(args: argparse.Namespace) -> int:
     from tracr.servers.rapidocr_server import main as serve
 
     argv = ["--host", args.host, "--port", str(args.port), "--model-name", args.model_name]
-    return serve(argv) or 0
+    serve(argv)
+    return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -390,4 +390,7 @@ def server_report(settings: LocalPrefectSettings | None = None) -> tuple[bool, s
         )
     if verdict == Verdict.STARTING:
         return False, f"starting or not answering: pid {record.pid}, {record.url}"
-    return False, f"not running: stale record ({verdict.value}: pid {record.pid}, port {record.port}); the next tracr run replaces it"
+    return (
+        False,
+        f"not running: stale record ({verdict.value if verdict else 'unknown'}: pid {record.pid}, port {record.port}); the next tracr run replaces it",
+    )

@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.progress import JournalCounter, RateTracker, RunProgress, RunTarget, format_line, format_plain, read_run, snapshot
@@ -41,7 +41,7 @@ class ProgressDisplay:
         self._rates = {t.model_slug: RateTracker() for t in targets}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._rich = None
+        self._rich: Any = None  # a rich Live on a terminal
         self._width = max((len(t.model_slug) for t in targets), default=0)
 
     def read(self) -> list[RunProgress]:

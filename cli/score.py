@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli.running import run_flow
 from tracr.config.scoring import score_request
 from tracr.errors import TracrError
 from tracr.outputs.layout import OutputLayout, default_outputs_root
@@ -41,7 +42,7 @@ def _score(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.score_job import score_job_flow
 
-    state = asyncio.run(score_job_flow(request, return_state=True))
+    state = run_flow(score_job_flow(request, return_state=True))
     result: Any = state.result(raise_on_failure=False) if state.is_completed() or state.is_failed() else None
     if isinstance(result, TracrError):
         print(f"tracr score: {result.one_line()}", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any
 from prefect import flow, get_run_logger, tags
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
-from prefect.states import Cancelled
+from prefect.states import Cancelled, State
 
 from flows.local_server import local_servers
 from flows.model_run import model_run_flow
@@ -205,7 +205,7 @@ async def _refresh_index(outputs_root: Path) -> None:
 
 
 @flow(name="ocr-job", flow_run_name=job_run_name, validate_parameters=True)
-async def ocr_job_flow(request: JobRequest) -> dict[str, Any]:
+async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     """Run a job config end to end; returns where outputs are and how each run ended."""
     logger = get_run_logger()
     loaded = request.load()

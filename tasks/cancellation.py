@@ -132,7 +132,7 @@ async def cancel_job(job_id: str, wait_s: float = 60.0, outputs_root: Path | Non
         found = {}
         for run in runs:
             claim = claim_of_flow_run(outputs_root, str(run.id)) if outputs_root is not None else None
-            if claim is not None and not claim_is_live(claim):
+            if claim is not None and outputs_root is not None and not claim_is_live(claim):
                 await _cancel_abandoned(client, run, claim, job_id, outputs_root)
             elif run.state is None or run.state.type != StateType.CANCELLING:
                 await client.set_flow_run_state(run.id, Cancelling(message=f"tracr cancel {job_id}"), force=True)

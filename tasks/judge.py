@@ -174,7 +174,7 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
     finally:
         await client.aclose()
     cost = (totals["input_tokens"] * settings.input_per_million + totals["output_tokens"] * settings.output_per_million) / 1e6
-    record = {
+    record: dict[str, Any] = {
         "job_id": job_id,
         "judge": {"model": settings.model, "base_url": settings.base_url, "voter": voter},
         "budget": settings.budget,
@@ -186,10 +186,9 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
         "cost": round(cost, 6),
         "prices": {"input_per_million": settings.input_per_million, "output_per_million": settings.output_per_million},
         "finished_at": utc_now(),
-        "earlier": read_json(layout.scores_judge(job_id)),
     }
-    if record["earlier"] is not None:
-        record["earlier"] = {k: record["earlier"].get(k) for k in ("calls", "cost", "finished_at", "stopped")}
+    previous = read_json(layout.scores_judge(job_id))
+    record["earlier"] = {k: previous.get(k) for k in ("calls", "cost", "finished_at", "stopped")} if previous is not None else None
     layout.scores_dir(job_id).mkdir(parents=True, exist_ok=True)
     write_json_atomic(layout.scores_judge(job_id), record)
     return record

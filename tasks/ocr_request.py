@@ -111,7 +111,7 @@ class OcrClient:
     ) -> None:
         limits = httpx.Limits(max_connections=max_concurrent_requests, max_keepalive_connections=max_concurrent_requests)
         self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s, connect=min(30.0, timeout_s)))
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, http_client=self._http)
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, http_client=self._http)  # type: ignore[arg-type]  # openai types it as its bundled httpx2 client; httpx.AsyncClient has the same interface
         self.model = model
         self.timeout_s = timeout_s
         self.policy = policy

@@ -111,6 +111,7 @@ def judge_reply(script: JudgeScript, prompt: str) -> str:
         found = re.search(rf"=== Output {name} ===\n(.*?)\n=== End of Output {name} ===", prompt, re.S)
         return found.group(1) if found else ""
 
+    winner: str
     if script.position is not None:
         winner = script.position
     else:

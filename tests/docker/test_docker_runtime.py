@@ -115,10 +115,10 @@ async def test_a_refused_start_is_classified_and_leaves_nothing(
 async def test_a_taken_host_port_is_classified_and_its_container_removed(tmp_path, standin_image, tracr_containers, gpu_host):
     from tasks.docker_runtime import ContainerStartError, start_vllm_container
     from tasks.local_runtimes import vllm_serve_args
-    from tracr.config.job import ModelSpec
+    from tracr.config.models import model_spec
     from tracr.errors import ErrorClass
 
-    spec = ModelSpec(**_docker_vllm("org/ocr-7b", standin_image))
+    spec = model_spec(**_docker_vllm("org/ocr-7b", standin_image))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -156,11 +156,11 @@ async def test_container_start_and_stop_times_against_the_process_runtime(
     from tasks.docker_runtime import start_vllm_container, stop_container, wait_container_healthy
     from tasks.local_runtimes import vllm_serve_args
     from tasks.local_server import ServerSpec, find_free_port, start_server, stop_server, wait_until_healthy
-    from tracr.config.job import ModelSpec
+    from tracr.config.models import model_spec
     from tracr.serving.process_group import group_alive
     from tracr.testing.fake_vllm import install_fake_vllm
 
-    spec = ModelSpec(**_docker_vllm("org/ocr-7b", standin_image))
+    spec = model_spec(**_docker_vllm("org/ocr-7b", standin_image))
     timings: dict[str, list[float]] = {"docker_healthy_s": [], "docker_stop_s": [], "process_healthy_s": [], "process_stop_s": []}
     for i in range(3):
         t0 = time.monotonic()
@@ -202,11 +202,11 @@ ORPHAN = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from flows.local_server import serve_local_model
-    from tracr.config.job import ModelSpec
+    from tracr.config.models import model_spec
     from tracr.outputs.layout import RunLocation
 
     async def main():
-        spec = ModelSpec(model="org/orphan-7b", mode="local", provider="vllm", runtime="docker", docker_image=sys.argv[2], startup_timeout_s=60)
+        spec = model_spec(model="org/orphan-7b", mode="local", provider="vllm", runtime="docker", docker_image=sys.argv[2], startup_timeout_s=60)
         location = RunLocation(Path(sys.argv[1]), "orphan", "org-orphan-7b", 1)
         async with serve_local_model(spec, location) as endpoint:
             print("READY", endpoint.base_url, flush=True)

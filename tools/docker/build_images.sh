@@ -61,7 +61,7 @@ build_base() {
 wheelhouse() {
   local req=$WORK/requirements.txt
   # the test-only browser driver stays out; setuptools/wheel: the editable install builds without isolation (offline)
-  "$PY" -m pip freeze --exclude-editable 2>/dev/null | grep -v -i -E '^(tracr|playwright|greenlet|pyee|setuptools|wheel|pip)[= @]' > "$req.new"
+  "$PY" -m pip freeze --exclude-editable 2>/dev/null | grep -v -i -E '^(tracr|playwright|greenlet|pyee|setuptools|wheel|pip|olmocr)[= @]' > "$req.new"
   printf 'setuptools>=68\nwheel\n' >> "$req.new"
   # bookworm's Python is 3.11.2: markers for python_full_version < 3.11.3 pull in what the host did not need
   printf 'async-timeout>=4.0.3\n' >> "$req.new"
@@ -70,7 +70,7 @@ wheelhouse() {
   if [[ -f $WORK/wheelhouse/.hash && "$(cat "$WORK/wheelhouse/.hash")" == "$h" ]]; then return; fi
   log "wheelhouse: pip wheel $(wc -l < "$req") requirements on the host"
   mkdir -p "$WORK/wheelhouse"
-  "$PY" -m pip wheel -q -r "$req" -w "$WORK/wheelhouse" > "$WORK/wheelhouse.log" 2>&1 || { tail -30 "$WORK/wheelhouse.log" >&2; exit 1; }
+  "$PY" -m pip wheel -q --no-deps -r "$req" -w "$WORK/wheelhouse" > "$WORK/wheelhouse.log" 2>&1 || { tail -30 "$WORK/wheelhouse.log" >&2; exit 1; }
   echo "$h" > "$WORK/wheelhouse/.hash"
 }
 

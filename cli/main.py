@@ -207,11 +207,13 @@ def _show(args: argparse.Namespace) -> int:
     layout = OutputLayout(_outputs(args.outputs))
     text = show_job_text(layout, args.job_id)
     print(text)
+    if not job_exists(layout, args.job_id):  # also covers an id that is no folder name
+        return 1
     from tracr.scoring.report import scores_text  # health and pass rates, once `tracr score` ran
 
     if scores := scores_text(layout, args.job_id):
         print("\n" + scores)
-    return 0 if job_exists(layout, args.job_id) else 1
+    return 0
 
 
 def _index(args: argparse.Namespace) -> int:

@@ -244,7 +244,8 @@ def test_reused_by_later_commands_with_live_progress_in_a_terminal(shared, tmp_p
     assert "starting the local Prefect server" not in text and "Traceback" not in text
     assert "\x1b[" in text  # a live display redraws in place
     assert re.search(r"pdf-text-layer\s+run-1\s+completed\s+5/5 pages\s+0 failed", text), text
-    assert "progress: " not in text and re.search(r"pdf-text-layer\s+1\s+completed\s+5\s+0\s+5", text)  # the final table stays
+    # The final table stays: model, run, status, done, failed, cut off, of.
+    assert "progress: " not in text and re.search(r"pdf-text-layer\s+1\s+completed\s+5\s+0\s+0\s+5", text)
     assert _record(home) == before  # the same server, not a new one
     url = re.search(rf"watch this job: (http://127\.0\.0\.1:{port}/runs/flow-run/([0-9a-f-]{{36}}))", text)
     assert url, text

@@ -14,7 +14,6 @@ from tasks.scoring import score_job_now
 from tests.scoring.job_tree import JOB, build_job
 from tracr.config.scoring import ScoreRequest
 from tracr.index import queries
-from tracr.index.schema import SCHEMA_VERSION
 from tracr.index.store import index_path, read_index, refresh_index
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
@@ -41,7 +40,6 @@ def scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_scores_are_indexed_and_follow_a_rescore(scored: Path) -> None:
-    assert SCHEMA_VERSION == "2"
     with read_index(scored) as con:
         q = queries.model_scores("scored")
         rows = {r[0]: r for r in con.execute(q.sql, list(q.params)).fetchall()}

@@ -80,6 +80,7 @@ async def test_metrics_show_and_export(tmp_path, stub_server, capsys):
         assert record["markdown_path"] is None
         done = [dict(zip(columns, r, strict=False)) for r in rows[1:]]
         assert all(Path(r["markdown_path"]).is_file() and r["latency_s"] > 0 for r in done)
+        assert all(r["truncated"] is False and r["capped_at"] is None for r in done)  # the truncation marks travel too
         assert TEST_API_KEY not in path.read_bytes().decode("latin-1")
     assert main(["export", "nope", "--outputs", str(out)]) == 2
 

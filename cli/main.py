@@ -429,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before Prefect is imported: a heartbeat every 30 s, so a killed job's flow runs are marked Crashed
+    # after 90 s (tasks/crash_detection.py) rather than staying Running.
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

@@ -15,6 +15,7 @@ It serves ``ocr-job`` (with the example nightly schedule, paused) and ``index-ou
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import cast
@@ -64,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=1, help="flow runs this machine executes at once (default 1: a job uses every core)")
     parser.add_argument("--schedule-active", action="store_true", help="turn the example nightly schedule on (created paused otherwise)")
     args = parser.parse_args(argv)
+    # Flow runs are child processes that read this: a heartbeat every 30 s for crash detection.
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     if not get_current_settings().api.url:
         # Without a server, Prefect would serve against a temporary one that no UI, CLI or schedule can reach.
         print(

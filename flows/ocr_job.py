@@ -21,6 +21,8 @@ from prefect.states import Cancelled, State
 from flows.local_server import local_servers
 from flows.model_run import model_run_flow
 from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
+from tasks.claim_liveness import remote_claim_judge
+from tasks.crash_detection import ensure_crash_detection
 from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
@@ -204,6 +206,14 @@ async def _refresh_index(outputs_root: Path) -> None:
         get_run_logger().warning("could not refresh the outputs index (tracr index rebuilds it): %s", exc)
 
 
+async def _ensure_crash_detection() -> None:
+    """Make sure a dead job's flow runs will be marked Crashed; a server that refuses only costs a warning."""
+    try:
+        await ensure_crash_detection()
+    except Exception as exc:  # automations need a server with the events services; ephemeral ones may lack them
+        get_run_logger().warning("could not set up crash detection on the Prefect server: %s", exc)
+
+
 @flow(name="ocr-job", flow_run_name=job_run_name, validate_parameters=True)
 async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     """Run a job config end to end; returns where outputs are and how each run ended."""
@@ -215,18 +225,25 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     layout = OutputLayout(outputs_root)
     await check_shared_storage(str(outputs_root))  # one POSIX filesystem, the same on every host (tasks/storage_check.py)
     digest = config_digest(loaded.config)
-    claim = None
-    if not request.force:
-        acquired, claim = try_claim(outputs_root, digest, {"job_id": job.job_id, "flow_run_id": str(flow_run.id or "")})
-        if not acquired:
-            logger.warning(
-                "job %s with this config is already running (pid %s on %s, flow run %s); not starting another",
-                job.job_id,
-                claim.get("pid"),
-                claim.get("host"),
-                claim.get("flow_run_id"),
-            )
-            return {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": [], "duplicate_of": _public_claim(claim)}
+    await _ensure_crash_detection()
+    # Another host's claim is judged by its flow run's state on the server, this host's by its pid; a stale
+    # one is taken over, also under --force (so it cannot refuse later submissions), a live one is left alone.
+    acquired, holder = try_claim(
+        outputs_root,
+        digest,
+        {"job_id": job.job_id, "flow_run_id": str(flow_run.id or "")},
+        remote_live=await remote_claim_judge(outputs_root, digest),
+    )
+    claim = holder if acquired else None
+    if not acquired and not request.force:
+        logger.warning(
+            "job %s with this config is already running (pid %s on %s, flow run %s); not starting another",
+            job.job_id,
+            holder.get("pid"),
+            holder.get("host"),
+            holder.get("flow_run_id"),
+        )
+        return {"job_id": job.job_id, "job_dir": str(layout.job_dir(job.job_id)), "runs": [], "duplicate_of": _public_claim(holder)}
     await tag_flow_run(job.job_id)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from tracr.errors import ErrorClass, TracrError
 from tracr.serving.gpus import GpuInventory
+from tracr.serving.host import host_id
 
 __all__ = [
     "GpuReservation",
@@ -43,7 +42,6 @@ __all__ = [
     "lease_seconds",
 ]
 
-HOST_ENV = "TRACR_GPU_HOST"
 LEASE_ENV = "TRACR_GPU_LEASE_S"
 #: Prefect's minimum lease is 60 s; 120 s means a crashed holder's GPUs come back within ~2 minutes.
 DEFAULT_LEASE_S = 120.0
@@ -70,9 +68,8 @@ class GpuReservation:
 
 
 def gpu_host() -> str:
-    """The host part of limit names (``TRACR_GPU_HOST`` overrides the hostname)."""
-    raw = os.environ.get(HOST_ENV) or socket.gethostname()
-    return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-") or "host"
+    """The host part of limit names: this host's id (``TRACR_GPU_HOST`` overrides the hostname)."""
+    return host_id()
 
 
 def gpu_limit_name(index: int, host: str | None = None) -> str:

@@ -23,7 +23,7 @@ from typing import NoReturn
 import httpx
 
 from tracr.errors import ErrorClass, TracrError
-from tracr.serving.process_group import terminate_group
+from tracr.serving.process_group import die_with_parent, terminate_group
 
 __all__ = [
     "ServerSpec",
@@ -107,7 +107,13 @@ def start_server(spec: ServerSpec) -> ServerHandle:
     env = {**os.environ, **spec.env}
     with open(spec.log_path, "ab") as log:
         process = subprocess.Popen(
-            spec.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            spec.command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # a SIGKILLed job leaves no server holding its GPU
         )
     return ServerHandle(spec=spec, process=process)
 

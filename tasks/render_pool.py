@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from tracr.config.job import RenderSettings
 from tracr.documents.pdf import page_text_markdown, render_page_data_url, timed_page_text_markdown, worker_count, worker_ready
+from tracr.serving.process_group import exit_with_parent
 
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
 
@@ -22,8 +23,9 @@ class RenderPool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or worker_count()
-        # spawn, not fork: forking a process that runs Prefect's threads can deadlock.
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        # spawn, not fork: forking a process that runs Prefect's threads can deadlock. Workers exit when
+        # the job process is gone (a SIGKILLed job leaves none behind).
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent)
 
     async def warm(self) -> None:
         """Start every worker and import PyMuPDF there now, not when the first page waits."""

@@ -2,10 +2,13 @@
 
 Child processes outlive a flow process that is SIGKILLed (Prefect does not kill
 them). Every server tracr starts is recorded under ``<outputs root>/.tracr/servers/``
-with its pid, process group, port, command line and the pid of the tracr process
-that owns it; the file is removed when the server is stopped. Before starting a
-server, files whose owner is gone are swept: the recorded process is stopped, but
-only if it is still running the recorded command line (a recycled pid is left alone).
+with its host, pid, process group, port, command line and the pid of the tracr
+process that owns it; the file is removed when the server is stopped. Before
+starting a server, this host's files whose owner is gone are swept: the recorded
+process is stopped, but only if it is still running the recorded command line (a
+recycled pid is left alone). Another host's records are never touched: their pids
+mean nothing here (another machine, or another PID namespace), and their servers
+are that host's to sweep.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from tracr.outputs.files import write_json_atomic
 from tracr.outputs.layout import OutputLayout
+from tracr.serving.host import host_id, is_this_host
 from tracr.serving.process_group import group_alive, stop_group
 
 __all__ = [
@@ -46,6 +50,7 @@ class ServerRecord:
     started_at: float = field(default_factory=time.time)
     container: str | None = None
     flow_run_id: str | None = None
+    host: str = field(default_factory=host_id)  # "" in records from before host ids: treated as this host's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,17 +103,25 @@ def _stop_group(pgid: int, grace_s: float) -> None:
         _reap(pgid)
 
 
+def _read_record(path: Path) -> ServerRecord | None:
+    try:
+        return ServerRecord(**{"host": "", **json.loads(path.read_text(encoding="utf-8"))})
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def sweep_stale_servers(outputs_root: Path, grace_s: float = 10.0) -> list[dict[str, Any]]:
-    """Stop servers whose owning tracr process is gone; returns what was found and done."""
+    """Stop this host's servers whose owning tracr process is gone; returns what was found and done."""
     found: list[dict[str, Any]] = []
     directory = servers_dir(outputs_root)
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            record = ServerRecord(**data)
-        except (OSError, ValueError, TypeError):
-            path.unlink(missing_ok=True)
+        record = _read_record(path)
+        if record is None:
+            if path.exists() and time.time() - path.stat().st_mtime > 60:
+                path.unlink(missing_ok=True)  # unreadable for a minute: not a write in progress elsewhere
             continue
+        if not is_this_host(record.host):
+            continue  # another host's: judged and swept there
         owner = process_cmdline(record.owner_pid)
         if owner is not None and (not record.owner_cmdline or owner == record.owner_cmdline):
             continue  # its tracr process is alive: not stale
@@ -137,11 +150,8 @@ def stop_servers_of_flow_run(outputs_root: Path, flow_run_id: str, grace_s: floa
     stopped = []
     directory = servers_dir(outputs_root)
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        try:
-            record = ServerRecord(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            continue
-        if record.flow_run_id != flow_run_id or record.container:
+        record = _read_record(path)
+        if record is None or record.flow_run_id != flow_run_id or record.container or not is_this_host(record.host):
             continue
         if _same_command(process_cmdline(record.pid), record.command) or (process_cmdline(record.pid) is None and group_alive(record.pgid)):
             _stop_group(record.pgid, grace_s)

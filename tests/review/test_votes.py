@@ -61,9 +61,10 @@ def test_reviewers_on_several_hosts_write_their_own_files_read_together(root, mo
     old = new_vote("job1", A, B, "tie", "old").model_copy(update={"created_at": "2026-01-01T00:00:00.000Z"})
     legacy.write_text(old.model_dump_json() + "\n")
     cast = []
-    for host, outcome in (("node-b", "left"), ("node-a", "right"), ("node-b", "skip")):
+    for second, (host, outcome) in enumerate((("node-b", "left"), ("node-a", "right"), ("node-b", "skip"))):
         monkeypatch.setenv("TRACR_GPU_HOST", host)
-        cast.append(new_vote("job1", A, B, outcome, f"reviewer-{host}"))
+        vote = new_vote("job1", A, B, outcome, f"reviewer-{host}")  # votes cast in one millisecond would tie: space them
+        cast.append(vote.model_copy(update={"created_at": f"2026-06-01T00:00:0{second}.000Z"}))
         append_vote(root, cast[-1])
     names = [p.name for p in vote_files(root, "job1")]
     assert names == ["votes.jsonl", "votes-node-a.jsonl", "votes-node-b.jsonl"]

@@ -360,7 +360,10 @@ ORPHAN = textwrap.dedent(
 )
 
 
-async def test_a_server_left_by_a_killed_flow_is_stopped_on_the_next_start(tmp_path, pdf_factory, fake):
+async def test_a_server_dies_with_its_killed_flow_and_the_next_start_sweeps_what_is_left(tmp_path, pdf_factory, fake):
+    from tasks.local_server import ServerSpec, find_free_port, start_server, wait_until_healthy
+    from tasks.server_registry import ServerRecord, write_record
+
     pdf_factory("doc.pdf", 1)
     fake.gpus("2x80GB")
     out = tmp_path / "out"
@@ -371,21 +374,66 @@ async def test_a_server_left_by_a_killed_flow_is_stopped_on_the_next_start(tmp_p
         line = await asyncio.wait_for(asyncio.to_thread(owner.stdout.readline), 120)
         assert line.startswith("READY "), line
         base_url = line.split()[1]
-        os.killpg(owner.pid, signal.SIGKILL)  # the flow process dies; its server (own group) does not
+        os.killpg(owner.pid, signal.SIGKILL)  # the flow process dies; its server, in its own group, gets SIGTERM from the kernel
         owner.wait()
     finally:
         if owner.poll() is None:
             os.killpg(owner.pid, signal.SIGKILL)
     orphan = fake.records()[0]
-    assert httpx.get(f"{base_url}/models", timeout=5).status_code == 200
-    assert len(list((out / ".tracr/servers").glob("*.json"))) == 1
-
-    state = await _run(tmp_path, [_vllm("org/next-7b")])  # the next start sweeps it
-    assert state.is_completed(), state.message
-    assert not group_alive(orphan["pgid"])
-    assert not list((out / ".tracr/servers").glob("*.json"))
+    for _ in range(200):
+        if not group_alive(orphan["pgid"]):
+            break
+        await asyncio.sleep(0.05)
+    assert not group_alive(orphan["pgid"]), "the server outlived the flow process that started it"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base_url}/models", timeout=2)
+    assert len(list((out / ".tracr/servers").glob("*.json"))) == 1  # its record is left for the sweep
+
+    # A server whose owner died without the death signal reaching it (it was started by another program):
+    # the sweep still stops it, by its record.
+    port = find_free_port()
+    command = [str(tmp_path / "bin" / "vllm"), "serve", "org/left", "--served-model-name", "org/left", "--port", str(port)]
+    left = start_server(ServerSpec(command=command, served_model="org/left", port=port, log_path=tmp_path / "left.log"))
+    try:
+        await wait_until_healthy(left)
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        write_record(out, ServerRecord(key="left", pid=left.pid, pgid=left.pid, port=port, command=command, owner_pid=gone.pid))
+        state = await _run(tmp_path, [_vllm("org/next-7b")])  # the next start sweeps both records
+        assert state.is_completed(), state.message
+        assert not group_alive(left.pid)
+        assert not list((out / ".tracr/servers").glob("*.json"))
+    finally:
+        if left.process.poll() is None:
+            left.process.kill()
+        left.process.wait()
+
+
+async def test_the_sweep_leaves_another_hosts_records_and_servers_alone(tmp_path, fake, monkeypatch):
+    from tasks.local_server import ServerSpec, find_free_port, start_server, wait_until_healthy
+    from tasks.server_registry import ServerRecord, servers_dir, stop_servers_of_flow_run, sweep_stale_servers, write_record
+
+    port = find_free_port()
+    command = [str(tmp_path / "bin" / "vllm"), "serve", "org/m", "--served-model-name", "org/m", "--port", str(port)]
+    handle = start_server(ServerSpec(command=command, served_model="org/m", port=port, log_path=tmp_path / "server.log"))
+    try:
+        await wait_until_healthy(handle)
+        gone = subprocess.Popen(["true"])
+        gone.wait()  # a pid that is dead here: on another host it may well be that host's live worker
+        record = ServerRecord(
+            key="theirs", pid=handle.pid, pgid=handle.pid, port=port, command=command, owner_pid=gone.pid, flow_run_id="r", host="node-b"
+        )
+        write_record(tmp_path, record)
+        monkeypatch.setenv("TRACR_GPU_HOST", "node-a")
+        assert sweep_stale_servers(tmp_path) == [] and stop_servers_of_flow_run(tmp_path, "r") == []
+        assert group_alive(handle.pid) and len(list(servers_dir(tmp_path).glob("*.json"))) == 1
+        monkeypatch.setenv("TRACR_GPU_HOST", "Node_B")  # the same host, however it is spelled
+        assert [r["action"] for r in sweep_stale_servers(tmp_path)] == ["stopped"]
+        assert not group_alive(handle.pid) and not list(servers_dir(tmp_path).glob("*.json"))
+    finally:
+        if handle.process.poll() is None:
+            handle.process.kill()
+        handle.process.wait()
 
 
 async def test_tracr_vllm_env_points_at_another_executable(tmp_path, pdf_factory, fake, monkeypatch):

@@ -17,8 +17,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import re
-import socket
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from tracr.outputs.files import FILE_MODE
 from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
+from tracr.serving.host import host_id
 
 __all__ = [
     "Outcome",
@@ -163,12 +162,8 @@ def new_vote(job_id: str, left: PageRef, right: PageRef, outcome: Outcome, voter
 
 
 def voter_host() -> str:
-    """This machine's name for its votes file: ``TRACR_GPU_HOST``, else the hostname (lowercased, ``[a-z0-9-]``).
-
-    TODO(hosts branch): use the one host identity of ``tracr.serving.host`` once it is merged.
-    """
-    raw = os.environ.get("TRACR_GPU_HOST") or socket.gethostname()
-    return re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-") or "host"
+    """This machine's name for its votes file: the host id (``TRACR_GPU_HOST``, else the hostname)."""
+    return host_id()
 
 
 def votes_path(outputs_root: Path, job_id: str, host: str | None = None) -> Path:

@@ -2,10 +2,14 @@
 
 A run is identified by a digest of its normalised public config (no secrets,
 sorted-key JSON, sha256). Starting a job creates ``<root>/.tracr/claims/<digest>.json``
-with ``O_EXCL``, holding the owner's pid and host; a second submission of the same
-config finds the claim and reports the active job instead of starting another. A
-claim whose pid is dead (on this host) is stale and taken over; ``--force`` skips
-the claim altogether.
+with ``O_EXCL``, holding the owner's host id, pid and (once known) flow run id; a
+second submission of the same config finds the claim and reports the active job
+instead of starting another. A claim of this host whose pid is dead is stale and
+taken over. A claim of another host cannot be judged by pid (another machine or
+PID namespace): the caller passes ``remote_live``, which asks the Prefect server
+whether the holder's flow run is still running (``tasks.claim_liveness``); without
+one, another host's claim is assumed live. ``--force`` runs beside a live claim without
+touching it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ import fcntl
 import hashlib
 import json
 import os
-import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,22 @@ from tracr.config.job import JobConfig
 from tracr.outputs.files import read_json
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
+from tracr.serving.host import host_id, is_this_host
 
-__all__ = ["config_digest", "claim_path", "try_claim", "update_claim", "release_claim", "claim_is_live", "read_claim", "claim_of_flow_run"]
+#: Judges a claim of another host (its flow run still running?); see ``tasks.claim_liveness``.
+RemoteLiveness = Callable[[dict[str, Any]], bool]
+
+__all__ = [
+    "RemoteLiveness",
+    "config_digest",
+    "claim_path",
+    "try_claim",
+    "update_claim",
+    "release_claim",
+    "claim_is_live",
+    "read_claim",
+    "claim_of_flow_run",
+]
 
 
 def config_digest(config: JobConfig) -> str:
@@ -66,10 +83,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def claim_is_live(holder: dict[str, Any]) -> bool:
-    """Whether the claim's owner still runs. Owners on another host are assumed live."""
-    if holder.get("host") != socket.gethostname():
-        return True
+def claim_is_live(holder: dict[str, Any], remote_live: RemoteLiveness | None = None) -> bool:
+    """Whether the claim's owner still runs: by pid on this host, by ``remote_live`` (else assumed) on another."""
+    if not is_this_host(holder.get("host")):
+        return True if remote_live is None else remote_live(holder)
     pid = int(holder.get("pid") or 0)
     if pid <= 0 or not _pid_alive(pid):
         return False
@@ -93,12 +110,17 @@ def _claims_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def try_claim(root: Path, digest: str, info: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+def try_claim(root: Path, digest: str, info: dict[str, Any], *, remote_live: RemoteLiveness | None = None) -> tuple[bool, dict[str, Any]]:
     """Claim ``digest`` for this process; returns ``(acquired, holder)``.
 
     ``holder`` is our claim when acquired, else the live owner's claim. A stale
-    claim (dead pid) is replaced, and the replaced owner is kept as ``took_over``.
+    claim (see :func:`claim_is_live`) is replaced, and the replaced owner is kept
+    as ``took_over``.
     """
+
+    def live(claim: dict[str, Any]) -> bool:
+        return claim_is_live(claim, remote_live)
+
     path = claim_path(root, digest)
     pid = os.getpid()
     mine = {
@@ -106,19 +128,19 @@ def try_claim(root: Path, digest: str, info: dict[str, Any]) -> tuple[bool, dict
         "token": uuid.uuid4().hex,
         "pid": pid,
         "pid_start": _process_start(pid),
-        "host": socket.gethostname(),
+        "host": host_id(),
         "claimed_at": utc_now(),
         **info,
     }
     with _claims_lock(path.parent):
         legacy = _legacy_claim_path(root, digest)
         old = read_json(legacy)
-        if old is not None and claim_is_live(old):
+        if old is not None and live(old):
             return False, old
         legacy.unlink(missing_ok=True)
         holder = read_json(path)
         if path.exists():
-            if holder is not None and claim_is_live(holder):
+            if holder is not None and live(holder):
                 return False, holder
             path.unlink()  # stale (or unreadable: a writer died mid-write, since writes happen under the lock)
             if holder is not None:

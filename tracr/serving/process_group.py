@@ -4,17 +4,30 @@ Servers (vLLM, the built-in OCR server, test stubs) start in their own session,
 so their process group holds their children too. Children can outlive the leader
 by seconds (vLLM's EngineCore), so the group is polled until empty rather than
 checked once.
+
+Children must also die with the process that started them: Prefect does not kill
+them, so a SIGKILLed job would leave a server holding a GPU and render workers
+holding memory. :func:`die_with_parent` (a ``preexec_fn`` for servers) asks the
+kernel to SIGTERM the child when its parent dies; :func:`exit_with_parent` (a
+pool initializer) makes a Python worker exit once it has been orphaned.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["group_alive", "stop_group", "terminate_group"]
+__all__ = ["group_alive", "stop_group", "terminate_group", "die_with_parent", "exit_with_parent"]
+
+_PR_SET_PDEATHSIG = 1
+#: Resolved in the parent: a forked child must not load libraries (another thread may hold the loader's lock).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def group_alive(pgid: int) -> bool:
@@ -55,3 +68,30 @@ def terminate_group(process: subprocess.Popen, grace_s: float = 10.0) -> int | N
     """:func:`stop_group` for the group led by ``process``; returns the leader's exit code."""
     stop_group(process.pid, grace_s, process.poll)
     return process.wait()
+
+
+def die_with_parent() -> None:
+    """In a forked child before exec: SIGTERM me when my parent dies (Linux ``PR_SET_PDEATHSIG``; kept across exec).
+
+    The signal follows the parent *thread* that forked, so servers are started from
+    the flow's event-loop thread, which lives as long as the job. SIGTERM, not
+    SIGKILL, so a server such as vLLM still stops the children it forked.
+    """
+    if _PRCTL is None:
+        return
+    parent = os.getppid()
+    _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """In a pool worker: exit as soon as the process that started the pool is gone (a daemon thread polls)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -81,7 +81,9 @@ async def test_a_silent_flow_run_is_marked_crashed_and_a_finished_one_is_not() -
     silent, finished = await _flow_run(), await _flow_run()
     automation = crash._automation(15)
     automation.name = f"test crash detection {silent}"
-    automation.trigger.match = ResourceSpecification({"prefect.resource.id": [f"prefect.flow-run.{silent}", f"prefect.flow-run.{finished}"]})
+    automation.trigger.match = ResourceSpecification(
+        {"prefect.resource.id": [f"prefect.flow-run.{silent}", f"prefect.flow-run.{finished}"]}
+    )
     created = await automation.acreate()
     try:
         await asyncio.sleep(2)  # the trigger service loads the new automation

@@ -108,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"seed {seed}: early stop {early['calls']} calls ({early_wall:.1f} s, stopped: {early['stopped']}), "
             f"ranking {'= truth' if early_rank == truth else ' > '.join(early_rank)}"
         )
+        if early["overlapping"]:
+            print(f"        still overlapping at the end: {', '.join(' / '.join(p) for p in early['overlapping'])}")
         print(
             f"        all pairs  {full['calls']} calls ({full_wall:.1f} s, stopped: {full['stopped']}), "
             f"ranking {'= truth' if full_rank == truth else ' > '.join(full_rank)}"

@@ -126,7 +126,9 @@ def test_leaderboard_shows_human_judge_and_combined_ratings(tmp_path: Path, monk
     st.cache_data.clear()
 
 
-def test_without_early_stop_every_pair_is_judged(tmp_path: Path, stub_server: Callable[..., object], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_early_stop_every_pair_is_judged(
+    tmp_path: Path, stub_server: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = stub_server(judge={"prefer": "FAITHFUL"})
     monkeypatch.setenv("TRACR_JUDGE_KEY", TEST_API_KEY)
     judged_job(tmp_path, tmp_path / "in")

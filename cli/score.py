@@ -89,6 +89,7 @@ def _judge(args: argparse.Namespace) -> int:
         input_per_million=args.input_price,
         output_per_million=args.output_price,
         seed=args.seed,
+        early_stop=not args.no_early_stop,
     )
     try:
         record = asyncio.run(judge_job(_outputs(args.outputs), args.job_id, settings))
@@ -114,6 +115,9 @@ def _register_judge(sub: Any) -> None:
     judge.add_argument("--input-price", type=float, default=0.0, help="price per million input tokens")
     judge.add_argument("--output-price", type=float, default=0.0, help="price per million output tokens")
     judge.add_argument("--seed", type=int, default=0)
+    judge.add_argument(
+        "--no-early-stop", action="store_true", help="judge every pair until the budget is spent, even once the ranking is settled"
+    )
     judge.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
     judge.set_defaults(handler=_judge)
 

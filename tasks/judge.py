@@ -53,6 +53,7 @@ class JudgeSettings:
     max_tokens: int = 512
     timeout_s: float = 120.0
     min_votes_per_pair: int = 2  # judged pairs per model pair before the first stopping check
+    early_stop: bool = True  # False: judge every pair until the budget is spent (a baseline to compare against)
     bootstrap_rounds: int = 200
     seed: int = 0
     longest_side_px: int = 1288
@@ -116,6 +117,7 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
     totals = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "ties_without_call": 0, "pairs_judged": 0, "unparsable": 0}
     votes = list(earlier)
     decision = None
+    exhausted = False
 
     async def judge_one(a: str, b: str, key: tuple[str, int]) -> None:
         (run_a, text_a), (run_b, text_b) = job.pages[key][a], job.pages[key][b]
@@ -163,13 +165,18 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
                     progressed = True
                     break
             per_pair = min((sum(1 for v in votes if {v.left.model_slug, v.right.model_slug} == {a, b}) for a, b in queues), default=0)
-            if per_pair >= settings.min_votes_per_pair or not progressed or totals["calls"] >= settings.budget:
+            budget_spent = totals["calls"] >= settings.budget
+            if settings.early_stop and (per_pair >= settings.min_votes_per_pair or not progressed or budget_spent):
                 decision = should_stop(_intervals(votes, settings.bootstrap_rounds, settings.seed), totals["calls"], settings.budget)
                 if decision.stop:
                     break
                 if decision.overlapping:
                     wanted = [tuple(sorted(p)) for p in decision.overlapping if tuple(sorted(p)) in queues]  # type: ignore[misc]
+            elif budget_spent:
+                decision = should_stop({}, totals["calls"], settings.budget)
+                break
             if not progressed and not any(queues[p] for p in wanted):
+                exhausted = True  # every pair still in doubt has been judged
                 break
     finally:
         await client.aclose()
@@ -181,7 +188,8 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
         **totals,
         "exhaustive_calls": exhaustive_calls,
         "calls_saved": max(0, exhaustive_calls - totals["calls"]),
-        "stopped": decision.reason if decision is not None else "nothing left to judge",
+        "early_stop": settings.early_stop,
+        "stopped": "nothing left to judge" if exhausted or decision is None else decision.reason,
         "overlapping": [list(p) for p in decision.overlapping] if decision is not None else [],
         "cost": round(cost, 6),
         "prices": {"input_per_million": settings.input_per_million, "output_per_million": settings.output_per_million},

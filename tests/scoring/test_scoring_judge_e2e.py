@@ -124,3 +124,29 @@ def test_leaderboard_shows_human_judge_and_combined_ratings(tmp_path: Path, monk
     assert set(table["model"]) == {"sharp", "blurry"} and list(table.columns) == ["model", "human", "judge", "combined"]
     assert any("Judge–human agreement: 67% of the 3 pairs" in c.value for c in at.caption)
     st.cache_data.clear()
+
+
+def test_without_early_stop_every_pair_is_judged(
+    tmp_path: Path, stub_server: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = stub_server(judge={"prefer": "FAITHFUL"})
+    monkeypatch.setenv("TRACR_JUDGE_KEY", TEST_API_KEY)
+    judged_job(tmp_path, tmp_path / "in")
+    assert judge(tmp_path, server.port, "--no-early-stop") == 0  # type: ignore[attr-defined]
+    record = json.loads((tmp_path / "judged" / "scores" / "judge.json").read_text())
+    assert record["early_stop"] is False and record["stopped"] == "nothing left to judge"
+    assert record["calls"] == record["exhaustive_calls"] == 2 * PAGES and record["calls_saved"] == 0
+    assert len([v for v in read_votes(tmp_path, "judged") if v.voter == "judge:stub-ocr"]) == PAGES
+
+
+def test_noisy_stub_judge_follows_bradley_terry() -> None:
+    import math
+
+    from tracr.scoring.judge import build_prompt
+    from tracr.testing.openai_stub import JudgeScript, judge_reply
+
+    script = JudgeScript(strengths={"[strong]": 1.0, "[weak]": 0.0}, seed=3)
+    prompts = [build_prompt(f"[strong] page {i}", f"[weak] page {i}") for i in range(2000)]
+    wins = sum(json.loads(judge_reply(script, p))["winner"] == "A" for p in prompts)
+    assert abs(wins / len(prompts) - 1 / (1 + math.exp(-1.0))) < 0.04  # 0.731
+    assert judge_reply(script, prompts[0]) == judge_reply(script, prompts[0])  # the same prompt, the same verdict

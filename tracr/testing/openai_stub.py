@@ -23,7 +23,11 @@ Config (``StubConfig``; all fields optional):
 - ``finish_reason``: what every reply ends with (default ``stop``; ``length`` plays a model cut off at its token limit).
 - ``judge``: answer as a pairwise judge (prompts of :func:`tracr.scoring.judge.build_prompt`):
   ``{"prefer": TEXT}`` picks the output containing TEXT (tie when both or neither do);
-  ``{"position": "A"|"B"}`` always picks that position (a position-biased judge).
+  ``{"position": "A"|"B"}`` always picks that position (a position-biased judge);
+  ``{"strengths": {TEXT: s, ...}, "seed": N}`` is a noisy judge: each output's
+  strength is that of the TEXT it contains, and A wins with the Bradley–Terry
+  probability ``1 / (1 + exp(s_B - s_A))``, drawn from a hash of seed and prompt
+  (the same prompt always gets the same verdict, as at temperature 0).
 - ``rules``: fault rules, each
   ``{"fault": "429"|"500"|"503"|"400"|"timeout"|"malformed"|"drop",
   "times": N, "image_width": W, "retry_after_s": S}``.
@@ -86,6 +90,8 @@ class JudgeScript(BaseModel):
 
     prefer: str | None = None
     position: Literal["A", "B"] | None = None
+    strengths: dict[str, float] | None = None
+    seed: int = 0
 
 
 class StubConfig(BaseModel):
@@ -114,10 +120,20 @@ def judge_reply(script: JudgeScript, prompt: str) -> str:
     winner: str
     if script.position is not None:
         winner = script.position
+    elif script.strengths:
+        import math
+
+        def strength(text: str) -> float:
+            return next((s for marker, s in script.strengths.items() if marker in text), 0.0)  # type: ignore[union-attr]
+
+        p_a = 1.0 / (1.0 + math.exp(strength(output("B")) - strength(output("A"))))
+        draw = int.from_bytes(hashlib.sha256(f"{script.seed}|{prompt}".encode()).digest()[:8], "big") / 2**64
+        winner = "A" if draw < p_a else "B"
     else:
         a, b = (script.prefer or "") in output("A"), (script.prefer or "") in output("B")
         winner = "A" if a and not b else "B" if b and not a else "tie"
-    return json.dumps({"winner": winner, "reason": f"scripted ({'position' if script.position else 'prefer'})"})
+    kind = "position" if script.position else "strengths" if script.strengths else "prefer"
+    return json.dumps({"winner": winner, "reason": f"scripted ({kind})"})
 
 
 class DropConnection(Exception):

@@ -9,7 +9,6 @@ hostname/PID/mount namespaces over one shared outputs folder
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import tempfile
@@ -23,14 +22,6 @@ OPT_IN_ENV = "TRACR_MULTIHOST"
 HOW_TO = (
     f"the multi-host group is opt-in: as root, `{OPT_IN_ENV}=1 python -m pytest -m multihost tests/multihost` "
     "(needs Debian's postgresql 15 and unshare), or `bash tools/multihost/ci.sh`; see docs/deployments.md section 7"
-)
-
-#: The ``hosts`` branch (host identity in tracr/serving/host.py, host-aware server records, sweeps and
-#: claims, crash detection, parent-death signals). Assertions that need it are made only once it has
-#: landed; before that they are reported (printed and as warnings), not failed. Force either way with
-#: TRACR_MULTIHOST_HOSTS_WORK=1/0.
-HOSTS_WORK_LANDED = os.environ.get("TRACR_MULTIHOST_HOSTS_WORK", "") == "1" or (
-    os.environ.get("TRACR_MULTIHOST_HOSTS_WORK", "") != "0" and importlib.util.find_spec("tracr.serving.host") is not None
 )
 
 

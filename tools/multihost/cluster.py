@@ -321,6 +321,10 @@ class Cluster:
         self.hosts[name] = host
         return host
 
+    def retire(self, name: str) -> None:
+        """Power a host off for good (after a test killed it): later waits no longer expect its worker."""
+        self.hosts.pop(name).stop()
+
     def wait_workers(self, timeout_s: float = 120.0) -> None:
         """Until every host's worker has polled the server (its queue exists and is ready)."""
         deadline = time.monotonic() + timeout_s

@@ -26,7 +26,7 @@ from tests.conftest import write_config
 from tracr.config.job_request import JobRequest
 from tracr.outputs.files import read_json
 from tracr.serving.process_group import group_alive
-from tracr.testing.fake_vllm import install_fake_vllm
+from tracr.testing.fake_vllm import PASS_ENV, install_fake_vllm
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -38,6 +38,7 @@ def fake(tmp_path, monkeypatch):
     install_fake_vllm(bin_dir)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("TRACR_GPU_HOST", f"t{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("TRACR_PASS_ENV", PASS_ENV)
     records = tmp_path / "records"
     records.mkdir()
     monkeypatch.setenv("FAKE_VLLM_RECORD", str(records))

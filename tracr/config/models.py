@@ -233,6 +233,19 @@ class LocalServerModel(KeyedModel):
     mode: Literal["local"] = "local"
     provider: str
     startup_timeout_s: float = Field(600.0, gt=0, description="How long a local server may take to become healthy.")
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="Names of environment variables the server also gets from tracr's (it gets an allow list, not everything).",
+    )
+
+    @field_validator("pass_env")
+    @classmethod
+    def _pass_env_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not ENV_VAR_PATTERN.match(name):
+                # The value is not echoed: it may be a pasted secret.
+                raise ValueError("each entry must name an environment variable (letters, digits, _), not hold a value")
+        return value
 
     @classmethod
     def _check_input(cls, data: dict[str, Any]) -> dict[str, Any]:

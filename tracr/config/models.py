@@ -51,7 +51,8 @@ __all__ = [
 ]
 
 ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
+#: A flag whose value is a secret (``--api-key``, ``--hf-token``), not ``--tokenizer`` or ``--max-num-batched-tokens``.
+SECRET_FLAG = re.compile(r"(?:key|token|secret|password|passwd|credentials?)(?![a-z])", re.IGNORECASE)
 BLOCK_NAME_PATTERN = re.compile(r"^[a-z0-9-]{1,100}$")  # Prefect block document names
 DEFAULT_DOCKER_IMAGE = "vllm/vllm-openai:latest"
 RUNTIMES = ("process", "docker")

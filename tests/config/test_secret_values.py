@@ -23,29 +23,91 @@ _API = {"model": "gpt-4o-mini", "provider": "openai", "api_key_env": "OPENAI_API
 
 #: (where, the model's fields or job fields, the field path the error must name)
 SECRETS: list[tuple[str, dict[str, Any], str]] = [
-    ("header in extra_vllm_args", {"models": [{**_VLLM, "extra_vllm_args": ["--header", "Authorization: Bearer sk-proj-Ab3dEf9hIj2lMn4pQr6tUv8xYz0"]}]}, "models[0].extra_vllm_args[1]"),
+    (
+        "header in extra_vllm_args",
+        {"models": [{**_VLLM, "extra_vllm_args": ["--header", "Authorization: Bearer sk-proj-Ab3dEf9hIj2lMn4pQr6tUv8xYz0"]}]},
+        "models[0].extra_vllm_args[1]",
+    ),
     ("bare bearer", {"models": [{**_VLLM, "extra_vllm_args": ["--header", "Bearer abcDEF1234567890xyz"]}]}, "models[0].extra_vllm_args[1]"),
-    ("openai key in a prompt", {"models": [{**_API, "prompt": "use key sk-Ab3dEf9hIj2lMn4pQr6tUv8xYz0aB1cD2eF3 please"}]}, "models[0].prompt"),
-    ("google key in base_url", {"models": [{**_API, "provider": "custom", "base_url": "https://g.example/v1?key=AIzaSyA1234567890abcdefghijklmnopqrstuv"}]}, "models[0].base_url"),
-    ("hf token in args", {"models": [{**_VLLM, "extra_vllm_args": "--download-dir /d --revision hf_AbCdEfGhIjKlMnOpQrStUvWxYz12345678"}]}, "models[0].extra_vllm_args[3]"),
+    (
+        "openai key in a prompt",
+        {"models": [{**_API, "prompt": "use key sk-Ab3dEf9hIj2lMn4pQr6tUv8xYz0aB1cD2eF3 please"}]},
+        "models[0].prompt",
+    ),
+    (
+        "google key in base_url",
+        {"models": [{**_API, "provider": "custom", "base_url": "https://g.example/v1?key=AIzaSyA1234567890abcdefghijklmnopqrstuv"}]},
+        "models[0].base_url",
+    ),
+    (
+        "hf token in args",
+        {"models": [{**_VLLM, "extra_vllm_args": "--download-dir /d --revision hf_AbCdEfGhIjKlMnOpQrStUvWxYz12345678"}]},
+        "models[0].extra_vllm_args[3]",
+    ),
     ("github token in title", {"title": "ghp_" + "aB3" * 12}, "title"),
     ("slack token in name", {"models": [{**_API, "name": "xoxb-123456789012-abcdefghij"}]}, "models[0].name"),
-    ("jwt in job prompt", {"prompt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"}, "prompt"),
-    ("userinfo in base_url", {"models": [{**_API, "provider": "custom", "base_url": "https://user:hunter2@llm.example.com/v1"}]}, "models[0].base_url"),
-    ("api_key query", {"models": [{**_API, "provider": "custom", "base_url": "https://llm.example.com/v1?api_key=abcd1234efgh5678"}]}, "models[0].base_url"),
-    ("password query", {"models": [{**_API, "provider": "custom", "base_url": "https://llm.example.com/v1?password=hunter2"}]}, "models[0].base_url"),
-    ("token= in an arg", {"models": [{**_VLLM, "extra_vllm_args": ["--hf-overrides", '{"token": "9f8e7d6c5b4a3f2e1d0c"}']}]}, "models[0].extra_vllm_args[1]"),
-    ("aws key id in docker image", {"models": [{**_VLLM, "runtime": "docker", "docker_image": "registry/AKIAIOSFODNN7EXAMPLE:1"}]}, "models[0].docker_image"),
+    (
+        "jwt in job prompt",
+        {"prompt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"},
+        "prompt",
+    ),
+    (
+        "userinfo in base_url",
+        {"models": [{**_API, "provider": "custom", "base_url": "https://user:hunter2@llm.example.com/v1"}]},
+        "models[0].base_url",
+    ),
+    (
+        "api_key query",
+        {"models": [{**_API, "provider": "custom", "base_url": "https://llm.example.com/v1?api_key=abcd1234efgh5678"}]},
+        "models[0].base_url",
+    ),
+    (
+        "password query",
+        {"models": [{**_API, "provider": "custom", "base_url": "https://llm.example.com/v1?password=hunter2"}]},
+        "models[0].base_url",
+    ),
+    (
+        "token= in an arg",
+        {"models": [{**_VLLM, "extra_vllm_args": ["--hf-overrides", '{"token": "9f8e7d6c5b4a3f2e1d0c"}']}]},
+        "models[0].extra_vllm_args[1]",
+    ),
+    (
+        "aws key id in docker image",
+        {"models": [{**_VLLM, "runtime": "docker", "docker_image": "registry/AKIAIOSFODNN7EXAMPLE:1"}]},
+        "models[0].docker_image",
+    ),
 ]
 
 BENIGN: list[dict[str, Any]] = [
-    {"models": [{**_VLLM, "extra_vllm_args": ["--enforce-eager", "--max-num-seqs", "8", "--tokenizer-mode", "auto", "--max-num-batched-tokens", "8192", "--ssl-keyfile", "/etc/k.pem", "--limit-mm-per-prompt", '{"image": 1}']}]},
+    {
+        "models": [
+            {
+                **_VLLM,
+                "extra_vllm_args": [
+                    "--enforce-eager",
+                    "--max-num-seqs",
+                    "8",
+                    "--tokenizer-mode",
+                    "auto",
+                    "--max-num-batched-tokens",
+                    "8192",
+                    "--ssl-keyfile",
+                    "/etc/k.pem",
+                    "--limit-mm-per-prompt",
+                    '{"image": 1}',
+                ],
+            }
+        ]
+    },
     {"models": [{**_VLLM, "extra_vllm_args": {"trust-remote-code": True, "served-model-name": "olm", "revision": "main"}}]},
     {"models": [{"model": "Qwen/Qwen2.5-VL-7B-Instruct", "mode": "local", "provider": "vllm", "pass_env": ["HF_HUB_ENABLE_HF_TRANSFER"]}]},
     {"models": [{**_API, "provider": "custom", "base_url": "https://user@llm.example.com/v1"}]},
     {"models": [{**_API, "provider": "gemini", "api_key_env": "GEMINI_API_KEY"}]},
     {"models": [{**_API, "provider": "custom", "base_url": "http://127.0.0.1:8000/v1", "name": "hf_internal_testing-tiny-random"}]},
-    {"title": "The bearer of this document; sk-learn-benchmarks-dataset-2024", "prompt": "Keep the word secret: as written. token=${TOKEN}"},
+    {
+        "title": "The bearer of this document; sk-learn-benchmarks-dataset-2024",
+        "prompt": "Keep the word secret: as written. token=${TOKEN}",
+    },
     {"models": [{**_VLLM, "runtime": "docker", "docker_image": "vllm/vllm-openai:v0.11.0"}]},
 ]
 
@@ -116,7 +178,10 @@ def test_walk_names_mapping_keys_and_nested_lists():
 
 def test_cli_prints_one_line_per_problem_and_no_traceback(tmp_path, pdf_factory):
     pdf_factory("doc.pdf", 1)
-    path = write_config(tmp_path / "job.yaml", _config(tmp_path, {"models": [{**_VLLM, "extra_vllm_args": ["--header", "Authorization: Bearer abcDEF1234567890xyz"]}]}))
+    path = write_config(
+        tmp_path / "job.yaml",
+        _config(tmp_path, {"models": [{**_VLLM, "extra_vllm_args": ["--header", "Authorization: Bearer abcDEF1234567890xyz"]}]}),
+    )
     done = subprocess.run([sys.executable, "-m", "cli.main", "run", str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "abcDEF1234567890xyz" not in done.stderr

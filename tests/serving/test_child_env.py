@@ -86,7 +86,15 @@ def test_allow_list_keeps_runtime_drops_secrets_and_everything_else():
 
 
 def test_asked_for_names_pass_even_when_secret_shaped_and_set_values_win():
-    parent = {"PATH": "/usr/bin", "HF_TOKEN": "hf_x", "MY_KEY": "k", "OPENAI_API_KEY": "sk", "OMP_NUM_THREADS": "8", "SITE_A": "a", "SITE_B": "b"}
+    parent = {
+        "PATH": "/usr/bin",
+        "HF_TOKEN": "hf_x",
+        "MY_KEY": "k",
+        "OPENAI_API_KEY": "sk",
+        "OMP_NUM_THREADS": "8",
+        "SITE_A": "a",
+        "SITE_B": "b",
+    }
     env = child_environment(parent, wanted=["HF_TOKEN", "MY_KEY", "SITE_*", "NOT_SET"], set_env={"OMP_NUM_THREADS": "1"})
     assert env == {"PATH": "/usr/bin", "HF_TOKEN": "hf_x", "MY_KEY": "k", "OMP_NUM_THREADS": "1", "SITE_A": "a", "SITE_B": "b"}
 
@@ -102,7 +110,11 @@ def test_container_gets_only_what_it_asks_for():
 def test_host_pass_env_and_secret_names():
     assert host_pass_env({"TRACR_PASS_ENV": " FOO, BAR_* ,,"}) == ("FOO", "BAR_*")
     assert host_pass_env({}) == ()
-    assert all(is_secret_name(n) for n in [*FOREIGN, "HF_TOKEN", "VLLM_API_KEY", "DB_PASSWORD", "GOOGLE_APPLICATION_CREDENTIALS"] if n != "SOME_UNRELATED_SETTING")
+    assert all(
+        is_secret_name(n)
+        for n in [*FOREIGN, "HF_TOKEN", "VLLM_API_KEY", "DB_PASSWORD", "GOOGLE_APPLICATION_CREDENTIALS"]
+        if n != "SOME_UNRELATED_SETTING"
+    )
     assert not any(is_secret_name(n) for n in ["PATH", "HF_HOME", "CUDA_VISIBLE_DEVICES", "VLLM_LOGGING_LEVEL"])
 
 

@@ -474,7 +474,10 @@ async def test_each_server_gets_its_own_key_and_no_other_secret(tmp_path, pdf_fa
     assert state.is_completed(), state.message
     names = {r["served_model"]: set(r["env_names"]) for r in fake.records()}
     assert set(names) == {"org/a-7b", "org/b-7b"}
-    for model, own, other in (("org/a-7b", "TRACR_API_KEY_ORG_A_7B", "TRACR_API_KEY_ORG_B_7B"), ("org/b-7b", "TRACR_API_KEY_ORG_B_7B", "TRACR_API_KEY_ORG_A_7B")):
+    for model, own, other in (
+        ("org/a-7b", "TRACR_API_KEY_ORG_A_7B", "TRACR_API_KEY_ORG_B_7B"),
+        ("org/b-7b", "TRACR_API_KEY_ORG_B_7B", "TRACR_API_KEY_ORG_A_7B"),
+    ):
         env = names[model]
         assert own in env and other not in env, sorted(env)
         assert not {"OPENAI_API_KEY", "PREFECT_API_KEY", "AWS_SECRET_ACCESS_KEY", "TRACR_API_KEY_STALE", "PREFECT_API_URL"} & env

@@ -138,12 +138,16 @@ def child_environment(parent: Mapping[str, str], *, wanted: Iterable[str] = (), 
     secret-shaped (its own key, ``pass_env``); ``set_env``: values set for it (they win).
     """
     patterns = tuple(wanted)
-    env = {name: value for name, value in parent.items() if (is_runtime_name(name) and not is_secret_name(name)) or _matches(name, patterns)}
+    env = {
+        name: value for name, value in parent.items() if (is_runtime_name(name) and not is_secret_name(name)) or _matches(name, patterns)
+    }
     env.update(set_env or {})
     return env
 
 
-def container_environment(parent: Mapping[str, str], *, wanted: Iterable[str] = (), set_env: Mapping[str, str] | None = None) -> dict[str, str]:
+def container_environment(
+    parent: Mapping[str, str], *, wanted: Iterable[str] = (), set_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """A container's environment: only what was asked for (the image brings its own PATH, HOME...)."""
     patterns = tuple(wanted)
     env = {name: value for name, value in parent.items() if _matches(name, patterns)}

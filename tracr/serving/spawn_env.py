@@ -24,8 +24,15 @@ from typing import Any
 __all__ = ["EnvSpawnContext"]
 
 
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 class _EnvPopen(popen_spawn_posix.Popen):
     """``popen_spawn_posix.Popen`` with ``env=`` on the exec; the child is reaped through its ``subprocess.Popen``."""
+
+    _fds: list[int]  # set by popen_spawn_posix.Popen.__init__: the fds the child inherits
 
     def __init__(self, process_obj: Any, env: Mapping[str, str]) -> None:
         self._env = dict(env)
@@ -36,7 +43,9 @@ class _EnvPopen(popen_spawn_posix.Popen):
         # CPython's popen_spawn_posix.Popen._launch (3.11-3.13), exec'd with self._env.
         from multiprocessing import resource_tracker
 
-        tracker_fd = resource_tracker.getfd()
+        tracker_fd = resource_tracker.getfd()  # starts the tracker when it is not running
+        if tracker_fd is None:
+            raise RuntimeError("multiprocessing's resource tracker did not start")
         self._fds.append(tracker_fd)
         prep_data = spawn.get_preparation_data(process_obj._name)
         fp = io.BytesIO()
@@ -58,7 +67,7 @@ class _EnvPopen(popen_spawn_posix.Popen):
             with open(parent_w, "wb", closefd=False) as f:
                 f.write(fp.getbuffer())
         finally:
-            self.finalizer = util.Finalize(self, util.close_fds, [fd for fd in (parent_r, parent_w) if fd is not None])
+            self.finalizer = util.Finalize(self, _close_all, ([fd for fd in (parent_r, parent_w) if fd is not None],))
             for fd in (child_r, child_w):
                 if fd is not None:
                     os.close(fd)

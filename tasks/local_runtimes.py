@@ -96,7 +96,7 @@ def serve_key(model: LocalServerModel) -> str:
             "exe": vllm_executable(model) if isinstance(model, VllmProcessModel) else None,
             "image": model.docker_image if isinstance(model, VllmDockerModel) else None,
         }
-    if model.pass_env:  # only when set, so servers of configs without it keep their key
+    if model.pass_env:  # only when set, so configs without it keep their serve key
         settings["pass_env"] = sorted(model.pass_env)
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 

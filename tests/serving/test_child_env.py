@@ -223,3 +223,33 @@ async def test_render_workers_start_without_secrets(secret_parent):
         assert await loop.run_in_executor(pool._executor, abs, -3) == 3
     finally:
         pool.shutdown()
+
+
+# -- a vLLM container --------------------------------------------------------------------
+
+
+async def test_vllm_container_gets_only_what_it_asks_for(tmp_path, secret_parent, monkeypatch):
+    """start_vllm_container up to the engine call: the environment handed to Docker (no engine needed)."""
+    import prefect_docker.containers
+
+    from tasks.docker_runtime import ContainerStartError, start_vllm_container
+
+    given: dict[str, object] = {}
+
+    async def create_docker_container(**kwargs: object) -> None:
+        given.update(kwargs)
+        raise RuntimeError("no engine in this test")
+
+    monkeypatch.setattr(prefect_docker.containers, "create_docker_container", create_docker_container)
+    monkeypatch.setenv("VLLM_API_KEY", "key-vllm-checks-0000")
+    model = model_spec(
+        model="org/ocr-7b", mode="local", provider="vllm", runtime="docker", api_key_env="VLLM_API_KEY", pass_env=["NEEDED_BY_SERVER_TOKEN"]
+    )
+    with pytest.raises(ContainerStartError):
+        await start_vllm_container(model, ["serve", "org/ocr-7b"], None, tmp_path / "server.log", {})
+    assert given["environment"] == {
+        "OMP_NUM_THREADS": "1",
+        "VLLM_API_KEY": "key-vllm-checks-0000",
+        "HF_TOKEN": "hf_gatedweightsdownloadtoken0123456789",
+        "NEEDED_BY_SERVER_TOKEN": "asked-for-by-pass-env",
+    }  # no PATH/HOME of the host either: the image has its own

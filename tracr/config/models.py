@@ -248,6 +248,12 @@ class LocalServerModel(KeyedModel):
                 raise ValueError("each entry must name an environment variable (letters, digits, _), not hold a value")
         return value
 
+    def public_dict(self) -> dict[str, Any]:
+        data = super().public_dict()
+        if not self.pass_env:
+            data.pop("pass_env")  # configs without it keep the digest they had before the field existed
+        return data
+
     @classmethod
     def _check_input(cls, data: dict[str, Any]) -> dict[str, Any]:
         data["provider"] = cls.model_fields["provider"].default  # the kind was matched case-insensitively

@@ -2,7 +2,9 @@
 
 Chosen per model with ``runtime: docker``. The container gets the reserved GPUs
 as a device request, its port 8000 mapped to a free loopback port, the Hugging
-Face cache mounted, and labels naming the tracr flow run and serve key, because
+Face cache mounted, only the variables it asks for (``OMP_NUM_THREADS``, vLLM's
+``HF_TOKEN``/``VLLM_API_KEY``, its own key, ``pass_env``, ``TRACR_PASS_ENV``: never the host's whole
+environment), and labels naming the tracr flow run and serve key, because
 containers outlive a killed flow: the sweep removes labelled containers whose
 flow run is over. Without a reachable Docker engine the run fails before
 anything starts, with a message that says so.
@@ -26,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.local_runtimes import server_pass_env
 from tasks.local_server import HealthWatch, ServerStartError, find_free_port, wait_listed
 from tracr.config.models import VllmDockerModel
 from tracr.errors import ErrorClass
+from tracr.serving.child_env import container_environment, host_pass_env
 from tracr.serving.server_errors import classify_server_log
 
 __all__ = [
@@ -202,7 +206,9 @@ async def start_vllm_container(
             image=model.docker_image,
             command=args,
             detach=True,
-            environment={"OMP_NUM_THREADS": "1", **({"HF_TOKEN": os.environ["HF_TOKEN"]} if os.environ.get("HF_TOKEN") else {})},
+            environment=container_environment(
+                os.environ, wanted=(*server_pass_env(model), *host_pass_env(os.environ)), set_env={"OMP_NUM_THREADS": "1"}
+            ),
             ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)},
             device_requests=requests,
             volumes=[f"{_hf_cache()}:/root/.cache/huggingface"],

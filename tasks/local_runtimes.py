@@ -17,9 +17,23 @@ from tracr.config.models import LocalServerModel, OcrServerModel, VllmDockerMode
 from tracr.outputs.layout import RunLocation
 from tracr.serving.vllm_presets import match_preset, merge_serve_args
 
-__all__ = ["server_spec_for", "vllm_command", "vllm_executable", "vllm_serve_args", "serve_key", "tracr_ocr_command"]
+__all__ = ["server_pass_env", "server_spec_for", "vllm_command", "vllm_executable", "vllm_serve_args", "serve_key", "tracr_ocr_command"]
 
 VLLM_ENV = "TRACR_VLLM"
+#: Secret-shaped variables vLLM itself reads: gated weights (HF_TOKEN) and the key it checks (VLLM_API_KEY).
+VLLM_SECRETS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY")
+
+
+def server_pass_env(model: LocalServerModel) -> tuple[str, ...]:
+    """Names a model's server gets from tracr's environment beyond the allow list.
+
+    Its own key (``api_key_env``, also a ``TRACR_API_KEY_*`` made from a key in the config),
+    the model's ``pass_env``, and for vLLM the secrets vLLM reads. Never another model's key.
+    """
+    names = [model.api_key_env] if model.api_key_env else []
+    if isinstance(model, VllmModel):
+        names += VLLM_SECRETS
+    return tuple(dict.fromkeys([*names, *model.pass_env]))
 
 
 def tracr_ocr_command(model: OcrServerModel, port: int) -> list[str]:
@@ -82,6 +96,8 @@ def serve_key(model: LocalServerModel) -> str:
             "exe": vllm_executable(model) if isinstance(model, VllmProcessModel) else None,
             "image": model.docker_image if isinstance(model, VllmDockerModel) else None,
         }
+    if model.pass_env:  # only when set, so configs without it keep their serve key
+        settings["pass_env"] = sorted(model.pass_env)
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -104,5 +120,6 @@ def server_spec_for(model: LocalServerModel, location: RunLocation, gpu_ids: tup
         port=port,
         log_path=location.server_log,
         env={"OMP_NUM_THREADS": "1", **({"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpu_ids))} if gpu_ids is not None else {})},
+        pass_env=server_pass_env(model),
         startup_timeout_s=model.startup_timeout_s,
     )

@@ -23,6 +23,7 @@ from typing import NoReturn
 import httpx
 
 from tracr.errors import ErrorClass, TracrError
+from tracr.serving.child_env import child_environment, host_pass_env
 from tracr.serving.process_group import die_with_parent, terminate_group
 
 __all__ = [
@@ -54,7 +55,11 @@ class ServerDied(TracrError, RuntimeError):
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """How to launch one local server and recognise that it is ready."""
+    """How to launch one local server and recognise that it is ready.
+
+    The server gets the allow-listed environment of :mod:`tracr.serving.child_env`, plus
+    ``pass_env`` (names taken from ours, its own key among them) and ``env`` (values set).
+    """
 
     command: list[str]
     served_model: str
@@ -62,6 +67,7 @@ class ServerSpec:
     log_path: Path
     host: str = "127.0.0.1"
     env: dict[str, str] = field(default_factory=dict)
+    pass_env: tuple[str, ...] = ()
     startup_timeout_s: float = 600.0
     poll_interval_s: float = 0.25
 
@@ -104,7 +110,7 @@ def start_server(spec: ServerSpec) -> ServerHandle:
     if os.sep not in executable and shutil.which(executable) is None:
         raise ServerStartError(f"cannot start local server: {executable!r} is not installed or not on PATH")
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **spec.env}
+    env = child_environment(os.environ, wanted=(*spec.pass_env, *host_pass_env(os.environ)), set_env=spec.env)
     with open(spec.log_path, "ab") as log:
         process = subprocess.Popen(
             spec.command,

@@ -8,12 +8,14 @@ processes give all of them, which on a small machine is the throughput ceiling
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 from tracr.config.job import RenderSettings
 from tracr.documents.pdf import page_text_markdown, render_page_data_url, timed_page_text_markdown, worker_count, worker_ready
+from tracr.serving.child_env import child_environment, host_pass_env
 from tracr.serving.process_group import exit_with_parent
+from tracr.serving.spawn_env import EnvSpawnContext
 
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
 
@@ -23,9 +25,11 @@ class RenderPool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or worker_count()
-        # spawn, not fork: forking a process that runs Prefect's threads can deadlock. Workers exit when
-        # the job process is gone (a SIGKILLed job leaves none behind).
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent)
+        # spawn, not fork: forking a process that runs Prefect's threads can deadlock. Workers parse
+        # untrusted PDFs and need no key: they start from the allow-listed environment, not ours.
+        # They exit when the job process is gone (a SIGKILLed job leaves none behind).
+        env = child_environment(os.environ, wanted=host_pass_env(os.environ))
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=EnvSpawnContext(env), initializer=exit_with_parent)
 
     async def warm(self) -> None:
         """Start every worker and import PyMuPDF there now, not when the first page waits."""

@@ -26,7 +26,7 @@ from tests.conftest import write_config
 from tracr.config.job_request import JobRequest
 from tracr.outputs.files import read_json
 from tracr.serving.process_group import group_alive
-from tracr.testing.fake_vllm import install_fake_vllm
+from tracr.testing.fake_vllm import PASS_ENV, install_fake_vllm
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -38,6 +38,7 @@ def fake(tmp_path, monkeypatch):
     install_fake_vllm(bin_dir)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("TRACR_GPU_HOST", f"t{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("TRACR_PASS_ENV", PASS_ENV)
     records = tmp_path / "records"
     records.mkdir()
     monkeypatch.setenv("FAKE_VLLM_RECORD", str(records))
@@ -502,3 +503,30 @@ async def test_sigterm_to_tracr_run_stops_its_server_and_releases_its_gpus(tmp_p
     assert meta["status"] == "cancelled" and meta["server"]["status"] == "stopped"
     assert await _usage(1) == {0: 0}
     assert not list((tmp_path / "out/.tracr/servers").glob("*.json"))
+
+
+async def test_each_server_gets_its_own_key_and_no_other_secret(tmp_path, pdf_factory, fake, monkeypatch):
+    """Two local models with keys written in the config: the flow moves each to a TRACR_API_KEY_* variable,
+    and each server (the fake records the names of its environment) gets only its own."""
+    pdf_factory("doc.pdf", 1)
+    fake.gpus("2x80GB")
+    for name, value in {
+        "OPENAI_API_KEY": "sk-foreign",
+        "PREFECT_API_KEY": "pnu_foreign",
+        "AWS_SECRET_ACCESS_KEY": "foreign",
+        "TRACR_API_KEY_STALE": "foreign",
+    }.items():
+        monkeypatch.setenv(name, value)
+    models = [_vllm("org/a-7b", api_key="key-of-a-1234"), _vllm("org/b-7b", api_key="key-of-b-5678")]
+    state = await _run(tmp_path, models)
+    assert state.is_completed(), state.message
+    names = {r["served_model"]: set(r["env_names"]) for r in fake.records()}
+    assert set(names) == {"org/a-7b", "org/b-7b"}
+    for model, own, other in (
+        ("org/a-7b", "TRACR_API_KEY_ORG_A_7B", "TRACR_API_KEY_ORG_B_7B"),
+        ("org/b-7b", "TRACR_API_KEY_ORG_B_7B", "TRACR_API_KEY_ORG_A_7B"),
+    ):
+        env = names[model]
+        assert own in env and other not in env, sorted(env)
+        assert not {"OPENAI_API_KEY", "PREFECT_API_KEY", "AWS_SECRET_ACCESS_KEY", "TRACR_API_KEY_STALE", "PREFECT_API_URL"} & env
+        assert {"PATH", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS"} <= env

@@ -229,6 +229,7 @@ class Cluster:
             TRACR_OUTPUTS=str(self.outputs),
             PATH=f"{self.bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             FAKE_VLLM_RECORD=str(self.records),
+            TRACR_PASS_ENV="FAKE_VLLM_*,TRACR_GPU_HOST",  # servers get an allow list; the fake is scripted by these
             PYTHONPATH=str(REPO),
         )
         env.update(self.extra_env)

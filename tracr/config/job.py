@@ -23,6 +23,7 @@ from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec
 from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.config.render import RenderSettings
 from tracr.config.scoring import ScoringConfig
+from tracr.config.secret_values import credential_problems
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.identifiers import JOB_ID_PATTERN
 
@@ -217,6 +218,14 @@ def _check_api_keys(config: JobConfig, env: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def _check_persisted_values(config: JobConfig) -> list[str]:
+    """Credential-shaped values anywhere in what metadata and Prefect parameters record (``api_key`` aside)."""
+    data = config.public_dict()
+    for model in data["models"]:
+        model.pop("slug", None)  # made from `name`, which is checked itself
+    return credential_problems(data)
+
+
 def parse_job_config(
     data: Any,
     *,
@@ -226,6 +235,9 @@ def parse_job_config(
     job_id: str | None = None,
 ) -> LoadedJob:
     """Validate a config mapping, its inputs and its key variables, all before any work.
+
+    Values that look like credentials are refused wherever they are (see
+    :mod:`tracr.config.secret_values`): the config is persisted.
 
     ``job_id`` overrides the config's own (``tracr run --job-id``). Raises
     :class:`ConfigError` listing every problem found.
@@ -246,7 +258,7 @@ def parse_job_config(
             except InputError as input_error:
                 problems[:0] = str(input_error).splitlines()
         raise ConfigError(problems, source) from None
-    problems = _check_api_keys(config, os.environ if env is None else env)
+    problems = _check_persisted_values(config) + _check_api_keys(config, os.environ if env is None else env)
     pdfs: list[Path] = []
     try:
         pdfs = discover_pdfs(config.input_path, config_dir=config_dir)

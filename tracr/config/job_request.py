@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tracr.config.job import LoadedJob, load_job_config, parse_job_config
+from tracr.config.secret_values import credential_problems
 
 __all__ = ["JobRequest", "inline_secret_paths"]
 
@@ -63,6 +64,10 @@ class JobRequest(BaseModel):
                     f"{', '.join(secrets)}: an inline config must not carry an API key value (flow parameters are "
                     "stored and shown by Prefect); set api_key_env to the name of an environment variable, or use a block"
                 )
+            # Fields a model kind drops never reach the validated config, but Prefect stores them here.
+            shaped = credential_problems(self.config, "config")
+            if shaped:
+                raise ValueError("\n".join(shaped))
         return self
 
     @property

@@ -51,7 +51,8 @@ __all__ = [
 ]
 
 ENV_VAR_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_FLAG = re.compile(r"key|token|secret|password", re.IGNORECASE)
+#: A flag whose value is a secret (``--api-key``, ``--hf-token``), not ``--tokenizer`` or ``--max-num-batched-tokens``.
+SECRET_FLAG = re.compile(r"(?:key|token|secret|password|passwd|credentials?)(?![a-z])", re.IGNORECASE)
 BLOCK_NAME_PATTERN = re.compile(r"^[a-z0-9-]{1,100}$")  # Prefect block document names
 DEFAULT_DOCKER_IMAGE = "vllm/vllm-openai:latest"
 RUNTIMES = ("process", "docker")
@@ -233,6 +234,25 @@ class LocalServerModel(KeyedModel):
     mode: Literal["local"] = "local"
     provider: str
     startup_timeout_s: float = Field(600.0, gt=0, description="How long a local server may take to become healthy.")
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="Names of environment variables the server also gets from tracr's (it gets an allow list, not everything).",
+    )
+
+    @field_validator("pass_env")
+    @classmethod
+    def _pass_env_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not ENV_VAR_PATTERN.match(name):
+                # The value is not echoed: it may be a pasted secret.
+                raise ValueError("each entry must name an environment variable (letters, digits, _), not hold a value")
+        return value
+
+    def public_dict(self) -> dict[str, Any]:
+        data = super().public_dict()
+        if not self.pass_env:
+            data.pop("pass_env")  # configs without it keep the digest they had before the field existed
+        return data
 
     @classmethod
     def _check_input(cls, data: dict[str, Any]) -> dict[str, Any]:

@@ -19,10 +19,15 @@ Behaviour is scripted by environment variables:
   A JSON object maps served model names to modes (``{"a": "oom", "*": "ok"}``).
 * ``FAKE_VLLM_LATENCY_S``: seconds each chat request takes (default 0).
 * ``FAKE_VLLM_RECORD``: a folder; each server writes ``<pid>.json`` with its
-  argv, served model, ``CUDA_VISIBLE_DEVICES``, hostname and start/stop times, so tests
+  argv, served model, ``CUDA_VISIBLE_DEVICES``, hostname, the names of its environment
+  variables and start/stop times, so tests
   can check that no GPU was ever shared.
 
 ``/v1/models`` also reports ``cuda_visible_devices`` and ``pid`` on each entry.
+
+Servers get an allow-listed environment (:mod:`tracr.serving.child_env`), so a test
+that scripts the fake through these variables also sets ``TRACR_PASS_ENV`` to
+:data:`PASS_ENV`.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["install_fake_vllm", "main", "parse_serve_args"]
+__all__ = ["PASS_ENV", "install_fake_vllm", "main", "parse_serve_args"]
+
+#: ``TRACR_PASS_ENV`` for tests that script the fake (its variables are not on the allow list).
+PASS_ENV = "FAKE_VLLM_*,TRACR_GPU_HOST"
 
 OOM_TRACE = """\
 INFO 11-24 10:01:02 [gpu_model_runner.py:2338] Loading model weights took 15.6 GiB and 4.2 seconds
@@ -117,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "argv": sys.argv[1:],
         "cuda_visible_devices": devices,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "env_names": sorted(os.environ),  # names only: what the server was given, never a value
         "tensor_parallel_size": args.tensor_parallel_size,
         "data_parallel_size": args.data_parallel_size,
         "started_at": time.time(),

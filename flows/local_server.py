@@ -44,7 +44,7 @@ from tasks.server_registry import ServerRecord, process_cmdline, remove_record, 
 from tracr.config.job import ModelSpec
 from tracr.config.models import VllmDockerModel, VllmModel, VllmProcessModel
 from tracr.errors import ErrorClass
-from tracr.outputs.layout import RunLocation
+from tracr.outputs.layout import OutputLayout, RunLocation
 from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
@@ -133,7 +133,7 @@ async def _record_fit(session: ServerSession, inventory: GpuInventory, gpu_ids: 
 
 
 @asynccontextmanager
-async def _gpu_slots(session: ServerSession, inventory: GpuInventory | None) -> AsyncIterator[tuple[int, ...] | None]:
+async def _gpu_slots(session: ServerSession, inventory: GpuInventory | None, outputs_root: Path) -> AsyncIterator[tuple[int, ...] | None]:
     """Reserve the model's GPUs (or none); waiting is visible in run metadata and in Prefect."""
     needed = session.model.gpus_needed
     if inventory is None or not needed:
@@ -163,7 +163,11 @@ async def _gpu_slots(session: ServerSession, inventory: GpuInventory | None) -> 
     run_id = current_flow_run.id
     try:
         async with reserve_gpus(
-            inventory, needed, holder_flow_run_id=uuid.UUID(run_id) if run_id else None, on_wait=on_wait
+            inventory,
+            needed,
+            holder_flow_run_id=uuid.UUID(run_id) if run_id else None,
+            on_wait=on_wait,
+            queue_dir=OutputLayout(outputs_root).gpu_queue_dir(gpu_host()),  # first come, first served
         ) as reservation:
             session.note(gpus=list(reservation.indices), gpu_limits=list(reservation.limit_names), gpu_wait_s=reservation.waited_s)
             logger.info("%s got GPU(s) %s after %.1fs", model.model, list(reservation.indices), reservation.waited_s)
@@ -260,13 +264,16 @@ async def local_model_server_flow(session: ServerSession, model_name: str, outpu
     session.note(flow_run_id=str(current_flow_run.id), serve_key=serve_key(model))
     try:
         swept = await asyncio.to_thread(sweep_stale_servers, Path(outputs_root))
-        if swept:
-            logger.warning("stopped %d server(s) left behind by earlier runs: %s", len(swept), swept)
+        stopped = [s for s in swept if str(s["action"]).startswith("stopped")]
+        if stopped:
+            logger.warning("stopped %d server(s) left behind by earlier runs on this host: %s", len(stopped), stopped)
+        elif swept:
+            logger.info("removed %d stale server record(s): %s", len(swept), swept)
         inventory = _inventory() if model.gpus_needed else None
         if inventory is not None:
             session.note(host_gpus=inventory.to_dict())
         await _preflight(session, inventory)
-        async with _gpu_slots(session, inventory) as gpu_ids:
+        async with _gpu_slots(session, inventory, Path(outputs_root)) as gpu_ids:
             session.set_status(RunStatus.STARTING)
             if inventory is not None and gpu_ids:
                 await _record_fit(session, inventory, gpu_ids)

@@ -18,6 +18,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -28,6 +29,7 @@ from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurr
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from tracr.errors import ErrorClass, TracrError
+from tracr.serving.gpu_queue import GpuTicket
 from tracr.serving.gpus import GpuInventory
 from tracr.serving.host import host_id
 
@@ -132,11 +134,15 @@ async def reserve_gpus(
     on_wait: Callable[[dict[int, int]], Awaitable[None]] | None = None,
     host: str | None = None,
     poll_s: float = POLL_S,
+    queue_dir: Path | None = None,
 ) -> AsyncIterator[GpuReservation]:
     """Hold ``count`` distinct GPUs of ``inventory`` until the block exits.
 
     Waits (calling ``on_wait`` once, with the current usage) while too few are
-    free; cancelling the waiting task stops the wait with nothing held.
+    free; cancelling the waiting task stops the wait with nothing held. With
+    ``queue_dir`` (the host's queue under the outputs root) waiting is first come,
+    first served: only the oldest waiter asks for GPUs, so a large request is not
+    starved by small ones that keep arriving.
     """
     if count > inventory.count:
         raise GpuRequestTooLarge(f"needs {count} GPU(s) but this host has {inventory.count}")
@@ -145,11 +151,35 @@ async def reserve_gpus(
     lease = lease_seconds()
     loop = asyncio.get_running_loop()
     started = loop.time()
+    ticket = GpuTicket(queue_dir, count) if queue_dir is not None else None
+    try:
+        async with _reserve_in_turn(inventory, count, ticket, host, holder, lease, poll_s, on_wait) as reservation:
+            yield GpuReservation(reservation.indices, reservation.limit_names, round(loop.time() - started, 3))
+    finally:
+        if ticket is not None:
+            ticket.leave()
+
+
+@asynccontextmanager
+async def _reserve_in_turn(
+    inventory: GpuInventory,
+    count: int,
+    ticket: GpuTicket | None,
+    host: str | None,
+    holder: ConcurrencyLeaseHolder | None,
+    lease: float,
+    poll_s: float,
+    on_wait: Callable[[dict[int, int]], Awaitable[None]] | None,
+) -> AsyncIterator[GpuReservation]:
+    """The wait itself: poll usage, ask the limits when it is this waiter's turn and enough GPUs are free."""
     announced = False
     while True:
         usage = await gpu_slot_usage(inventory, host)
         free = [g.index for g in inventory.gpus if usage.get(g.index, 0) == 0]
-        if len(free) >= count:
+        if ticket is not None:
+            ticket.refresh()
+        in_turn = ticket is None or ticket.is_first()
+        if in_turn and len(free) >= count:
             chosen = tuple(sorted(free)[:count])
             names = [gpu_limit_name(i, host) for i in chosen]
             stack = AsyncExitStack()
@@ -170,8 +200,10 @@ async def reserve_gpus(
                     raise
                 await stack.aclose()
             else:
+                if ticket is not None:
+                    ticket.leave()  # served: the next waiter's turn
                 async with stack:
-                    yield GpuReservation(chosen, tuple(names), round(loop.time() - started, 3))
+                    yield GpuReservation(chosen, tuple(names), 0.0)
                 return
         if not announced and on_wait is not None:
             announced = True

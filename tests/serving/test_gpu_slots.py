@@ -207,3 +207,38 @@ async def test_a_killed_holders_gpu_comes_back_when_its_lease_expires(prefect_se
         if holder.poll() is None:
             os.killpg(holder.pid, signal.SIGKILL)
             holder.wait()
+
+
+async def test_waiting_is_first_come_first_served_so_a_two_gpu_request_is_not_starved(tmp_path: Path) -> None:
+    """One GPU busy; a 2-GPU request queues, then a 1-GPU request arrives: the free GPU waits for the 2-GPU one."""
+    host = _host()
+    queue = tmp_path / ".tracr" / "gpu-queue" / host
+    served: list[str] = []
+
+    async def wait_for(name: str, count: int) -> None:
+        async with reserve_gpus(TWO, count, host=host, poll_s=0.1, queue_dir=queue):
+            served.append(name)
+            await asyncio.sleep(0.5)
+
+    async with reserve_gpus(TWO, 1, host=host, queue_dir=queue):  # GPU 0 busy, GPU 1 free
+        big = asyncio.create_task(wait_for("two-gpus", 2))
+        while not list(queue.glob("*.ticket")):
+            await asyncio.sleep(0.05)
+        small = asyncio.create_task(wait_for("one-gpu", 1))
+        await asyncio.sleep(2.0)  # the small one could have taken GPU 1 many times over by now
+        assert served == [] and len(list(queue.glob("*.ticket"))) == 2
+    await asyncio.wait_for(asyncio.gather(big, small), 60)
+    assert served == ["two-gpus", "one-gpu"]
+    assert not list(queue.glob("*.ticket"))  # served waiters leave the queue
+
+
+def test_a_dead_waiters_ticket_is_passed_over(tmp_path: Path) -> None:
+    from tracr.serving.gpu_queue import STALE_AFTER_S, GpuTicket
+
+    dead = GpuTicket(tmp_path, 2)
+    mine = GpuTicket(tmp_path, 1)
+    assert not mine.is_first()  # the older ticket is ahead while its waiter polls
+    os.utime(dead.path, (time.time() - STALE_AFTER_S - 5,) * 2)  # its waiter stopped polling
+    assert mine.is_first() and not dead.path.exists()
+    mine.leave()
+    assert not list(tmp_path.glob("*.ticket"))

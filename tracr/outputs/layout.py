@@ -217,6 +217,10 @@ class OutputLayout:
     def servers_dir(self) -> Path:
         return self.state_dir / "servers"
 
+    def gpu_queue_dir(self, host: str) -> Path:
+        """Where the runs waiting for ``host``'s GPUs queue, first come first served (``tracr.serving.gpu_queue``)."""
+        return self.state_dir / "gpu-queue" / host
+
     @property
     def index_state_dir(self) -> Path:
         """The index's lock, temp builds and reader links."""

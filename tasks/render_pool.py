@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 
 from tracr.config.job import RenderSettings
@@ -17,13 +18,25 @@ from tracr.documents.pdf import page_text_markdown, render_page_data_url, timed_
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
 
 
+def _ignore_stop_signals() -> None:
+    """Workers leave SIGTERM and Ctrl-C to the job, which shuts them down once its pages stopped.
+
+    A terminal closing signals the whole process group: workers dying at once
+    would fail every page still waiting for a render instead of letting the job cancel cleanly.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class RenderPool:
     """Async front of a spawn-context process pool running :mod:`tracr.documents.pdf` functions."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or worker_count()
         # spawn, not fork: forking a process that runs Prefect's threads can deadlock.
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._executor = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_stop_signals
+        )
 
     async def warm(self) -> None:
         """Start every worker and import PyMuPDF there now, not when the first page waits."""

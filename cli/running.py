@@ -13,6 +13,7 @@ once; ``--resume`` redoes whatever was not recorded.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -37,6 +38,23 @@ class FlowEnd:
 
     state: Any
     signal: str | None = None
+
+
+class _CancelledIsNotAnError(logging.Filter):
+    """Keep Prefect's "Finished in state Cancelled" (logged as ERROR) off the console.
+
+    A cancel is said once, by ``tracr run`` itself; the flow and task runs' own
+    logs still carry the line to the API and the UI.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Finished in state Cancelled")
+
+
+def _quiet_cancel_lines() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _CancelledIsNotAnError) for f in handler.filters):
+            handler.addFilter(_CancelledIsNotAnError())
 
 
 async def _awaited(call: Awaitable[Any]) -> Any:
@@ -66,6 +84,7 @@ def run_flow(call: Awaitable[Any], *, cancel_on_signal: bool = True) -> FlowEnd:
     from tasks.termination import clear_stop, request_stop, stop_reason
 
     clear_stop()
+    _quiet_cancel_lines()
     outcome: dict[str, Any] = {}
 
     def work() -> None:

@@ -122,26 +122,40 @@ def _stderr_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(("watch this job:", "flow run "))]
 
 
-def test_sigterm_cancels_the_job_in_one_line_and_resume_finishes_it(tmp_path, stub_server):
-    stub = stub_server(latency_s=0.3)
-    config, out, run_dir, proc = _start(tmp_path, stub, "sigterm")
-    seconds, stdout, stderr = _stop(proc, lambda: proc.send_signal(signal.SIGTERM))
+def _table_statuses(stdout: str) -> list[str]:
+    """The status column of the final table ``tracr run`` printed."""
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("model") and "status" in line)
+    column = lines[header].index("status")
+    rows = []
+    for line in lines[header + 2 :]:
+        if not line.strip():
+            break
+        rows.append(line[column:].split()[0])
+    return rows
 
-    assert proc.returncode == 143, stdout + stderr
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_cancels_the_job_in_one_line_and_resume_finishes_it(tmp_path, stub_server, sig, code, word):
+    stub = stub_server(latency_s=0.3)
+    job_id = f"signal-{sig.name.lower()}"
+    config, out, run_dir, proc = _start(tmp_path, stub, job_id)
+    seconds, stdout, stderr = _stop(proc, lambda: proc.send_signal(sig))
+
+    assert proc.returncode == code, stdout + stderr
     lines = _stderr_lines(stderr)
-    assert len(lines) == 1 and lines[0].startswith("terminated: run cancelled"), stderr
+    assert len(lines) == 1 and lines[0].startswith(f"{word}: run cancelled"), stderr
     assert "--resume" in lines[0]
     assert "Traceback" not in stdout + stderr and "TerminationSignal" not in stdout + stderr
-    assert "running" not in stdout.split("outputs:")[0].split("status")[-1], stdout  # the final table
-    assert "cancelled" in stdout, stdout
+    assert _table_statuses(stdout) == ["cancelled"], stdout  # never "running"
     counts = _check_records(run_dir)
-    states = _flow_run_states("sigterm")
+    states = _flow_run_states(job_id)
     assert states and all(state == "CANCELLED" for _, state in states), states
     assert "client has been closed" not in text_under(out)
 
     done_before = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/*.md")}
     sent = _resume(config, out, run_dir, stub, done_before)
-    print(f"SIGTERM: exit {proc.returncode} after {seconds:.1f} s; {counts['done']} done, 0 failed; resume sent {sent}, 0 rewritten")
+    print(f"{sig.name}: exit {proc.returncode} after {seconds:.1f} s; {counts['done']} done, 0 failed; resume sent {sent}, 0 rewritten")
 
 
 def test_sigterm_to_the_process_group_exits_with_records_intact(tmp_path, stub_server):
@@ -153,6 +167,7 @@ def test_sigterm_to_the_process_group_exits_with_records_intact(tmp_path, stub_s
     assert "Traceback" not in stdout + stderr, stderr[-4000:]
     assert "All connection attempts failed" not in stdout + stderr
     assert len(_stderr_lines(stderr)) == 1, stderr
+    assert _table_statuses(stdout) == ["cancelled"], stdout
     counts = _check_records(run_dir)
     states = _flow_run_states("groupterm")
     assert states and all(state == "CANCELLED" for _, state in states), states

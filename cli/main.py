@@ -18,7 +18,7 @@ from typing import Any
 
 from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
 from cli.progress import ProgressDisplay
-from cli.running import run_flow
+from cli.running import EXIT_CODES, run_flow
 from tracr.config.job import ConfigError, load_job_config
 from tracr.errors import TracrError
 from tracr.local_prefect import LocalPrefectSettings, flow_run_url
@@ -112,17 +112,22 @@ def _run(args: argparse.Namespace) -> int:
     job_flow = ocr_job_flow.with_options(on_running=[_announce_flow_run(api_url)])
     display = ProgressDisplay(layout, job_id, targets).start() if not args.no_progress else None
     try:
-        state = run_flow(job_flow(request, return_state=True))
+        end = run_flow(job_flow(request, return_state=True))
     finally:
         if display is not None:
             display.stop()
+    state = end.state
     duplicate = duplicate_of(_completed_result(state))
     if duplicate is not None:
         print(duplicate_text(job_id, duplicate))
         return 0
     # The runs this invocation made: the first numbered after what existed before, or the one resumed in place.
     this_run = {t.model_slug: run for t in targets if (run := t.resolve(layout, job_id)) is not None}
+    _settle_runs(layout, job_id, this_run, state, end.signal)
     rows = run_rows(layout, job_id, this_run)
+    for row in rows:  # only when its end could not be written: never shown as still running
+        if row["status"] in {"queued", "waiting_resources", "starting", "running"}:
+            row["status"] = "crashed (not recorded)"
     print()
     print(format_table(rows))
     problems = []
@@ -133,6 +138,9 @@ def _run(args: argparse.Namespace) -> int:
         print(format_table(problems))
     print(f"\noutputs: {layout.job_dir(job_id)}")
     ok = state.is_completed() and rows and all(r["status"] == "completed" and r["failed"] == 0 for r in rows)
+    if end.signal is not None:
+        print(_stopped_line(end.signal, state, args.config), file=sys.stderr)
+        return EXIT_CODES[end.signal]
     if state.is_cancelled():
         print(f"job cancelled: {state.message}; `tracr run {args.config} --resume` continues it", file=sys.stderr)
     elif not state.is_completed() and not rows:
@@ -142,6 +150,32 @@ def _run(args: argparse.Namespace) -> int:
         print(f"PDFs that could not be read: {', '.join(broken)}")
         ok = False
     return 0 if ok else 1
+
+
+def _stopped_line(signal_name: str, state: Any, config: str) -> str:
+    """The one line a run stopped by a signal ends with."""
+    what = "terminated" if signal_name == "SIGTERM" else "interrupted"
+    ended = "run cancelled" if state.is_cancelled() else f"the job had already ended ({state.name})"
+    return f"{what}: {ended}; finished pages are kept, resume with `tracr run {config} --resume`"
+
+
+def _settle_runs(layout: OutputLayout, job_id: str, runs: dict[str, int], state: Any, signal_name: str | None) -> None:
+    """No run of this invocation is left ``running`` once it returned: record how it really ended.
+
+    A run's flow records its own end; this covers one that could not (its flow
+    crashed, or was stopped before it started its pages).
+    """
+    from tracr.run.recorder import settle_unfinished_runs
+    from tracr.run.state import RunStatus
+
+    cancelled = signal_name is not None or state.is_cancelled()
+    status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
+    reason = f"the job ended {state.name} before this run recorded its end" + (f" ({signal_name})" if signal_name else "")
+    entries = [{"model_slug": slug, "run": run} for slug, run in runs.items()]
+    try:
+        settle_unfinished_runs(layout, job_id, entries, status, reason)
+    except OSError as exc:
+        print(f"tracr: could not record the end of unfinished runs: {exc.strerror or exc}", file=sys.stderr)
 
 
 def _completed_result(state: Any) -> Any:

@@ -1,18 +1,117 @@
-"""Running a Prefect flow from a command and getting its final state back."""
+"""Running a Prefect flow from a command, with SIGTERM and Ctrl-C turned into a cancel.
+
+The flow runs in a worker thread with its own event loop; the main thread only
+waits and takes the signals. Prefect installs its SIGTERM handler only in the
+main thread, so no ``TerminationSignal`` can land in the middle of a page and
+crash the flow runs: a signal asks the job to stop (:mod:`tasks.termination`),
+the job flow cancels its runs as ``tracr cancel`` would, every record says
+``cancelled`` and so does Prefect. A second signal, or a job that has not
+stopped ``TRACR_STOP_GRACE_S`` seconds (default 30) after the first, exits at
+once; ``--resume`` redoes whatever was not recorded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
-__all__ = ["run_flow"]
+__all__ = ["run_flow", "FlowEnd", "EXIT_CODES", "STOP_GRACE_S"]
+
+#: Exit codes of a ``tracr run`` stopped by a signal: 128 + the signal's number, as shells report it.
+EXIT_CODES = {"SIGTERM": 128 + signal.SIGTERM, "SIGINT": 128 + signal.SIGINT}
+STOP_GRACE_S = 30.0
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@dataclass
+class FlowEnd:
+    """The flow run's final state and the signal that stopped it, if any."""
+
+    state: Any
+    signal: str | None = None
+
+
+class _CancelledIsNotAnError(logging.Filter):
+    """Keep Prefect's "Finished in state Cancelled" (logged as ERROR) off the console.
+
+    A cancel is said once, by ``tracr run`` itself; the flow and task runs' own
+    logs still carry the line to the API and the UI.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Finished in state Cancelled")
+
+
+def _quiet_cancel_lines() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _CancelledIsNotAnError) for f in handler.filters):
+            handler.addFilter(_CancelledIsNotAnError())
 
 
 async def _awaited(call: Awaitable[Any]) -> Any:
     return await call
 
 
-def run_flow(call: Awaitable[Any]) -> Any:
-    """Run a flow call made with ``return_state=True`` to its end; returns the flow run's final state."""
-    return asyncio.run(_awaited(call))
+def _grace_s() -> float:
+    try:
+        return float(os.environ.get("TRACR_STOP_GRACE_S") or STOP_GRACE_S)
+    except ValueError:
+        return STOP_GRACE_S
+
+
+def _hard_exit(name: str, why: str) -> None:
+    print(f"{why}: exiting now; `tracr run CONFIG --resume` redoes the pages not recorded", file=sys.stderr, flush=True)
+    os._exit(EXIT_CODES.get(name, 1))
+
+
+def run_flow(call: Awaitable[Any], *, cancel_on_signal: bool = True) -> FlowEnd:
+    """Run a flow call made with ``return_state=True`` to its end; returns its final state and the signal seen.
+
+    ``cancel_on_signal=False`` runs it in this thread with Python's own signal
+    handling (for flows with no cancel watcher, such as scoring).
+    """
+    if not cancel_on_signal:
+        return FlowEnd(asyncio.run(_awaited(call)))
+    from tasks.termination import clear_stop, request_stop, stop_reason
+
+    clear_stop()
+    _quiet_cancel_lines()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["state"] = asyncio.run(_awaited(call))
+        except BaseException as exc:  # handed to the main thread, which raises it as if it ran there
+            outcome["error"] = exc
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        name = signal.Signals(number).name
+        if stop_reason() is not None:
+            _hard_exit(name, f"{name} again")
+        request_stop(name)
+        deadline[0] = time.monotonic() + _grace_s()
+
+    deadline = [float("inf")]
+    thread = threading.Thread(target=work, name="tracr-flow", daemon=True)
+    previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(timeout=0.2)  # short waits: the main thread runs the handlers between them
+            if time.monotonic() > deadline[0] and thread.is_alive():
+                _hard_exit(stop_reason() or "SIGTERM", f"the job did not stop within {_grace_s():g} s")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    return FlowEnd(outcome.get("state"), stop_reason())

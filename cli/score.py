@@ -42,7 +42,7 @@ def _score(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.score_job import score_job_flow
 
-    state = run_flow(score_job_flow(request, return_state=True))
+    state = run_flow(score_job_flow(request, return_state=True), cancel_on_signal=False).state
     result: Any = state.result(raise_on_failure=False) if state.is_completed() or state.is_failed() else None
     if isinstance(result, TracrError):
         print(f"tracr score: {result.one_line()}", file=sys.stderr)

@@ -9,17 +9,17 @@ table artifact summarising the run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
+from prefect.states import Cancelled, State
 from prefect.utilities.annotations import quote
 
 from flows.local_server import serve_local_model
 from tasks.cancellation import untagged_task_runs
-from tasks.local_server import ServerStartError
+from tasks.local_server import ServerDied, ServerStartError
 from tasks.local_servers import ServerDeath
 from tasks.ocr_pdf import RunContext, ocr_pdf
 from tasks.ocr_request import FatalModelError
@@ -27,12 +27,14 @@ from tasks.page_engines import PageEngine, engine_for
 from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
 from tasks.run_progress import RunProgress
+from tasks.sibling_work import all_or_none
 from tracr.errors import ErrorClass, TracrError
-from tracr.outputs.files import read_json
+from tracr.outputs.files import OutputWriteError, read_json
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.metrics import write_run_metrics
 from tracr.outputs.rollup import Rollup
 from tracr.run.events import run_event_payload
+from tracr.run.journal_totals import journal_totals
 from tracr.run.plan import PdfPlan, RunPlan
 from tracr.run.recorder import RunRecorder, host_info, refresh_model_metadata
 from tracr.run.state import RunStatus
@@ -44,8 +46,8 @@ __all__ = ["model_run_flow", "RunFailed"]
 SERVER_WATCH_S = 0.25
 #: Pages rendered ahead of the requests, per render worker, so requests never wait for images.
 RENDER_AHEAD_PER_WORKER = 4
-
-T = TypeVar("T")
+#: What ends a run, in the order a failed group of PDFs is reported by.
+_RUN_ENDERS: tuple[type[BaseException], ...] = (ServerDied, FatalModelError, OutputWriteError)
 
 
 class RunFailed(TracrError, RuntimeError):
@@ -57,28 +59,6 @@ class RunFailed(TracrError, RuntimeError):
 def _engine(plan: RunPlan, recorder: RunRecorder) -> AbstractAsyncContextManager[tuple[PageEngine, ServerDeath]]:
     """The page engine for the plan's model kind; a local server lives exactly as long as the engine."""
     return engine_for(plan, shared_render_pool(), lambda: serve_local_model(plan, plan.location, recorder=recorder))
-
-
-async def _unless_server_dies(work: Awaitable[T], death: ServerDeath) -> T:
-    """Await ``work``, but stop it and raise :class:`ServerDied` as soon as the local server is gone.
-
-    Without this a dead server fails every remaining page one by one (each after
-    its retries), and the run would end ``completed`` with them all failed.
-    """
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=SERVER_WATCH_S)
-            if done:
-                return task.result()
-            if (died := death()) is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                raise died
-    except asyncio.CancelledError:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise
 
 
 def _open_recorder(plan: RunPlan) -> tuple[RunRecorder, bool, float]:
@@ -134,7 +114,7 @@ class _RunEnd:
         return cls(error=str(exc), error_class=error_class.value)
 
 
-async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, resuming: bool) -> list[dict[str, Any]]:
+async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, resuming: bool) -> None:
     """Get the endpoint, then every PDF through ``ocr-pdf`` (``pdf_concurrency`` at a time) until done or the server dies."""
     if not plan.model.serves_locally:  # a local server's lifecycle records waiting_resources/starting itself
         recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
@@ -149,27 +129,28 @@ async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progr
             async with pdf_gate:
                 with untagged_task_runs():
                     # quoted: Prefect passes the shared context as it is, without walking into it
-                    return await ocr_pdf(pdf, cast(RunContext, quote(ctx)), plan.model_slug)
+                    call: Any = ocr_pdf(pdf, cast(RunContext, quote(ctx)), plan.model_slug, return_state=True)
+                    state: State[Any] = await call  # an async task's call is awaited, whatever its stub says
+            if state.is_cancelled():  # the task caught our cancel to end Cancelled, not Crashed: carry it on
+                raise asyncio.CancelledError(state.message)
+            return cast(dict[str, Any], await state.aresult())
 
-        async with progress.ticking():
-            results = list(await _unless_server_dies(asyncio.gather(*(one_pdf(pdf) for pdf in plan.pdfs)), server_death))
+        async with progress.ticking():  # a failure or cancel stops every PDF before the endpoint closes
+            await all_or_none([one_pdf(pdf) for pdf in plan.pdfs], server_death, SERVER_WATCH_S, prefer=_RUN_ENDERS)
         if ctx.rollup.pages_failed and (died := server_death()) is not None:
             raise died  # it died after its last request: the pages it failed say so
-        return results
 
 
-async def _record_end(
-    plan: RunPlan,
-    ctx: RunContext,
-    recorder: RunRecorder,
-    progress: RunProgress,
-    end: _RunEnd,
-    pdf_results: list[dict[str, Any]],
-    resuming: bool,
-) -> None:
-    """Every record of the run's end, whatever the end: metadata, metrics, the last event, the artifacts."""
+async def _record_end(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, end: _RunEnd, resuming: bool) -> None:
+    """Every record of the run's end, whatever the end: metadata, metrics, the last event, the artifacts.
+
+    Called once every PDF has stopped; the counts are read back from the journals,
+    so the run's record agrees with them by construction.
+    """
+    totals = journal_totals(plan.location, plan.pdfs, end.status.value)
+    ctx.rollup, ctx.error_counts = totals.rollup, totals.error_counts
     progress.write()
-    recorder.update(ctx.rollup, pdfs={r["pdf_slug"]: {"status": r["status"], "error": r.get("error"), **r["rollup"]} for r in pdf_results})
+    recorder.update(ctx.rollup, pdfs=totals.pdfs)
     recorder.set_status(end.status, error=end.error)
     refresh_model_metadata(OutputLayout(plan.location.root), plan.job_id, plan.model_slug)
     metrics = write_run_metrics(plan.location, ctx.rollup.wall_seconds, {**recorder.data.get("host", {}), "gpus": gpu_info()})
@@ -184,6 +165,9 @@ async def _record_end(
         resumed=resuming,
     )
     emit_run_event(end.status.value, plan, payload)
+    pdf_results = [
+        {"pdf_slug": slug, "status": entry["status"], "error": entry["error"], "rollup": entry} for slug, entry in totals.pdfs.items()
+    ]
     await progress.finish(end.status, pdf_results)
 
 
@@ -220,23 +204,30 @@ def _summary(plan: RunPlan, ctx: RunContext, end: _RunEnd) -> dict[str, Any]:
     flow_run_name="{plan.job_id} · {plan.model_slug} · run-{plan.run}",
     validate_parameters=False,
 )
-async def model_run_flow(plan: RunPlan) -> dict[str, Any]:
-    """Run one model over every planned PDF and record the outcome at every level, however the run ends."""
+async def model_run_flow(plan: RunPlan) -> dict[str, Any] | State[Any]:
+    """Run one model over every planned PDF and record the outcome at every level, however the run ends.
+
+    A cancelled run (``tracr cancel``, SIGTERM or Ctrl-C to ``tracr run``) returns
+    a ``Cancelled`` state once its records say ``cancelled``, so Prefect shows the
+    same ending rather than ``Crashed``.
+    """
     recorder, resuming, previous_wall = _open_recorder(plan)
     ctx = _run_context(plan)
     progress = RunProgress(plan, ctx, recorder, get_run_logger(), previous_wall)
-    end, pdf_results = _RunEnd(), []
+    end = _RunEnd()
     try:
-        pdf_results = await _run_pdfs(plan, ctx, recorder, progress, resuming)
+        await _run_pdfs(plan, ctx, recorder, progress, resuming)
         end = _RunEnd(RunStatus.COMPLETED)
     except TracrError as exc:
         end = _RunEnd.failed(exc)
     except asyncio.CancelledError:
         end = _RunEnd(RunStatus.CANCELLED, "cancelled")
-        raise
     except Exception as exc:  # a bug or an I/O error: recorded, then shown by Prefect as a failure
         end = _RunEnd(error=f"unexpected error: {exc!r}", error_class=type(exc).__name__)
         raise
     finally:
-        await _record_end(plan, ctx, recorder, progress, end, pdf_results, resuming)
+        await _record_end(plan, ctx, recorder, progress, end, resuming)
+    if end.status == RunStatus.CANCELLED:
+        get_run_logger().info("run-%s of %s cancelled; finished pages are kept", plan.run, plan.model_slug)
+        return Cancelled(message=f"{plan.model_slug} run-{plan.run} cancelled; finished pages are kept, --resume continues")
     return _summary(plan, ctx, end)

@@ -28,6 +28,7 @@ from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tasks.storage_check import check_shared_storage
+from tasks.termination import stop_reason
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.job_request import JobRequest
 from tracr.config.models import KeyedModel
@@ -270,8 +271,10 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
         if claim is not None:
             release_claim(outputs_root, claim)
     if cancelled:
-        logger.warning("job %s cancelled; finished pages are kept, `tracr run --resume` continues", job.job_id)
-        return Cancelled(message=f"job {job.job_id} cancelled; resume with --resume")
+        why = f" ({reason} to the process)" if (reason := stop_reason()) else ""
+        # info, not a warning: `tracr run` says it in its own one line, and the flow run's state says Cancelled
+        logger.info("job %s cancelled%s; finished pages are kept, `tracr run --resume` continues", job.job_id, why)
+        return Cancelled(message=f"job {job.job_id} cancelled{why}; resume with --resume")
     runs = [_run_outcome(plan) for plan in plans]
     if job.scoring is not None and job.scoring.score:
         from flows.score_job import score_after_job  # scores/ is written before the index refresh below reads it

@@ -34,6 +34,7 @@ from prefect.context import TagsContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Cancelling
 
+from tasks.termination import stop_reason, stop_requested
 from tracr.outputs.layout import OutputLayout
 from tracr.run.claims import claim_is_live, claim_of_flow_run, release_claim
 from tracr.run.recorder import record_abandoned_runs
@@ -90,20 +91,30 @@ async def _cancel_requested(run_id: str, poll_s: float) -> None:
 async def run_until_cancelled(coros: Iterable[Awaitable[Any]], poll_s: float = CANCEL_POLL_S) -> tuple[list[Any], bool]:
     """Await ``coros`` together unless the current flow run is cancelled; returns ``(results, cancelled)``.
 
-    On a cancel request every coroutine is cancelled and awaited, so each records
-    its own ending before this returns.
+    A cancel is a ``Cancelling`` state on the API (``tracr cancel``, the UI) or a
+    stop this process asked for (SIGTERM or Ctrl-C to ``tracr run``,
+    :mod:`tasks.termination`). Every coroutine is then cancelled and awaited, so
+    each records its own ending before this returns; a stop asked before the
+    work starts starts none of it.
     """
+    coros = list(coros)
+    if stop_reason() is not None:
+        for coro in coros:
+            getattr(coro, "close", lambda: None)()  # never started: no "never awaited" warning
+        return [], True
     work = asyncio.ensure_future(asyncio.gather(*coros))
     run_id = str(flow_run.id) if flow_run.id else None
-    watcher = asyncio.create_task(_cancel_requested(run_id, poll_s)) if run_id else None
+    watchers: list[asyncio.Task[Any]] = [asyncio.create_task(stop_requested())]
+    if run_id:
+        watchers.append(asyncio.create_task(_cancel_requested(run_id, poll_s)))
     try:
-        await asyncio.wait({work, watcher} if watcher else {work}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({work, *watchers}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         work.cancel()
         await asyncio.gather(work, return_exceptions=True)
         raise
     finally:
-        if watcher is not None:
+        for watcher in watchers:
             watcher.cancel()
     if work.done():
         return work.result(), False

@@ -17,6 +17,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Cancelled, State
 
 from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
@@ -227,10 +228,15 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
 
 
 @task(name="ocr-pdf", task_run_name="{model_slug} · {pdf.slug}", cache_policy=NO_CACHE, log_prints=False)
-async def ocr_pdf(pdf: PdfPlan, ctx: RunContext, model_slug: str) -> dict[str, Any]:
+async def ocr_pdf(pdf: PdfPlan, ctx: RunContext, model_slug: str) -> dict[str, Any] | State[Any]:
     """Prefect task wrapper of :func:`process_pdf` (one task run per PDF).
 
     ``model_slug`` is only there to name the task run, since several models' runs
-    process the same PDFs at once.
+    process the same PDFs at once. Cancelled, it returns a ``Cancelled`` state
+    (once ``pdf_metadata.json`` says ``cancelled``) instead of letting Prefect call
+    the cancel a crash; the caller carries the cancel on.
     """
-    return await process_pdf(pdf, ctx)
+    try:
+        return await process_pdf(pdf, ctx)
+    except asyncio.CancelledError:
+        return Cancelled(message=f"{pdf.slug}: cancelled; finished pages are kept")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 
 from tracr.config.job import RenderSettings
@@ -20,6 +21,22 @@ from tracr.serving.spawn_env import EnvSpawnContext
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
 
 
+def _ignore_stop_signals() -> None:
+    """Workers leave SIGTERM and Ctrl-C to the job, which shuts them down once its pages stopped.
+
+    A terminal closing signals the whole process group: workers dying at once
+    would fail every page still waiting for a render instead of letting the job cancel cleanly.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_start() -> None:
+    """Each worker: stop signals are the job's to handle; exit once the job process is gone (killed outright)."""
+    _ignore_stop_signals()
+    exit_with_parent()
+
+
 class RenderPool:
     """Async front of a spawn-context process pool running :mod:`tracr.documents.pdf` functions."""
 
@@ -27,9 +44,8 @@ class RenderPool:
         self.workers = workers or worker_count()
         # spawn, not fork: forking a process that runs Prefect's threads can deadlock. Workers parse
         # untrusted PDFs and need no key: they start from the allow-listed environment, not ours.
-        # They exit when the job process is gone (a SIGKILLed job leaves none behind).
         env = child_environment(os.environ, wanted=host_pass_env(os.environ))
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=EnvSpawnContext(env), initializer=exit_with_parent)
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=EnvSpawnContext(env), initializer=_worker_start)
 
     async def warm(self) -> None:
         """Start every worker and import PyMuPDF there now, not when the first page waits."""

@@ -107,8 +107,9 @@ class RunProgress:
         tick = asyncio.create_task(self._tick(interval_s))
         try:
             yield
-        finally:
+        finally:  # stopped and awaited: no tick writes the record after the run's end is written
             tick.cancel()
+            await asyncio.gather(tick, return_exceptions=True)
 
     async def _tick(self, interval_s: float) -> None:
         while True:

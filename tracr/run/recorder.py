@@ -21,7 +21,7 @@ from tracr.outputs.timestamps import utc_now
 from tracr.run.resume import pages_left
 from tracr.run.state import TERMINAL_STATUSES, RunStatus, check_resume, check_transition
 
-__all__ = ["RunRecorder", "refresh_model_metadata", "refresh_job_metadata", "host_info"]
+__all__ = ["RunRecorder", "refresh_model_metadata", "refresh_job_metadata", "host_info", "record_abandoned_runs", "settle_unfinished_runs"]
 
 
 def host_info() -> dict[str, Any]:
@@ -190,14 +190,28 @@ def record_abandoned_runs(layout: OutputLayout, job_id: str, runs: list[dict[str
     Finished pages stay as they are, and ``--resume`` continues each run as it
     would after any cancel. Runs already completed, failed or cancelled are left alone.
     """
+    return settle_unfinished_runs(layout, job_id, runs, RunStatus.CANCELLED, reason)
+
+
+def settle_unfinished_runs(layout: OutputLayout, job_id: str, runs: list[dict[str, Any]], status: RunStatus, reason: str) -> list[str]:
+    """Record ``status`` (with ``reason``) for each of ``runs`` still in an active status; returns ``<model> run-<n>`` of each.
+
+    Used once the process that ran them is done with them (it ended, or died), so
+    no run is left showing ``running`` that nothing runs. Raises ``OSError`` when
+    a record cannot be written.
+    """
     marked = []
     for entry in runs:
         location = layout.run(job_id, str(entry["model_slug"]), int(entry["run"]))
         if not location.run_metadata.is_file():
             continue
-        recorder = RunRecorder(location, {})
-        if recorder.status in TERMINAL_STATUSES:
+        current = RunStatus((read_json(location.run_metadata) or {}).get("status", RunStatus.QUEUED.value))
+        if current in TERMINAL_STATUSES:
             continue
-        recorder.set_status(RunStatus.CANCELLED, error=reason)
+        recorder = RunRecorder(location, {})
+        recorder.set_status(status, error=reason)
+        refresh_model_metadata(layout, job_id, location.model_slug)
         marked.append(f"{location.model_slug} run-{location.run}")
+    if marked:
+        refresh_job_metadata(layout, job_id)
     return marked

@@ -29,7 +29,7 @@ Config (``StubConfig``; all fields optional):
   probability ``1 / (1 + exp(s_B - s_A))``, drawn from a hash of seed and prompt
   (the same prompt always gets the same verdict, as at temperature 0).
 - ``rules``: fault rules, each
-  ``{"fault": "429"|"500"|"503"|"400"|"timeout"|"malformed"|"drop",
+  ``{"fault": "429"|"500"|"503"|"400"|"401"|"timeout"|"malformed"|"drop",
   "times": N, "image_width": W, "retry_after_s": S}``.
 
 Fault semantics: attempts are counted per distinct image (sha256 of the image
@@ -72,7 +72,7 @@ from starlette.routing import Route
 
 from tracr.servers import openai_protocol as oai
 
-FaultKind = Literal["429", "500", "503", "400", "timeout", "malformed", "drop"]
+FaultKind = Literal["429", "500", "503", "400", "401", "timeout", "malformed", "drop"]
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
 
 
@@ -231,6 +231,8 @@ def _error_for(rule: FaultRule) -> Response:
             headers["retry-after"] = str(max(int(round(rule.retry_after_s)), 0))
             headers["retry-after-ms"] = str(int(rule.retry_after_s * 1000))
         return oai.error_response(429, "Rate limit reached (stub)", "requests", "rate_limit_exceeded", headers)
+    if rule.fault == "401":  # a key refused for some images only: a fault that ends the run, on demand
+        return oai.error_response(401, "Incorrect API key provided (stub fault).", "invalid_request_error", "invalid_api_key")
     if rule.fault == "400":
         return oai.error_response(400, "Bad request (stub fault)", "invalid_request_error", "stub_fault")
     if rule.fault == "503":
@@ -321,7 +323,7 @@ def create_app(config: StubConfig) -> Starlette:
             state.attempts[key] += 1
             fault = pick_fault(config.rules, state.attempts[key], width)
             text = reply_text(key, width, height, config.output_tokens) if config.judge is None else judge_reply(config.judge, req.prompt)
-            if fault is not None and fault.fault in ("429", "500", "503", "400"):
+            if fault is not None and fault.fault in ("429", "500", "503", "400", "401"):
                 outcome = fault.fault
                 return _error_for(fault)
             if fault is not None and fault.fault == "timeout":

@@ -1,0 +1,40 @@
+"""What the fault tests read back from an output tree: journal lines, files, their agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tracr.outputs.files import read_json
+from tracr.outputs.journal import latest_page_records, read_page_journal
+from tracr.outputs.timestamps import parse_iso
+
+
+def journal_counts(run_dir: Path) -> dict[str, dict[str, int]]:
+    """``{pdf: {"done": n, "failed": n}}`` by the last journal line of each page."""
+    counts = {}
+    for journal in sorted(run_dir.glob("*/pages.jsonl")):
+        latest = latest_page_records(read_page_journal(journal))
+        counts[journal.parent.name] = {
+            "done": sum(r.status == "done" for r in latest),
+            "failed": sum(r.status == "failed" for r in latest),
+        }
+    return counts
+
+
+def lines_after(run_dir: Path, moment: str) -> list[str]:
+    """Journal lines of the run finished after ``moment`` (an ISO time)."""
+    cut = parse_iso(moment)
+    late = []
+    for journal in run_dir.glob("*/pages.jsonl"):
+        late += [f"{journal.parent.name} p{r.page}" for r in read_page_journal(journal) if parse_iso(r.finished_at) > cut]
+    return late
+
+
+def text_under(root: Path) -> str:
+    """Every file's text under ``root`` (the tree is small), to look for strings that must not be there."""
+    return "\n".join(p.read_text(errors="replace") for p in root.rglob("*") if p.is_file() and p.suffix != ".duckdb")
+
+
+def run_meta(run_dir: Path) -> dict[str, Any]:
+    return read_json(run_dir / "run_metadata.json") or {}

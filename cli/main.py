@@ -145,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"job cancelled: {state.message}; `tracr run {args.config} --resume` continues it", file=sys.stderr)
     elif not state.is_completed() and not rows:
         print(f"job failed before any run started: {state.message}", file=sys.stderr)
+    elif not state.is_completed():
+        print(f"job {str(state.name).lower()}: {state.message}", file=sys.stderr)
     broken = [i["pdf_slug"] for i in (read_json(layout.job_metadata(job_id)) or {}).get("inputs", []) if i.get("error")]
     if broken:
         print(f"PDFs that could not be read: {', '.join(broken)}")

@@ -39,6 +39,7 @@ from tracr.local_prefect import (
     start_failure_hint,
 )
 from tracr.outputs.timestamps import utc_now
+from tracr.serving.child_env import child_environment, host_pass_env
 from tracr.serving.process_group import stop_group
 
 __all__ = [
@@ -199,7 +200,8 @@ def _start(settings: LocalPrefectSettings) -> ServerRecord:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop takes the uvicorn workers and services with it
-            env={**os.environ, **settings.server_env(port)},
+            # Prefect's own settings and the runtime basics; no model keys (tracr/serving/child_env.py).
+            env=child_environment(os.environ, wanted=("PREFECT_*", *host_pass_env(os.environ)), set_env=settings.server_env(port)),
             cwd=settings.state_dir,
         )
     _CHILDREN[proc.pid] = proc

@@ -13,6 +13,7 @@ once; ``--resume`` redoes whatever was not recorded.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -51,10 +52,52 @@ class _CancelledIsNotAnError(logging.Filter):
         return not str(record.msg).startswith("Finished in state Cancelled")
 
 
+#: OS errors that name a condition of the machine, not a bug: said in one line.
+_NAMED_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR}
+
+
+def _is_named(exc: BaseException | None) -> bool:
+    """Whether an exception (or one it was raised from) is a condition tracr can name: no traceback for it."""
+    from tracr.errors import TracrError
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, TracrError) or (isinstance(exc, OSError) and exc.errno in _NAMED_ERRNOS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class _NamedErrorsInOneLine(logging.Formatter):
+    """A console formatter that leaves the traceback out of log lines about a named condition.
+
+    A full or read-only disk fails every writer at once; each Prefect task and flow
+    run would log its own traceback of the same ``OSError``. The log line itself
+    (which names the error) stays, and the API and UI still get the traceback: this
+    wraps only the console handler's formatter, and restores the record after use.
+    """
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not (record.exc_info and _is_named(record.exc_info[1])):
+            return self.inner.format(record)
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text = saved
+
+
 def _quiet_cancel_lines() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _CancelledIsNotAnError) for f in handler.filters):
             handler.addFilter(_CancelledIsNotAnError())
+        if not isinstance(handler.formatter, _NamedErrorsInOneLine):
+            handler.setFormatter(_NamedErrorsInOneLine(handler.formatter))
 
 
 async def _awaited(call: Awaitable[Any]) -> Any:

@@ -22,7 +22,7 @@ from flows.local_server import local_servers
 from flows.model_run import model_run_flow
 from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
 from tasks.claim_liveness import remote_claim_judge
-from tasks.crash_detection import ensure_crash_detection
+from tasks.crash_detection import crash_detection_enabled, ensure_crash_detection
 from tasks.index_outputs import index_outputs
 from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
@@ -209,6 +209,8 @@ async def _refresh_index(outputs_root: Path) -> None:
 
 async def _ensure_crash_detection() -> None:
     """Make sure a dead job's flow runs will be marked Crashed; a server that refuses only costs a warning."""
+    if not crash_detection_enabled():
+        return
     try:
         await ensure_crash_detection()
     except Exception as exc:  # automations need a server with the events services; ephemeral ones may lack them

@@ -17,6 +17,7 @@ has declared so far: a process with slower beats widens it, never narrows it.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from prefect.automations import Automation
@@ -26,7 +27,16 @@ from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 from prefect.settings import get_current_settings
 
-__all__ = ["AUTOMATION_NAME", "TRACR_FLOWS", "BEATS_MISSED", "HEARTBEAT_ENV", "DEFAULT_HEARTBEAT_S", "ensure_crash_detection"]
+__all__ = [
+    "crash_detection_enabled",
+    "CRASH_DETECTION_ENV",
+    "AUTOMATION_NAME",
+    "TRACR_FLOWS",
+    "BEATS_MISSED",
+    "HEARTBEAT_ENV",
+    "DEFAULT_HEARTBEAT_S",
+    "ensure_crash_detection",
+]
 
 AUTOMATION_NAME = "tracr: mark silent flow runs Crashed"
 #: The flows tracr runs; the automation matches their heartbeats and end states by flow name.
@@ -37,8 +47,16 @@ HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 #: What tracr's own processes (``tracr run``, deployments) use unless told otherwise; Prefect's minimum.
 DEFAULT_HEARTBEAT_S = 30
 
+#: ``0`` turns it off (the test suite does, on its shared SQLite server; see docs/deployments.md).
+CRASH_DETECTION_ENV = "TRACR_CRASH_DETECTION"
+
 _ENDED = ("Completed", "Failed", "Cancelled", "Crashed")
 _ensured_window_s: float | None = None
+
+
+def crash_detection_enabled() -> bool:
+    """Whether jobs set the automation up (on unless ``TRACR_CRASH_DETECTION=0``)."""
+    return os.environ.get(CRASH_DETECTION_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _heartbeat_s() -> int:

@@ -31,10 +31,10 @@ def _ignore_stop_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _worker_start() -> None:
+def _worker_start(job_pid: int) -> None:
     """Each worker: stop signals are the job's to handle; exit once the job process is gone (killed outright)."""
     _ignore_stop_signals()
-    exit_with_parent()
+    exit_with_parent(job_pid)
 
 
 class RenderPool:
@@ -45,7 +45,9 @@ class RenderPool:
         # spawn, not fork: forking a process that runs Prefect's threads can deadlock. Workers parse
         # untrusted PDFs and need no key: they start from the allow-listed environment, not ours.
         env = child_environment(os.environ, wanted=host_pass_env(os.environ))
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=EnvSpawnContext(env), initializer=_worker_start)
+        self._executor = ProcessPoolExecutor(
+            self.workers, mp_context=EnvSpawnContext(env), initializer=_worker_start, initargs=(os.getpid(),)
+        )
 
     async def warm(self) -> None:
         """Start every worker and import PyMuPDF there now, not when the first page waits."""

@@ -20,6 +20,9 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Jobs in the suite do not install the crash-detection automation on the shared SQLite test server (its trigger
+# buckets add writes to every flow event); tests/flows/test_hosts_and_crashes.py and the multi-host group test it.
+os.environ.setdefault("TRACR_CRASH_DETECTION", "0")
 
 from tracr.testing.processes import start_server_process, stop_process_group
 

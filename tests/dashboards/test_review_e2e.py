@@ -148,3 +148,84 @@ def test_review_refuses_a_missing_outputs_root(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"no outputs folder at {missing}" in result.stderr
     assert not missing.exists()
+
+
+HOSTILE_ERROR = "![](http://evil.test/t.png) [Session expired: log in](http://evil.test/phish) :red[ALERT] <img src=x onerror=alert(1)>"
+HOSTILE_TITLE = "**Q3** <script>alert('title')</script> [click](http://evil.test/title) :material/warning:"
+
+
+@pytest.fixture
+def hostile_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A job whose endpoint errors, title and page output are all hostile, served by a real ``tracr review``."""
+    root = tmp_path / "outputs"
+    pdf = make_pdf(tmp_path / "inputs" / "memo.pdf", 1, label="memo")
+    write_review_job(
+        root,
+        "hostile",
+        {"memo": pdf},
+        [
+            ModelOutputs(
+                "ocr-one", {("memo", 1): "# Memo\n\n![pixel](http://evil.test/pixel.png) <iframe src='http://evil.test/f'></iframe>"}
+            ),
+            ModelOutputs("ocr-two", {("memo", 1): Failure(HOSTILE_ERROR, "server_error")}),
+        ],
+        title=HOSTILE_TITLE,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "review", "--outputs", str(root), "--port", str(port), "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TRACR_VOTER": "e2e-voter"},
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"tracr review exited with {proc.returncode}"
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the reviewer did not become healthy within 60 s"
+            time.sleep(0.25)
+        yield url, root
+    finally:
+        stop_process_group(proc)
+
+
+def test_hostile_endpoint_text_is_shown_as_text_and_loads_nothing(hostile_server: tuple[str, Path]) -> None:
+    """Error messages, titles and page output from outside: no request leaves the reviewer, no dialog, no live link."""
+    url, _ = hostile_server
+    requests: list[str] = []
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            for path, expect in (
+                ("/browse?job=hostile&model=ocr-two&pdf=memo&page=1", "Session expired: log in"),
+                ("/browse?job=hostile&model=ocr-one&pdf=memo&page=1", "Memo"),
+                ("/compare?job=hostile&pdf=memo&page=1", "Session expired: log in"),
+                ("/?job=hostile", "Q3"),
+            ):
+                page.goto(url + path)
+                page.get_by_text(expect).first.wait_for(timeout=30_000)
+                settle(page)
+                page.wait_for_timeout(500)
+                body = page.locator("body").inner_text()
+                assert page.locator("a[href*='evil.test'], img[src*='evil.test'], iframe").count() == 0, path
+                if "ocr-two" in path or "compare" in path:
+                    assert "[Session expired: log in](http://evil.test/phish)" in body, body  # literally, as text
+                    assert ":red[ALERT]" in body and "<img src=x onerror=alert(1)>" in body
+                if path == "/?job=hostile":
+                    assert "<script>alert('title')</script>" in body or "**Q3**" in body
+        finally:
+            browser.close()
+    foreign = [u for u in requests if not u.startswith((url, "data:", "blob:"))]
+    assert not foreign, foreign  # nothing but the reviewer itself: no tracker pixel, no font CDN, no phishing image
+    assert not dialogs, dialogs

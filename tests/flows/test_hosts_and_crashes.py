@@ -60,15 +60,19 @@ async def test_the_automation_is_created_once_and_only_ever_widened() -> None:
     except ValueError:
         pass
     windows = []
-    for beat in (30, 60, 30):
-        crash._ensured_window_s = None  # a new process
-        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: beat}):
-            windows.append(await crash.ensure_crash_detection())
-    assert windows == [90.0, 180.0, 180.0]  # a slower-beating process widened it; a faster one did not narrow it
-    automation = await Automation.aread(name=crash.AUTOMATION_NAME)
-    assert automation.trigger.within == timedelta(seconds=180)
-    assert set(automation.trigger.match_related.get("prefect.resource.name")) == set(crash.TRACR_FLOWS)  # tracr's flows only
-    assert automation.actions[0].state.value == "CRASHED"
+    try:
+        for beat in (30, 60, 30):
+            crash._ensured_window_s = None  # a new process
+            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: beat}):
+                windows.append(await crash.ensure_crash_detection())
+        assert windows == [90.0, 180.0, 180.0]  # a slower-beating process widened it; a faster one did not narrow it
+        automation = await Automation.aread(name=crash.AUTOMATION_NAME)
+        assert automation.trigger.within == timedelta(seconds=180)
+        assert set(automation.trigger.match_related.get("prefect.resource.name")) == set(crash.TRACR_FLOWS)  # tracr's flows only
+        assert automation.actions[0].state.value == "CRASHED"
+    finally:  # the suite's other flows share this server
+        crash._ensured_window_s = None
+        await (await Automation.aread(name=crash.AUTOMATION_NAME)).adelete()
 
 
 async def test_a_silent_flow_run_is_marked_crashed_and_a_finished_one_is_not() -> None:

@@ -12,6 +12,7 @@ a reviewer running as another user of a shared outputs root can read whatever th
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -96,13 +97,21 @@ def append_line(path: Path, line: str) -> None:
     """Append one newline-terminated line with a single ``write`` on an O_APPEND file.
 
     One ``write`` call of a line is all-or-nothing for a process crash, so a journal
-    never holds half a record from a killed run; readers still skip an unparsable
-    last line, which only power loss can leave.
+    never holds half a record from a killed run. A full disk can cut a write short:
+    the part written is taken back and ``OSError(ENOSPC)`` raised, so the next line
+    (after space is freed) does not run into a torn one. A file that ends mid-line
+    anyway (power loss) gets a newline first; readers skip the torn line.
     """
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
     try:
-        os.write(fd, data)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        written = os.write(fd, data)
+        if written != len(data):
+            os.ftruncate(fd, os.fstat(fd).st_size - written)
+            raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes): {os.strerror(errno.ENOSPC)}", str(path))
     finally:
         os.close(fd)
 

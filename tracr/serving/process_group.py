@@ -85,12 +85,21 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def exit_with_parent(poll_s: float = 1.0) -> None:
-    """In a pool worker: exit as soon as the process that started the pool is gone (a daemon thread polls)."""
-    parent = os.getppid()
+def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """In a pool worker started by ``parent_pid``: be SIGKILLed by the kernel when it dies, and poll as a backstop.
+
+    SIGKILL, since workers leave SIGTERM to their job. The polling thread covers a
+    parent thread that exits while the process lives on (the kernel signal follows
+    the thread that spawned the worker); it cannot help once the worker's own
+    interpreter is shutting down, which is why the kernel's signal comes first.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the signal was armed
+        os._exit(1)
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == parent_pid:
             time.sleep(poll_s)
         os._exit(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -29,6 +30,9 @@ HEADING_DEMOTION = 2
 STATUS_ICONS = {"done": "✅", "failed": "❌", "completed": "✅", "running": "⏳", "queued": "⏳", "cancelled": "⛔", "partial": "⚠️"}
 
 
+_AUTOLINK = re.compile(r"://|www\.|@", re.IGNORECASE)
+
+
 def plain(value: Any) -> str:
     """Text that came from outside (an endpoint, a config, a file name) as Markdown that shows it literally.
 
@@ -43,6 +47,8 @@ def plain(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     text = str(value).replace("\x00", "\ufffd")
+    # GFM turns bare URLs and e-mail addresses into links even when escaped: a zero-width space breaks them.
+    text = _AUTOLINK.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
     return escape_markdown_text(text)
 
 

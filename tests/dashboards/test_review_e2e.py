@@ -46,25 +46,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def review_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    root = tmp_path / "outputs"
-    pdf = make_pdf(tmp_path / "inputs" / "letter.pdf", 2, label="letter")
-    write_review_job(
-        root,
-        JOB,
-        {"letter": pdf},
-        [
-            ModelOutputs(
-                "ocr-one", {("letter", 1): "# Dear customer\n\nYour order has shipped.", ("letter", 2): "Kind regards,\nThe team"}
-            ),
-            ModelOutputs(
-                "ocr-two",
-                {("letter", 1): "Dear custom er\n\nYour ordre has shiped.", ("letter", 2): Failure("HTTP 500 from server", "server_error")},
-            ),
-        ],
-        title="End-to-end job",
-    )
+def _serve_review(root: Path) -> Iterator[tuple[str, Path]]:
+    """``tracr review`` over ``root`` as a real process; yields ``(url, root)`` once healthy, stops it after."""
     port = free_port()
     env = {**os.environ, "TRACR_VOTER": "e2e-voter", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -90,6 +73,28 @@ def review_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         stop_process_group(proc)
         assert not group_alive(proc.pid), "the Streamlit server outlived the test"
+
+
+@pytest.fixture
+def review_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "outputs"
+    pdf = make_pdf(tmp_path / "inputs" / "letter.pdf", 2, label="letter")
+    write_review_job(
+        root,
+        JOB,
+        {"letter": pdf},
+        [
+            ModelOutputs(
+                "ocr-one", {("letter", 1): "# Dear customer\n\nYour order has shipped.", ("letter", 2): "Kind regards,\nThe team"}
+            ),
+            ModelOutputs(
+                "ocr-two",
+                {("letter", 1): "Dear custom er\n\nYour ordre has shiped.", ("letter", 2): Failure("HTTP 500 from server", "server_error")},
+            ),
+        ],
+        title="End-to-end job",
+    )
+    yield from _serve_review(root)
 
 
 def settle(page: Page) -> None:
@@ -171,29 +176,7 @@ def hostile_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         ],
         title=HOSTILE_TITLE,
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "review", "--outputs", str(root), "--port", str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "TRACR_VOTER": "e2e-voter"},
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"tracr review exited with {proc.returncode}"
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the reviewer did not become healthy within 60 s"
-            time.sleep(0.25)
-        yield url, root
-    finally:
-        stop_process_group(proc)
+    yield from _serve_review(root)
 
 
 def test_hostile_endpoint_text_is_shown_as_text_and_loads_nothing(hostile_server: tuple[str, Path]) -> None:

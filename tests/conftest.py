@@ -102,3 +102,19 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def mounted_tmpfs(parent: Path, size: str) -> Iterator[Path]:
+    """A real, small tmpfs under ``parent`` (a new path each time) for full-disk tests; skipped where mounting needs root."""
+    import subprocess
+    import uuid
+
+    mount = parent / f"disk-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

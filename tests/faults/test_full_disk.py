@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pymupdf
 import pytest
 
-from tests.conftest import write_config
+from tests.conftest import mounted_tmpfs, write_config
 from tests.faults.records import journal_counts
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -26,15 +25,7 @@ PAGES = 150
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"  # a new path each time: the storage check knows the old roots
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from mounted_tmpfs(tmp_path, "300k")
 
 
 def _wordy_pdf(path: Path, pages: int) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import mounted_tmpfs
 from tracr.outputs.journal import PageRecord, append_record, latest_entries
 
 
@@ -33,15 +32,7 @@ def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path: Path) -> No
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from mounted_tmpfs(tmp_path, "64k")
 
 
 def test_a_write_cut_short_by_a_full_disk_is_taken_back(tiny_disk: Path) -> None:

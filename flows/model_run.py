@@ -28,6 +28,7 @@ from tasks.render_pool import shared_render_pool
 from tasks.run_events import emit_run_event
 from tasks.run_progress import RunProgress
 from tasks.sibling_work import all_or_none
+from tasks.termination import TerminationSignal
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.files import OutputWriteError, read_json
 from tracr.outputs.layout import OutputLayout
@@ -47,7 +48,7 @@ SERVER_WATCH_S = 0.25
 #: Pages rendered ahead of the requests, per render worker, so requests never wait for images.
 RENDER_AHEAD_PER_WORKER = 4
 #: What ends a run, in the order a failed group of PDFs is reported by.
-_RUN_ENDERS: tuple[type[BaseException], ...] = (ServerDied, FatalModelError, OutputWriteError)
+_RUN_ENDERS: tuple[type[BaseException], ...] = (TerminationSignal, ServerDied, FatalModelError, OutputWriteError)
 
 
 class RunFailed(TracrError, RuntimeError):
@@ -222,6 +223,9 @@ async def model_run_flow(plan: RunPlan) -> dict[str, Any] | State[Any]:
         end = _RunEnd.failed(exc)
     except asyncio.CancelledError:
         end = _RunEnd(RunStatus.CANCELLED, "cancelled")
+    except TerminationSignal:  # a runner's cancel: recorded as one, then Prefect's engine ends the run Cancelled
+        end = _RunEnd(RunStatus.CANCELLED, "cancelled")
+        raise
     except Exception as exc:  # a bug or an I/O error: recorded, then shown by Prefect as a failure
         end = _RunEnd(error=f"unexpected error: {exc!r}", error_class=type(exc).__name__)
         raise

@@ -21,6 +21,7 @@ from prefect.states import Cancelled, State
 
 from tasks.ocr_request import FatalModelError, OcrResult
 from tasks.page_engines import PageEngine
+from tasks.termination import STOPS, is_stop
 from tracr.errors import ErrorClass
 from tracr.outputs.files import OutputWriteError, write_text_atomic
 from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
@@ -163,7 +164,8 @@ class _PdfMetadataWriter:
 
 
 def _first_fatal(group: BaseExceptionGroup) -> BaseException:
-    fatal = group.subgroup(lambda e: isinstance(e, (FatalModelError, OutputWriteError)))
+    """The error a PDF ends with: a stop first (the page that saw it was only the first), then a fatal one."""
+    fatal = group.subgroup(is_stop) or group.subgroup(lambda e: isinstance(e, (FatalModelError, OutputWriteError)))
     if fatal is not None:
         return fatal.exceptions[0] if not isinstance(fatal.exceptions[0], BaseExceptionGroup) else _first_fatal(fatal.exceptions[0])
     return group.exceptions[0]
@@ -216,10 +218,12 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
                 group.create_task(one_page(page))
     except BaseExceptionGroup as group_error:
         error = _first_fatal(group_error)
-        if not isinstance(error, OutputWriteError):
+        if is_stop(error):
+            writer.write("cancelled")
+        elif not isinstance(error, OutputWriteError):
             writer.write("failed", str(error))
         raise error from None
-    except asyncio.CancelledError:
+    except STOPS:
         writer.write("cancelled")
         raise
     status = "completed"

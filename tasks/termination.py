@@ -7,6 +7,11 @@ page. The main thread calls :func:`request_stop`; the job flow's cancel watcher
 (:func:`tasks.cancellation.run_until_cancelled`) waits on :func:`stop_requested`
 and cancels the runs exactly as ``tracr cancel`` does, so the records and
 Prefect's states say ``cancelled`` alike.
+
+Under a runner (a served deployment) the flow runs in the main thread and the
+runner's cancel arrives as SIGTERM, which Prefect raises as ``TerminationSignal``
+wherever that thread happens to be; :data:`STOPS` lets the page, PDF and run
+code treat it as the cancel it is.
 """
 
 from __future__ import annotations
@@ -14,13 +19,22 @@ from __future__ import annotations
 import asyncio
 import threading
 
-__all__ = ["request_stop", "stop_reason", "stop_requested", "clear_stop", "STOP_POLL_S"]
+from prefect.exceptions import TerminationSignal
+
+__all__ = ["STOPS", "TerminationSignal", "is_stop", "request_stop", "stop_reason", "stop_requested", "clear_stop", "STOP_POLL_S"]
 
 #: How often the job flow looks at the flag: a stop is acted on within this.
 STOP_POLL_S = 0.1
 
+#: What a stop looks like from inside a run: a cancel, or the runner's SIGTERM raised by Prefect.
+STOPS: tuple[type[BaseException], ...] = (asyncio.CancelledError, TerminationSignal)
+
 _requested = threading.Event()
 _reason: list[str] = []
+
+
+def is_stop(exc: BaseException) -> bool:
+    return isinstance(exc, STOPS)
 
 
 def request_stop(reason: str) -> None:

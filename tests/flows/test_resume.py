@@ -25,6 +25,7 @@ from tests.conftest import TEST_API_KEY, make_pdf, write_config
 from tracr.config.job import parse_job_config
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import read_page_journal
+from tracr.outputs.layout import OutputLayout
 from tracr.run.claims import claim_path, config_digest, release_claim, try_claim
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -304,7 +305,7 @@ async def test_cancel_a_served_deployment_run_then_resume_through_the_deployment
         run = read_json(run_dir / "run_metadata.json")
         assert run["status"] == "cancelled"
         kept = _done_pages(run_dir)
-        assert 2 <= kept < pages and not list((out / ".tracr-claims").glob("*.json"))
+        assert 2 <= kept < pages and not list(OutputLayout(out).claims_dir.glob("*.json"))
         requests_before = stub.stats()["total_requests"]
 
         resumed = await run_deployment(

@@ -47,8 +47,14 @@ class FatalModelError(TracrError, RuntimeError):
     default_class = ErrorClass.AUTH
 
 
-class _EmptyStream(Exception):
-    """A 200 stream that carried no choices at all: treated as a malformed response."""
+class IncompleteResponse(Exception):
+    """A 200 stream that was not a whole answer: no choices at all, or no ``finish_reason``.
+
+    Every OpenAI-compatible server ends a completed choice with a finish reason
+    (``stop``, ``length``, ...); a stream that ends without one was cut short (a
+    proxy closing it, a server dying between chunks), so its text is not stored
+    as the page's. Treated as a malformed response: retried, then the page fails.
+    """
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -81,7 +87,7 @@ def classify_error(exc: BaseException) -> ErrorClass:
         return ErrorClass.BAD_REQUEST
     if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
         return ErrorClass.CONNECTION
-    if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, _EmptyStream, ValueError, KeyError)):
+    if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, IncompleteResponse, ValueError, KeyError)):
         return ErrorClass.MALFORMED
     return ErrorClass.UNKNOWN
 
@@ -158,7 +164,9 @@ class OcrClient:
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
         if not saw_choice:
-            raise _EmptyStream("the response stream carried no choices")
+            raise IncompleteResponse("the response stream carried no choices")
+        if finish_reason is None:
+            raise IncompleteResponse("the response stream ended without a finish_reason (cut short)")
         return OcrResult(
             text="".join(parts),
             attempts=0,

@@ -10,6 +10,14 @@ from tracr.outputs.journal import latest_page_records, read_page_journal
 from tracr.outputs.timestamps import parse_iso
 
 
+def stub_job(inputs: Path, base_url: str, job_id: str, key_env: str, *, pdf_concurrency: int = 1, **model: Any) -> dict[str, Any]:
+    """A job config of one model on the loopback stub; ``model`` overrides its fields."""
+    spec = {"model": "stub-ocr", "base_url": base_url, "api_key_env": key_env, "retries": 0, "max_concurrent_requests": 4, "timeout_s": 30}
+    spec.update(model)
+    job = {"job_id": job_id, "input_path": str(inputs), "prompt": "OCR", "max_tokens": 64, "pdf_concurrency": pdf_concurrency}
+    return {**job, "models": [spec]}
+
+
 def journal_counts(run_dir: Path) -> dict[str, dict[str, int]]:
     """``{pdf: {"done": n, "failed": n}}`` by the last journal line of each page."""
     counts = {}

@@ -15,24 +15,12 @@ import time
 import pytest
 
 from tests.conftest import TEST_API_KEY, make_pdf, write_config
-from tests.faults.records import journal_counts, lines_after, run_meta, text_under
+from tests.faults.records import journal_counts, lines_after, run_meta, stub_job, text_under
 from tracr.outputs.files import read_json
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 KEY_ENV = "TRACR_FAULTS_TEST_KEY"
 SLOW_PAGES = 30
-
-
-def _config(inputs: str, base_url: str, job_id: str) -> dict:
-    model = {
-        "model": "stub-ocr",
-        "base_url": base_url,
-        "api_key_env": KEY_ENV,
-        "retries": 0,
-        "max_concurrent_requests": 4,
-        "timeout_s": 30,
-    }
-    return {"job_id": job_id, "input_path": inputs, "prompt": "OCR", "max_tokens": 64, "pdf_concurrency": 3, "models": [model]}
 
 
 async def test_a_pdf_failing_hard_stops_its_siblings_before_the_client_closes(tmp_path, stub_server, monkeypatch):
@@ -46,7 +34,7 @@ async def test_a_pdf_failing_hard_stops_its_siblings_before_the_client_closes(tm
     make_pdf(tmp_path / "inputs" / "slow_a.pdf", SLOW_PAGES)
     make_pdf(tmp_path / "inputs" / "slow_b.pdf", SLOW_PAGES)
     make_pdf(tmp_path / "inputs" / "zz_bad.pdf", 1, width=842, height=595)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, "hardfail"))
+    config = write_config(tmp_path / "job.yaml", stub_job(tmp_path / "inputs", stub.base_url, "hardfail", KEY_ENV, pdf_concurrency=3))
     out = tmp_path / "out"
     run_dir = out / "hardfail" / "stub-ocr" / "run-1"
 

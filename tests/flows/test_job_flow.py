@@ -133,6 +133,23 @@ async def test_transient_faults_are_retried(tmp_path, stub_server, pdf_factory, 
     assert stats["total_requests"] == 15
 
 
+async def test_a_stream_cut_short_or_a_proxy_page_is_never_stored_as_the_page(tmp_path, stub_server, pdf_factory, monkeypatch):
+    """A stream that ends without a finish_reason, or a gateway's HTML page, fails the page (its class, its reason)."""
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    stub = stub_server(rules=[{"fault": "empty", "times": -1, "image_width": 1288}, {"fault": "html", "times": -1}])
+    pdf_factory("cut.pdf", 1, width=842, height=595)
+    pdf_factory("proxy.pdf", 1)
+    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, retries=1))
+    assert (await _run(config, tmp_path / "out")).is_completed()
+    run_dir = tmp_path / "out/flowtest/stub-ocr/run-1"
+    cut = read_json(run_dir / "cut" / "pdf_metadata.json")["pages"][0]
+    assert (cut["status"], cut["attempts"], cut["error_class"]) == ("failed", 2, "malformed_response")
+    assert cut["error"].startswith("IncompleteResponse: the response stream ended without a finish_reason")
+    proxy = read_json(run_dir / "proxy" / "pdf_metadata.json")["pages"][0]
+    assert (proxy["status"], proxy["attempts"]) == ("failed", 2) and "502" in proxy["error"]
+    assert not list(run_dir.glob("*/*.md"))
+
+
 async def test_timeouts_are_retried_then_recorded(tmp_path, stub_server, pdf_factory, monkeypatch):
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     stub = stub_server(rules=[{"fault": "timeout", "times": -1}], timeout_sleep_s=5)

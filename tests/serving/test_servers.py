@@ -185,6 +185,20 @@ def test_pick_fault_consumes_attempts_in_order() -> None:
     assert pick_fault([FaultRule(fault="500", times=-1)], 1000, 1).fault == "500"
 
 
+def test_a_fault_rate_picks_a_reproducible_share_of_images() -> None:
+    keys = [f"{n:012x}" for n in range(2000)]
+    rule = FaultRule(fault="500", rate=0.2, seed=3)
+    hit = {k for k in keys if pick_fault([rule], 1, 100, k) is not None}
+    assert 0.17 < len(hit) / len(keys) < 0.23
+    assert hit == {k for k in keys if pick_fault([rule], 1, 100, k) is not None}  # the same images every time
+    other_seed = {k for k in keys if pick_fault([FaultRule(fault="500", rate=0.2, seed=4)], 1, 100, k) is not None}
+    assert other_seed != hit
+    # a rule an image was not drawn for consumes none of its attempts
+    mix = [FaultRule(fault="429", rate=0.5, seed=1), FaultRule(fault="drop", rate=1.0)]
+    missed = next(k for k in keys if pick_fault(mix[:1], 1, 100, k) is None)
+    assert pick_fault(mix, 1, 100, missed).fault == "drop"
+
+
 # ---------------------------------------------------------------- stub: happy paths
 
 

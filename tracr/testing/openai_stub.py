@@ -29,18 +29,23 @@ Config (``StubConfig``; all fields optional):
   probability ``1 / (1 + exp(s_B - s_A))``, drawn from a hash of seed and prompt
   (the same prompt always gets the same verdict, as at temperature 0).
 - ``rules``: fault rules, each
-  ``{"fault": "429"|"500"|"503"|"400"|"401"|"timeout"|"malformed"|"drop",
-  "times": N, "image_width": W, "retry_after_s": S}``.
+  ``{"fault": "429"|"500"|"503"|"400"|"401"|"timeout"|"malformed"|"drop"|"html"|"empty"|"length"|"huge",
+  "times": N, "image_width": W, "retry_after_s": S, "rate": R, "seed": N}``.
 
 Fault semantics: attempts are counted per distinct image (sha256 of the image
 bytes; text-only requests count by prompt).  The rules that match an image
 (``image_width`` unset, or equal to the pixel width read from the PNG/JPEG
 header) apply in order and consume attempts: with ``[429 times 1, 500 times 2]``
 attempt 1 gets 429, attempts 2-3 get 500, attempt 4 succeeds.  ``times: -1``
-fails every attempt.  ``timeout`` stalls ``timeout_sleep_s`` and then answers
+fails every attempt.  ``rate`` (default 1) is the share of images a rule applies to,
+drawn per image from a hash of ``seed``, the rule's position and the image, so a
+list of rules with rates mixes fault kinds over a job reproducibly.  ``timeout`` stalls ``timeout_sleep_s`` and then answers
 normally; ``malformed`` answers 200 with invalid JSON (or an SSE stream with a
 garbage ``data:`` line); ``drop`` closes the connection mid-response (after the
-headers and one chunk when streaming, after a partial body otherwise).
+headers and one chunk when streaming, after a partial body otherwise); ``html``
+answers 502 with a proxy's HTML page; ``empty`` answers 200 with no choices;
+``length`` answers normally but ends ``finish_reason=length``; ``huge`` answers
+``huge_words`` words (a runaway model).
 
 The reply text identifies the page deterministically:
 ``"stub page sha256=<12 hex> w=<width> h=<height>"`` plus filler words up to
@@ -72,7 +77,7 @@ from starlette.routing import Route
 
 from tracr.servers import openai_protocol as oai
 
-FaultKind = Literal["429", "500", "503", "400", "401", "timeout", "malformed", "drop"]
+FaultKind = Literal["429", "500", "503", "400", "401", "timeout", "malformed", "drop", "html", "empty", "length", "huge"]
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
 
 
@@ -83,6 +88,8 @@ class FaultRule(BaseModel):
     times: int = Field(default=1, ge=-1)
     image_width: int | None = None
     retry_after_s: float | None = None
+    rate: float = Field(default=1.0, ge=0, le=1)
+    seed: int = 0
 
 
 class JudgeScript(BaseModel):
@@ -105,6 +112,7 @@ class StubConfig(BaseModel):
     chunk_words: int = Field(default=4, ge=1)
     timeout_sleep_s: float = Field(default=30.0, ge=0)
     finish_reason: str = "stop"  # "length" plays a model that hit its token limit
+    huge_words: int = Field(default=200_000, ge=1)  # what the ``huge`` fault answers
     rules: list[FaultRule] = Field(default_factory=list)
     judge: JudgeScript | None = None
 
@@ -204,11 +212,21 @@ class StubState:
         }
 
 
-def pick_fault(rules: Sequence[FaultRule], attempt: int, width: int) -> FaultRule | None:
+def rule_hits(rule: FaultRule, position: int, key: str) -> bool:
+    """Whether ``rule`` (the ``position``-th of its list) is drawn for the image ``key`` at its ``rate``."""
+    if rule.rate >= 1:
+        return True
+    draw = hashlib.sha256(f"{rule.seed}|{position}|{key}".encode()).digest()[:8]
+    return int.from_bytes(draw, "big") / 2**64 < rule.rate
+
+
+def pick_fault(rules: Sequence[FaultRule], attempt: int, width: int, key: str = "") -> FaultRule | None:
     """The rule that applies to the ``attempt``-th (1-based) try of an image, if any."""
     used = 0
-    for rule in rules:
+    for position, rule in enumerate(rules):
         if rule.image_width is not None and rule.image_width != width:
+            continue
+        if not rule_hits(rule, position, key):
             continue
         if rule.times < 0 or attempt <= used + rule.times:
             return rule
@@ -221,6 +239,10 @@ def reply_text(key: str, width: int, height: int, words: int) -> str:
     head = ["stub", "page", f"sha256={key}", f"w={width}", f"h={height}"]
     filler = [_FILLER[i % len(_FILLER)] for i in range(max(words - len(head), 0))]
     return " ".join((head + filler)[: max(words, len(head))])
+
+
+#: What a reverse proxy in front of a model answers when the model is down.
+_PROXY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
 
 
 def _error_for(rule: FaultRule) -> Response:
@@ -278,7 +300,7 @@ def create_app(config: StubConfig) -> Starlette:
         return oai.json_response({"status": "reset"})
 
     async def streamed(
-        writer: oai.StreamWriter, text: str, fault: FaultRule | None, req: oai.ChatRequest, started: float
+        writer: oai.StreamWriter, text: str, fault: FaultRule | None, req: oai.ChatRequest, started: float, finish_reason: str
     ) -> AsyncIterator[bytes]:
         outcome: str = fault.fault if fault else "ok"
         try:
@@ -288,6 +310,9 @@ def create_app(config: StubConfig) -> Starlette:
             if fault and fault.fault == "malformed":
                 yield b"data: {this is not json\n\n" + oai.SSE_DONE
                 return
+            if fault and fault.fault == "empty":
+                yield oai.SSE_DONE
+                return
             pieces = oai.split_for_stream(text, config.chunk_words)
             total = max(config.latency_s, config.ttft_s)
             for i, piece in enumerate(pieces):
@@ -295,7 +320,7 @@ def create_app(config: StubConfig) -> Starlette:
                 await _sleep_until(started + due)
                 yield writer.content(piece)
             await _sleep_until(started + total)
-            yield writer.tail(config.finish_reason, req.include_usage, req.prompt_tokens, oai.count_tokens(text))
+            yield writer.tail(finish_reason, req.include_usage, req.prompt_tokens, oai.count_tokens(text))
         except BaseException:
             outcome = outcome if outcome == "drop" else "client_disconnected"
             raise
@@ -321,7 +346,7 @@ def create_app(config: StubConfig) -> Starlette:
             key = hashlib.sha256(data).hexdigest()[:12]
             width, height = image_size(req.images[0]) if req.images else (0, 0)
             state.attempts[key] += 1
-            fault = pick_fault(config.rules, state.attempts[key], width)
+            fault = pick_fault(config.rules, state.attempts[key], width, key)
             text = reply_text(key, width, height, config.output_tokens) if config.judge is None else judge_reply(config.judge, req.prompt)
             if fault is not None and fault.fault in ("429", "500", "503", "400", "401"):
                 outcome = fault.fault
@@ -331,12 +356,22 @@ def create_app(config: StubConfig) -> Starlette:
                 if await _stall(request, config.timeout_sleep_s):
                     outcome = "timeout_client_gone"
                     return Response(status_code=499)
+            if fault is not None and fault.fault == "html":
+                outcome = "html"
+                return Response(_PROXY_PAGE, status_code=502, media_type="text/html")
+            finish_reason = "length" if fault is not None and fault.fault == "length" else config.finish_reason
+            if fault is not None and fault.fault == "huge":
+                text = reply_text(key, width, height, config.huge_words)
             if req.stream:
                 outcome = "streaming"  # the stream's own finally records the real outcome
-                body = streamed(oai.StreamWriter(config.model), text, fault, req, started)
+                body = streamed(oai.StreamWriter(config.model), text, fault, req, started, finish_reason)
                 return StreamingResponse(body, media_type="text/event-stream", headers=oai.SSE_HEADERS)
             await _sleep_until(started + config.latency_s)
-            payload = oai.dumps(oai.chat_completion(config.model, text, config.finish_reason, req.prompt_tokens))
+            completion = oai.chat_completion(config.model, text, finish_reason, req.prompt_tokens)
+            if fault is not None and fault.fault == "empty":
+                outcome = "empty"
+                completion["choices"] = []
+            payload = oai.dumps(completion)
             if fault is not None and fault.fault == "malformed":
                 outcome = "malformed"
                 return Response(payload[: len(payload) // 2], media_type="application/json")

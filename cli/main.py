@@ -14,8 +14,9 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from cli.gc_tuning import collector_paused, skip_final_collection
 from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
 from cli.progress import ProgressDisplay
 from cli.running import EXIT_CODES, run_flow
@@ -103,8 +104,9 @@ def _run(args: argparse.Namespace) -> int:
 
     api_url = connect(ephemeral=args.ephemeral)
     _quiet_prefect_console(args.verbose)
-    from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
-    from tracr.config.job_request import JobRequest
+    with collector_paused():
+        from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
+        from tracr.config.job_request import JobRequest
 
     request = JobRequest(
         config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force
@@ -486,5 +488,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The ``tracr`` command: :func:`main`, then an exit without the interpreter's last full collection (``cli.gc_tuning``)."""
+    code = main()
+    skip_final_collection()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -48,12 +48,13 @@ class FatalModelError(TracrError, RuntimeError):
 
 
 class IncompleteResponse(Exception):
-    """A 200 stream that was not a whole answer: no choices at all, or no ``finish_reason``.
+    """A 200 stream that was no answer: no choices at all, or neither text nor a ``finish_reason``.
 
-    Every OpenAI-compatible server ends a completed choice with a finish reason
-    (``stop``, ``length``, ...); a stream that ends without one was cut short (a
-    proxy closing it, a server dying between chunks), so its text is not stored
-    as the page's. Treated as a malformed response: retried, then the page fails.
+    Such a stream was cut short (a proxy closing it, a server dying after the
+    role chunk); storing it would record an empty page as done. A stream with
+    text but no finish reason is kept: some OpenAI-compatible proxies (Gemini
+    gateways among them) never send one. Treated as a malformed response:
+    retried, then the page fails.
     """
 
 
@@ -165,8 +166,8 @@ class OcrClient:
                             finish_reason = choice.finish_reason
         if not saw_choice:
             raise IncompleteResponse("the response stream carried no choices")
-        if finish_reason is None:
-            raise IncompleteResponse("the response stream ended without a finish_reason (cut short)")
+        if finish_reason is None and not parts:
+            raise IncompleteResponse("the response stream ended with no text and no finish_reason (cut short)")
         return OcrResult(
             text="".join(parts),
             attempts=0,

@@ -134,7 +134,7 @@ async def test_transient_faults_are_retried(tmp_path, stub_server, pdf_factory, 
 
 
 async def test_a_stream_cut_short_or_a_proxy_page_is_never_stored_as_the_page(tmp_path, stub_server, pdf_factory, monkeypatch):
-    """A stream that ends without a finish_reason, or a gateway's HTML page, fails the page (its class, its reason)."""
+    """A stream that ends with neither text nor a finish_reason, or a gateway's HTML page, fails the page (its class, its reason)."""
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     stub = stub_server(rules=[{"fault": "empty", "times": -1, "image_width": 1288}, {"fault": "html", "times": -1}])
     pdf_factory("cut.pdf", 1, width=842, height=595)
@@ -144,7 +144,7 @@ async def test_a_stream_cut_short_or_a_proxy_page_is_never_stored_as_the_page(tm
     run_dir = tmp_path / "out/flowtest/stub-ocr/run-1"
     cut = read_json(run_dir / "cut" / "pdf_metadata.json")["pages"][0]
     assert (cut["status"], cut["attempts"], cut["error_class"]) == ("failed", 2, "malformed_response")
-    assert cut["error"].startswith("IncompleteResponse: the response stream ended without a finish_reason")
+    assert cut["error"].startswith("IncompleteResponse: the response stream ended with no text and no finish_reason")
     proxy = read_json(run_dir / "proxy" / "pdf_metadata.json")["pages"][0]
     assert (proxy["status"], proxy["attempts"]) == ("failed", 2) and "502" in proxy["error"]
     assert not list(run_dir.glob("*/*.md"))

@@ -53,16 +53,17 @@ MIX = [
 ]
 
 
-def _config(inputs: Path, base_url: str, job_id: str) -> dict:
+def _config(inputs: Path, base_url: str, job_id: str, retries: int = 2) -> dict:
     return stub_job(
-        inputs, base_url, job_id, KEY_ENV, pdf_concurrency=2, retries=2, retry_backoff_s=0.05, retry_backoff_max_s=0.2,
-        max_concurrent_requests=6, timeout_s=1.5, max_page_chars=CAP,
+        inputs, base_url, job_id, KEY_ENV, pdf_concurrency=2, retries=retries, retry_backoff_s=0.05, retry_backoff_max_s=0.2,
+        max_concurrent_requests=6, timeout_s=4, max_page_chars=CAP,
     )  # fmt: skip
 
 
 def _stub(port: int, rules: list[dict], seed: int) -> tuple[subprocess.Popen, int]:
     """A stub process on ``port`` (0: any); the test restarts it clean on the same address, so the config stays the same."""
-    config = {"api_key": TEST_API_KEY, "latency_s": 0.02, "timeout_sleep_s": 5, "huge_words": 20_000}
+    # 50 words a chunk: a runaway reply is 400 chunks, not 5,000, so it streams well within the timeout on a busy machine
+    config = {"api_key": TEST_API_KEY, "latency_s": 0.02, "timeout_sleep_s": 8, "huge_words": 20_000, "chunk_words": 50}
     config["rules"] = [{**rule, "seed": seed} for rule in rules]
     proc, bound = start_server_process(["tracr.testing.openai_stub", "--port", str(port), "--config", json.dumps(config)])
     assert port in (0, bound)
@@ -146,8 +147,9 @@ def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path
         make_pdf(tmp_path / "inputs" / f"{name}.pdf", pages, label=name)
     total = sum(PDFS.values())
     transient = [{**rule, "times": 1} for rule in MIX[:7]]
-    stub = stub_server(latency_s=0.15, rules=[{**rule, "seed": seed} for rule in transient], timeout_sleep_s=5)
-    config = write_config(tmp_path / "job.yaml", _config(tmp_path / "inputs", stub.base_url, "killmix"))
+    stub = stub_server(latency_s=0.15, rules=[{**rule, "seed": seed} for rule in transient], timeout_sleep_s=8)
+    # Retries enough for a page every transient rule was drawn for (7): the final resume must finish every page.
+    config = write_config(tmp_path / "job.yaml", _config(tmp_path / "inputs", stub.base_url, "killmix", retries=len(transient)))
     out = tmp_path / "out"
     run_dir = out / "killmix" / "stub-ocr" / "run-1"
 

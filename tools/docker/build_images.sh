@@ -57,11 +57,12 @@ build_base() {
   log "$BASE_IMAGE imported"
 }
 
-# tracr's dependencies, pinned to what the host's .venv resolved (pip freeze), as wheels on the host.
+# tracr's runtime dependencies, pinned to what the host's .venv resolved, as wheels on the host.
 wheelhouse() {
   local req=$WORK/requirements.txt
-  # the test-only browser driver stays out; setuptools/wheel: the editable install builds without isolation (offline)
-  "$PY" -m pip freeze --exclude-editable 2>/dev/null | grep -v -i -E '^(tracr|playwright|greenlet|pyee|setuptools|wheel|pip|olmocr)[= @]' > "$req.new"
+  # only tracr's own closure: the host venv's test and scoring tools (some need a newer Python than bookworm's) stay out
+  "$PY" tools/docker/runtime_requirements.py tracr | grep -v -i -E '^(setuptools|wheel|pip)==' > "$req.new"
+  # setuptools/wheel: the editable install builds without isolation (offline)
   printf 'setuptools>=68\nwheel\n' >> "$req.new"
   # bookworm's Python is 3.11.2: markers for python_full_version < 3.11.3 pull in what the host did not need
   printf 'async-timeout>=4.0.3\n' >> "$req.new"

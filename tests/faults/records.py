@@ -46,3 +46,18 @@ def text_under(root: Path) -> str:
 
 def run_meta(run_dir: Path) -> dict[str, Any]:
     return read_json(run_dir / "run_metadata.json") or {}
+
+
+def assert_records_agree(run_dir: Path) -> dict[str, dict[str, int]]:
+    """The run's and each PDF's counts are the journals' counts, and each done page has its file; returns the counts."""
+    meta = run_meta(run_dir)
+    counts = journal_counts(run_dir)
+    assert meta["rollup"]["pages_failed"] == sum(c["failed"] for c in counts.values())
+    assert meta["rollup"]["pages_done"] == sum(c["done"] for c in counts.values())
+    for slug, count in counts.items():
+        pdf = read_json(run_dir / slug / "pdf_metadata.json")
+        assert (pdf["rollup"]["pages_done"], pdf["rollup"]["pages_failed"]) == (count["done"], count["failed"]), slug
+        assert (meta["pdfs"][slug]["pages_done"], meta["pdfs"][slug]["pages_failed"]) == (count["done"], count["failed"]), slug
+        # a done page has its file; pages cut short have neither a file nor a done line
+        assert len(list((run_dir / slug).glob("*.md"))) == count["done"], slug
+    return counts

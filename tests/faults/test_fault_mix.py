@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_API_KEY, make_pdf, write_config
-from tests.faults.records import journal_counts, run_meta, stub_job, text_under
+from tests.faults.records import assert_records_agree, run_meta, stub_job, text_under
 from tests.flows.test_resume import KEY_ENV, _env, _tracr, _wait_for
-from tracr.outputs.files import read_json
 from tracr.outputs.journal import latest_page_records, read_page_journal
 from tracr.testing.processes import start_server_process, stop_process_group
 
@@ -74,17 +73,6 @@ def _latest(run_dir: Path) -> dict[tuple[str, int], object]:
     return {(j.parent.name, r.page): r for j in sorted(run_dir.glob("*/pages.jsonl")) for r in latest_page_records(read_page_journal(j))}
 
 
-def _assert_records_agree(run_dir: Path) -> None:
-    meta = run_meta(run_dir)
-    counts = journal_counts(run_dir)
-    assert meta["rollup"]["pages_done"] == sum(c["done"] for c in counts.values())
-    assert meta["rollup"]["pages_failed"] == sum(c["failed"] for c in counts.values())
-    for slug, count in counts.items():
-        pdf = read_json(run_dir / slug / "pdf_metadata.json")
-        assert (pdf["rollup"]["pages_done"], pdf["rollup"]["pages_failed"]) == (count["done"], count["failed"]), slug
-        assert len(list((run_dir / slug).glob("*.md"))) == count["done"], slug
-
-
 def _run(config: Path, out: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         _tracr("run", str(config), "--outputs", str(out), *extra), env=_env(), cwd=REPO, capture_output=True, text=True, timeout=timeout
@@ -120,7 +108,7 @@ def test_every_fault_kind_at_rates_then_resume_once_they_are_gone(tmp_path):
     truncated = [key for key, r in done.items() if r.truncated]
     capped = [key for key, r in done.items() if r.capped_at == CAP]
     assert truncated and capped, (truncated, capped)
-    _assert_records_agree(run_dir)
+    assert_records_agree(run_dir)
     assert TEST_API_KEY not in text_under(out)
     done_files = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/*.md")}
     print(f"fault mix: {total} pages, {len(done)} done ({len(truncated)} cut off, {len(capped)} capped), {len(failed)} failed")
@@ -136,7 +124,7 @@ def test_every_fault_kind_at_rates_then_resume_once_they_are_gone(tmp_path):
     assert all(r.status == "done" for r in latest.values()) and len(latest) == total
     assert {p: p.stat().st_mtime_ns for p in done_files} == done_files, "a finished page was rewritten"
     assert run_meta(run_dir)["status"] == "completed"
-    _assert_records_agree(run_dir)
+    assert_records_agree(run_dir)
     assert TEST_API_KEY not in text_under(out)
 
 
@@ -190,5 +178,5 @@ def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path
         done_lines = [r.page for r in read_page_journal(journal) if r.status == "done"]
         assert len(done_lines) == len(set(done_lines)), f"seed {seed}: {journal.parent.name} pages done twice"
     assert run_meta(run_dir)["status"] == "completed"
-    _assert_records_agree(run_dir)
+    assert_records_agree(run_dir)
     print(f"kill -9 at random (seed {seed}): done after each kill {kills}, then {total}/{total}, none twice")

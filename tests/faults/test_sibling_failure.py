@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.conftest import TEST_API_KEY, make_pdf, write_config
-from tests.faults.records import journal_counts, lines_after, run_meta, stub_job, text_under
+from tests.faults.records import assert_records_agree, lines_after, run_meta, stub_job, text_under
 from tracr.outputs.files import read_json
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -51,15 +51,7 @@ async def test_a_pdf_failing_hard_stops_its_siblings_before_the_client_closes(tm
     last_journal_write = max(p.stat().st_mtime for p in run_dir.glob("*/pages.jsonl"))
     assert last_journal_write <= (run_dir / "run_metadata.json").stat().st_mtime
     # The run's counts are the journals' counts, PDF by PDF and in total.
-    counts = journal_counts(run_dir)
-    assert meta["rollup"]["pages_failed"] == sum(c["failed"] for c in counts.values())
-    assert meta["rollup"]["pages_done"] == sum(c["done"] for c in counts.values())
-    for slug, count in counts.items():
-        pdf = read_json(run_dir / slug / "pdf_metadata.json")
-        assert (pdf["rollup"]["pages_done"], pdf["rollup"]["pages_failed"]) == (count["done"], count["failed"]), slug
-        assert (meta["pdfs"][slug]["pages_done"], meta["pdfs"][slug]["pages_failed"]) == (count["done"], count["failed"]), slug
-        # a done page has its file; pages cut short have neither a file nor a done line
-        assert len(list((run_dir / slug).glob("*.md"))) == count["done"], slug
+    counts = assert_records_agree(run_dir)
     for slug in ("slow_a", "slow_b"):
         assert meta["pdfs"][slug]["status"] == "cancelled", meta["pdfs"]
         assert read_json(run_dir / slug / "pdf_metadata.json")["status"] == "cancelled"

@@ -19,8 +19,12 @@ own time is reported beside it.
 Also measured: seconds from spawning ``tracr run`` to the first page record in a
 ``pages.jsonl`` (time to first page), warm and cold. ``--busy N`` keeps N
 CPU-bound processes running during every measurement (the issue's "two processes
-keep both cores busy"). The local server lives in a private ``TRACR_HOME`` and
-port, never a developer's. Results go to ``bench/results/whole_process.json``.
+keep both cores busy"). Both sides run with Python's bytecode cache, as on a
+user's machine, even where ``PYTHONDONTWRITEBYTECODE`` is set (some sandboxes set
+it, and then every process compiles tracr's modules again: ~1 s);
+``--no-bytecode-cache`` keeps the variable. The local server lives in a private
+``TRACR_HOME`` and port, never a developer's. Results go to
+``bench/results/whole_process.json``.
 """
 
 from __future__ import annotations
@@ -124,6 +128,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="measurements per size and mode (default: 1)")
     parser.add_argument("--modes", default="warm,cold", help="server modes to measure (default: warm,cold)")
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes kept running meanwhile (default: 0)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE if set (default: drop it, so both sides use cached bytecode as users do)",
+    )
     args = parser.parse_args()
 
     from tracr.testing.processes import start_server_process, stop_process_group
@@ -140,14 +149,17 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tracr-bench-whole-"))
     from tasks.local_server import find_free_port
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    base_env = dict(os.environ)
+    if not args.no_bytecode_cache:
+        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = {k: v for k, v in base_env.items() if not k.startswith("PREFECT_")}
     env.update(
         PREFECT_HOME=str(work / "client"),
         TRACR_HOME=str(work / "home"),
         TRACR_PREFECT_PORT=str(find_free_port()),
         TRACR_PREFECT_PORT_FALLBACKS="0",
     )
-    ref_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    ref_env = {**base_env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.busy)]
     for burner in burners:
         burner.start()
@@ -160,6 +172,7 @@ def main() -> None:
         "inflight": args.inflight,
         "cpus": os.cpu_count(),
         "busy": args.busy,
+        "bytecode_cache": not args.no_bytecode_cache,
         "load_before": os.getloadavg(),
         "rows": [],
     }

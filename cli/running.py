@@ -75,6 +75,8 @@ class _NamedErrorsInOneLine(logging.Formatter):
     run would log its own traceback of the same ``OSError``. The log line itself
     (which names the error) stays, and the API and UI still get the traceback: this
     wraps only the console handler's formatter, and restores the record after use.
+    A record that asks for a traceback with no exception in flight (Prefect's line
+    for a task that returned a Failed state) would print ``NoneType: None``: dropped too.
     """
 
     def __init__(self, inner: logging.Formatter | None) -> None:
@@ -82,8 +84,8 @@ class _NamedErrorsInOneLine(logging.Formatter):
         self.inner = inner or logging.Formatter()
 
     def format(self, record: logging.LogRecord) -> str:
-        if not (record.exc_info and _is_named(record.exc_info[1])):
-            return self.inner.format(record)
+        if not record.exc_info or (record.exc_info[1] is not None and not _is_named(record.exc_info[1])):
+            return self.inner.format(record)  # kept: a traceback tracr cannot name; dropped: none at all ("NoneType: None")
         saved = record.exc_info, record.exc_text
         record.exc_info, record.exc_text = None, None
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.states import Failed, State
 
 from tasks.index_outputs import index_outputs
 from tracr.outputs.layout import outputs_root
@@ -18,7 +19,16 @@ __all__ = ["index_outputs_flow"]
 
 
 @flow(name="index-outputs", validate_parameters=True)
-async def index_outputs_flow(outputs: str | None = None, rebuild: bool = False) -> dict[str, Any]:
-    """Refresh ``<outputs>/index.duckdb`` (default outputs root when not given)."""
+async def index_outputs_flow(outputs: str | None = None, rebuild: bool = False) -> dict[str, Any] | State:
+    """Refresh ``<outputs>/index.duckdb`` (default outputs root when not given).
+
+    An index that cannot be written fails the flow run with the task's one-line
+    message (no traceback for a full disk).
+    """
     root = outputs_root(outputs)
-    return await index_outputs(str(root), rebuild=rebuild)
+    call: Any = index_outputs(str(root), rebuild=rebuild, return_state=True)  # a coroutine (Prefect's overload says State)
+    state: State = await call
+    if not state.is_completed():
+        return Failed(message=state.message)
+    stats: dict[str, Any] = await state.aresult()
+    return stats

@@ -199,12 +199,24 @@ def _run_outcome(plan: RunPlan) -> dict[str, Any]:
     }
 
 
+def _first_failure(runs: list[dict[str, Any]], failed: list[State]) -> str:
+    """Why the first failed run failed, so the job's one last line names the cause (a full disk, a dead server)."""
+    for run in runs:
+        if run["status"] == "failed" and run["error"]:
+            return f"{run['model_slug']} run-{run['run']}: {run['error']}"
+    return str(failed[0].message)  # its run could not record why (the disk that failed it, say)
+
+
 async def _refresh_index(outputs_root: Path) -> None:
     """Refresh ``index.duckdb``; the index is derived, so failing to refresh it is a warning, not a failed job."""
     try:
-        await index_outputs(str(outputs_root))
+        call: Any = index_outputs(str(outputs_root), return_state=True)  # a coroutine (Prefect's overload says State)
+        state: State = await call
     except Exception as exc:
         get_run_logger().warning("could not refresh the outputs index (tracr index rebuilds it): %s", exc)
+        return
+    if not state.is_completed():
+        get_run_logger().warning("%s (tracr index rebuilds it)", state.message)
 
 
 async def _ensure_crash_detection() -> None:
@@ -296,7 +308,8 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
             raise outcome
     failed = [s for s in states if s.is_failed() or s.is_crashed()]
     if failed:
-        raise JobFailed(f"{len(failed)} of {len(states)} runs failed; see {layout.job_dir(job.job_id)}")
+        first = _first_failure(runs, failed)
+        raise JobFailed(f"{len(failed)} of {len(states)} runs failed (first: {first}); see {layout.job_dir(job.job_id)}")
     return {
         "job_id": job.job_id,
         "job_dir": str(layout.job_dir(job.job_id)),

@@ -3,7 +3,9 @@
 The work is :func:`tracr.index.store.refresh_index`; the task logs what it did
 and returns the stats as a plain dict (a Prefect result must be serialisable).
 It runs in a worker thread so a refresh does not stall the event loop of a
-flow that is still serving other runs.
+flow that is still serving other runs. An index that cannot be written (a full
+disk, a read-only or missing outputs root) ends the task run Failed with that
+one line as its message, not as an exception whose traceback Prefect would log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed, State
 
 if TYPE_CHECKING:
     from tracr.index.store import IndexStats
@@ -23,16 +26,28 @@ if TYPE_CHECKING:
 __all__ = ["index_outputs"]
 
 
+class _IndexUnwritable(Exception):
+    """The index's files cannot be read or written; the message says which and why."""
+
+
 @task(name="index-outputs", task_run_name="index {outputs}", cache_policy=NO_CACHE)
-async def index_outputs(outputs: str, rebuild: bool = False) -> dict[str, Any]:
-    """Bring ``<outputs>/index.duckdb`` up to date; returns :class:`IndexStats` as a dict."""
-    stats = await asyncio.to_thread(_refresh, Path(outputs), rebuild)
+async def index_outputs(outputs: str, rebuild: bool = False) -> dict[str, Any] | State:
+    """Bring ``<outputs>/index.duckdb`` up to date; returns :class:`IndexStats` as a dict, or a Failed state."""
+    try:
+        stats = await asyncio.to_thread(_refresh, Path(outputs), rebuild)
+    except _IndexUnwritable as exc:
+        return Failed(message=f"could not refresh the outputs index: {exc}")
     get_run_logger().info("%s (%s)", stats.summary(), outputs)
     return asdict(stats)
 
 
 def _refresh(outputs: Path, rebuild: bool) -> IndexStats:
     """Import and refresh in the worker thread: loading DuckDB takes a few tenths of a second, not to be spent on the event loop."""
-    from tracr.index.store import refresh_index  # DuckDB loads only when indexing
+    import duckdb  # DuckDB loads only when indexing
 
-    return refresh_index(outputs, rebuild=rebuild)
+    from tracr.index.store import refresh_index
+
+    try:
+        return refresh_index(outputs, rebuild=rebuild)
+    except (OSError, duckdb.Error) as exc:
+        raise _IndexUnwritable(str(exc)) from exc

@@ -36,6 +36,17 @@ def test_render_longest_side_and_rotation(tmp_path):
     assert url.startswith("data:image/png;base64,") and _size(base64.b64decode(url.split(",", 1)[1]))[1] == 300
 
 
+def test_a_pdf_replaced_while_a_worker_holds_it_open_is_read_afresh(tmp_path):
+    path = tmp_path / "doc.pdf"
+    make_pdf(path, 1, label="first")
+    first = render_page(str(path), 1, 300)
+    assert "first 1 of doc" in page_text_markdown(str(path), 1)
+    make_pdf(path, 2, label="second version")  # same path, new content: the open document is stale
+    assert render_page(str(path), 1, 300) != first
+    assert "second version 1 of doc" in page_text_markdown(str(path), 1)
+    assert render_page(str(path), 2, 300)  # a page the old file did not have
+
+
 def test_text_layer_baseline_handles_rotated_pages(tmp_path):
     rotated = make_pdf(tmp_path / "r.pdf", 1, rotate=90, label="sideways")
     assert "sideways 1 of r" in page_text_markdown(str(rotated), 1)

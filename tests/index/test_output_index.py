@@ -526,6 +526,18 @@ async def test_a_job_run_refreshes_the_index_when_it_ends(tmp_path, prefect_serv
     assert result["written"] is True and result["runs_read"] == 1
 
 
+async def test_an_index_that_cannot_be_written_fails_its_flow_run_in_one_line(tmp_path, prefect_server, caplog):
+    from flows.index_outputs import index_outputs_flow
+
+    missing = tmp_path / "never-made"
+    state = await index_outputs_flow(outputs=str(missing), return_state=True)
+    assert state.is_failed()
+    assert (
+        state.message == f"could not refresh the outputs index: outputs root {missing} does not exist (run a job first, or pass --outputs)"
+    )
+    assert "Traceback" not in caplog.text and "FileNotFoundError" not in caplog.text
+
+
 async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, stub_server, pdf_factory, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
@@ -547,6 +559,7 @@ async def test_a_failing_index_does_not_fail_the_job(tmp_path, prefect_server, s
     async with get_client() as client:
         logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     assert any("could not refresh the outputs index" in log.message for log in logs), [log.message for log in logs]
+    assert not any("Traceback" in log.message or "exception" in log.message for log in logs), [log.message for log in logs]
     assert (outputs / "unindexable" / "stub-ocr" / "run-1" / "alpha" / "1.md").is_file()
     assert not list(OutputLayout(outputs).index_state_dir.glob("build.*"))
 

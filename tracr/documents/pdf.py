@@ -15,7 +15,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-import pymupdf
+from tracr.documents.layout_model import enable_layout_model  # isort: skip  (before PyMuPDF: its layout model loads only when used)
+
+import pymupdf  # isort: skip
 
 from tracr.errors import ErrorClass, TracrError
 
@@ -31,7 +33,8 @@ __all__ = [
     "image_data_url",
 ]
 
-_OPEN_DOCS: OrderedDict[str, pymupdf.Document] = OrderedDict()
+#: Open documents by path and (size, mtime): a file replaced while a job runs is opened afresh, not read from the old one.
+_OPEN_DOCS: OrderedDict[tuple[str, int, int], pymupdf.Document] = OrderedDict()
 _MAX_OPEN_DOCS = 8
 #: Above this many vector drawings, pymupdf4llm's layout pass takes minutes (seen: 59k drawings, 150 s).
 MAX_DRAWINGS_FOR_LAYOUT = 20_000
@@ -73,14 +76,16 @@ def inspect_pdf(path: Path) -> PdfInfo:
 
 
 def _document(path: str) -> pymupdf.Document:
-    doc = _OPEN_DOCS.get(path)
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    doc = _OPEN_DOCS.get(key)
     if doc is None:
         doc = pymupdf.open(path)
-        _OPEN_DOCS[path] = doc
+        _OPEN_DOCS[key] = doc
         while len(_OPEN_DOCS) > _MAX_OPEN_DOCS:
             _OPEN_DOCS.popitem(last=False)[1].close()
     else:
-        _OPEN_DOCS.move_to_end(path)
+        _OPEN_DOCS.move_to_end(key)
     return doc
 
 
@@ -121,7 +126,8 @@ def page_text_markdown(path: str, page: int) -> str:
     position otherwise — so the baseline is never empty where text exists and
     never stalls a run.
     """
-    import pymupdf4llm  # imported lazily: it loads a layout model on first use
+    enable_layout_model()
+    import pymupdf4llm
 
     doc = _document(path)
     pdf_page = doc[page - 1]

@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 from cli.gc_tuning import collector_paused, skip_final_collection
@@ -466,11 +469,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM while no job flow takes it (``cli.running`` does while one runs): a stop, like Ctrl-C's KeyboardInterrupt."""
+
+
+def _on_sigterm(number: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     # Before Prefect is imported: a heartbeat every 30 s, so a killed job's flow runs are marked Crashed
     # after 90 s (tasks/crash_detection.py) rather than staying Running.
     os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _handle(args)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """The command's handler, with every condition tracr can name said in one line."""
     try:
         return int(args.handler(args))
     except TracrError as exc:
@@ -486,6 +508,12 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl-C: the flows have already stopped their servers and recorded the runs as cancelled.
         print("\ninterrupted: finished pages are kept; `tracr run CONFIG --resume` continues", file=sys.stderr)
         return 130
+    except _Terminated:  # before the job's flow started (or after it ended): nothing of it is left running
+        then = (
+            "finished pages are kept; `tracr run CONFIG --resume` continues" if args.command == "run" else f"tracr {args.command} stopped"
+        )
+        print(f"\nterminated: {then}", file=sys.stderr)
+        return EXIT_CODES["SIGTERM"]
 
 
 def run() -> NoReturn:

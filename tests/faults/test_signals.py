@@ -38,7 +38,19 @@ def _start(tmp_path: Path, stub, job_id: str, **popen: Any) -> tuple[Path, Path,
     config = write_config(tmp_path / "job.yaml", {"job_id": job_id, "input_path": str(tmp_path / "inputs"), "models": [model]})
     out = tmp_path / "out"
     run_dir = out / job_id / "stub-ocr" / "run-1"
-    proc = subprocess.Popen(
+    proc = _spawn(config, out, **popen)
+    deadline = time.monotonic() + 180
+    while sum(c["done"] for c in journal_counts(run_dir).values()) < 3:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the job did not get going: {proc.communicate()}")
+        time.sleep(0.2)
+    return config, out, run_dir, proc
+
+
+def _spawn(config: Path, out: Path, **popen: Any) -> subprocess.Popen[str]:
+    """``tracr run CONFIG`` as a real process, its output captured."""
+    return subprocess.Popen(
         [sys.executable, "-m", "cli.main", "run", str(config), "--outputs", str(out), "--no-progress"],
         env={**os.environ, KEY_ENV: TEST_API_KEY},
         cwd=REPO,
@@ -47,13 +59,6 @@ def _start(tmp_path: Path, stub, job_id: str, **popen: Any) -> tuple[Path, Path,
         text=True,
         **popen,
     )
-    deadline = time.monotonic() + 180
-    while sum(c["done"] for c in journal_counts(run_dir).values()) < 3:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"the job did not get going: {proc.communicate()}")
-        time.sleep(0.2)
-    return config, out, run_dir, proc
 
 
 def _stop(proc: subprocess.Popen[str], send: Any) -> tuple[float, str, str]:
@@ -174,3 +179,32 @@ def test_sigterm_to_the_process_group_exits_with_records_intact(tmp_path, stub_s
     done_before = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/*.md")}
     sent = _resume(config, out, run_dir, stub, done_before)
     print(f"group SIGTERM: exit after {seconds:.1f} s; {counts['done']} done, 0 failed; resume sent {sent}, 0 rewritten")
+
+
+def _mapped(pid: int, library: str) -> bool:
+    """Whether the process has mapped a shared library (how far its imports have got)."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def test_sigterm_before_the_job_flow_starts_exits_in_one_line_and_leaves_nothing(tmp_path, stub_server):
+    stub = stub_server(latency_s=0.01)
+    make_pdf(tmp_path / "inputs" / "doc.pdf", 2)
+    model = {"model": "stub-ocr", "base_url": stub.base_url, "api_key_env": KEY_ENV, "retries": 0}
+    config = write_config(tmp_path / "job.yaml", {"job_id": "early-term", "input_path": str(tmp_path / "inputs"), "models": [model]})
+    out = tmp_path / "out"
+    proc = _spawn(config, out)
+    deadline = time.monotonic() + 60
+    while not _mapped(proc.pid, "_pendulum"):  # Prefect is being imported: the job's flow has not started
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.005)
+    seconds, stdout, stderr = _stop(proc, lambda: proc.send_signal(signal.SIGTERM))
+
+    assert proc.returncode == 143, stdout + stderr
+    assert _stderr_lines(stderr) == ["terminated: finished pages are kept; `tracr run CONFIG --resume` continues"], stderr
+    assert "Traceback" not in stdout + stderr
+    assert stub.stats()["total_requests"] == 0 and not (out / "early-term").exists()
+    assert _flow_run_states("early-term") == []  # no flow run left Running (or made at all)
+    print(f"SIGTERM during start-up: exit after {seconds:.2f} s")

@@ -469,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_RESUME_HINT = "finished pages are kept; `tracr run CONFIG --resume` continues"
+
+
 class _Terminated(BaseException):
     """SIGTERM while no job flow takes it (``cli.running`` does while one runs): a stop, like Ctrl-C's KeyboardInterrupt."""
 
@@ -506,13 +509,10 @@ def _handle(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         # Ctrl-C: the flows have already stopped their servers and recorded the runs as cancelled.
-        print("\ninterrupted: finished pages are kept; `tracr run CONFIG --resume` continues", file=sys.stderr)
+        print(f"\ninterrupted: {_RESUME_HINT}", file=sys.stderr)
         return 130
     except _Terminated:  # before the job's flow started (or after it ended): nothing of it is left running
-        then = (
-            "finished pages are kept; `tracr run CONFIG --resume` continues" if args.command == "run" else f"tracr {args.command} stopped"
-        )
-        print(f"\nterminated: {then}", file=sys.stderr)
+        print(f"\nterminated: {_RESUME_HINT if args.command == 'run' else f'tracr {args.command} stopped'}", file=sys.stderr)
         return EXIT_CODES["SIGTERM"]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow
 from prefect.states import Failed, State
 
-from tasks.index_outputs import index_outputs
+from tasks.index_outputs import index_outputs_state
 from tracr.outputs.layout import outputs_root
 
 __all__ = ["index_outputs_flow"]
@@ -26,8 +26,7 @@ async def index_outputs_flow(outputs: str | None = None, rebuild: bool = False) 
     message (no traceback for a full disk).
     """
     root = outputs_root(outputs)
-    call: Any = index_outputs(str(root), rebuild=rebuild, return_state=True)  # a coroutine (Prefect's overload says State)
-    state: State = await call
+    state = await index_outputs_state(str(root), rebuild=rebuild)
     if not state.is_completed():
         return Failed(message=state.message)
     stats: dict[str, Any] = await state.aresult()

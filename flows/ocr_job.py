@@ -23,7 +23,7 @@ from flows.model_run import model_run_flow
 from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
 from tasks.claim_liveness import remote_claim_judge
 from tasks.crash_detection import crash_detection_enabled, ensure_crash_detection
-from tasks.index_outputs import index_outputs
+from tasks.index_outputs import index_outputs_state
 from tasks.inspect_inputs import inspect_inputs
 from tasks.model_targets import resolve_model_blocks
 from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
@@ -210,8 +210,7 @@ def _first_failure(runs: list[dict[str, Any]], failed: list[State]) -> str:
 async def _refresh_index(outputs_root: Path) -> None:
     """Refresh ``index.duckdb``; the index is derived, so failing to refresh it is a warning, not a failed job."""
     try:
-        call: Any = index_outputs(str(outputs_root), return_state=True)  # a coroutine (Prefect's overload says State)
-        state: State = await call
+        state = await index_outputs_state(str(outputs_root))
     except Exception as exc:
         get_run_logger().warning("could not refresh the outputs index (tracr index rebuilds it): %s", exc)
         return

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tracr.index.store import IndexStats
 
 
-__all__ = ["index_outputs"]
+__all__ = ["index_outputs", "index_outputs_state"]
 
 
 class _IndexUnwritable(Exception):
@@ -39,6 +39,13 @@ async def index_outputs(outputs: str, rebuild: bool = False) -> dict[str, Any] |
         return Failed(message=f"could not refresh the outputs index: {exc}")
     get_run_logger().info("%s (%s)", stats.summary(), outputs)
     return asdict(stats)
+
+
+async def index_outputs_state(outputs: str, rebuild: bool = False) -> State:
+    """Run :func:`index_outputs` and return its final state, Completed or Failed, for the caller to judge."""
+    call: Any = index_outputs(outputs, rebuild=rebuild, return_state=True)  # a coroutine (Prefect's overload says State)
+    state: State = await call
+    return state
 
 
 def _refresh(outputs: Path, rebuild: bool) -> IndexStats:

@@ -33,8 +33,8 @@ __all__ = [
     "image_data_url",
 ]
 
-#: Open documents by path and (size, mtime): a file replaced while a job runs is opened afresh, not read from the old one.
-_OPEN_DOCS: OrderedDict[tuple[str, int, int], pymupdf.Document] = OrderedDict()
+#: Open documents by path, with the (size, mtime) they were opened at: a file replaced while a job runs is opened afresh.
+_OPEN_DOCS: OrderedDict[str, tuple[tuple[int, int], pymupdf.Document]] = OrderedDict()
 _MAX_OPEN_DOCS = 8
 #: Above this many vector drawings, pymupdf4llm's layout pass takes minutes (seen: 59k drawings, 150 s).
 MAX_DRAWINGS_FOR_LAYOUT = 20_000
@@ -77,15 +77,17 @@ def inspect_pdf(path: Path) -> PdfInfo:
 
 def _document(path: str) -> pymupdf.Document:
     stat = os.stat(path)
-    key = (path, stat.st_size, stat.st_mtime_ns)
-    doc = _OPEN_DOCS.get(key)
-    if doc is None:
-        doc = pymupdf.open(path)
-        _OPEN_DOCS[key] = doc
-        while len(_OPEN_DOCS) > _MAX_OPEN_DOCS:
-            _OPEN_DOCS.popitem(last=False)[1].close()
-    else:
-        _OPEN_DOCS.move_to_end(key)
+    version = (stat.st_size, stat.st_mtime_ns)
+    cached = _OPEN_DOCS.get(path)
+    if cached is not None and cached[0] == version:
+        _OPEN_DOCS.move_to_end(path)
+        return cached[1]
+    if cached is not None:
+        _OPEN_DOCS.pop(path)[1].close()  # the file was replaced: its old document is not read again
+    doc = pymupdf.open(path)
+    _OPEN_DOCS[path] = (version, doc)
+    while len(_OPEN_DOCS) > _MAX_OPEN_DOCS:
+        _OPEN_DOCS.popitem(last=False)[1][1].close()
     return doc
 
 

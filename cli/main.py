@@ -23,7 +23,7 @@ from cli.gc_tuning import collector_paused, skip_final_collection
 from cli.prefect_server import as_prefect_failure, connect, ensure_server, has_active_flow_runs, server_report, stop_server
 from cli.progress import ProgressDisplay
 from cli.running import EXIT_CODES, run_flow
-from tracr.config.job import ConfigError, load_job_config
+from tracr.config.job import ConfigError, LoadedJob, load_job_config
 from tracr.errors import TracrError
 from tracr.local_prefect import LocalPrefectSettings, flow_run_url
 from tracr.outputs.files import read_json
@@ -41,6 +41,9 @@ from tracr.outputs.report import (
 )
 
 __all__ = ["main"]
+
+#: At most this many of a new run's first pages are rendered while ``tracr run`` starts (~50 get done on 2 cores).
+RENDER_AHEAD_PAGES = 64
 
 
 def _outputs(value: str | None) -> Path:
@@ -79,6 +82,29 @@ def _announce_flow_run(api_url: str | None) -> Callable[..., None]:
     return hook
 
 
+def _start_rendering(loaded: LoadedJob, resume: bool) -> None:
+    """Render workers started, and a new run's first pages rendered, on the core Prefect's import leaves idle.
+
+    The job's flow takes the pages rendered by then (``tasks/render_ahead.py``);
+    a resumed run may have them already, so it renders nothing ahead.
+    """
+    from tasks.render_pool import shared_render_pool
+    from tracr.config.models import TextLayerModel
+    from tracr.documents.pdf import PdfError, inspect_pdf
+
+    pool = shared_render_pool()
+    pool.start()
+    renders = next((spec for spec in loaded.config.models if not isinstance(spec, TextLayerModel)), None)
+    if resume or renders is None or not loaded.pdfs:
+        return
+    try:
+        page_count = inspect_pdf(loaded.pdfs[0]).page_count
+    except PdfError:
+        return  # the job says what is wrong with it
+    pages = loaded.config.page_selection.resolve(page_count)[:RENDER_AHEAD_PAGES]
+    pool.render_ahead(str(loaded.pdfs[0]), pages, loaded.config.render_for(renders))
+
+
 def _quiet_prefect_console(verbose: bool) -> None:
     """Prefect's console lines kept to warnings (the progress display says the rest); the API still gets every log."""
     if not verbose:
@@ -107,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
 
     api_url = connect(ephemeral=args.ephemeral)
     _quiet_prefect_console(args.verbose)
+    _start_rendering(loaded, args.resume)
     with collector_paused():
         from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
         from tracr.config.job_request import JobRequest

@@ -1,7 +1,8 @@
 """The one OCR call path: an OpenAI-compatible streaming chat completion per page.
 
 Hosted providers, vLLM and the built-in CPU server are all reached through
-``openai.AsyncOpenAI``. Streaming gives time to first token; retries with backoff
+``openai.AsyncOpenAI``, whose streamed body is read by ``tasks/chat_stream.py``.
+Streaming gives time to first token; retries with backoff
 cover 429s, 5xx, timeouts, dropped connections and malformed bodies; the outcome is
 always a result (text or error), never an exception, so one bad page cannot stop a run.
 """
@@ -13,9 +14,10 @@ import json
 import time
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 import openai
 
+from tasks.chat_stream import IncompleteResponse, read_chat_stream
 from tracr.errors import ErrorClass, TracrError
 from tracr.run.retry import FATAL_FOR_RUN, RetryPolicy
 
@@ -47,17 +49,6 @@ class FatalModelError(TracrError, RuntimeError):
     default_class = ErrorClass.AUTH
 
 
-class IncompleteResponse(Exception):
-    """A 200 stream that was no answer: no choices at all, or neither text nor a ``finish_reason``.
-
-    Such a stream was cut short (a proxy closing it, a server dying after the
-    role chunk); storing it would record an empty page as done. A stream with
-    text but no finish reason is kept: some OpenAI-compatible proxies (Gemini
-    gateways among them) never send one. Treated as a malformed response:
-    retried, then the page fails.
-    """
-
-
 def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     if response is None:
@@ -71,7 +62,7 @@ def _retry_after(exc: BaseException) -> float | None:
 
 def classify_error(exc: BaseException) -> ErrorClass:
     """Map an exception from the client or stream to an :class:`ErrorClass`."""
-    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx2.TimeoutException)):
         return ErrorClass.TIMEOUT
     if isinstance(exc, openai.RateLimitError):
         return ErrorClass.RATE_LIMITED
@@ -86,7 +77,7 @@ def classify_error(exc: BaseException) -> ErrorClass:
         if status >= 500:
             return ErrorClass.SERVER_ERROR
         return ErrorClass.BAD_REQUEST
-    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
         return ErrorClass.CONNECTION
     if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, IncompleteResponse, ValueError, KeyError)):
         return ErrorClass.MALFORMED
@@ -97,7 +88,7 @@ def _describe(exc: BaseException, timeout_s: float | None = None) -> str:
     """A short error text for metadata that says what happened; never includes request headers."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {str(exc.message)[:300]}"
-    if timeout_s is not None and isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError, httpx.TimeoutException)):
+    if timeout_s is not None and isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError, httpx2.TimeoutException)):
         return f"no complete answer within the request timeout (timeout_s: {timeout_s:g} s)"
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text[:300]}"
@@ -116,9 +107,11 @@ class OcrClient:
         timeout_s: float,
         policy: RetryPolicy,
     ) -> None:
-        limits = httpx.Limits(max_connections=max_concurrent_requests, max_keepalive_connections=max_concurrent_requests)
-        self._http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(timeout_s, connect=min(30.0, timeout_s)))
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, http_client=self._http)  # type: ignore[arg-type]  # openai types it as its bundled httpx2 client; httpx.AsyncClient has the same interface
+        # The SDK's own client (httpx2): with many connections kept alive, httpx's pool checks every
+        # idle socket on each request, which cost more CPU than the pages' streams (bench/stream_reader.py).
+        limits = httpx2.Limits(max_connections=max_concurrent_requests, max_keepalive_connections=max_concurrent_requests)
+        http = openai.DefaultAsyncHttpx2Client(limits=limits, timeout=httpx2.Timeout(timeout_s, connect=min(30.0, timeout_s)))
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, http_client=http)
         self.model = model
         self.timeout_s = timeout_s
         self.policy = policy
@@ -129,13 +122,8 @@ class OcrClient:
 
     async def _attempt(self, image_url: str, prompt: str, max_tokens: int, temperature: float) -> OcrResult:
         started = time.perf_counter()
-        ttft: float | None = None
-        parts: list[str] = []
-        finish_reason: str | None = None
-        usage = None
-        saw_choice = False
         async with asyncio.timeout(self.timeout_s):
-            stream = await self._client.chat.completions.create(
+            async with self._client.chat.completions.with_streaming_response.create(
                 model=self.model,
                 messages=[
                     {
@@ -150,32 +138,16 @@ class OcrClient:
                 temperature=temperature,
                 stream=True,
                 stream_options={"include_usage": True},
-            )
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    for choice in chunk.choices or ():
-                        saw_choice = True
-                        content = choice.delta.content if choice.delta else None
-                        if content:
-                            if ttft is None:
-                                ttft = time.perf_counter() - started
-                            parts.append(content)
-                        if choice.finish_reason:
-                            finish_reason = choice.finish_reason
-        if not saw_choice:
-            raise IncompleteResponse("the response stream carried no choices")
-        if finish_reason is None and not parts:
-            raise IncompleteResponse("the response stream ended with no text and no finish_reason (cut short)")
+            ) as response:
+                reply = await read_chat_stream(response.http_response, started)
         return OcrResult(
-            text="".join(parts),
+            text=reply.text(),
             attempts=0,
             latency_s=time.perf_counter() - started,
-            ttft_s=ttft,
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            finish_reason=finish_reason,
+            ttft_s=reply.ttft_s,
+            input_tokens=reply.prompt_tokens,
+            output_tokens=reply.completion_tokens,
+            finish_reason=reply.finish_reason,
         )
 
     async def ocr(self, image_url: str, *, prompt: str, max_tokens: int, temperature: float) -> OcrResult:

@@ -9,32 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from concurrent.futures import ProcessPoolExecutor
 
+from tasks.render_ahead import RenderAhead, RenderArgs
 from tracr.config.job import RenderSettings
 from tracr.documents.pdf import page_text_markdown, render_page_data_url, timed_page_text_markdown, worker_count, worker_ready
 from tracr.serving.child_env import child_environment, host_pass_env
-from tracr.serving.process_group import exit_with_parent
+from tracr.serving.process_group import start_pool_worker
 from tracr.serving.spawn_env import EnvSpawnContext
 
 __all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
-
-
-def _ignore_stop_signals() -> None:
-    """Workers leave SIGTERM and Ctrl-C to the job, which shuts them down once its pages stopped.
-
-    A terminal closing signals the whole process group: workers dying at once
-    would fail every page still waiting for a render instead of letting the job cancel cleanly.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _worker_start(job_pid: int) -> None:
-    """Each worker: stop signals are the job's to handle; exit once the job process is gone (killed outright)."""
-    _ignore_stop_signals()
-    exit_with_parent(job_pid)
 
 
 class RenderPool:
@@ -46,8 +30,18 @@ class RenderPool:
         # untrusted PDFs and need no key: they start from the allow-listed environment, not ours.
         env = child_environment(os.environ, wanted=host_pass_env(os.environ))
         self._executor = ProcessPoolExecutor(
-            self.workers, mp_context=EnvSpawnContext(env), initializer=_worker_start, initargs=(os.getpid(),)
+            self.workers, mp_context=EnvSpawnContext(env), initializer=start_pool_worker, initargs=(os.getpid(),)
         )
+        self._ahead: RenderAhead | None = None
+
+    def start(self) -> None:
+        """Start the workers now without waiting for them (``tracr run`` does, while Prefect is imported)."""
+        for _ in range(self.workers):
+            self._executor.submit(worker_ready)
+
+    def render_ahead(self, pdf_path: str, pages: list[int], render: RenderSettings) -> None:
+        """Render these pages on one worker until the first :meth:`data_url` (see ``tasks/render_ahead.py``)."""
+        self._ahead = RenderAhead(self._executor, pdf_path, pages, _render_args(render))
 
     async def warm(self) -> None:
         """Start every worker and import PyMuPDF there now, not when the first page waits."""
@@ -55,10 +49,12 @@ class RenderPool:
         await asyncio.gather(*(loop.run_in_executor(self._executor, worker_ready) for _ in range(self.workers)))
 
     async def data_url(self, pdf_path: str, page: int, render: RenderSettings) -> str:
+        args = _render_args(render)
+        ahead = self._ahead.take(pdf_path, page, args) if self._ahead is not None else None
+        if ahead is not None:
+            return await asyncio.wrap_future(ahead)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, render_page_data_url, pdf_path, page, render.longest_side_px, render.format, render.jpeg_quality
-        )
+        return await loop.run_in_executor(self._executor, render_page_data_url, pdf_path, page, *args)
 
     async def text_markdown(self, pdf_path: str, page: int) -> str:
         loop = asyncio.get_running_loop()
@@ -70,7 +66,13 @@ class RenderPool:
         return await loop.run_in_executor(self._executor, timed_page_text_markdown, pdf_path, page)
 
     def shutdown(self) -> None:
+        if self._ahead is not None:
+            self._ahead.stop()
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _render_args(render: RenderSettings) -> RenderArgs:
+    return (render.longest_side_px, render.format, render.jpeg_quality)
 
 
 _shared: RenderPool | None = None

@@ -1,8 +1,10 @@
-"""PyMuPDF's layout model loads only where the text layer is read, and the text layer reads the same either way."""
+"""Render workers load only what they run: PyMuPDF's layout model loads only where the text layer is read
+(which reads the same either way), and no worker imports the job's CLI or its config models."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -52,8 +54,34 @@ WORKERS = textwrap.dedent(
 )
 
 
-def _python(script: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+#: Run as the main module, as the ``tracr`` script runs cli.main: spawn would import it again in every worker.
+WORKER_MODULES = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    import cli.main  # noqa: F401  (what the tracr console script imports at its top)
+    from tasks.render_pool import RenderPool
+
+    async def main():
+        pool = RenderPool(1)
+        await pool.warm()
+        loop = asyncio.get_running_loop()
+        modules = await loop.run_in_executor(pool._executor, eval, "sorted(__import__('sys').modules)")
+        main_file = await loop.run_in_executor(pool._executor, eval, "getattr(__import__('sys').modules['__main__'], '__file__', None)")
+        print(json.dumps({"modules": modules, "main_file": main_file}))
+        pool.shutdown()
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+    """
+)
+
+
+def _python(script: str, *args: str, as_file: Path | None = None) -> str:
+    if as_file is not None:
+        as_file.write_text(script)
+    command = [sys.executable, str(as_file)] if as_file is not None else [sys.executable, "-c", script]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*command, *args], capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -86,3 +114,12 @@ def test_render_workers_never_load_the_layout_model(tmp_path):
     pdf = str(make_pdf(tmp_path / "a.pdf", 1))
     lines = _python(WORKERS, pdf).split()
     assert lines == ["False", "True"] * 2  # PyMuPDF is loaded, its ONNX layout model is not
+
+
+def test_render_workers_import_neither_the_cli_that_started_them_nor_tracrs_config(tmp_path):
+    seen = json.loads(_python(WORKER_MODULES, as_file=tmp_path / "tracr_like_main.py"))
+    modules = set(seen["modules"])
+    assert "tracr.documents.pdf" in modules and "pymupdf" in modules  # what a worker runs is there
+    assert seen["main_file"] is None  # the parent's main script was not run again as __mp_main__
+    unwanted = {"cli.main", "cli.running", "tasks.render_pool", "tracr.config.job", "pydantic", "yaml", "prefect"}
+    assert not modules & unwanted, sorted(modules & unwanted)

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["group_alive", "stop_group", "terminate_group", "die_with_parent", "exit_with_parent"]
+__all__ = ["group_alive", "stop_group", "terminate_group", "die_with_parent", "exit_with_parent", "start_pool_worker"]
 
 _PR_SET_PDEATHSIG = 1
 #: Resolved in the parent: a forked child must not load libraries (another thread may hold the loader's lock).
@@ -104,3 +104,17 @@ def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def start_pool_worker(parent_pid: int) -> None:
+    """A pool worker's initializer: stop signals are the parent's to handle; exit once the parent is gone.
+
+    A terminal closing signals the whole process group: workers dying at once
+    would fail every page still waiting for a render instead of letting the job
+    cancel cleanly, so they leave SIGTERM and Ctrl-C to the job, which shuts them
+    down once its pages stopped. Kept here, with nothing but the standard library
+    imported, so a worker loads only what it runs.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent(parent_pid)

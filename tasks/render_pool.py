@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 from tasks.render_ahead import RenderAhead, RenderArgs
 from tracr.config.job import RenderSettings
@@ -34,19 +34,17 @@ class RenderPool:
         )
         self._ahead: RenderAhead | None = None
 
-    def start(self) -> None:
-        """Start the workers now without waiting for them (``tracr run`` does, while Prefect is imported)."""
-        for _ in range(self.workers):
-            self._executor.submit(worker_ready)
+    def start(self) -> list[Future[int]]:
+        """Start every worker and import PyMuPDF there, without waiting (``tracr run`` does, while Prefect is imported)."""
+        return [self._executor.submit(worker_ready) for _ in range(self.workers)]
 
     def render_ahead(self, pdf_path: str, pages: list[int], render: RenderSettings) -> None:
         """Render these pages on one worker until the first :meth:`data_url` (see ``tasks/render_ahead.py``)."""
         self._ahead = RenderAhead(self._executor, pdf_path, pages, _render_args(render))
 
     async def warm(self) -> None:
-        """Start every worker and import PyMuPDF there now, not when the first page waits."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._executor, worker_ready) for _ in range(self.workers)))
+        """:meth:`start`, waited for: the workers are up before the first page waits on them."""
+        await asyncio.gather(*(asyncio.wrap_future(ready) for ready in self.start()))
 
     async def data_url(self, pdf_path: str, page: int, render: RenderSettings) -> str:
         args = _render_args(render)

@@ -9,7 +9,7 @@ on every page. The judge is the loopback OpenAI-compatible stub
 judge: each model has a true strength, and in each order of a pair output A wins
 with the Bradley–Terry probability ``1 / (1 + exp(s_B - s_A))``, so a pair is a win
 only when both orders happen to agree (else a tie), as with a real judge that is
-right more often than not. ``tasks.judge.judge_job`` (what ``tracr judge`` runs) is
+right more often than not. ``tasks.scoring.judge.judge_job`` (what ``tracr judge`` runs) is
 called twice on copies of the same job: with early stopping (the default) and with
 ``early_stop=False`` (every pair judged, the budget set to all of them). Reported
 per seed: calls made, calls saved, and whether the ranking of the judge's votes
@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 
 import pymupdf  # noqa: E402
 
-from tasks.importing import ensure_job, write_run  # noqa: E402
-from tasks.judge import JudgeSettings, judge_job  # noqa: E402
+from tasks.scoring.importing import ensure_job, write_run  # noqa: E402
+from tasks.scoring.judge import JudgeSettings, judge_job  # noqa: E402
 from tracr.outputs.layout import OutputLayout  # noqa: E402
 from tracr.review.ratings import leaderboard  # noqa: E402
 from tracr.review.votes import read_votes  # noqa: E402

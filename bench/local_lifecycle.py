@@ -7,7 +7,7 @@ Both sides start the same stand-in vLLM (``tracr.testing.fake_vllm``, a real
 process with an engine child) on a free port, wait until ``/v1/models`` lists
 the model, and stop its process group:
 
-* reference: ``tasks.local_server`` alone (start_server, wait_until_healthy, stop_server);
+* reference: ``tasks.serving.process`` alone (start_server, wait_until_healthy, stop_server);
 * lifecycle: ``serve_local_model`` on a declared 1-GPU host (``TRACR_GPUS=1x80GB``):
   a Prefect subflow run, the stale-server sweep, preflight, a GPU slot taken and
   released through Prefect's global concurrency limits, the fit check, PID file.
@@ -37,7 +37,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 async def _reference(exe: Path, tmp: Path) -> float:
-    from tasks.local_server import ServerSpec, find_free_port, start_server, stop_server, wait_until_healthy
+    from tasks.serving.process import ServerSpec, find_free_port, start_server, stop_server, wait_until_healthy
 
     port = find_free_port()
     command = [str(exe), "serve", "org/bench-7b", "--served-model-name", "org/bench-7b", "--port", str(port)]
@@ -64,7 +64,7 @@ async def _lifecycle(tmp: Path, round_no: int) -> float:
 
 
 async def _slot() -> float:
-    from tasks.gpu_slots import reserve_gpus
+    from tasks.serving.gpu_slots import reserve_gpus
     from tracr.serving.gpus import parse_declared_gpus
 
     started = time.perf_counter()

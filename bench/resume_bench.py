@@ -4,7 +4,7 @@
     python bench/resume_bench.py --pages 10000 --repeat 3
 
 One generated PDF of ``--pages`` pages goes through the PDF task's body
-(``tasks.ocr_pdf.process_pdf``, the code a run executes) twice:
+(``tasks.ocr.pdf_task.process_pdf``, the code a run executes) twice:
 
 * process: every page through an engine that answers at once, so only tracr's
   own per-page work (markdown file, journal line, rollups, ``pdf_metadata.json``)
@@ -34,8 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tasks.ocr_pdf import RunContext, process_pdf  # noqa: E402
-from tasks.ocr_request import OcrResult  # noqa: E402
+from tasks.ocr.pdf_task import RunContext, process_pdf  # noqa: E402
+from tasks.ocr.request import OcrResult  # noqa: E402
 from tracr.outputs.layout import RunLocation  # noqa: E402
 from tracr.outputs.rollup import Rollup  # noqa: E402
 from tracr.run.plan import PdfPlan  # noqa: E402

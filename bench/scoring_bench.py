@@ -10,10 +10,10 @@ Sections (one process each, single core for the scoring itself):
 * ``memory``: ``check_page`` (all checks, expected script given) and olmOCR-Bench
   scoring of five tests per page (present, absent, order, table, baseline) through
   ``run_repeats``, on page strings held in memory.
-* ``job``: a real output tree (``tasks.importing.write_run``: journals, metadata,
+* ``job``: a real output tree (``tasks.scoring.importing.write_run``: journals, metadata,
   one ``.md`` per page) of ``--pages`` pages = 4 models x 25 PDFs x pages/100 pages,
   a tests file with five tests per distinct page (olmOCR-Bench has about five per
-  page), scored by ``tasks.scoring.score_job_now`` -- what ``tracr score`` runs, minus
+  page), scored by ``tasks.scoring.score.score_job_now`` -- what ``tracr score`` runs, minus
   Prefect. Its steps are also timed one by one. The reference, in the same run, is
   reading the page files (``Path.read_text`` of every ``.md``), the least any scorer
   must do; the whole call is reported as a ratio against it.
@@ -160,7 +160,7 @@ def job_tests(pdf_slug: str, page: int, index: int) -> list[dict[str, Any]]:
 
 def build_job_tree(root: Path, pages: int, seed: int) -> tuple[Path, int]:
     """``pages`` pages = 4 models x 25 PDFs x n pages in ``root``; returns the tests file and its test count."""
-    from tasks.importing import ensure_job, write_run
+    from tasks.scoring.importing import ensure_job, write_run
     from tracr.outputs.layout import OutputLayout
 
     per_pdf = max(1, pages // (len(MODELS) * PDFS))
@@ -191,7 +191,7 @@ def read_pages(root: Path) -> int:
 
 def job_section(args: argparse.Namespace) -> None:
     """Score a real output tree of ``--pages`` pages with ``score_job_now``, step by step and whole."""
-    from tasks.scoring import _summary, load_markdown, plan_scoring, score_job_now, write_scores
+    from tasks.scoring.score import _summary, load_markdown, plan_scoring, score_job_now, write_scores
     from tracr.config.scoring import ModelPrice, ScoreRequest
     from tracr.scoring.bench_tests import ScoringOptions
     from tracr.scoring.job import health_rows, test_rows

@@ -11,8 +11,8 @@ and the ratio to the first variant, measured in the same run:
   connection limits set, iterating ``chat.completions.create(stream=True)``: what
   ``bench/throughput.py``'s reference loop does, and tracr's client before;
 * ``sdk-httpx2``: the same over the SDK's own client (``DefaultAsyncHttpx2Client``);
-* ``tracr``: :class:`tasks.ocr_request.OcrClient` (the SDK's own client, the body
-  read by ``tasks/chat_stream.py``).
+* ``tracr``: :class:`tasks.ocr.request.OcrClient` (the SDK's own client, the body
+  read by ``tasks/ocr/chat_stream.py``).
 
 The image is a 150 KB data URL, about a rendered page. Results go to
 ``bench/results/stream_reader.json``.
@@ -47,7 +47,7 @@ async def _child(variant: str, base_url: str, requests: int, inflight: int) -> d
     import httpx2
     import openai
 
-    from tasks.ocr_request import OcrClient
+    from tasks.ocr.request import OcrClient
     from tracr.run.retry import RetryPolicy
 
     image = "data:image/png;base64," + base64.b64encode(os.urandom(110_000)).decode()

@@ -213,7 +213,7 @@ def run_child(kind: str, pdf: Path, base_url: str, inflight: int, pages: int, en
 
 
 def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
-    from tasks.local_server import find_free_port
+    from tasks.serving.process import find_free_port
 
     port = find_free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}

@@ -147,7 +147,7 @@ def main() -> None:
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     work = Path(tempfile.mkdtemp(prefix="tracr-bench-whole-"))
-    from tasks.local_server import find_free_port
+    from tasks.serving.process import find_free_port
 
     base_env = dict(os.environ)
     if not args.no_bytecode_cache:

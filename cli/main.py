@@ -85,10 +85,10 @@ def _announce_flow_run(api_url: str | None) -> Callable[..., None]:
 def _start_rendering(loaded: LoadedJob, resume: bool) -> None:
     """Render workers started, and a new run's first pages rendered, on the core Prefect's import leaves idle.
 
-    The job's flow takes the pages rendered by then (``tasks/render_ahead.py``);
+    The job's flow takes the pages rendered by then (``tasks/documents/render_ahead.py``);
     a resumed run may have them already, so it renders nothing ahead.
     """
-    from tasks.render_pool import shared_render_pool
+    from tasks.documents.render_pool import shared_render_pool
     from tracr.config.models import TextLayerModel
     from tracr.documents.pdf import PdfError, inspect_pdf
 
@@ -228,7 +228,7 @@ def _cancel(args: argparse.Namespace) -> int:
     if api_url and has_active_flow_runs(api_url, f"tracr-job:{args.job_id}") is False:
         print(nothing, file=sys.stderr)  # answered without importing Prefect
         return 1
-    from tasks.cancellation import cancel_job
+    from tasks.run.cancellation import cancel_job
 
     runs = asyncio.run(cancel_job(args.job_id, wait_s=args.wait, outputs_root=_outputs(args.outputs)))
     if not runs:
@@ -319,7 +319,7 @@ def _doctor(args: argparse.Namespace) -> int:
         except TracrError as exc:
             local.append(Check(Level.FAIL, "local prefect server", exc.one_line()))
             os.environ["PREFECT_API_URL"] = "http://127.0.0.1:1/api"  # the checks below fail at once, no throwaway server
-    from tasks.preflight import run_doctor  # probes import Prefect only where they need it
+    from tasks.doctor_probes import run_doctor  # probes import Prefect only where they need it
 
     checks = local + run_doctor(args.config, _outputs(args.outputs))
     if local and local[0].level is Level.FAIL:
@@ -333,7 +333,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _gpus(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from tasks.placement import publish_gpus, read_hosts
+    from tasks.serving.placement import publish_gpus, read_hosts
 
     if args.action == "publish":
         host, names = asyncio.run(publish_gpus())
@@ -349,7 +349,7 @@ def _gpus(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from tasks.placement import submit_job
+    from tasks.serving.placement import submit_job
     from tracr.doctor import gpus_needed
     from tracr.serving.placement import NoHostFits
 
@@ -509,7 +509,7 @@ def _on_sigterm(number: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     # Before Prefect is imported: a heartbeat every 30 s, so a killed job's flow runs are marked Crashed
-    # after 90 s (tasks/crash_detection.py) rather than staying Running.
+    # after 90 s (tasks/run/crash_detection.py) rather than staying Running.
     os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -3,7 +3,7 @@
 The flow runs in a worker thread with its own event loop; the main thread only
 waits and takes the signals. Prefect installs its SIGTERM handler only in the
 main thread, so no ``TerminationSignal`` can land in the middle of a page and
-crash the flow runs: a signal asks the job to stop (:mod:`tasks.termination`),
+crash the flow runs: a signal asks the job to stop (:mod:`tasks.run.termination`),
 the job flow cancels its runs as ``tracr cancel`` would, every record says
 ``cancelled`` and so does Prefect. A second signal, or a job that has not
 stopped ``TRACR_STOP_GRACE_S`` seconds (default 30) after the first, exits at
@@ -126,7 +126,7 @@ def run_flow(call: Awaitable[Any], *, cancel_on_signal: bool = True) -> FlowEnd:
     """
     if not cancel_on_signal:
         return FlowEnd(asyncio.run(_awaited(call)))
-    from tasks.termination import clear_stop, request_stop, stop_reason
+    from tasks.run.termination import clear_stop, request_stop, stop_reason
 
     clear_stop()
     _quiet_cancel_lines()

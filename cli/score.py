@@ -28,7 +28,7 @@ def _outputs(value: str | None) -> Path:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from tasks.scoring import plan_scoring
+    from tasks.scoring.score import plan_scoring
 
     outputs = _outputs(args.outputs)
     try:
@@ -75,7 +75,7 @@ def register(sub: Any) -> None:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    from tasks.judge import JudgeSettings, judge_job
+    from tasks.scoring.judge import JudgeSettings, judge_job
 
     key = os.environ.get(args.api_key_env or "", "") if args.api_key_env else "none"
     if not key:
@@ -123,7 +123,7 @@ def _register_judge(sub: Any) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from tasks.importing import import_outputs
+    from tasks.scoring.importing import import_outputs
 
     outputs = _outputs(args.outputs)
     try:

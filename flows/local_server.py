@@ -7,7 +7,7 @@ built-in CPU OCR server), waits until ``/v1/models`` lists the model, hands the
 endpoint to the run, and on every exit (success, failure, exception, cancel)
 stops the whole process group (or container) and releases the slots.
 
-:class:`tasks.local_servers.LocalServers` decides when a server is needed and
+:class:`tasks.serving.shared.LocalServers` decides when a server is needed and
 who shares it; this flow is how one comes up and goes down. A run gets its
 endpoint with :func:`serve_local_model`:
 
@@ -34,13 +34,19 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Running
 from prefect.utilities.annotations import quote
 
-from tasks.docker_runtime import check_docker_engine, start_vllm_container, stop_container, sweep_stale_containers, wait_container_healthy
-from tasks.gpu_slots import GpuRequestTooLarge, gpu_host, reserve_gpus
-from tasks.local_runtimes import serve_key, server_spec_for, vllm_serve_args
-from tasks.local_server import ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
-from tasks.local_servers import LocalEndpoint, LocalServers, ServerSession
-from tasks.server_preflight import PreflightError, check_executable, check_gpu_request, fit_for
-from tasks.server_registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
+from tasks.serving.containers import (
+    check_docker_engine,
+    start_vllm_container,
+    stop_container,
+    sweep_stale_containers,
+    wait_container_healthy,
+)
+from tasks.serving.gpu_slots import GpuRequestTooLarge, gpu_host, reserve_gpus
+from tasks.serving.preflight import PreflightError, check_executable, check_gpu_request, fit_for
+from tasks.serving.process import ServerStartError, log_tail, start_server, stop_server, wait_until_healthy
+from tasks.serving.registry import ServerRecord, process_cmdline, remove_record, stop_servers_of_flow_run, sweep_stale_servers, write_record
+from tasks.serving.runtimes import serve_key, server_spec_for, vllm_serve_args
+from tasks.serving.shared import LocalEndpoint, LocalServers, ServerSession
 from tracr.config.job import ModelSpec
 from tracr.config.models import VllmDockerModel, VllmModel, VllmProcessModel
 from tracr.errors import ErrorClass
@@ -311,7 +317,7 @@ async def serve_local_model(
 ) -> AsyncIterator[LocalEndpoint]:
     """A healthy local server's endpoint, from the job's servers (bound by the job) or, outside a job, servers of its own.
 
-    See :meth:`tasks.local_servers.LocalServers.serve`.
+    See :meth:`tasks.serving.shared.LocalServers.serve`.
     """
     servers = LocalServers.current() or local_servers()
     async with servers.serve(plan_or_spec, location, recorder=recorder, share=share) as endpoint:

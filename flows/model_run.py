@@ -18,17 +18,16 @@ from prefect.states import Cancelled, State
 from prefect.utilities.annotations import quote
 
 from flows.local_server import serve_local_model
-from tasks.cancellation import untagged_task_runs
-from tasks.local_server import ServerDied, ServerStartError
-from tasks.local_servers import ServerDeath
-from tasks.ocr_pdf import RunContext, ocr_pdf
-from tasks.ocr_request import FatalModelError
-from tasks.page_engines import PageEngine, engine_for
-from tasks.render_pool import shared_render_pool
-from tasks.run_events import emit_run_event
-from tasks.run_progress import RunProgress
-from tasks.sibling_work import all_or_none
-from tasks.termination import TerminationSignal
+from tasks.documents.render_pool import shared_render_pool
+from tasks.ocr.page_engines import PageEngine, engine_for
+from tasks.ocr.pdf_task import RunContext, ocr_pdf
+from tasks.ocr.request import FatalModelError
+from tasks.run.cancellation import untagged_task_runs
+from tasks.run.events import emit_run_event
+from tasks.run.progress import RunProgress
+from tasks.run.sibling_work import all_or_none
+from tasks.run.termination import TerminationSignal
+from tasks.serving.process import ServerStartError
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.files import OutputWriteError, read_json
 from tracr.outputs.layout import OutputLayout
@@ -40,6 +39,7 @@ from tracr.run.plan import PdfPlan, RunPlan
 from tracr.run.recorder import RunRecorder, host_info, refresh_model_metadata
 from tracr.run.state import RunStatus
 from tracr.serving.gpus import gpu_info
+from tracr.serving.server_errors import ServerDeath, ServerDied
 
 __all__ = ["model_run_flow", "RunFailed"]
 

@@ -20,15 +20,15 @@ from prefect.states import Cancelled, State
 
 from flows.local_server import local_servers
 from flows.model_run import model_run_flow
-from tasks.cancellation import job_tag, run_until_cancelled, tag_flow_run
-from tasks.claim_liveness import remote_claim_judge
-from tasks.crash_detection import crash_detection_enabled, ensure_crash_detection
+from tasks.documents.inspection import inspect_inputs
+from tasks.documents.render_pool import shared_render_pool, shutdown_shared_render_pool
 from tasks.index_outputs import index_outputs_state
-from tasks.inspect_inputs import inspect_inputs
-from tasks.model_targets import resolve_model_blocks
-from tasks.render_pool import shared_render_pool, shutdown_shared_render_pool
-from tasks.storage_check import check_shared_storage
-from tasks.termination import stop_reason
+from tasks.ocr.model_targets import resolve_model_blocks
+from tasks.outputs.storage_check import check_shared_storage
+from tasks.run.cancellation import job_tag, run_until_cancelled, tag_flow_run
+from tasks.run.claim_liveness import remote_claim_judge
+from tasks.run.crash_detection import crash_detection_enabled, ensure_crash_detection
+from tasks.run.termination import stop_reason
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.job_request import JobRequest
 from tracr.config.models import KeyedModel
@@ -237,7 +237,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     job = await resolve_model_blocks(job)  # every ModelTarget block named exists, before anything starts
     outputs_root = resolve_outputs_root(request.outputs)
     layout = OutputLayout(outputs_root)
-    await check_shared_storage(str(outputs_root))  # one POSIX filesystem, the same on every host (tasks/storage_check.py)
+    await check_shared_storage(str(outputs_root))  # one POSIX filesystem, the same on every host (tasks/outputs/storage_check.py)
     digest = config_digest(loaded.config)
     await _ensure_crash_detection()
     # Another host's claim is judged by its flow run's state on the server, this host's by its pid; a stale

@@ -1,6 +1,6 @@
 """The ``score-job`` flow: page health, olmOCR-Bench tests and reference scores of one job.
 
-It only composes the tasks of :mod:`tasks.scoring`; results land in
+It only composes the tasks of :mod:`tasks.scoring.score`; results land in
 ``<outputs>/<job_id>/scores/`` (docs/scoring.md).
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from tasks.scoring import health_task, load_markdown_task, plan_scoring_task, references_task, tests_task, write_scores_task
+from tasks.scoring.score import health_task, load_markdown_task, plan_scoring_task, references_task, tests_task, write_scores_task
 from tracr.config.scoring import ScoreRequest, score_request
 
 __all__ = ["score_job_flow", "score_after_job"]

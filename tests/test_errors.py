@@ -6,12 +6,12 @@ import pytest
 
 from flows.model_run import RunFailed
 from flows.ocr_job import JobFailed
-from tasks.docker_runtime import DockerUnavailable
-from tasks.gpu_slots import GpuRequestTooLarge
-from tasks.local_server import ServerDied, ServerStartError
-from tasks.model_targets import ModelBlockError
-from tasks.ocr_request import FatalModelError
-from tasks.server_preflight import PreflightError
+from tasks.ocr.model_targets import ModelBlockError
+from tasks.ocr.request import FatalModelError
+from tasks.serving.containers import DockerUnavailable
+from tasks.serving.gpu_slots import GpuRequestTooLarge
+from tasks.serving.preflight import PreflightError
+from tasks.serving.process import ServerStartError
 from tracr.config.inputs import InputError
 from tracr.config.job import ConfigError
 from tracr.documents.pdf import PdfError
@@ -21,7 +21,7 @@ from tracr.outputs.identifiers import InvalidIdentifier
 from tracr.run.state import InvalidTransition
 from tracr.servers.openai_protocol import ProtocolError
 from tracr.serving.gpus import InventoryError
-from tracr.serving.server_errors import classify_server_log
+from tracr.serving.server_errors import ServerDied, classify_server_log
 from tracr.testing import processes
 
 CLASSES = [

@@ -1,6 +1,6 @@
 """``tracr doctor``'s judgements: what each probe result means, as OK / WARN / FAIL lines.
 
-The probes themselves (HTTP, NVML, the disk, Prefect) live in ``tasks/preflight.py``;
+The probes themselves (HTTP, NVML, the disk, Prefect) live in ``tasks/doctor_probes.py``;
 this module only turns their results into checks, so every verdict and message is
 a plain function of its inputs. A FAIL is something that would stop a job (an
 unreachable endpoint, a model the endpoint does not serve, a missing key); a WARN

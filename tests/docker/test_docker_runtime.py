@@ -58,7 +58,7 @@ def _meta(tmp_path: Path, slug: str, job_id: str = "job") -> dict[str, Any]:
 
 
 async def _usage() -> dict[int, int]:
-    from tasks.gpu_slots import gpu_slot_usage
+    from tasks.serving.gpu_slots import gpu_slot_usage
     from tracr.serving.gpus import parse_declared_gpus
 
     return await gpu_slot_usage(parse_declared_gpus("1x80GB"))
@@ -113,8 +113,8 @@ async def test_a_refused_start_is_classified_and_leaves_nothing(
 
 
 async def test_a_taken_host_port_is_classified_and_its_container_removed(tmp_path, standin_image, tracr_containers, gpu_host):
-    from tasks.docker_runtime import ContainerStartError, start_vllm_container
-    from tasks.local_runtimes import vllm_serve_args
+    from tasks.serving.containers import ContainerStartError, start_vllm_container
+    from tasks.serving.runtimes import vllm_serve_args
     from tracr.config.models import model_spec
     from tracr.errors import ErrorClass
 
@@ -153,9 +153,9 @@ async def test_container_start_and_stop_times_against_the_process_runtime(
     tmp_path, standin_image, tracr_containers, gpu_host, record_property
 ):
     """The same stand-in server as a container and as a process: time to healthy, time to stop."""
-    from tasks.docker_runtime import start_vllm_container, stop_container, wait_container_healthy
-    from tasks.local_runtimes import vllm_serve_args
-    from tasks.local_server import ServerSpec, find_free_port, start_server, stop_server, wait_until_healthy
+    from tasks.serving.containers import start_vllm_container, stop_container, wait_container_healthy
+    from tasks.serving.process import ServerSpec, find_free_port, start_server, stop_server, wait_until_healthy
+    from tasks.serving.runtimes import vllm_serve_args
     from tracr.config.models import model_spec
     from tracr.serving.process_group import group_alive
     from tracr.testing.fake_vllm import install_fake_vllm
@@ -249,7 +249,7 @@ async def test_a_killed_jobs_container_is_swept_by_the_next_start(
 
 
 def test_device_requests_follow_the_mode_and_the_engines_runtimes():
-    from tasks.docker_runtime import wants_device_request
+    from tasks.serving.containers import wants_device_request
 
     assert wants_device_request((0,), "auto", nvidia_runtime=True)
     assert not wants_device_request((0,), "auto", nvidia_runtime=False)

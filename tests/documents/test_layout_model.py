@@ -31,7 +31,7 @@ TEXT_LAYER = textwrap.dedent(
 WORKERS = textwrap.dedent(
     """
     import asyncio, sys, time
-    from tasks.render_pool import RenderPool
+    from tasks.documents.render_pool import RenderPool
     from tracr.config.job import RenderSettings
 
     def maps(pid):
@@ -59,7 +59,7 @@ WORKER_MODULES = textwrap.dedent(
     """
     import asyncio, json, sys
     import cli.main  # noqa: F401  (what the tracr console script imports at its top)
-    from tasks.render_pool import RenderPool
+    from tasks.documents.render_pool import RenderPool
 
     async def main():
         pool = RenderPool(1)
@@ -121,5 +121,5 @@ def test_render_workers_import_neither_the_cli_that_started_them_nor_tracrs_conf
     modules = set(seen["modules"])
     assert "tracr.documents.pdf" in modules and "pymupdf" in modules  # what a worker runs is there
     assert seen["main_file"] is None  # the parent's main script was not run again as __mp_main__
-    unwanted = {"cli.main", "cli.running", "tasks.render_pool", "tracr.config.job", "pydantic", "yaml", "prefect"}
+    unwanted = {"cli.main", "cli.running", "tasks.documents.render_pool", "tracr.config.job", "pydantic", "yaml", "prefect"}
     assert not modules & unwanted, sorted(modules & unwanted)

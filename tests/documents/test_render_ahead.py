@@ -7,8 +7,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from tasks.render_ahead import RenderAhead
-from tasks.render_pool import RenderPool
+from tasks.documents.render_ahead import RenderAhead
+from tasks.documents.render_pool import RenderPool
 from tests.conftest import make_pdf
 from tracr.config.render import RenderSettings
 from tracr.documents.pdf import render_page_data_url

@@ -53,7 +53,7 @@ async def test_the_automation_is_created_once_and_only_ever_widened() -> None:
     from prefect.automations import Automation
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    import tasks.crash_detection as crash
+    import tasks.run.crash_detection as crash
 
     try:
         await (await Automation.aread(name=crash.AUTOMATION_NAME)).adelete()
@@ -80,7 +80,7 @@ async def test_a_silent_flow_run_is_marked_crashed_and_a_finished_one_is_not() -
     from prefect.events import emit_event
     from prefect.events.schemas.events import ResourceSpecification
 
-    import tasks.crash_detection as crash
+    import tasks.run.crash_detection as crash
 
     silent, finished = await _flow_run(), await _flow_run()
     automation = crash._automation(15)
@@ -110,7 +110,7 @@ async def test_a_silent_flow_run_is_marked_crashed_and_a_finished_one_is_not() -
 
 
 async def test_another_hosts_claim_is_judged_by_its_flow_run_not_by_a_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tasks.claim_liveness import remote_claim_judge
+    from tasks.run.claim_liveness import remote_claim_judge
 
     monkeypatch.setenv("TRACR_GPU_HOST", "node-a")
     run_id = await _flow_run()
@@ -133,7 +133,7 @@ async def test_another_hosts_claim_is_judged_by_its_flow_run_not_by_a_pid(tmp_pa
 RENDER_OWNER = textwrap.dedent(
     """
     import asyncio, os, time
-    from tasks.render_pool import RenderPool
+    from tasks.documents.render_pool import RenderPool
 
     async def main():
         pool = RenderPool(2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.importing import ensure_job, write_run
+from tasks.scoring.importing import ensure_job, write_run
 from tracr.outputs.layout import OutputLayout
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from tasks.scoring import score_job_now
+from tasks.scoring.score import score_job_now
 from tests.conftest import make_pdf
 from tests.scoring.job_tree import GOOD, JOB
 from tracr.config.scoring import ScoreRequest

@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tasks.scoring import score_job_now
+from tasks.scoring.score import score_job_now
 from tests.scoring.job_tree import JOB, build_job
 from tracr.config.scoring import ScoreRequest
 from tracr.index import queries

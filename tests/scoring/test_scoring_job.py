@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.scoring import plan_scoring, score_job_now
+from tasks.scoring.score import plan_scoring, score_job_now
 from tests.scoring.job_tree import JOB, build_job
 from tracr.config.scoring import ModelPrice, ScoreRequest
 from tracr.outputs.files import read_json
@@ -127,7 +127,7 @@ def test_bad_references_name_the_file(tmp_path: Path) -> None:
 
 
 def test_reference_for_a_page_that_failed_everywhere(tmp_path: Path) -> None:
-    from tasks.importing import write_run
+    from tasks.scoring.importing import write_run
     from tracr.outputs.layout import OutputLayout
 
     build_job(tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from tasks.importing import ensure_job, write_run
+from tasks.scoring.importing import ensure_job, write_run
 from tests.conftest import TEST_API_KEY, make_pdf
 from tracr.outputs.layout import OutputLayout
 from tracr.review.judged import agreement, split_votes

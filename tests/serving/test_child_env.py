@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.local_runtimes import server_pass_env, server_spec_for
-from tasks.local_server import start_server, stop_server
-from tasks.render_pool import RenderPool
+from tasks.documents.render_pool import RenderPool
+from tasks.serving.process import start_server, stop_server
+from tasks.serving.runtimes import server_pass_env, server_spec_for
 from tracr.config.models import model_spec
 from tracr.documents.pdf import worker_ready
 from tracr.outputs.layout import OutputLayout
@@ -178,7 +178,7 @@ def test_local_server_child_gets_the_allow_list_its_key_and_nothing_else(tmp_pat
 
 
 def test_tracr_ocr_server_gets_no_key_at_all(tmp_path, secret_parent, monkeypatch):
-    from tasks.local_server import ServerSpec
+    from tasks.serving.process import ServerSpec
 
     report = tmp_path / "child-env.json"
     spec = ServerSpec(
@@ -232,7 +232,7 @@ async def test_vllm_container_gets_only_what_it_asks_for(tmp_path, secret_parent
     """start_vllm_container up to the engine call: the environment handed to Docker (no engine needed)."""
     import prefect_docker.containers
 
-    from tasks.docker_runtime import ContainerStartError, start_vllm_container
+    from tasks.serving.containers import ContainerStartError, start_vllm_container
 
     given: dict[str, object] = {}
 

@@ -124,7 +124,7 @@ def test_presets_can_be_forced_or_turned_off_and_user_flags_win():
 
 
 def test_vllm_command_carries_preset_flags_and_config_overrides():
-    from tasks.local_runtimes import vllm_command
+    from tasks.serving.runtimes import vllm_command
 
     olm = model_spec(model="allenai/olmOCR-2-7B-1025-FP8", mode="local", provider="vllm")
     command = vllm_command(olm, 8123)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.gpu_slots import GpuRequestTooLarge, gpu_limit_name, gpu_slot_usage, reserve_gpus
+from tasks.serving.gpu_slots import GpuRequestTooLarge, gpu_limit_name, gpu_slot_usage, reserve_gpus
 from tracr.serving.gpus import parse_declared_gpus
 from tracr.testing.processes import ServerStartError, stop_process_group, wait_until_http_ok
 
@@ -112,7 +112,7 @@ async def test_limits_are_created_per_gpu_with_limit_one():
 
 
 def _free_port() -> int:
-    from tasks.local_server import find_free_port
+    from tasks.serving.process import find_free_port
 
     return find_free_port()
 
@@ -161,7 +161,7 @@ def prefect_server_with_services(tmp_path):
 HOLDER = textwrap.dedent(
     """
     import asyncio, sys
-    from tasks.gpu_slots import reserve_gpus
+    from tasks.serving.gpu_slots import reserve_gpus
     from tracr.serving.gpus import parse_declared_gpus
 
     async def main():

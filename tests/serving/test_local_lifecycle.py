@@ -85,7 +85,7 @@ def _run_meta(tmp_path: Path, slug: str, job_id: str = "job", run: int = 1) -> d
 
 
 async def _usage(count: int) -> dict[int, int]:
-    from tasks.gpu_slots import gpu_slot_usage
+    from tasks.serving.gpu_slots import gpu_slot_usage
     from tracr.serving.gpus import parse_declared_gpus
 
     return await gpu_slot_usage(parse_declared_gpus(f"{count}x80GB"))
@@ -97,7 +97,7 @@ def _statuses(meta: dict[str, Any]) -> list[str]:
 
 async def test_three_models_on_two_gpus_never_share_one(tmp_path, pdf_factory, fake, monkeypatch):
     """1 + 1 + 2 GPUs on a 2-GPU host: all complete, no GPU is shared, the 2-GPU model waits."""
-    from tasks.gpu_slots import reserve_gpus
+    from tasks.serving.gpu_slots import reserve_gpus
     from tracr.serving.gpus import parse_declared_gpus
 
     pdf_factory("doc.pdf", 5)
@@ -265,7 +265,7 @@ async def test_docker_runtime_without_an_engine_fails_clearly(tmp_path, pdf_fact
 
 
 def test_containers_of_dead_owners_are_the_stale_ones():
-    from tasks.docker_runtime import stale_container_ids
+    from tasks.serving.containers import stale_container_ids
 
     containers = [("a", {"io.tracr.owner-pid": str(os.getpid())}), ("b", {"io.tracr.owner-pid": "999999999"}), ("c", {})]
     assert stale_container_ids(containers, lambda pid: pid == os.getpid()) == ["b"]
@@ -296,7 +296,7 @@ async def test_settings_that_differ_get_their_own_server(tmp_path, pdf_factory, 
 
 
 async def test_cancel_while_waiting_for_gpus_takes_nothing(tmp_path, pdf_factory, fake):
-    from tasks.gpu_slots import reserve_gpus
+    from tasks.serving.gpu_slots import reserve_gpus
     from tracr.serving.gpus import parse_declared_gpus
 
     pdf_factory("doc.pdf", 1)
@@ -364,8 +364,8 @@ ORPHAN = textwrap.dedent(
 
 
 async def test_a_server_dies_with_its_killed_flow_and_the_next_start_sweeps_what_is_left(tmp_path, pdf_factory, fake):
-    from tasks.local_server import ServerSpec, find_free_port, start_server, wait_until_healthy
-    from tasks.server_registry import ServerRecord, write_record
+    from tasks.serving.process import ServerSpec, find_free_port, start_server, wait_until_healthy
+    from tasks.serving.registry import ServerRecord, write_record
 
     pdf_factory("doc.pdf", 1)
     fake.gpus("2x80GB")
@@ -413,8 +413,8 @@ async def test_a_server_dies_with_its_killed_flow_and_the_next_start_sweeps_what
 
 
 async def test_the_sweep_leaves_another_hosts_records_and_servers_alone(tmp_path, fake, monkeypatch):
-    from tasks.local_server import ServerSpec, find_free_port, start_server, wait_until_healthy
-    from tasks.server_registry import ServerRecord, servers_dir, stop_servers_of_flow_run, sweep_stale_servers, write_record
+    from tasks.serving.process import ServerSpec, find_free_port, start_server, wait_until_healthy
+    from tasks.serving.registry import ServerRecord, servers_dir, stop_servers_of_flow_run, sweep_stale_servers, write_record
 
     port = find_free_port()
     command = [str(tmp_path / "bin" / "vllm"), "serve", "org/m", "--served-model-name", "org/m", "--port", str(port)]
@@ -452,8 +452,8 @@ async def test_tracr_vllm_env_points_at_another_executable(tmp_path, pdf_factory
 
 
 async def test_cancel_hook_backstop_stops_a_flow_runs_servers_by_pid_file(tmp_path, fake):
-    from tasks.local_server import ServerSpec, find_free_port, start_server, wait_until_healthy
-    from tasks.server_registry import ServerRecord, servers_dir, stop_servers_of_flow_run, write_record
+    from tasks.serving.process import ServerSpec, find_free_port, start_server, wait_until_healthy
+    from tasks.serving.registry import ServerRecord, servers_dir, stop_servers_of_flow_run, write_record
 
     port = find_free_port()
     command = [str(tmp_path / "bin" / "vllm"), "serve", "org/m", "--served-model-name", "org/m", "--port", str(port)]

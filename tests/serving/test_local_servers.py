@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.local_server import ServerStartError
-from tasks.local_servers import LocalEndpoint, LocalServers, ServerSession
+from tasks.serving.process import ServerStartError
+from tasks.serving.shared import LocalEndpoint, LocalServers, ServerSession
 from tracr.config.job import ModelSpec, RenderSettings
 from tracr.config.models import model_spec
 from tracr.outputs.layout import RunLocation

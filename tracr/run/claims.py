@@ -7,7 +7,7 @@ second submission of the same config finds the claim and reports the active job
 instead of starting another. A claim of this host whose pid is dead is stale and
 taken over. A claim of another host cannot be judged by pid (another machine or
 PID namespace): the caller passes ``remote_live``, which asks the Prefect server
-whether the holder's flow run is still running (``tasks.claim_liveness``); without
+whether the holder's flow run is still running (``tasks.run.claim_liveness``); without
 one, another host's claim is assumed live. ``--force`` runs beside a live claim without
 touching it.
 """
@@ -30,7 +30,7 @@ from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
 from tracr.serving.host import host_id, is_this_host
 
-#: Judges a claim of another host (its flow run still running?); see ``tasks.claim_liveness``.
+#: Judges a claim of another host (its flow run still running?); see ``tasks.run.claim_liveness``.
 RemoteLiveness = Callable[[dict[str, Any]], bool]
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Names, resource ids and payloads of tracr's run lifecycle events.
 
-Events go to Prefect (``tasks/run_events.py`` emits them) so automations can react:
+Events go to Prefect (``tasks/run/events.py`` emits them) so automations can react:
 notify on ``tracr.run.failed``, page someone on ``tracr.run.page-failures``.
 Payloads hold counts, status and error classes only: never a key, never page text.
 """

@@ -1,6 +1,6 @@
 """Scoring one job: match ground truth to the job's pages, score every model, summarise.
 
-Pure given its inputs: the caller (``tasks/scoring.py``) reads the output tree and the
+Pure given its inputs: the caller (``tasks/scoring/score.py``) reads the output tree and the
 reference files and passes plain values here; what comes back are the rows of
 ``scores/health.jsonl`` and ``scores/tests.jsonl`` and the payload of
 ``scores/summary.json`` (names in :mod:`tracr.outputs.layout`).

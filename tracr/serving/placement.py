@@ -1,7 +1,7 @@
 """Which host a job with local models goes to: a choice from the GPU inventory each host publishes.
 
 Each host's GPUs are Prefect limits ``tracr-gpu-<host>-<i>`` (one per GPU, limit 1;
-``tasks/gpu_slots.py``). The limits a host has published are its inventory; their
+``tasks/serving/gpu_slots.py``). The limits a host has published are its inventory; their
 active slots say which are busy, and the flow runs not yet finished on each host's
 work queue say how much is already sent there. A job goes to a host that can hold
 its largest local server at all (enough GPUs), the least loaded one (runs sent and

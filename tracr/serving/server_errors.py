@@ -8,11 +8,28 @@ sees "out of GPU memory: lower max_model_len ..." instead of a 200-line trace.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from tracr.errors import HINTS, ErrorClass
+from tracr.errors import HINTS, ErrorClass, TracrError
 
-__all__ = ["ServerDiagnosis", "classify_server_log", "NO_CAUSE"]
+__all__ = ["ServerDiagnosis", "ServerDied", "ServerDeath", "classify_server_log", "never_dies", "NO_CAUSE"]
+
+
+class ServerDied(TracrError, RuntimeError):
+    """A local server exited while runs were using it; carries its class (from the log) and a hint."""
+
+    default_class = ErrorClass.DIED_WHILE_SERVING
+
+
+ServerDeath = Callable[[], ServerDied | None]
+"""Polls a server: ``None`` while it serves, the :class:`ServerDied` error once it has exited."""
+
+
+def never_dies() -> ServerDied | None:
+    """The :data:`ServerDeath` of an endpoint with no process to watch (a hosted API, a container)."""
+    return None
+
 
 #: Classes that say only "it failed": a log that names the cause wins over them.
 NO_CAUSE = frozenset({ErrorClass.UNKNOWN, ErrorClass.SERVER_START})

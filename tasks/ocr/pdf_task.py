@@ -19,9 +19,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Cancelled, State
 
-from tasks.ocr_request import FatalModelError, OcrResult
-from tasks.page_engines import PageEngine
-from tasks.termination import STOPS, is_stop
+from tasks.ocr.page_engines import PageEngine
+from tasks.ocr.request import FatalModelError, OcrResult
+from tasks.run.termination import STOPS, is_stop
 from tracr.errors import ErrorClass
 from tracr.outputs.files import OutputWriteError, write_text_atomic
 from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text

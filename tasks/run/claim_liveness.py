@@ -1,7 +1,7 @@
 """Judging another host's claim by its flow run on the Prefect server, not by a pid.
 
 A claim's pid means nothing on another host, so its liveness is its flow run's:
-a run in an end state (``Crashed`` by ``tasks.crash_detection`` after its process
+a run in an end state (``Crashed`` by ``tasks.run.crash_detection`` after its process
 died, or ``Cancelled``/``Failed``/``Completed`` without releasing the claim) no
 longer holds it. A claim without a flow run id, or one the server cannot answer
 for, is assumed live: refusing a duplicate is the safe mistake.

@@ -1,7 +1,7 @@
 """The one OCR call path: an OpenAI-compatible streaming chat completion per page.
 
 Hosted providers, vLLM and the built-in CPU server are all reached through
-``openai.AsyncOpenAI``, whose streamed body is read by ``tasks/chat_stream.py``.
+``openai.AsyncOpenAI``, whose streamed body is read by ``tasks/ocr/chat_stream.py``.
 Streaming gives time to first token; retries with backoff
 cover 429s, 5xx, timeouts, dropped connections and malformed bodies; the outcome is
 always a result (text or error), never an exception, so one bad page cannot stop a run.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx2
 import openai
 
-from tasks.chat_stream import IncompleteResponse, read_chat_stream
+from tasks.ocr.chat_stream import IncompleteResponse, read_chat_stream
 from tracr.errors import ErrorClass, TracrError
 from tracr.run.retry import FATAL_FOR_RUN, RetryPolicy
 

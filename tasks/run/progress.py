@@ -12,13 +12,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 
-from tasks.ocr_pdf import RunContext
-from tasks.run_events import emit_run_event
+from tasks.run.events import emit_run_event
 from tracr.config.job import JobConfig
+from tracr.outputs.rollup import Rollup
 from tracr.outputs.slugs import slugify
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.plan import RunPlan
@@ -28,6 +28,13 @@ from tracr.run.state import RunStatus
 __all__ = ["RunProgress", "PROGRESS_INTERVAL_S"]
 
 PROGRESS_INTERVAL_S = 2.0
+
+
+class RunContext(Protocol):
+    """What progress reads of a run's live state (the OCR tasks' context has it)."""
+
+    rollup: Rollup
+    error_counts: dict[str, int]
 
 
 def _artifact_key(plan: RunPlan, suffix: str) -> str:

@@ -30,7 +30,6 @@ __all__ = [
     "ServerSpec",
     "ServerHandle",
     "ServerStartError",
-    "ServerDied",
     "find_free_port",
     "running_server",
     "start_server",
@@ -45,12 +44,6 @@ class ServerStartError(TracrError, RuntimeError):
     """A local server did not become healthy; the message carries its log's last lines."""
 
     default_class = ErrorClass.SERVER_START
-
-
-class ServerDied(TracrError, RuntimeError):
-    """A local server exited while runs were using it; carries its class (from the log) and a hint."""
-
-    default_class = ErrorClass.DIED_WHILE_SERVING
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ a ``prefect.flow-run.heartbeat`` event every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 seconds (tracr's processes default it to 30 s), so a proactive automation that
 expects the next heartbeat (or an end state) within a few beats marks the silent
 ones ``Crashed`` (Prefect's documented zombie-flow recipe). Then their claims
-are stale from any host (``tasks.claim_liveness``) and ``--resume`` works without
+are stale from any host (``tasks.run.claim_liveness``) and ``--resume`` works without
 a manual cancel.
 
 The automation covers tracr's own flows only (matched by flow name), never other
@@ -70,7 +70,7 @@ def _automation(window_s: float) -> Automation:
         name=AUTOMATION_NAME,
         description=(
             f"tracr flow runs that send no heartbeat for {window_s:.0f} s ({BEATS_MISSED} beats) lost their process: "
-            "marked Crashed, so their claims are stale and --resume continues them (tasks/crash_detection.py)."
+            "marked Crashed, so their claims are stale and --resume continues them (tasks/run/crash_detection.py)."
         ),
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},

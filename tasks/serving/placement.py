@@ -1,7 +1,7 @@
 """Placement I/O: publish this host's GPUs, read every host's, submit a job to the host that fits.
 
 A host publishes its inventory by creating its per-GPU limits (``tracr gpus publish``
-at worker start; ``tasks/gpu_slots.py`` would create them on first use anyway).
+at worker start; ``tasks/serving/gpu_slots.py`` would create them on first use anyway).
 ``tracr submit`` reads all limits, chooses with :func:`tracr.serving.placement.choose_host`
 and runs the ``ocr-job`` deployment on that host's work queue (each host's worker
 polls a queue named after it, ``prefect worker start --work-queue <host>``).
@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from tasks.gpu_slots import ensure_gpu_limits, gpu_host
+from tasks.serving.gpu_slots import ensure_gpu_limits, gpu_host
 from tracr.serving.gpus import current_inventory
 from tracr.serving.placement import HostGpus, choose_host, hosts_from_limits
 

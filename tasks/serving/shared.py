@@ -22,8 +22,8 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
-from tasks.local_runtimes import serve_key
-from tasks.local_server import ServerDied, ServerStartError, log_tail
+from tasks.serving.process import ServerStartError, log_tail
+from tasks.serving.runtimes import serve_key
 from tracr.config.job import ModelSpec
 from tracr.config.models import LocalServerModel
 from tracr.errors import ErrorClass
@@ -31,25 +31,15 @@ from tracr.outputs.layout import RunLocation
 from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
-from tracr.serving.server_errors import classify_server_log
+from tracr.serving.server_errors import ServerDeath, ServerDied, classify_server_log, never_dies
 
 __all__ = [
     "LocalServers",
     "ServerSession",
     "LocalEndpoint",
-    "ServerDeath",
-    "never_dies",
 ]
 
 #: The providers whose runs need a local server from the ``local-model-server`` flow.
-
-ServerDeath = Callable[[], ServerDied | None]
-"""Polls a server: ``None`` while it serves, the :class:`ServerDied` error once it has exited."""
-
-
-def never_dies() -> ServerDied | None:
-    """The :data:`ServerDeath` of an endpoint with no process to watch (a hosted API, a container)."""
-    return None
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[Any]:

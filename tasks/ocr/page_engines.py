@@ -14,15 +14,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
-from tasks.local_servers import ServerDeath, never_dies
-from tasks.model_targets import block_endpoint
-from tasks.ocr_request import FatalModelError, OcrClient, OcrResult
-from tasks.render_pool import RenderPool
+from tasks.documents.render_pool import RenderPool
+from tasks.ocr.model_targets import block_endpoint
+from tasks.ocr.request import FatalModelError, OcrClient, OcrResult
 from tracr.config.models import ApiModel, BlockModel, EndpointModel, KeyedModel, LocalServerModel, TextLayerModel
 from tracr.config.render import RenderSettings
 from tracr.errors import ErrorClass
 from tracr.run.plan import RunPlan
 from tracr.run.retry import RetryPolicy
+from tracr.serving.server_errors import ServerDeath, never_dies
 
 __all__ = ["PageEngine", "ChatPageEngine", "TextLayerEngine", "ServedEndpoint", "engine_for"]
 

@@ -11,7 +11,7 @@ import asyncio
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from tasks.render_ahead import RenderAhead, RenderArgs
+from tasks.documents.render_ahead import RenderAhead, RenderArgs
 from tracr.config.job import RenderSettings
 from tracr.documents.pdf import page_text_markdown, render_page_data_url, timed_page_text_markdown, worker_count, worker_ready
 from tracr.serving.child_env import child_environment, host_pass_env
@@ -39,7 +39,7 @@ class RenderPool:
         return [self._executor.submit(worker_ready) for _ in range(self.workers)]
 
     def render_ahead(self, pdf_path: str, pages: list[int], render: RenderSettings) -> None:
-        """Render these pages on one worker until the first :meth:`data_url` (see ``tasks/render_ahead.py``)."""
+        """Render these pages on one worker until the first :meth:`data_url` (see ``tasks/documents/render_ahead.py``)."""
         self._ahead = RenderAhead(self._executor, pdf_path, pages, _render_args(render))
 
     async def warm(self) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from blocks.model_target import BLOCK_TYPE_SLUG, ModelTarget
-from tasks.ocr_request import FatalModelError
+from tasks.ocr.request import FatalModelError
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.models import BlockModel
 from tracr.errors import ErrorClass, TracrError

@@ -34,7 +34,7 @@ from prefect.context import TagsContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Cancelling
 
-from tasks.termination import stop_reason, stop_requested
+from tasks.run.termination import stop_reason, stop_requested
 from tracr.outputs.layout import OutputLayout
 from tracr.run.claims import claim_is_live, claim_of_flow_run, release_claim
 from tracr.run.recorder import record_abandoned_runs
@@ -93,7 +93,7 @@ async def run_until_cancelled(coros: Iterable[Awaitable[Any]], poll_s: float = C
 
     A cancel is a ``Cancelling`` state on the API (``tracr cancel``, the UI) or a
     stop this process asked for (SIGTERM or Ctrl-C to ``tracr run``,
-    :mod:`tasks.termination`). Every coroutine is then cancelled and awaited, so
+    :mod:`tasks.run.termination`). Every coroutine is then cancelled and awaited, so
     each records its own ending before this returns; a stop asked before the
     work starts starts none of it.
     """

@@ -1,7 +1,7 @@
 """Launch commands for ``mode: local`` runtimes.
 
 Each runtime becomes a :class:`ServerSpec` for the general lifecycle in
-:mod:`tasks.local_server`; only the command line differs between them.
+:mod:`tasks.serving.process`; only the command line differs between them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import shlex
 import sys
 
-from tasks.local_server import ServerSpec, find_free_port
+from tasks.serving.process import ServerSpec, find_free_port
 from tracr.config.models import LocalServerModel, OcrServerModel, VllmDockerModel, VllmModel, VllmProcessModel
 from tracr.outputs.layout import RunLocation
 from tracr.serving.vllm_presets import match_preset, merge_serve_args

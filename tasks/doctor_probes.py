@@ -137,7 +137,7 @@ def storage_check(outputs_root: Path) -> Check:
         return check_storage(None, None, f"{outputs_root} does not exist yet: checked by the first job")
     if get_current_settings().api.url:  # the id other hosts published (never a temporary server's)
         try:
-            from tasks.storage_check import probe_with_published
+            from tasks.outputs.storage_check import probe_with_published
 
             probe, published = asyncio.run(asyncio.wait_for(probe_with_published(outputs_root), PREFECT_TIMEOUT_S))
             return check_storage(probe, published)
@@ -147,7 +147,7 @@ def storage_check(outputs_root: Path) -> Check:
 
 
 async def _lookup_blocks(names: list[str]) -> dict[str, object]:
-    from tasks.model_targets import load_model_target
+    from tasks.ocr.model_targets import load_model_target
 
     return {name: await load_model_target(name) for name in dict.fromkeys(names)}
 

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tasks.local_server import ServerStartError
+from tasks.serving.process import ServerStartError
 from tracr.config.models import VllmModel
 from tracr.errors import HINTS, ErrorClass
 from tracr.serving.fit_check import FitReport, ModelShape, check_fit, dtype_bytes, shape_from_model_dir

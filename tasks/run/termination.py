@@ -4,7 +4,7 @@
 thread (``cli/running.py``); Prefect installs no handler of its own off the main
 thread, so a signal cannot surface as a ``TerminationSignal`` in the middle of a
 page. The main thread calls :func:`request_stop`; the job flow's cancel watcher
-(:func:`tasks.cancellation.run_until_cancelled`) waits on :func:`stop_requested`
+(:func:`tasks.run.cancellation.run_until_cancelled`) waits on :func:`stop_requested`
 and cancels the runs exactly as ``tracr cancel`` does, so the records and
 Prefect's states say ``cancelled`` alike.
 

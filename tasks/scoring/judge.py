@@ -1,6 +1,6 @@
 """An LLM judge over a job's pages: OpenAI-compatible vision model, both orders, votes, early stop, cost.
 
-The call path is the OCR models' own (:class:`tasks.ocr_request.OcrClient` over
+The call path is the OCR models' own (:class:`tasks.ocr.request.OcrClient` over
 ``openai.AsyncOpenAI``, retries included); the key comes from an environment variable
 named on the command line and is never written anywhere. Each pair of outputs of a page
 is judged with :func:`tracr.scoring.judge.judge_pair` (both orders, a win only when both
@@ -21,8 +21,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from tasks.ocr_request import OcrClient
-from tasks.scoring import load_markdown, plan_scoring
+from tasks.ocr.request import OcrClient
+from tasks.scoring.score import load_markdown, plan_scoring
 from tracr.config.scoring import ScoreRequest
 from tracr.documents.pdf import render_page_data_url
 from tracr.errors import ErrorClass, TracrError

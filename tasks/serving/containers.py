@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.local_runtimes import server_pass_env
-from tasks.local_server import HealthWatch, ServerStartError, find_free_port, wait_listed
+from tasks.serving.process import HealthWatch, ServerStartError, find_free_port, wait_listed
+from tasks.serving.runtimes import server_pass_env
 from tracr.config.models import VllmDockerModel
 from tracr.errors import ErrorClass
 from tracr.serving.child_env import container_environment, host_pass_env
@@ -256,7 +256,7 @@ def _save_logs(server: DockerServer) -> None:
 
 
 async def wait_container_healthy(server: DockerServer, poll_s: float = 1.0) -> float:
-    """:func:`tasks.local_server.wait_listed` for a container (its log is fetched before an error quotes it)."""
+    """:func:`tasks.serving.process.wait_listed` for a container (its log is fetched before an error quotes it)."""
 
     async def exit_code() -> int | None:
         status, code = await asyncio.to_thread(_container_state, server.container_id)
@@ -305,7 +305,7 @@ def stale_container_ids(containers: Iterable[tuple[str, dict[str, str]]], owner_
 
 def sweep_stale_containers() -> list[str]:
     """Remove vLLM containers left behind by killed flows (found by their tracr labels)."""
-    from tasks.server_registry import process_cmdline
+    from tasks.serving.registry import process_cmdline
 
     with _docker_host().get_client() as client:
         found = client.containers.list(all=True, filters={"label": f"{LABEL_PREFIX}.owner-pid"})

@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from tasks.ocr_request import OcrClient
+from tasks.ocr.request import OcrClient
 from tracr.errors import ErrorClass
 from tracr.run.retry import RetryPolicy
 

@@ -28,6 +28,7 @@ from tasks.run.progress import RunProgress
 from tasks.run.sibling_work import all_or_none
 from tasks.run.termination import TerminationSignal
 from tasks.serving.process import ServerStartError
+from tracr.adapters.records import adapter_record
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.files import OutputWriteError, read_json
 from tracr.outputs.layout import OutputLayout
@@ -74,6 +75,8 @@ def _open_recorder(plan: RunPlan) -> tuple[RunRecorder, bool, float]:
         "render": plan.render.model_dump(),
         "pdf_concurrency": plan.pdf_concurrency,
     }
+    if plan.adapter is not None:
+        settings["adapter"] = adapter_record(plan.adapter, plan.model.keep_furniture)
     recorder = RunRecorder(
         location, {"model": plan.model.public_dict(), "settings": settings, "host": host_info(), "config_digest": plan.config_digest}
     )

@@ -121,6 +121,7 @@ def _run_plans(
                 max_tokens=config.max_tokens_for(spec),
                 temperature=config.temperature_for(spec),
                 render=config.render_for(spec),
+                adapter=config.adapter_for(spec),
                 pdf_concurrency=config.pdf_concurrency,
                 resume=number is not None,
                 config_digest=digest,

@@ -23,6 +23,8 @@ class ErrorClass(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     MALFORMED = "malformed_response"
+    UNPARSEABLE = "unparseable_reply"  # a reply not in its family's format, after the family's retries
+    REPETITION = "repetition"  # a family that drops a page cut off without an end of sequence (DeepSeek-OCR)
     BAD_REQUEST = "bad_request"
     AUTH = "auth"
     NOT_FOUND = "not_found"

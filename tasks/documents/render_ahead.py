@@ -19,7 +19,7 @@ from tracr.documents.pdf import render_page_data_url
 __all__ = ["RenderAhead", "RenderArgs"]
 
 #: ``render_page_data_url``'s settings: longest side in pixels, format, JPEG quality.
-RenderArgs = tuple[int, str, int]
+RenderArgs = tuple[int, str, int, float | None, int | None, int | None, int | None, int | None, int]
 
 
 class RenderAhead:

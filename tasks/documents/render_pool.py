@@ -13,7 +13,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from tasks.documents.render_ahead import RenderAhead, RenderArgs
 from tracr.config.job import RenderSettings
-from tracr.documents.pdf import page_text_markdown, render_page_data_url, timed_page_text_markdown, worker_count, worker_ready
+from tracr.documents.pdf import (
+    page_anchor_text,
+    page_pdf_data_url,
+    page_text_markdown,
+    render_clip_data_url,
+    render_page_data_url,
+    timed_page_text_markdown,
+    worker_count,
+    worker_ready,
+)
 from tracr.serving.child_env import child_environment, host_pass_env
 from tracr.serving.process_group import start_pool_worker
 from tracr.serving.spawn_env import EnvSpawnContext
@@ -54,6 +63,32 @@ class RenderPool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, render_page_data_url, pdf_path, page, *args)
 
+    async def crop_data_url(
+        self,
+        pdf_path: str,
+        page: int,
+        clip: tuple[float, float, float, float],
+        render: RenderSettings,
+        *,
+        angle: int = 0,
+        min_side_px: int = 28,
+        max_aspect: float | None = None,
+    ) -> str:
+        """Part of the page (``clip`` in fractions of it) at the page's zoom; see :func:`render_clip_data_url`."""
+        loop = asyncio.get_running_loop()
+        args = (pdf_path, page, clip, angle, min_side_px, max_aspect, *_render_args(render))
+        return await loop.run_in_executor(self._executor, render_clip_data_url, *args)
+
+    async def page_pdf_data_url(self, pdf_path: str, page: int) -> str:
+        """The page alone as a one-page PDF ``data:`` URL."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, page_pdf_data_url, pdf_path, page)
+
+    async def anchor_text(self, pdf_path: str, page: int) -> str:
+        """The page's text layer as olmOCR v1's prompt wants it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, page_anchor_text, pdf_path, page)
+
     async def text_markdown(self, pdf_path: str, page: int) -> str:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, page_text_markdown, pdf_path, page)
@@ -70,7 +105,7 @@ class RenderPool:
 
 
 def _render_args(render: RenderSettings) -> RenderArgs:
-    return (render.longest_side_px, render.format, render.jpeg_quality)
+    return render.args()
 
 
 _shared: RenderPool | None = None

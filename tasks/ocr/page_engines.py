@@ -3,22 +3,31 @@
 ``ChatPageEngine`` renders the page and asks an OpenAI-compatible endpoint (hosted
 API, vLLM, or the built-in CPU OCR server). ``TextLayerEngine`` is the zero-cost
 baseline: the PDF's own text layer as Markdown. Both return an :class:`OcrResult`.
-:func:`engine_for` picks the engine, and its endpoint, by the model's kind.
+:func:`engine_for` picks the engine, and its endpoint, by the model's kind and the
+adapter's engine (MinerU2.5's layout then blocks: ``layout_engine.py``; Mistral OCR: ``mistral_engine.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
 from tasks.documents.render_pool import RenderPool
+from tasks.ocr.layout_engine import LayoutThenBlocksEngine
+from tasks.ocr.mistral_engine import MistralOcrEngine
 from tasks.ocr.model_targets import block_endpoint
 from tasks.ocr.request import FatalModelError, OcrClient, OcrResult
+from tracr.adapters.registry import GENERIC
+from tracr.adapters.requests import build_messages
+from tracr.adapters.retry_rules import Attempt, first_attempt, judge_reply
+from tracr.adapters.spec import Adapter, EngineKind, ImagePrep, Sampling
 from tracr.config.models import ApiModel, BlockModel, EndpointModel, KeyedModel, LocalServerModel, TextLayerModel
 from tracr.config.render import RenderSettings
+from tracr.documents.images import data_url_image_size
 from tracr.errors import ErrorClass
 from tracr.run.plan import RunPlan
 from tracr.run.retry import RetryPolicy
@@ -44,24 +53,81 @@ class PageEngine(Protocol):
 
 
 class ChatPageEngine:
-    """Render in the pool, then one streaming chat completion with the image."""
+    """Render in the pool, then ask as the model's family asks, and read the reply its way.
 
-    def __init__(
-        self, pool: RenderPool, client: OcrClient, render: RenderSettings, prompt: str, max_tokens: int, temperature: float
-    ) -> None:
+    The family's retry rule may ask again (another temperature, the page re-rendered
+    rotated); transport retries happen inside the client. A reply the parser changed is
+    kept raw beside the page; one it cannot read fails the page with the raw reply kept.
+    """
+
+    def __init__(self, pool: RenderPool, client: OcrClient, render: RenderSettings, adapter: Adapter, keep_furniture: bool = False) -> None:
         self.pool = pool
         self.client = client
         self.render = render
-        self.prompt = prompt
-        self.max_tokens = max_tokens
-        self.temperature = temperature
+        self.adapter = adapter
+        self.keep_furniture = keep_furniture
 
-    async def run_page(self, pdf_path: str, page: int) -> OcrResult:
+    async def _image(self, pdf_path: str, page: int, rotation: int) -> str:
+        render = self.render if not rotation else self.render.model_copy(update={"rotation": rotation})
+        return await self.pool.data_url(pdf_path, page, render)
+
+    async def _ask(self, pdf_path: str, page: int, attempt: Attempt, anchor: str) -> OcrResult:
         try:
-            image_url = await self.pool.data_url(pdf_path, page, self.render)
+            image_url = await self._image(pdf_path, page, attempt.rotation)
         except Exception as exc:  # a page PyMuPDF cannot draw fails alone
             return OcrResult(text=None, attempts=0, error=f"render failed: {exc}"[:300], error_class=ErrorClass.RENDER)
-        return await self.client.ocr(image_url, prompt=self.prompt, max_tokens=self.max_tokens, temperature=self.temperature)
+        width, height = data_url_image_size(image_url) if self.adapter.fills_image_size else (0, 0)
+        messages = build_messages(self.adapter, image_url, width=width, height=height, anchor_text=anchor)
+        sampling = self.adapter.sampling.request_kwargs()
+        sampling["temperature"] = attempt.temperature
+        if attempt.top_p is not None:
+            sampling["top_p"] = attempt.top_p
+        return await self.client.complete(messages, sampling)
+
+    async def run_page(self, pdf_path: str, page: int) -> OcrResult:
+        adapter = self.adapter
+        anchor = await self.pool.anchor_text(pdf_path, page) if "{anchor_text}" in adapter.text else ""
+        attempt = first_attempt(adapter)
+        spent = _Spent()
+        while True:
+            result = spent.add(await self._ask(pdf_path, page, attempt, anchor))
+            if not result.ok or adapter.parser == "none":
+                return result
+            raw = result.text or ""
+            # Structured replies (HTML, DocTags) take milliseconds to read: off the event loop, so other pages stream on.
+            judge = functools.partial(judge_reply, adapter, attempt, raw, result.finish_reason, keep_furniture=self.keep_furniture)
+            verdict = judge() if adapter.parser == "plain" else await asyncio.to_thread(judge)
+            if verdict.retry is not None:
+                attempt = verdict.retry
+                continue
+            result.raw = raw
+            if verdict.page is None:
+                result.text, result.error, result.error_class = None, verdict.reason[:300], verdict.failure
+                return result
+            result.text = verdict.page.markdown
+            result.dropped = verdict.page.dropped
+            result.reply_meta = dict(verdict.page.meta) or None
+            return result
+
+
+class _Spent:
+    """Attempts, tokens and time of every request a page took (a family's retries included)."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.latency = 0.0
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def add(self, result: OcrResult) -> OcrResult:
+        self.attempts += result.attempts
+        self.latency += result.latency_s or 0.0
+        self.input_tokens += result.input_tokens or 0
+        self.output_tokens += result.output_tokens or 0
+        if self.attempts > result.attempts:  # a second request: report the page's totals
+            result.attempts, result.latency_s = self.attempts, self.latency
+            result.input_tokens, result.output_tokens = self.input_tokens, self.output_tokens
+        return result
 
 
 class TextLayerEngine:
@@ -82,6 +148,17 @@ class TextLayerEngine:
             return OcrResult(text=None, attempts=1, error=f"text extraction failed: {exc}"[:300], error_class=ErrorClass.RENDER)
         # The extraction's own time (a page waiting for a free worker is not slower); no tokens are streamed: no TTFT.
         return OcrResult(text=text, attempts=1, latency_s=elapsed, ttft_s=None, input_tokens=0, output_tokens=0, finish_reason="stop")
+
+
+def _plan_adapter(plan: RunPlan) -> Adapter:
+    """The plan's adapter; a plan made without one asks the generic way with the plan's own settings."""
+    if plan.adapter is not None:
+        return plan.adapter
+    return GENERIC.with_overrides(
+        prompt=plan.prompt,
+        sampling=Sampling(temperature=plan.temperature, max_tokens=plan.max_tokens),
+        image=ImagePrep(longest_side_px=plan.render.longest_side_px),
+    )
 
 
 def _env_key(spec: KeyedModel) -> str:
@@ -128,6 +205,12 @@ async def engine_for(
         return
     async with AsyncExitStack() as stack:
         base_url, api_key, death = await _endpoint(spec, stack, serve)
+        adapter = _plan_adapter(plan)
+        if adapter.engine is EngineKind.MISTRAL_OCR:  # POST /ocr, not a chat completion
+            mistral = MistralOcrEngine(pool, spec, base_url, api_key)
+            stack.push_async_callback(mistral.aclose)
+            yield mistral, death
+            return
         client = OcrClient(
             base_url=base_url,
             api_key=api_key,
@@ -137,4 +220,7 @@ async def engine_for(
             policy=RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s),
         )
         stack.push_async_callback(client.aclose)
-        yield ChatPageEngine(pool, client, plan.render, plan.prompt, plan.max_tokens, plan.temperature), death
+        if adapter.engine is EngineKind.LAYOUT_THEN_BLOCKS:  # MinerU2.5: a layout call, then one call per block
+            yield LayoutThenBlocksEngine(pool, client, plan.render, adapter, spec.keep_furniture), death
+        else:
+            yield ChatPageEngine(pool, client, plan.render, adapter, spec.keep_furniture), death

@@ -72,6 +72,8 @@ def _page_record(page: int, result: OcrResult, chars: int, capped_at: int | None
         chars=chars,
         error=result.error,
         error_class=result.error_class.value if result.error_class else None,
+        dropped=list(result.dropped) or None,
+        reply_meta=result.reply_meta,
     )
 
 
@@ -92,6 +94,11 @@ def store_page(location: RunLocation, pdf_slug: str, page: int, result: OcrResul
     A page that cannot be written fails that page alone (``error_class`` ``write``),
     with the text it cost a model call to get kept aside; its siblings go on.
     """
+    if result.raw is not None and result.raw != result.text:
+        try:  # the reply as it came, for re-parsing and review; losing it costs the page nothing
+            write_text_atomic(location.page_reply(pdf_slug, page), result.raw)
+        except OSError:
+            pass
     if not result.ok:
         return _page_record(page, result, 0)
     text = result.text or ""

@@ -13,7 +13,9 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import httpx2
 import openai
 
@@ -21,7 +23,7 @@ from tasks.ocr.chat_stream import IncompleteResponse, read_chat_stream
 from tracr.errors import ErrorClass, TracrError
 from tracr.run.retry import FATAL_FOR_RUN, RetryPolicy
 
-__all__ = ["OcrClient", "OcrResult", "FatalModelError", "classify_error"]
+__all__ = ["OcrClient", "OcrResult", "FatalModelError", "classify_error", "describe_error", "retry_after_s", "status_class"]
 
 
 @dataclass(slots=True)
@@ -37,6 +39,9 @@ class OcrResult:
     finish_reason: str | None = None
     error: str | None = None
     error_class: ErrorClass | None = None
+    raw: str | None = None  # the reply as it came, when the family's parser changed it (kept beside the page)
+    dropped: tuple[str, ...] = ()
+    reply_meta: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,7 +54,7 @@ class FatalModelError(TracrError, RuntimeError):
     default_class = ErrorClass.AUTH
 
 
-def _retry_after(exc: BaseException) -> float | None:
+def retry_after_s(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     if response is None:
         return None
@@ -60,9 +65,24 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def status_class(status: int) -> ErrorClass:
+    """The class of an HTTP error status (as the SDK's error types map them)."""
+    if status == 429:
+        return ErrorClass.RATE_LIMITED
+    if status in (401, 403):
+        return ErrorClass.AUTH
+    if status == 404:
+        return ErrorClass.NOT_FOUND
+    if status == 408:
+        return ErrorClass.TIMEOUT
+    return ErrorClass.SERVER_ERROR if status >= 500 else ErrorClass.BAD_REQUEST
+
+
 def classify_error(exc: BaseException) -> ErrorClass:
-    """Map an exception from the client or stream to an :class:`ErrorClass`."""
-    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx2.TimeoutException)):
+    """Map an exception from the client or stream (or a plain httpx call, ``raise_for_status`` included) to an :class:`ErrorClass`."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return status_class(exc.response.status_code)
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError, httpx2.TimeoutException, httpx.TimeoutException)):
         return ErrorClass.TIMEOUT
     if isinstance(exc, openai.RateLimitError):
         return ErrorClass.RATE_LIMITED
@@ -77,18 +97,22 @@ def classify_error(exc: BaseException) -> ErrorClass:
         if status >= 500:
             return ErrorClass.SERVER_ERROR
         return ErrorClass.BAD_REQUEST
-    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
+    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, httpx.TransportError)):
         return ErrorClass.CONNECTION
     if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, IncompleteResponse, ValueError, KeyError)):
         return ErrorClass.MALFORMED
     return ErrorClass.UNKNOWN
 
 
-def _describe(exc: BaseException, timeout_s: float | None = None) -> str:
+def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
     """A short error text for metadata that says what happened; never includes request headers."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {str(exc.message)[:300]}"
-    if timeout_s is not None and isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError, httpx2.TimeoutException)):
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}: {exc.response.text[:300]}"
+    if timeout_s is not None and isinstance(
+        exc, (asyncio.TimeoutError, openai.APITimeoutError, httpx2.TimeoutException, httpx.TimeoutException)
+    ):
         return f"no complete answer within the request timeout (timeout_s: {timeout_s:g} s)"
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text[:300]}"
@@ -120,24 +144,12 @@ class OcrClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def _attempt(self, image_url: str, prompt: str, max_tokens: int, temperature: float) -> OcrResult:
+    async def _attempt(self, messages: list[dict[str, Any]], sampling: dict[str, Any]) -> OcrResult:
         started = time.perf_counter()
         async with asyncio.timeout(self.timeout_s):
+            request: dict[str, Any] = {"model": self.model, "messages": messages, **sampling}
             async with self._client.chat.completions.with_streaming_response.create(
-                model=self.model,
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "text", "text": prompt},
-                            {"type": "image_url", "image_url": {"url": image_url}},
-                        ],
-                    }
-                ],
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stream=True,
-                stream_options={"include_usage": True},
+                stream=True, stream_options={"include_usage": True}, **request
             ) as response:
                 reply = await read_chat_stream(response.http_response, started)
         return OcrResult(
@@ -151,16 +163,23 @@ class OcrClient:
         )
 
     async def ocr(self, image_url: str, *, prompt: str, max_tokens: int, temperature: float) -> OcrResult:
-        """OCR one page image; retries transient failures, returns a failed result otherwise.
+        """One page image with a prompt, text first: the generic request (and the judge's)."""
+        content = [{"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": image_url}}]
+        return await self.complete([{"role": "user", "content": content}], {"max_tokens": max_tokens, "temperature": temperature})
 
-        Raises :class:`FatalModelError` for errors every page would hit (auth, unknown model).
+    async def complete(self, messages: list[dict[str, Any]], sampling: dict[str, Any]) -> OcrResult:
+        """One streamed chat completion; retries transient failures, returns a failed result otherwise.
+
+        ``sampling`` holds the completion's settings (``max_tokens``, ``temperature``, ``top_p``,
+        ``stop``, ``extra_body``). Raises :class:`FatalModelError` for errors every page would
+        hit (auth, unknown model).
         """
         attempt = 0
         while True:
             attempt += 1
             try:
                 async with self.in_flight:
-                    result = await self._attempt(image_url, prompt, max_tokens, temperature)
+                    result = await self._attempt(messages, sampling)
                 result.attempts = attempt
                 return result
             except asyncio.CancelledError:
@@ -168,10 +187,10 @@ class OcrClient:
             except Exception as exc:  # every client/stream failure becomes a classified outcome
                 error_class = classify_error(exc)
                 if error_class in FATAL_FOR_RUN:
-                    raise FatalModelError(f"{self.model}: {_describe(exc)}", error_class=error_class) from None
+                    raise FatalModelError(f"{self.model}: {describe_error(exc)}", error_class=error_class) from None
                 if not self.policy.should_retry(error_class, attempt):
                     tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
                     return OcrResult(
-                        text=None, attempts=attempt, error=f"{_describe(exc, self.timeout_s)} ({tries})", error_class=error_class
+                        text=None, attempts=attempt, error=f"{describe_error(exc, self.timeout_s)} ({tries})", error_class=error_class
                     )
-                await asyncio.sleep(self.policy.delay(attempt, _retry_after(exc)))
+                await asyncio.sleep(self.policy.delay(attempt, retry_after_s(exc)))

@@ -59,7 +59,7 @@ def check_gpu_request(model: VllmModel, inventory: GpuInventory) -> None:
 
 def serve_flag(model: VllmModel, flag: str) -> str | None:
     """The value of ``--flag`` in the model's extra args or preset (``--dtype``, ``--kv-cache-dtype``)."""
-    preset = match_preset(model.model, model.vllm_preset)
+    preset = match_preset(model.model, model.preset_choice)
     args = list(preset.args if preset else ()) + list(model.extra_vllm_args)
     value = None
     for i, arg in enumerate(args):
@@ -90,7 +90,7 @@ def model_shape(model: VllmModel) -> ModelShape | None:
     shape = shape_from_model_dir(folder, dtype=dtype, kv_dtype=kv_dtype) if folder else None
     if shape is not None:
         return shape
-    preset = match_preset(model.model, model.vllm_preset)
+    preset = match_preset(model.model, model.preset_choice)
     lowered = model.model.lower()
     weight_b = (
         dtype_bytes(dtype)

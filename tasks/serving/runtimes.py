@@ -49,7 +49,7 @@ def vllm_executable(model: VllmProcessModel) -> list[str]:
 
 def vllm_serve_args(model: VllmModel, port: int, host: str = "127.0.0.1") -> list[str]:
     """Everything after ``vllm``: ``serve <model>`` with tracr's flags, the preset's, then the user's."""
-    preset = match_preset(model.model, model.vllm_preset)
+    preset = match_preset(model.model, model.preset_choice)
     limit_mm = {"video": 0, **(preset.limit_mm_per_prompt if preset else {})}
     args = [
         "serve",

@@ -257,7 +257,7 @@ def test_reused_by_later_commands_with_live_progress_in_a_terminal(shared, tmp_p
     started = time.monotonic()
     cancel = _tracr(["cancel", "no-such-job"], env)
     cancel_s = time.monotonic() - started
-    assert cancel.returncode == 1 and "nothing to cancel" in cancel.stderr and "Traceback" not in cancel.stderr, cancel.stderr
+    assert cancel.returncode == 0 and "nothing to cancel" in cancel.stderr and "Traceback" not in cancel.stderr, cancel.stderr
     started = time.monotonic()
     resume = _tracr(["run", str(config), "--outputs", str(tmp_path / "out"), "--resume"], env)
     resume_s = time.monotonic() - started

@@ -12,14 +12,18 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tracr.adapters.registry import GENERIC, match_adapter
+from tracr.adapters.spec import Adapter, ImagePrep, Sampling
+from tracr.config.adapters import CustomAdapter
 from tracr.config.inputs import InputError, discover_pdfs
-from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec
+from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec, TextLayerModel
 from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.config.render import RenderSettings
 from tracr.config.scoring import ScoringConfig
@@ -80,6 +84,7 @@ class JobConfig(_Strict):
         None, ge=1, description="Failed pages that emit tracr.run.page-failures (overrides the ratio)."
     )
     models: list[ModelSpec] = Field(min_length=1)
+    adapters: list[CustomAdapter] = Field(default_factory=list, description="The job's own adapters (docs/supported-models.md).")
     scoring: ScoringConfig | None = Field(None, description="References, prices and score-at-the-end (docs/scoring.md).")
 
     @field_validator("job_id")
@@ -114,26 +119,91 @@ class JobConfig(_Strict):
             seen[spec.slug] = index
         return self
 
+    @model_validator(mode="after")
+    def _adapters_exist(self) -> JobConfig:
+        custom = [adapter.build() for adapter in self.adapters]
+        names = [adapter.name for adapter in self.adapters]
+        for name in {n for n in names if names.count(n) > 1}:
+            raise ValueError(f"adapters: {name!r} is defined twice")
+        for index, spec in enumerate(self.models):
+            if spec.adapter is not None:
+                try:
+                    match_adapter(spec.model, spec.adapter, custom)
+                except KeyError as exc:
+                    raise ValueError(f"models[{index}].adapter: {exc.args[0]}") from None
+        return self
+
+    def adapter_for(self, spec: ModelSpec) -> Adapter | None:
+        """How ``spec`` is asked: its registry entry with the model's own settings on top; None for the text layer.
+
+        A model matched by no entry (or ``adapter: none``) gets the job's prompt, tokens,
+        temperature and render size, as before adapters existed.
+        """
+        if isinstance(spec, TextLayerModel):
+            return None
+        adapter = match_adapter(spec.model, spec.adapter, [custom.build() for custom in self.adapters])
+        if adapter.name == GENERIC.name:
+            adapter = adapter.with_overrides(
+                prompt=self.prompt,
+                sampling=Sampling(temperature=self.temperature, max_tokens=self.max_tokens),
+                image=ImagePrep(longest_side_px=self.render.longest_side_px),
+            )
+        changes: dict[str, Any] = {}
+        if spec.prompt is not None:
+            changes["prompt"] = spec.prompt
+        if spec.max_tokens is not None or spec.temperature is not None:
+            changes["sampling"] = replace(
+                adapter.sampling,
+                max_tokens=spec.max_tokens or adapter.sampling.max_tokens,
+                temperature=adapter.sampling.temperature if spec.temperature is None else spec.temperature,
+            )
+        if spec.render is not None:
+            changes["image"] = ImagePrep(longest_side_px=spec.render.longest_side_px)
+        return adapter.with_overrides(**changes) if changes else adapter
+
     @property
     def page_selection(self) -> PageSelection:
         return parse_page_selection(self.pages)
 
     def prompt_for(self, spec: ModelSpec) -> str:
-        return spec.prompt or self.prompt
+        adapter = self.adapter_for(spec)
+        return adapter.text if adapter is not None else spec.prompt or self.prompt
 
     def max_tokens_for(self, spec: ModelSpec) -> int:
-        return spec.max_tokens or self.max_tokens
+        adapter = self.adapter_for(spec)
+        return adapter.sampling.max_tokens if adapter is not None else spec.max_tokens or self.max_tokens
 
     def render_for(self, spec: ModelSpec) -> RenderSettings:
-        return spec.render or self.render
+        """The model's render block, else its adapter's image preparation in the job's image format."""
+        if spec.render is not None:
+            return spec.render
+        adapter = self.adapter_for(spec)
+        if adapter is None or adapter.name == GENERIC.name:
+            return self.render
+        image = adapter.image
+        return self.render.model_copy(
+            update={
+                "longest_side_px": image.longest_side_px or self.render.longest_side_px,
+                "dpi": image.dpi,
+                "shortest_side_px": image.shortest_side_px,
+                "min_shortest_side_px": image.min_shortest_side_px,
+                "max_pixels": image.max_pixels,
+                "exact_px": image.exact_px,
+            }
+        )
 
     def temperature_for(self, spec: ModelSpec) -> float:
+        adapter = self.adapter_for(spec)
+        if adapter is not None:
+            return adapter.sampling.temperature
         return self.temperature if spec.temperature is None else spec.temperature
 
     def public_dict(self) -> dict[str, Any]:
         """The normalised config without secrets, as recorded in job metadata."""
-        data = self.model_dump(mode="json", exclude={"models"})
+        data = self.model_dump(mode="json", exclude={"models", "adapters"})
         data["models"] = [spec.public_dict() for spec in self.models]
+        if self.adapters:  # left out when there are none, so older configs keep their digest
+            data["adapters"] = [adapter.model_dump(mode="json", exclude_none=True) for adapter in self.adapters]
         return data
 
 

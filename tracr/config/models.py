@@ -74,7 +74,12 @@ class ModelBase(BaseModel):
     prompt: str | None = None
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
-    render: RenderSettings | None = Field(None, description="Per-model image settings; defaults to the job's.")
+    render: RenderSettings | None = Field(None, description="Per-model image settings; defaults to the adapter's, then the job's.")
+    adapter: str | None = Field(
+        None,
+        description="Registry entry or custom adapter to ask the model with; `none` for the generic prompt; default: matched by model id.",
+    )
+    keep_furniture: bool = Field(False, description="Keep page headers, footers, page numbers and watermarks the family's reply marks.")
     max_page_chars: int = Field(
         500_000,
         ge=1,
@@ -112,6 +117,9 @@ class ModelBase(BaseModel):
         """The kind's own fields, never a secret, for metadata and parameters."""
         data = self.model_dump(mode="json", exclude={"api_key"})
         data.update(kind=self.kind, slug=self.slug, api_key_source=self.api_key_source)
+        for key, default in (("adapter", None), ("keep_furniture", False)):
+            if data.get(key) == default:
+                data.pop(key, None)  # configs without them keep the digest they had before the fields existed
         return data
 
 
@@ -326,6 +334,17 @@ class VllmModel(LocalServerModel):
     @property
     def gpus_needed(self) -> int:
         return self.tensor_parallel_size * self.data_parallel_size if self.device == "gpu" else 0
+
+    @property
+    def preset_choice(self) -> str | None:
+        """The serve-flag preset asked for: ``vllm_preset``, else a built-in ``adapter`` (its serve flags), else matching."""
+        if self.vllm_preset is not None:
+            return self.vllm_preset
+        from tracr.serving.vllm_presets import VLLM_PRESETS
+
+        if self.adapter is not None and (self.adapter.lower() == "none" or any(p.name == self.adapter.lower() for p in VLLM_PRESETS)):
+            return self.adapter
+        return None
 
 
 class VllmProcessModel(VllmModel):

@@ -8,12 +8,14 @@ documents open so a 2,000-page PDF is parsed once per worker, not once per page.
 from __future__ import annotations
 
 import base64
+import math
 import os
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tracr.documents.layout_model import enable_layout_model  # isort: skip  (before PyMuPDF: its layout model loads only when used)
 
@@ -27,6 +29,8 @@ __all__ = [
     "inspect_pdf",
     "render_page",
     "render_page_data_url",
+    "render_clip_data_url",
+    "page_pdf_data_url",
     "page_text_markdown",
     "timed_page_text_markdown",
     "worker_count",
@@ -91,23 +95,150 @@ def _document(path: str) -> pymupdf.Document:
     return doc
 
 
-def render_page(path: str, page: int, longest_side_px: int = 1288, fmt: str = "png", jpeg_quality: int = 90) -> bytes:
-    """Render 1-based ``page`` so its longest side is ``longest_side_px``, as PNG or JPEG.
+def render_matrix(
+    width: float,
+    height: float,
+    longest_side_px: int = 1288,
+    dpi: float | None = None,
+    shortest_side_px: int | None = None,
+    min_shortest_side_px: int | None = None,
+    max_pixels: int | None = None,
+    exact_px: int | None = None,
+) -> tuple[float, float]:
+    """Horizontal and vertical zoom for a page of ``width`` x ``height`` points (see RenderSettings)."""
+    if exact_px:
+        return exact_px / width, exact_px / height
+    if dpi:
+        zoom = dpi / 72.0
+    elif shortest_side_px:
+        zoom = shortest_side_px / min(width, height)
+    else:
+        zoom = longest_side_px / max(width, height)
+    if min_shortest_side_px:
+        zoom = max(zoom, min_shortest_side_px / min(width, height))
+    if max_pixels and width * height * zoom * zoom > max_pixels:
+        zoom = (max_pixels / (width * height)) ** 0.5
+    return zoom, zoom
+
+
+def render_page(
+    path: str,
+    page: int,
+    longest_side_px: int = 1288,
+    fmt: str = "png",
+    jpeg_quality: int = 90,
+    dpi: float | None = None,
+    shortest_side_px: int | None = None,
+    min_shortest_side_px: int | None = None,
+    max_pixels: int | None = None,
+    exact_px: int | None = None,
+    rotation: int = 0,
+) -> bytes:
+    """Render 1-based ``page`` at the size the settings give, as PNG or JPEG, turned ``rotation`` degrees counter-clockwise.
 
     The page's /Rotate is honoured (the image is the page as a viewer shows it).
     """
     pdf_page = _document(path)[page - 1]
     rect = pdf_page.rect  # already in rotated orientation
-    zoom = longest_side_px / max(rect.width, rect.height)
-    pixmap = pdf_page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    zoom_x, zoom_y = render_matrix(
+        rect.width, rect.height, longest_side_px, dpi, shortest_side_px, min_shortest_side_px, max_pixels, exact_px
+    )
+    matrix = pymupdf.Matrix(zoom_x, zoom_y)
+    if rotation % 360:
+        matrix = matrix * pymupdf.Matrix(-(rotation % 360))  # PyMuPDF turns clockwise for positive degrees on screen
+    pixmap = pdf_page.get_pixmap(matrix=matrix, alpha=False)
     if fmt == "jpeg":
         return pixmap.tobytes("jpeg", jpg_quality=jpeg_quality)
     return pixmap.tobytes("png")
 
 
-def render_page_data_url(path: str, page: int, longest_side_px: int = 1288, fmt: str = "png", jpeg_quality: int = 90) -> str:
+def render_page_data_url(path: str, page: int, longest_side_px: int = 1288, fmt: str = "png", jpeg_quality: int = 90, *size: Any) -> str:
     """:func:`render_page` plus base64 encoding, done in the worker to spare the event loop."""
-    return image_data_url(render_page(path, page, longest_side_px, fmt, jpeg_quality), fmt)
+    return image_data_url(render_page(path, page, longest_side_px, fmt, jpeg_quality, *size), fmt)
+
+
+def render_clip_data_url(
+    path: str,
+    page: int,
+    clip: tuple[float, float, float, float],
+    angle: int = 0,
+    min_side_px: int = 28,
+    max_aspect: float | None = None,
+    longest_side_px: int = 1288,
+    fmt: str = "png",
+    jpeg_quality: int = 90,
+    *size: Any,
+) -> str:
+    """Part of 1-based ``page`` as a data URL: ``clip`` is (x0, y0, x1, y1) in fractions of the page as a viewer shows it.
+
+    The zoom is the page's by the size rules (``size`` as :func:`render_page` takes them; a crop is never squashed
+    to ``exact_px``), raised where needed so the shorter side is at least ``min_side_px``. The crop is turned
+    ``angle`` degrees counter-clockwise, then padded with white, centred, so its long side is at most ``max_aspect``
+    times its short side (MinerU2.5's block crops: rotate, pad to 50:1, shorter side at least 28 px).
+    """
+    pdf_page = _document(path)[page - 1]
+    rect = pdf_page.rect
+    box = (
+        pymupdf.Rect(
+            rect.x0 + clip[0] * rect.width, rect.y0 + clip[1] * rect.height, rect.x0 + clip[2] * rect.width, rect.y0 + clip[3] * rect.height
+        )
+        & rect
+    )
+    if box.is_empty:
+        raise ValueError(f"empty crop {clip} of page {page}")
+    rules = (list(size) + [None] * 5)[:5]
+    rules[4] = None  # exact_px: the crop keeps the page's aspect
+    zoom = render_matrix(rect.width, rect.height, longest_side_px, *rules)[0]
+    short, long = sorted((box.width, box.height))
+    padded_short = max(short, long / max_aspect) if max_aspect else short
+    zoom = max(zoom, min_side_px / padded_short)
+    matrix = pymupdf.Matrix(zoom, zoom)
+    if angle % 360:
+        matrix = matrix * pymupdf.Matrix(-(angle % 360))
+    pixmap = pdf_page.get_pixmap(matrix=matrix, clip=box, alpha=False)
+    width, height = pixmap.width, pixmap.height
+    if max_aspect and max(width, height) > max_aspect * min(width, height):
+        pad = math.ceil(max(width, height) / max_aspect)
+        width, height = (width, pad) if width > height else (pad, height)
+        canvas = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, width, height), False)
+        canvas.clear_with(255)
+        pixmap.set_origin((width - pixmap.width) // 2, (height - pixmap.height) // 2)
+        canvas.copy(pixmap, pixmap.irect)
+        pixmap = canvas
+    image = pixmap.tobytes("jpeg", jpg_quality=jpeg_quality) if fmt == "jpeg" else pixmap.tobytes("png")
+    return image_data_url(image, fmt)
+
+
+def page_pdf_data_url(path: str, page: int) -> str:
+    """1-based ``page`` alone as a one-page PDF, as a ``data:application/pdf;base64,`` URL (Mistral OCR's document)."""
+    single = pymupdf.open()
+    try:
+        single.insert_pdf(_document(path), from_page=page - 1, to_page=page - 1)
+        data = single.tobytes(garbage=3, deflate=True)
+    finally:
+        single.close()
+    return f"data:application/pdf;base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def page_anchor_text(path: str, page: int, max_chars: int = 6000) -> str:
+    """The page's text layer in olmOCR v1's anchor format: ``Page dimensions``, then ``[x0xy0]text`` lines.
+
+    olmOCR's own (``get_anchor_text`` with pdfreport) samples text and image boxes to a target
+    length; this keeps its format and length, taking lines in reading order.
+    """
+    pdf_page = _document(path)[page - 1]
+    rect = pdf_page.rect
+    lines = [f"Page dimensions: {rect.width:.1f}x{rect.height:.1f}"]
+    for image in pdf_page.get_image_info():
+        x0, y0, x1, y1 = image["bbox"]
+        lines.append(f"[Image {x0:.0f}x{y0:.0f} to {x1:.0f}x{y1:.0f}]")
+    for block in pdf_page.get_text("dict")["blocks"]:
+        for line in block.get("lines", []):
+            text = "".join(span["text"] for span in line["spans"]).strip()
+            if text:
+                x0, y0 = line["bbox"][:2]
+                lines.append(f"[{x0:.0f}x{y0:.0f}]{text}")
+    return "\n".join(lines)[:max_chars]
 
 
 def timed_page_text_markdown(path: str, page: int) -> tuple[str, float]:

@@ -48,6 +48,8 @@ class PageRecord:
     capped_at: int | None = None  # the stored text was cut to this many characters (a runaway output)
     error: str | None = None
     error_class: str | None = None
+    dropped: list[str] | None = None  # page furniture the family's parser left out (page_header, page_number...)
+    reply_meta: dict[str, Any] | None = None  # what the family reports besides the text (olmOCR's rotation, a repaired JSON)
     finished_at: str = field(default_factory=utc_now)
 
     def to_json(self) -> str:

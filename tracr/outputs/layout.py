@@ -132,6 +132,10 @@ class RunLocation:
     def page_markdown(self, pdf_slug: str, page: int) -> Path:
         return self.pdf_dir(pdf_slug) / f"{page}.md"
 
+    def page_reply(self, pdf_slug: str, page: int) -> Path:
+        """The model's raw reply, kept beside the page when it differs from the Markdown (re-parse reads it)."""
+        return self.pdf_dir(pdf_slug) / f"{page}.reply.txt"
+
     def unwritten_page(self, pdf_slug: str, page: int) -> Path:
         """Where a page's text is kept when its ``<page>.md`` cannot be written (the model call was paid for)."""
         return self.root / STATE_DIR / "unwritten" / self.job_id / self.model_slug / f"run-{self.run}" / pdf_slug / f"{page}.md"

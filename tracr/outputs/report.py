@@ -171,7 +171,31 @@ def show_job_text(layout: OutputLayout, job_id: str) -> str:
     errors = [{"model": r["model"], "run": r["run"], "error": r["error"]} for r in run_rows(layout, job_id) if r["error"]]
     if errors:
         lines += ["", "run errors:", format_table(errors)]
+    if asked := asked_rows(layout, job_id):
+        lines += ["", "how each model was asked (tracr models NAME shows an adapter in full):", format_table(asked)]
     return "\n".join(lines)
+
+
+def asked_rows(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
+    """Each model's latest run: the adapter it was asked with, its digest, the request and what was dropped."""
+    rows = []
+    for slug in layout.model_slugs(job_id):
+        numbers = layout.run_numbers(job_id, slug)
+        meta = read_json(layout.run(job_id, slug, numbers[-1]).run_metadata) if numbers else None
+        adapter = ((meta or {}).get("settings") or {}).get("adapter")
+        if not adapter:
+            continue
+        dropped = (adapter.get("settings") or {}).get("furniture") or []
+        rows.append(
+            {
+                "model": slug,
+                "run": numbers[-1],
+                "adapter": f"{adapter['name']} ({adapter.get('digest', '')[:8]})",
+                "request": adapter.get("request", ""),
+                "furniture": "kept" if adapter.get("keep_furniture") else ("dropped: " + ", ".join(dropped) if dropped else "-"),
+            }
+        )
+    return rows
 
 
 def duplicate_of(result: Any) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from tracr.adapters.spec import Adapter
 from tracr.config.job import ModelSpec, RenderSettings
 from tracr.config.models import KeyedModel
 from tracr.outputs.layout import RunLocation
@@ -42,6 +43,7 @@ class RunPlan(BaseModel):
     max_tokens: int
     temperature: float
     render: RenderSettings
+    adapter: Adapter | None = None  # how the model is asked and read (None: the text layer, or a plan from before adapters)
     pdf_concurrency: int = 4
     resume: bool = False  # continue this run in place, skipping finished pages
     config_digest: str | None = None

@@ -1,10 +1,11 @@
 """Serve flags that common OCR models need under ``vllm serve``, matched by model name.
 
-Each preset carries what its model card or vLLM recipe asks for (remote code,
-prefix caching off for one-shot page prompts, image limits, logits processors)
-and a parameter count for the fit check when no ``config.json`` is at hand.
-The job config wins: ``vllm_preset: none`` turns matching off, a named preset
-forces one, and any flag given in ``extra_vllm_args`` replaces the preset's.
+The flags live in the model registry (``tracr/adapters/registry.py``), one entry per
+family, beside how the family is asked and read; a preset here is that entry's
+``serve`` part, with a parameter count for the fit check when no ``config.json`` is
+at hand. The job config wins: ``vllm_preset: none`` turns matching off, a named
+preset forces one (a model's ``adapter`` also names its preset), and any flag given
+in ``extra_vllm_args`` replaces the preset's.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import re
 from collections.abc import Set
 from dataclasses import dataclass, field
 
+from tracr.adapters.registry import ADAPTERS
+
 __all__ = ["VllmPreset", "VLLM_PRESETS", "match_preset", "preset_by_name", "merge_serve_args", "size_from_name"]
 
 
 @dataclass(frozen=True)
 class VllmPreset:
-    """What one model family needs from ``vllm serve``."""
+    """What one model family needs from ``vllm serve`` (read from its registry entry)."""
 
     name: str
     pattern: str  # regex searched in the lower-cased model id
@@ -28,62 +31,11 @@ class VllmPreset:
     note: str = ""
 
 
-VLLM_PRESETS: tuple[VllmPreset, ...] = (
-    VllmPreset(
-        "olmocr-2",
-        r"olmocr-2",
-        ("--max-model-len", "16384"),
-        params_b=8.3,
-        note="allenai/olmOCR-2-7B-1025(-FP8): Qwen2.5-VL-7B fine-tune; olmOCR's own pipeline serves it with 16k context",
-    ),
-    VllmPreset(
-        "dots.ocr",
-        r"dots\.?ocr",
-        ("--trust-remote-code",),
-        params_b=3.0,
-        note="rednote-hilab/dots.ocr: custom architecture, needs remote code",
-    ),
-    VllmPreset(
-        "nanonets-ocr2",
-        r"nanonets-ocr2",
-        ("--max-model-len", "15000"),
-        params_b=3.8,
-        note="nanonets/Nanonets-OCR2-3B: Qwen2.5-VL-3B fine-tune",
-    ),
-    VllmPreset(
-        "paddleocr-vl",
-        r"paddleocr-vl",
-        ("--trust-remote-code", "--max-num-batched-tokens", "16384", "--no-enable-prefix-caching", "--mm-processor-cache-gb", "0"),
-        params_b=0.9,
-        note="PaddlePaddle/PaddleOCR-VL: vLLM recipe flags",
-    ),
-    VllmPreset(
-        "deepseek-ocr",
-        r"deepseek-ocr",
-        (
-            "--logits-processors",
-            "vllm.model_executor.models.deepseek_ocr:NGramPerReqLogitsProcessor",
-            "--no-enable-prefix-caching",
-            "--mm-processor-cache-gb",
-            "0",
-        ),
-        params_b=3.3,
-        note="deepseek-ai/DeepSeek-OCR: n-gram logits processor stops repetition loops",
-    ),
-    VllmPreset(
-        "lightonocr",
-        r"lightonocr",
-        ("--mm-processor-cache-gb", "0", "--no-enable-prefix-caching"),
-        limit_mm_per_prompt={"image": 1},
-        params_b=1.0,
-        note="lightonai/LightOnOCR-1B: one image per prompt",
-    ),
-    VllmPreset(
-        "qwen-vl",
-        r"qwen[\d.]*-vl",
-        (),
-        note="Qwen2-VL / Qwen2.5-VL / Qwen3-VL: size read from the name (e.g. 7B)",
-    ),
+#: One preset per registry entry that says how to serve it (tracr/adapters/registry.py is the only source).
+VLLM_PRESETS: tuple[VllmPreset, ...] = tuple(
+    VllmPreset(a.name, a.match, a.serve.args, dict(a.serve.limit_mm_per_prompt), a.serve.params_b, a.family)
+    for a in ADAPTERS
+    if a.serve is not None
 )
 
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])", re.I)

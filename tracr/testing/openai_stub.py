@@ -28,6 +28,16 @@ Config (``StubConfig``; all fields optional):
   strength is that of the TEXT it contains, and A wins with the Bradley–Terry
   probability ``1 / (1 + exp(s_B - s_A))``, drawn from a hash of seed and prompt
   (the same prompt always gets the same verdict, as at temperature 0).
+- ``replies``: answer in a model family's format: the reply to attempt n on an image is
+  ``replies[n-1]`` (the last one repeats), ``{key}`` replaced by the image's id;
+  ``finish_reasons`` likewise per attempt. ``capture``: keep each request body, images
+  replaced by ``<image WxH>`` and OCR documents by ``<document N bytes>``, served by
+  ``GET /_requests`` (the request as the endpoint saw it).
+- ``replies_by_prompt``: ``{TEXT: [reply, ...]}``: a request whose user text contains TEXT is
+  answered from that list (the first TEXT that matches, by attempt on the image as ``replies``),
+  ``{key}``, ``{width}`` and ``{height}`` replaced by the image's id and size; other requests are
+  answered as before. It plays models asked several ways, like MinerU2.5's two steps
+  (``"Layout Detection:"`` → a layout reply, ``"Table Recognition:"`` → OTSL, ``"Text Recognition:"`` → text).
 - ``rules``: fault rules, each
   ``{"fault": "429"|"500"|"503"|"400"|"401"|"timeout"|"malformed"|"drop"|"html"|"empty"|"length"|"huge",
   "times": N, "image_width": W, "retry_after_s": S, "rate": R, "seed": N}``.
@@ -51,6 +61,16 @@ The reply text identifies the page deterministically:
 ``"stub page sha256=<12 hex> w=<width> h=<height>"`` plus filler words up to
 ``output_tokens`` words.
 
+``POST /v1/ocr`` answers as Mistral OCR does: ``{"pages": [{"index", "markdown", "images": [],
+"dimensions": {"dpi", "width", "height"}}], "model", "usage_info": {"pages_processed",
+"doc_size_bytes"}}``, one page per page of the ``document_url`` PDF (an image document is one
+page). Each page's markdown is ``"stub page sha256=<12 hex of the document> bytes=<N> page=<i>/<n>"``
+and, after a blank line, that page's own text layer (``replies``, when set, gives the markdown
+instead, by attempt on the document). A body with ``extract_header``/``extract_footer`` gets
+``header``/``footer`` fields (``"stub header <key>"``, ``"stub footer <key>"``). Auth, ``model``,
+``latency_s``, ``capture`` and the fault ``rules`` apply as for chat, counted per document
+(``image_width`` rules never match a document); ``empty`` answers no pages, ``malformed`` half a body.
+
 ``GET /_stats`` reports counts (never any Authorization value); ``POST /_reset``
 clears them and the per-image attempt counters.
 """
@@ -59,8 +79,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
-import io
 import json
 import logging
 import time
@@ -75,6 +95,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tracr.documents.images import image_size
 from tracr.servers import openai_protocol as oai
 
 FaultKind = Literal["429", "500", "503", "400", "401", "timeout", "malformed", "drop", "html", "empty", "length", "huge"]
@@ -115,6 +136,10 @@ class StubConfig(BaseModel):
     huge_words: int = Field(default=200_000, ge=1)  # what the ``huge`` fault answers
     rules: list[FaultRule] = Field(default_factory=list)
     judge: JudgeScript | None = None
+    replies: list[str] | None = None  # a family's replies by attempt on the same image (the last repeats); {key} is the image's id
+    finish_reasons: list[str] | None = None  # finish_reason by attempt, like ``replies``
+    capture: bool = False  # keep every request (images as "<image WxH>", documents as "<document N bytes>") for GET /_requests
+    replies_by_prompt: dict[str, list[str]] | None = None  # replies by a text the request's prompt contains, then by attempt
 
 
 def judge_reply(script: JudgeScript, prompt: str) -> str:
@@ -166,19 +191,6 @@ def _first_of_group(exc: BaseException) -> BaseException | None:
     return inner[0] if inner else None
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    """Pixel (width, height) from the image header only; (0, 0) if unreadable."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header, no decode
-            return im.size
-    except Exception:
-        return 0, 0
-
-
 class StubState:
     """Counters shared by all requests of one stub process."""
 
@@ -191,6 +203,7 @@ class StubState:
         self.total = 0
         self.outcomes: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
+        self.requests: list[Any] = []
         self.max_in_flight = self.in_flight
 
     def enter(self) -> None:
@@ -295,6 +308,9 @@ def create_app(config: StubConfig) -> Starlette:
     async def stats(request: Request) -> Response:
         return oai.json_response(state.stats())
 
+    async def requests(request: Request) -> Response:
+        return oai.json_response({"requests": state.requests})
+
     async def reset(request: Request) -> Response:
         state.reset()
         return oai.json_response({"status": "reset"})
@@ -337,7 +353,8 @@ def create_app(config: StubConfig) -> Starlette:
                 outcome = "401"
                 return denied
             try:
-                req = oai.parse_chat_request(json.loads(await request.body()))
+                body = json.loads(await request.body())
+                req = oai.parse_chat_request(body)
                 if req.model != config.model:
                     raise oai.model_not_found(req.model)
             except ValueError as exc:
@@ -347,7 +364,14 @@ def create_app(config: StubConfig) -> Starlette:
             width, height = image_size(req.images[0]) if req.images else (0, 0)
             state.attempts[key] += 1
             fault = pick_fault(config.rules, state.attempts[key], width, key)
+            if config.capture:
+                state.requests.append(_captured(body))
             text = reply_text(key, width, height, config.output_tokens) if config.judge is None else judge_reply(config.judge, req.prompt)
+            if config.replies:
+                text = config.replies[min(state.attempts[key], len(config.replies)) - 1].replace("{key}", key)
+            by_prompt = _reply_by_prompt(config.replies_by_prompt, req.prompt, state.attempts[key])
+            if by_prompt is not None:
+                text = by_prompt.replace("{key}", key).replace("{width}", str(width)).replace("{height}", str(height))
             if fault is not None and fault.fault in ("429", "500", "503", "400", "401"):
                 outcome = fault.fault
                 return _error_for(fault)
@@ -360,6 +384,8 @@ def create_app(config: StubConfig) -> Starlette:
                 outcome = "html"
                 return Response(_PROXY_PAGE, status_code=502, media_type="text/html")
             finish_reason = "length" if fault is not None and fault.fault == "length" else config.finish_reason
+            if config.finish_reasons:
+                finish_reason = config.finish_reasons[min(state.attempts[key], len(config.finish_reasons)) - 1]
             if fault is not None and fault.fault == "huge":
                 text = reply_text(key, width, height, config.huge_words)
             if req.stream:
@@ -389,15 +415,142 @@ def create_app(config: StubConfig) -> Starlette:
             if outcome != "streaming":
                 state.leave(outcome)
 
+    async def ocr(request: Request) -> Response:
+        started = time.monotonic()
+        state.enter()
+        outcome = "ok"
+        try:
+            denied = auth_error(request)
+            if denied is not None:
+                outcome = "401"
+                return denied
+            try:
+                body = json.loads(await request.body())
+            except ValueError as exc:
+                raise oai.ProtocolError(400, f"request body is not valid JSON: {exc}") from exc
+            if not isinstance(body, dict) or not isinstance(body.get("document"), dict):
+                raise oai.ProtocolError(400, "'document' is required")
+            if body.get("model") != config.model:
+                raise oai.model_not_found(str(body.get("model")))
+            document = body["document"]
+            url = document.get("document_url") or document.get("image_url")
+            if not isinstance(url, str) or not url.startswith("data:"):
+                raise oai.ProtocolError(400, "the stub reads data: URLs only")
+            data = _data_url_bytes(url)
+            key = hashlib.sha256(data).hexdigest()[:12]
+            state.attempts[key] += 1
+            fault = pick_fault(config.rules, state.attempts[key], 0, key)
+            if config.capture:
+                state.requests.append(_captured(body))
+            if fault is not None and fault.fault in ("429", "500", "503", "400", "401"):
+                outcome = fault.fault
+                return _error_for(fault)
+            if fault is not None and fault.fault == "timeout":
+                outcome = "timeout"
+                if await _stall(request, config.timeout_sleep_s):
+                    outcome = "timeout_client_gone"
+                    return Response(status_code=499)
+            if fault is not None and fault.fault == "html":
+                outcome = "html"
+                return Response(_PROXY_PAGE, status_code=502, media_type="text/html")
+            reply = config.replies[min(state.attempts[key], len(config.replies)) - 1].replace("{key}", key) if config.replies else None
+            pages = _ocr_pages(data, key, reply, body)
+            await _sleep_until(started + config.latency_s)
+            answer: dict[str, Any] = {"pages": [] if fault is not None and fault.fault == "empty" else pages, "model": config.model}
+            answer["usage_info"] = {"pages_processed": len(pages), "doc_size_bytes": len(data)}
+            payload = oai.dumps(answer)
+            outcome = fault.fault if fault is not None else "ok"
+            if fault is not None and fault.fault == "malformed":
+                return Response(payload[: len(payload) // 2], media_type="application/json")
+            if fault is not None and fault.fault == "drop":
+                return _DroppedBody(payload[: len(payload) // 2])
+            return Response(payload, media_type="application/json")
+        except oai.ProtocolError as err:
+            outcome = str(err.status)
+            return err.response()
+        except BaseException:
+            outcome = "client_disconnected"
+            raise
+        finally:
+            state.leave(outcome)
+
     return Starlette(
         routes=[
             Route("/health", health),
             Route("/v1/models", models),
             Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/ocr", ocr, methods=["POST"]),
             Route("/_stats", stats),
+            Route("/_requests", requests),
             Route("/_reset", reset, methods=["POST"]),
         ]
     )
+
+
+def _reply_by_prompt(replies: dict[str, list[str]] | None, prompt: str, attempt: int) -> str | None:
+    """The ``replies_by_prompt`` answer to the ``attempt``-th try: the first entry whose text the prompt contains."""
+    for marker, answers in (replies or {}).items():
+        if marker in prompt and answers:
+            return answers[min(attempt, len(answers)) - 1]
+    return None
+
+
+def _data_url_bytes(url: str) -> bytes:
+    """The bytes of a base64 ``data:`` URL of any media type (a PDF document included)."""
+    try:
+        return base64.b64decode(url.split(",", 1)[1], validate=False)
+    except (IndexError, ValueError) as exc:
+        raise oai.ProtocolError(400, f"invalid data URL: {exc}") from exc
+
+
+def _ocr_pages(data: bytes, key: str, reply: str | None, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Mistral OCR's page objects for a document: its pages' sizes at 200 dpi and text layers (one page for an image)."""
+    import pymupdf
+
+    sizes_and_texts: list[tuple[int, int, str]] = []
+    if data.startswith(b"%PDF"):
+        with pymupdf.open(stream=data, filetype="pdf") as doc:
+            sizes_and_texts = [(round(p.rect.width * 200 / 72), round(p.rect.height * 200 / 72), p.get_text().strip()) for p in doc]
+    else:
+        width, height = image_size(data)
+        sizes_and_texts = [(width, height, "")]
+    pages = []
+    for index, (width, height, text) in enumerate(sizes_and_texts):
+        head = f"stub page sha256={key} bytes={len(data)} page={index + 1}/{len(sizes_and_texts)}"
+        page: dict[str, Any] = {
+            "index": index,
+            "markdown": reply if reply is not None else "\n\n".join(part for part in (head, text) if part),
+            "images": [],
+            "dimensions": {"dpi": 200, "width": width, "height": height},
+        }
+        if body.get("extract_header"):
+            page["header"] = f"stub header {key}"
+        if body.get("extract_footer"):
+            page["footer"] = f"stub footer {key}"
+        pages.append(page)
+    return pages
+
+
+def _captured(body: Any) -> Any:
+    """The request body with each image data URL replaced by ``<image WxH>``, each OCR document by ``<document N bytes>``."""
+    if isinstance(body, dict):
+        if body.get("type") == "document_url" and isinstance(body.get("document_url"), str):
+            url = body["document_url"]
+            size = len(_data_url_bytes(url)) if url.startswith("data:") else 0
+            return {**body, "document_url": f"<document {size} bytes>"}
+        if body.get("type") == "image_url" and isinstance(body.get("image_url"), str):  # an OCR image document
+            url = body["image_url"]
+            width, height = image_size(_data_url_bytes(url)) if url.startswith("data:") else (0, 0)
+            return {**body, "image_url": f"<image {width}x{height}>"}
+        if body.get("type") == "image_url" and isinstance(body.get("image_url"), dict):
+            url = str(body["image_url"].get("url", ""))
+            data = base64.b64decode(url.split(",", 1)[1]) if url.startswith("data:") and "," in url else b""
+            width, height = image_size(data) if data else (0, 0)
+            return {"type": "image_url", "image_url": {"url": f"<image {width}x{height}>"}}
+        return {key: _captured(value) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_captured(item) for item in body]
+    return body
 
 
 async def _stall(request: Request, seconds: float) -> bool:

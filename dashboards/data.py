@@ -23,7 +23,8 @@ import streamlit as st
 from tracr.documents.pdf import render_page
 from tracr.index.queries import Query
 from tracr.index.store import read_index, refresh_index
-from tracr.outputs.layout import default_outputs_root
+from tracr.outputs.files import read_json
+from tracr.outputs.layout import OutputLayout, default_outputs_root
 from tracr.review.pairing import PairCandidate, arena_candidates
 from tracr.review.ratings import ModelRating, leaderboard
 from tracr.review.votes import Vote, read_votes
@@ -42,6 +43,8 @@ __all__ = [
     "ratings",
     "session_rng",
     "health_kinds",
+    "page_reply",
+    "run_adapter",
 ]
 
 INDEX_TTL_S = 10
@@ -173,3 +176,23 @@ def health_kinds(root: str, job_id: str, pdf_slug: str, page: int) -> dict[tuple
     for row in frame.itertuples(index=False):
         kinds.setdefault((str(row.model_slug), int(row.run)), []).append(str(row.kind))
     return kinds
+
+
+def page_reply(root: str, job_id: str, model: str, run: int, pdf_slug: str, page: int) -> str | None:
+    """The model's reply as it came, where the family's parser changed it (``<page>.reply.txt``); None otherwise.
+
+    The names come from the index's own options, and the layout validates them again.
+    """
+    path = OutputLayout(Path(root)).run(job_id, model, run).page_reply(pdf_slug, page)
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+@st.cache_data(ttl=INDEX_TTL_S, show_spinner=False)
+def run_adapter(root: str, job_id: str, model: str, run: int) -> dict[str, Any] | None:
+    """How the run asked its model (the adapter its metadata recorded), or None for the text layer and older runs."""
+    meta = read_json(OutputLayout(Path(root)).run(job_id, model, run).run_metadata) or {}
+    adapter = (meta.get("settings") or {}).get("adapter")
+    return adapter if isinstance(adapter, dict) else None

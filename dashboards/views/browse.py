@@ -74,11 +74,28 @@ with image_col:
     st.markdown(f"**Page {page} of {plain(pdf_slug)}**")
     show_page_image(pdf.source_path, page)
 with text_col:
-    head, toggle = st.columns([3, 1])
+    head, toggle, reply_toggle = st.columns([3, 1, 1])
     head.markdown(f"**{plain(model)}** · run-{run}")
     raw = toggle.toggle("Raw", key="browse_raw", help="Show the Markdown source instead of rendering it")
-    markdown = data.query_one(root(), Q.page_markdown(job_id, model, run, pdf_slug, page))
-    show_output(markdown["markdown"] if markdown else None, key=f"browse-{job_id}-{model}-{run}-{pdf_slug}-{page}", raw=raw, height=900)
+    reply = data.page_reply(root(), job_id, model, run, pdf_slug, page)
+    show_reply = reply_toggle.toggle(
+        "Reply",
+        key="browse_reply",
+        disabled=reply is None,
+        help="Show the model's reply as it came, before its family's parser made it Markdown"
+        if reply is not None
+        else "No reply kept: the parser left this reply unchanged (or the page never got one)",
+    )
+    if adapter := data.run_adapter(root(), job_id, model, run):
+        furniture = "furniture kept" if adapter.get("keep_furniture") else "furniture dropped"
+        st.caption(
+            f"Asked as {plain(adapter.get('name'))} ({plain(adapter.get('request'))}; {furniture}); read by {plain(adapter.get('parser'))}"
+        )
+    if show_reply:
+        show_output(reply, key=f"browse-reply-{job_id}-{model}-{run}-{pdf_slug}-{page}", raw=True, height=900)
+    else:
+        markdown = data.query_one(root(), Q.page_markdown(job_id, model, run, pdf_slug, page))
+        show_output(markdown["markdown"] if markdown else None, key=f"browse-{job_id}-{model}-{run}-{pdf_slug}-{page}", raw=raw, height=900)
 
 with st.expander(f"All pages of {plain(pdf_slug)} in this run ({len(pages)}; {int((pages['status'] != 'done').sum())} failed)"):
     st.dataframe(

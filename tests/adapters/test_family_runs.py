@@ -17,8 +17,10 @@ import pytest
 
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.adapters.registry import adapter_by_name
+from tracr.outputs.export import COLUMNS, page_rows
 from tracr.outputs.files import read_json
 from tracr.outputs.journal import read_page_journal
+from tracr.outputs.layout import OutputLayout
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -66,6 +68,7 @@ CASES: dict[str, tuple[str, str, tuple[int, int], tuple[str, ...]]] = {
     "olmocr-0825": ("allenai/olmOCR-7B-0825-FP8", OLMOCR_REPLY, (911, 1288), ("is_rotation_valid",)),
     "dots.ocr": ("rednote-hilab/dots.ocr", DOTS_REPLY, (1653, 2339), ("ACME", "Page 3 of 9", '"bbox"')),
     "deepseek-ocr": ("deepseek-ai/DeepSeek-OCR", DEEPSEEK_REPLY, (1190, 1684), ("<|ref|>", "<|det|>")),
+    "deepseek-ocr-2": ("deepseek-ai/DeepSeek-OCR-2", DEEPSEEK_REPLY, (1190, 1684), ("<|ref|>", "<|det|>")),
     "nanonets-ocr2": ("nanonets/Nanonets-OCR2-3B", NANONETS_REPLY, (1280, 1812), ("CONFIDENTIAL", "<page_number>")),
     "lightonocr": ("lightonai/LightOnOCR-2-1B", PLAIN_REPLY, (1089, 1540), ("```",)),
     "chandra": ("datalab-to/chandra", CHANDRA_REPLY, (1587, 2246), ("ACME", "Page 3 of 9", "data-bbox")),
@@ -179,6 +182,10 @@ async def test_keep_furniture_keeps_headers_and_is_recorded(tmp_path, stub_serve
     assert "ACME Corp" in page and "Page 3 of 9" in page
     adapter = read_json(run_dir / "run_metadata.json")["settings"]["adapter"]
     assert adapter["keep_furniture"] is True and adapter["digest"] == adapter_by_name("dots.ocr").digest(True)
+    names = [name for name, _ in COLUMNS]
+    (row,) = (dict(zip(names, r, strict=True)) for r in page_rows(OutputLayout(tmp_path / "out"), "families"))
+    assert (row["adapter"], row["adapter_digest"], row["dropped"]) == ("dots.ocr", adapter["digest"], None)
+    assert row["reply_path"] and '"category": "Page-header"' in Path(row["reply_path"]).read_text()
 
 
 async def test_unparseable_reply_fails_the_page_with_its_class_and_keeps_the_raw(tmp_path, stub_server, pdf_factory, monkeypatch):

@@ -12,6 +12,7 @@ here; DuckDB casts them to the table's SQL types on insert.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
@@ -79,6 +80,8 @@ PAGE_SCHEMA = Columns(
         ("error", "VARCHAR"),
         ("error_class", "VARCHAR"),
         ("finished_at", "VARCHAR"),
+        ("dropped", "VARCHAR"),
+        ("reply_meta", "VARCHAR"),
         ("markdown", "VARCHAR"),
         ("md_path", "VARCHAR"),
     )
@@ -173,6 +176,15 @@ def _flag(value: Any) -> bool:
     return value is True
 
 
+def _names(value: Any) -> str | None:
+    """The furniture a parser dropped, comma-joined (``page_header,page_footer``)."""
+    return ",".join(v for v in value if type(v) is str) or None if isinstance(value, list) else None
+
+
+def _json(value: Any) -> str | None:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict) and value else None
+
+
 # Journal fields with their converters; anything of the wrong type becomes NULL rather than failing the refresh.
 _PAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("status", _str),
@@ -188,6 +200,8 @@ _PAGE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("error", _str),
     ("error_class", _str),
     ("finished_at", _str),
+    ("dropped", _names),
+    ("reply_meta", _json),
 )
 
 

@@ -45,7 +45,7 @@ class Columns:
         return ", ".join(f"{name} {sql_type}" for name, sql_type in self.columns)
 
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 TABLES = ("jobs", "runs", "pdfs", "pages", "votes", "page_health", "test_outcomes", "model_scores")
 """The documented tables; ``index_runs``, ``index_jobs`` and ``index_info`` are bookkeeping."""
 
@@ -71,7 +71,7 @@ CREATE TABLE pages (
     job_id VARCHAR, model_slug VARCHAR, run INTEGER, pdf_slug VARCHAR, page INTEGER, status VARCHAR,
     attempts INTEGER, latency_s DOUBLE, ttft_s DOUBLE, input_tokens BIGINT, output_tokens BIGINT,
     finish_reason VARCHAR, chars BIGINT, truncated BOOLEAN, capped_at BIGINT, error VARCHAR, error_class VARCHAR, finished_at TIMESTAMP,
-    markdown VARCHAR, md_path VARCHAR
+    dropped VARCHAR, reply_meta VARCHAR, markdown VARCHAR, md_path VARCHAR
 );
 CREATE TABLE votes (
     vote_id VARCHAR, job_id VARCHAR, created_at TIMESTAMP, voter VARCHAR, outcome VARCHAR,
@@ -119,7 +119,7 @@ WHOLE_TABLES = (
 INSERT_PAGES = """
 INSERT INTO pages SELECT job_id, model_slug, run, pdf_slug, page, status, attempts, latency_s, ttft_s,
     input_tokens, output_tokens, finish_reason, chars, truncated, capped_at, error, error_class, TRY_CAST(finished_at AS TIMESTAMP),
-    markdown, md_path
+    dropped, reply_meta, markdown, md_path
 FROM chunk_pages
 """
 

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from tracr.errors import ErrorClass, TracrError
+from tracr.outputs.files import read_json
 from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.metrics import run_page_records
@@ -39,6 +40,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("error", "VARCHAR"),
     ("finished_at", "VARCHAR"),
     ("markdown_path", "VARCHAR"),
+    ("adapter", "VARCHAR"),
+    ("adapter_digest", "VARCHAR"),
+    ("dropped", "VARCHAR"),
+    ("reply_path", "VARCHAR"),
 ]
 
 
@@ -63,8 +68,10 @@ def page_rows(layout: OutputLayout, job_id: str) -> list[tuple[Any, ...]]:
     for slug in layout.model_slugs(job_id):
         for number in layout.run_numbers(job_id, slug):
             location = layout.run(job_id, slug, number)
+            adapter = ((read_json(location.run_metadata) or {}).get("settings") or {}).get("adapter") or {}
             for pdf_slug, r in run_page_records(location):
                 markdown = location.page_markdown(pdf_slug, r.page)
+                reply = location.page_reply(pdf_slug, r.page)
                 rows.append(
                     (
                         job_id,
@@ -86,6 +93,10 @@ def page_rows(layout: OutputLayout, job_id: str) -> list[tuple[Any, ...]]:
                         r.error,
                         r.finished_at,
                         str(markdown) if r.status == "done" and markdown.is_file() else None,
+                        adapter.get("name"),
+                        adapter.get("digest"),
+                        ",".join(r.dropped) if r.dropped else None,
+                        str(reply) if reply.is_file() else None,
                     )
                 )
     return rows

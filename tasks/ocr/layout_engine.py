@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 
 from tasks.documents.render_pool import RenderPool
 from tasks.ocr.request import OcrClient, OcrResult
@@ -32,15 +33,15 @@ class _BlockFailed(Exception):
         self.result = result
 
 
+@dataclass
 class LayoutThenBlocksEngine:
     """Layout, then blocks, then :func:`mineru.assemble`; every call's attempts, tokens and time summed in the result."""
 
-    def __init__(self, pool: RenderPool, client: OcrClient, render: RenderSettings, adapter: Adapter, keep_furniture: bool = False) -> None:
-        self.pool = pool
-        self.client = client
-        self.render = render
-        self.adapter = adapter
-        self.keep_furniture = keep_furniture
+    pool: RenderPool
+    client: OcrClient
+    render: RenderSettings
+    adapter: Adapter
+    keep_furniture: bool = False
 
     async def _ask(self, image_url: str, prompt: str, step: str) -> OcrResult:
         messages = build_messages(self.adapter.with_overrides(prompt=prompt, prefix=""), image_url)

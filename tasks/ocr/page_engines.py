@@ -14,6 +14,7 @@ import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 from tasks.documents.render_pool import RenderPool
@@ -52,6 +53,7 @@ class PageEngine(Protocol):
     async def run_page(self, pdf_path: str, page: int) -> OcrResult: ...
 
 
+@dataclass
 class ChatPageEngine:
     """Render in the pool, then ask as the model's family asks, and read the reply its way.
 
@@ -60,12 +62,11 @@ class ChatPageEngine:
     kept raw beside the page; one it cannot read fails the page with the raw reply kept.
     """
 
-    def __init__(self, pool: RenderPool, client: OcrClient, render: RenderSettings, adapter: Adapter, keep_furniture: bool = False) -> None:
-        self.pool = pool
-        self.client = client
-        self.render = render
-        self.adapter = adapter
-        self.keep_furniture = keep_furniture
+    pool: RenderPool
+    client: OcrClient
+    render: RenderSettings
+    adapter: Adapter
+    keep_furniture: bool = False
 
     async def _image(self, pdf_path: str, page: int, rotation: int) -> str:
         render = self.render if not rotation else self.render.model_copy(update={"rotation": rotation})

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.adapters.family_jobs import KEY_ENV, job_config, run_job, stub_requests
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.adapters.parsers import mineru
 from tracr.documents.images import data_url_image_size
@@ -24,7 +23,6 @@ from tracr.outputs.journal import read_page_journal
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-KEY_ENV = "TRACR_TEST_STUB_KEY"
 MODEL = "opendatalab/MinerU2.5-2509-1.2B"
 SLUG = "opendatalab-mineru2.5-2509-1.2b"
 A4 = (595, 842)  # points; 200 dpi → 1653 x 2339 px
@@ -58,32 +56,6 @@ REPLIES = {
 LAYOUT_EXTRAS = {"top_k": 1, "repetition_penalty": 1.0, "vllm_xargs": {"no_repeat_ngram_size": 100}, "skip_special_tokens": False}
 
 
-def _config(inputs: str, base_url: str, **extra: Any) -> dict[str, Any]:
-    spec = {
-        "model": MODEL,
-        "mode": "api",
-        "provider": "custom",
-        "base_url": base_url,
-        "api_key_env": KEY_ENV,
-        "timeout_s": 20,
-        "retries": 1,
-        "retry_backoff_s": 0.01,
-        **extra,
-    }
-    return {"job_id": "mineru", "input_path": inputs, "models": [spec]}
-
-
-async def _run(config: Path, outputs: Path) -> Any:
-    from flows.ocr_job import ocr_job_flow
-    from tracr.config.job_request import JobRequest
-
-    return await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(outputs)), return_state=True)
-
-
-def _requests(base_url: str) -> list[dict[str, Any]]:
-    return httpx.get(base_url.removesuffix("/v1") + "/_requests").json()["requests"]
-
-
 def _size(b: tuple[int, int, int, int]) -> tuple[float, float]:
     """A block's crop size at 200 dpi on an A4 page, before PyMuPDF rounds it outwards."""
     return (b[2] - b[0]) / 1000 * A4[0] * ZOOM, (b[3] - b[1]) / 1000 * A4[1] * ZOOM
@@ -107,11 +79,11 @@ async def test_layout_then_blocks_asks_mineru_its_way_and_assembles_the_page(tmp
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     stub = stub_server(model=MODEL, replies_by_prompt=REPLIES, capture=True)
     pdf_factory("paper.pdf", 1, width=A4[0], height=A4[1])
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url))
-    state = await _run(config, tmp_path / "out")
+    config = write_config(tmp_path / "job.yaml", job_config("mineru", str(tmp_path / "inputs"), stub.base_url, MODEL))
+    state = await run_job(config, tmp_path / "out")
     assert state.is_completed(), state.message
 
-    requests = _requests(stub.base_url)
+    requests = stub_requests(stub.base_url)
     layout = [r for r in requests if _text(r) == mineru.LAYOUT_PROMPT]
     blocks = [r for r in requests if _text(r) != mineru.LAYOUT_PROMPT]
     assert len(layout) == 1 and len(blocks) == 7  # the figure is not sent (image analysis is off)
@@ -171,10 +143,10 @@ async def test_a_layout_reply_that_does_not_parse_fails_the_page_and_keeps_the_r
     garbage = "The page shows a title and two paragraphs."
     stub = stub_server(model=MODEL, replies_by_prompt={**REPLIES, "Layout Detection:": [garbage]}, capture=True)
     pdf_factory("paper.pdf", 1)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url))
-    assert (await _run(config, tmp_path / "out")).is_completed()
+    config = write_config(tmp_path / "job.yaml", job_config("mineru", str(tmp_path / "inputs"), stub.base_url, MODEL))
+    assert (await run_job(config, tmp_path / "out")).is_completed()
 
-    assert [_text(r) for r in _requests(stub.base_url)] == [mineru.LAYOUT_PROMPT]  # no block is asked
+    assert [_text(r) for r in stub_requests(stub.base_url)] == [mineru.LAYOUT_PROMPT]  # no block is asked
     page_dir = tmp_path / "out" / "mineru" / SLUG / "run-1" / "paper"
     (record,) = read_page_journal(page_dir / "pages.jsonl")
     assert (record.status, record.error_class, record.attempts) == ("failed", "unparseable_reply", 1)
@@ -191,8 +163,8 @@ async def test_a_block_that_fails_fails_the_page_with_its_class(tmp_path, stub_s
     width, _ = data_url_image_size(render_clip_data_url(str(pdf), 1, clip, 0, 28, 50.0, 1288, "png", 90, 200.0))  # type: ignore[arg-type]
     assert all(abs(_size(b)[0] - width) > 5 for b, kind in BLOCKS if kind != "table")  # the rule hits the table's crop only
     stub = stub_server(model=MODEL, replies_by_prompt=REPLIES, rules=[{"fault": "500", "times": -1, "image_width": width}])
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url))
-    assert (await _run(config, tmp_path / "out")).is_completed()
+    config = write_config(tmp_path / "job.yaml", job_config("mineru", str(tmp_path / "inputs"), stub.base_url, MODEL))
+    assert (await run_job(config, tmp_path / "out")).is_completed()
 
     page_dir = tmp_path / "out" / "mineru" / SLUG / "run-1" / "paper"
     (record,) = read_page_journal(page_dir / "pages.jsonl")

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
+from tests.adapters.family_jobs import KEY_ENV, job_config, run_job, stub_requests
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.adapters.parsers.mistral_ocr import IMAGE_PLACEHOLDER
 from tracr.outputs.files import read_json
@@ -22,35 +20,7 @@ from tracr.outputs.journal import read_page_journal
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-KEY_ENV = "TRACR_TEST_STUB_KEY"
 MODEL = "mistral-ocr-latest"
-
-
-def _config(inputs: str, base_url: str, **extra: Any) -> dict[str, Any]:
-    spec = {
-        "model": MODEL,
-        "mode": "api",
-        "provider": "custom",
-        "base_url": base_url,
-        "api_key_env": KEY_ENV,
-        "timeout_s": 20,
-        "retries": 3,
-        "retry_backoff_s": 0.01,
-        "retry_backoff_max_s": 0.05,
-        **extra,
-    }
-    return {"job_id": "mistral", "input_path": inputs, "models": [spec]}
-
-
-async def _run(config: Path, outputs: Path) -> Any:
-    from flows.ocr_job import ocr_job_flow
-    from tracr.config.job_request import JobRequest
-
-    return await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(outputs)), return_state=True)
-
-
-def _requests(base_url: str) -> list[dict[str, Any]]:
-    return httpx.get(base_url.removesuffix("/v1") + "/_requests").json()["requests"]
 
 
 async def test_each_page_goes_alone_to_the_ocr_endpoint_and_is_read(tmp_path, stub_server, pdf_factory, monkeypatch):
@@ -58,11 +28,11 @@ async def test_each_page_goes_alone_to_the_ocr_endpoint_and_is_read(tmp_path, st
     rules = [{"fault": "429", "times": 1, "retry_after_s": 0}, {"fault": "500", "times": 1}]
     stub = stub_server(model=MODEL, capture=True, rules=rules)
     pdf_factory("doc.pdf", 2)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url))
-    state = await _run(config, tmp_path / "out")
+    config = write_config(tmp_path / "job.yaml", job_config("mistral", str(tmp_path / "inputs"), stub.base_url, MODEL, retries=3))
+    state = await run_job(config, tmp_path / "out")
     assert state.is_completed(), state.message
 
-    requests = _requests(stub.base_url)
+    requests = stub_requests(stub.base_url)
     assert len(requests) == 6  # two pages, each after a 429 and a 500
     sizes = set()
     for body in requests:
@@ -94,10 +64,12 @@ async def test_keep_furniture_asks_for_the_page_as_it_is(tmp_path, stub_server, 
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     stub = stub_server(model=MODEL, capture=True, replies=["# Report {key}\n\n![img-0.jpeg](img-0.jpeg)\n\nBody text."])
     pdf_factory("doc.pdf", 1)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, keep_furniture=True))
-    assert (await _run(config, tmp_path / "out")).is_completed()
+    config = write_config(
+        tmp_path / "job.yaml", job_config("mistral", str(tmp_path / "inputs"), stub.base_url, MODEL, retries=3, keep_furniture=True)
+    )
+    assert (await run_job(config, tmp_path / "out")).is_completed()
 
-    (body,) = _requests(stub.base_url)
+    (body,) = stub_requests(stub.base_url)
     assert "extract_header" not in body and "extract_footer" not in body
     page_dir = tmp_path / "out" / "mistral" / MODEL / "run-1" / "doc"
     page = (page_dir / "1.md").read_text()
@@ -110,8 +82,10 @@ async def test_a_refused_key_stops_the_run(tmp_path, stub_server, pdf_factory, m
     monkeypatch.setenv(KEY_ENV, "sk-wrong")
     stub = stub_server(model=MODEL)
     pdf_factory("doc.pdf", 12)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, max_concurrent_requests=2))
-    assert (await _run(config, tmp_path / "out")).is_failed()
+    config = write_config(
+        tmp_path / "job.yaml", job_config("mistral", str(tmp_path / "inputs"), stub.base_url, MODEL, retries=3, max_concurrent_requests=2)
+    )
+    assert (await run_job(config, tmp_path / "out")).is_failed()
     run = read_json(tmp_path / "out" / "mistral" / MODEL / "run-1" / "run_metadata.json")
     assert run["status"] == "failed" and "HTTP 401" in run["error"]
     assert stub.stats()["total_requests"] < 12

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.adapters.family_jobs import KEY_ENV, job_config, run_job, stub_requests
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.adapters.registry import adapter_by_name
 from tracr.outputs.export import COLUMNS, page_rows
@@ -24,12 +24,21 @@ from tracr.outputs.layout import OutputLayout
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-KEY_ENV = "TRACR_TEST_STUB_KEY"
 A4 = (595, 842)  # points
 
 OLMOCR_REPLY = (
     "---\nprimary_language: en\nis_rotation_valid: True\nrotation_correction: 0\nis_table: False\nis_diagram: False\n---\n"
     "Quarterly report {key}\n\nRevenue grew by 12% in the third quarter."
+)
+OLMOCR_V1_REPLY = json.dumps(
+    {
+        "primary_language": "en",
+        "is_rotation_valid": True,
+        "rotation_correction": 0,
+        "is_table": False,
+        "is_diagram": False,
+        "natural_text": "Quarterly report {key}\n\nRevenue grew by 12% in the third quarter.",
+    }
 )
 DOTS_REPLY = json.dumps(
     [
@@ -66,6 +75,7 @@ PADDLE_REPLY = "Quarterly report {key}\nRevenue grew by 12% in the third quarter
 CASES: dict[str, tuple[str, str, tuple[int, int], tuple[str, ...]]] = {
     "olmocr-2": ("allenai/olmOCR-2-7B-1025-FP8", OLMOCR_REPLY, (911, 1288), ("primary_language", "---")),
     "olmocr-0825": ("allenai/olmOCR-7B-0825-FP8", OLMOCR_REPLY, (911, 1288), ("is_rotation_valid",)),
+    "olmocr-v1": ("allenai/olmOCR-7B-0225-preview", OLMOCR_V1_REPLY, (724, 1024), ("natural_text", "primary_language")),
     "dots.ocr": ("rednote-hilab/dots.ocr", DOTS_REPLY, (1653, 2339), ("ACME", "Page 3 of 9", '"bbox"')),
     "deepseek-ocr": ("deepseek-ai/DeepSeek-OCR", DEEPSEEK_REPLY, (1190, 1684), ("<|ref|>", "<|det|>")),
     "deepseek-ocr-2": ("deepseek-ai/DeepSeek-OCR-2", DEEPSEEK_REPLY, (1190, 1684), ("<|ref|>", "<|det|>")),
@@ -80,32 +90,6 @@ CASES: dict[str, tuple[str, str, tuple[int, int], tuple[str, ...]]] = {
     "gemini": ("gemini-2.5-flash", PLAIN_REPLY, (1448, 2048), ("```",)),
     "claude": ("claude-sonnet-4-5", PLAIN_REPLY, (1448, 2048), ("```",)),
 }
-
-
-def _config(inputs: str, base_url: str, model: str, **extra: Any) -> dict[str, Any]:
-    spec = {
-        "model": model,
-        "mode": "api",
-        "provider": "custom",
-        "base_url": base_url,
-        "api_key_env": KEY_ENV,
-        "timeout_s": 20,
-        "retries": 1,
-        "retry_backoff_s": 0.01,
-        **extra,
-    }
-    return {"job_id": "families", "input_path": inputs, "models": [spec]}
-
-
-async def _run(config: Path, outputs: Path) -> Any:
-    from flows.ocr_job import ocr_job_flow
-    from tracr.config.job_request import JobRequest
-
-    return await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(outputs)), return_state=True)
-
-
-def _requests(base_url: str) -> list[dict[str, Any]]:
-    return httpx.get(base_url.removesuffix("/v1") + "/_requests").json()["requests"]
 
 
 def _parts(request: dict[str, Any]) -> tuple[str | None, list[str], str, str]:
@@ -126,13 +110,13 @@ async def test_family_is_asked_its_way_and_read_its_way(family, tmp_path, stub_s
     adapter = adapter_by_name(family)
     stub = stub_server(model=model, replies=[reply], capture=True)
     pdf_factory("report.pdf", 1, width=A4[0], height=A4[1])
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, model))
+    config = write_config(tmp_path / "job.yaml", job_config("families", str(tmp_path / "inputs"), stub.base_url, model))
     outputs = tmp_path / "out"
 
-    state = await _run(config, outputs)
+    state = await run_job(config, outputs)
     assert state.is_completed(), state.message
 
-    (request,) = _requests(stub.base_url)
+    (request,) = stub_requests(stub.base_url)
     system, kinds, text, image = _parts(request)
     assert system == adapter.system
     expected_kinds = {"text_first": ["text", "image_url"], "image_first": ["image_url", "text"], "image_only": ["image_url"]}
@@ -141,7 +125,13 @@ async def test_family_is_asked_its_way_and_read_its_way(family, tmp_path, stub_s
         expected_text = adapter.prefix + adapter.prompt
         if adapter.fills_image_size:
             expected_text = expected_text.replace("{width}", str(size[0])).replace("{height}", str(size[1]))
-        assert text == expected_text
+        if "{anchor_text}" in expected_text:  # olmOCR v1: the page's own text layer, in olmOCR's anchor format
+            head, tail = expected_text.split("{anchor_text}")
+            assert text.startswith(head) and text.endswith(tail), text
+            anchor = text[len(head) : len(text) - len(tail)]
+            assert anchor.startswith(f"Page dimensions: {A4[0]:.1f}x{A4[1]:.1f}\n[") and "]page 1" in anchor, anchor
+        else:
+            assert text == expected_text
     assert image == f"<image {size[0]}x{size[1]}>"
     sampling = adapter.sampling
     assert request["max_tokens"] == sampling.max_tokens and request["temperature"] == sampling.temperature
@@ -173,9 +163,10 @@ async def test_keep_furniture_keeps_headers_and_is_recorded(tmp_path, stub_serve
     stub = stub_server(model="rednote-hilab/dots.ocr", replies=[DOTS_REPLY])
     pdf_factory("report.pdf", 1)
     config = write_config(
-        tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, "rednote-hilab/dots.ocr", keep_furniture=True)
+        tmp_path / "job.yaml",
+        job_config("families", str(tmp_path / "inputs"), stub.base_url, "rednote-hilab/dots.ocr", keep_furniture=True),
     )
-    state = await _run(config, tmp_path / "out")
+    state = await run_job(config, tmp_path / "out")
     assert state.is_completed(), state.message
     (run_dir,) = (tmp_path / "out" / "families").glob("*/run-1")
     page = (run_dir / "report" / "1.md").read_text()
@@ -193,8 +184,10 @@ async def test_unparseable_reply_fails_the_page_with_its_class_and_keeps_the_raw
     garbage = "I cannot read this page, sorry."
     stub = stub_server(model="allenai/olmOCR-2-7B-1025-FP8", replies=[garbage])
     pdf_factory("report.pdf", 1)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, "allenai/olmOCR-2-7B-1025-FP8"))
-    await _run(config, tmp_path / "out")
+    config = write_config(
+        tmp_path / "job.yaml", job_config("families", str(tmp_path / "inputs"), stub.base_url, "allenai/olmOCR-2-7B-1025-FP8")
+    )
+    await run_job(config, tmp_path / "out")
     (run_dir,) = (tmp_path / "out" / "families").glob("*/run-1")
     (record,) = read_page_journal(run_dir / "report" / "pages.jsonl")
     assert record.status == "failed" and record.error_class == "unparseable_reply"
@@ -209,10 +202,12 @@ async def test_olmocr_retries_hotter_then_rerenders_a_rotated_page(tmp_path, stu
     # attempt 1: no front matter; attempt 2: valid but "turn me 90"; the re-rendered (new) image then gets the first reply again
     stub = stub_server(model="allenai/olmOCR-2-7B-1025-FP8", replies=["no front matter here", rotated], capture=True)
     pdf_factory("report.pdf", 1, width=A4[0], height=A4[1])
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, "allenai/olmOCR-2-7B-1025-FP8"))
-    state = await _run(config, tmp_path / "out")
+    config = write_config(
+        tmp_path / "job.yaml", job_config("families", str(tmp_path / "inputs"), stub.base_url, "allenai/olmOCR-2-7B-1025-FP8")
+    )
+    state = await run_job(config, tmp_path / "out")
     assert state.is_completed(), state.message
-    requests = _requests(stub.base_url)
+    requests = stub_requests(stub.base_url)
     temperatures = [r["temperature"] for r in requests]
     images = [_parts(r)[3] for r in requests]
     assert temperatures[:3] == [0.1, 0.1, 0.2]

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.adapters.test_family_runs import DOTS_REPLY, KEY_ENV, _config, _run
+from tests.adapters.family_jobs import KEY_ENV, job_config, run_job
+from tests.adapters.test_family_runs import DOTS_REPLY
 from tests.conftest import TEST_API_KEY, write_config
 from tracr.adapters.registry import ADAPTERS, adapter_by_name
 from tracr.config.job import ConfigError, parse_job_config
@@ -29,8 +30,8 @@ async def _dots_job(tmp_path: Path, stub_server: Any, pdf_factory: Any, monkeypa
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     stub = stub_server(model=DOTS, replies=[DOTS_REPLY])
     pdf_factory("report.pdf", 2)
-    config = write_config(tmp_path / "job.yaml", _config(str(tmp_path / "inputs"), stub.base_url, DOTS, **model))
-    state = await _run(config, tmp_path / "out")
+    config = write_config(tmp_path / "job.yaml", job_config("families", str(tmp_path / "inputs"), stub.base_url, DOTS, **model))
+    state = await run_job(config, tmp_path / "out")
     assert state.is_completed(), state.message
     (run_dir,) = (tmp_path / "out" / "families").glob("*/run-1")
     return run_dir

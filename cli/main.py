@@ -25,6 +25,7 @@ from cli.gc_tuning import skip_final_collection
 from cli.prefect_server import as_prefect_failure
 from cli.running import EXIT_CODES
 from tracr.errors import TracrError
+from tracr.serving.inherited_env import confine_inherited_environment
 
 __all__ = ["main", "run", "build_parser"]
 
@@ -36,6 +37,7 @@ COMMAND_PARSERS: tuple[Callable[[Subparsers], None], ...] = (
     outputs.add_list_parser,
     outputs.add_show_parser,
     machine.add_doctor_parser,
+    machine.add_storage_parser,
     outputs.add_index_parser,
     servers.add_serve_ocr_parser,
     machine.add_gpus_parser,
@@ -54,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracr",
         description="Benchmark OCR models over your PDFs, orchestrated by Prefect.",
-        epilog="Commands that need Prefect (run, cancel, doctor, server) use PREFECT_API_URL when it is set, else a local "
+        epilog="Commands that need Prefect (run, score, cancel, doctor, server) use PREFECT_API_URL when it is set, else a local "
         "Prefect server tracr starts once and keeps running (tracr server --help).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -111,7 +113,12 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def run() -> NoReturn:
-    """The ``tracr`` command: :func:`main`, then an exit without the interpreter's last full collection (``cli.gc_tuning``)."""
+    """The ``tracr`` command: :func:`main`, then an exit without the interpreter's last full collection (``cli.gc_tuning``).
+
+    Before anything starts a thread, the environment that helper processes inherit is
+    cut to the allow list (``tracr.serving.inherited_env``); ``os.environ`` keeps the keys.
+    """
+    confine_inherited_environment()
     code = main()
     skip_final_collection()
     sys.exit(code)

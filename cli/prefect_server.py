@@ -2,11 +2,12 @@
 
 Commands that need Prefect call :func:`connect` first. With ``PREFECT_API_URL``
 set, that server is used as it is. Without it, the server named by the record
-under the state folder (``tracr.local_prefect.LocalPrefectSettings``) is reused
-when it is live, else a ``prefect server start`` is started in its own session
-(so ``tracr server stop`` stops its whole process group) and waited for. The
-check-or-start runs under an exclusive ``flock`` on a lock file, so commands
-started at the same moment end up on one server. Every failure is a
+under this host's state folder (``tracr.local_prefect.LocalPrefectSettings``) is
+reused when it is live, else a ``prefect server start`` is started in its own
+session (so ``tracr server stop`` stops its whole process group) and waited for,
+on the port this host used last when it is free (a fallback says who holds the
+port). The check-or-start runs under an exclusive ``flock`` on a lock file, so
+commands started at the same moment end up on one server. Every failure is a
 :class:`~tracr.local_prefect.PrefectUnavailable` with one line to print.
 """
 
@@ -15,18 +16,20 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
+from cli.listeners import command_of, listener_pid
 from tracr.errors import ErrorClass
 from tracr.local_prefect import (
+    SHARED_STATE_NAMES,
     LocalPrefectSettings,
     PrefectUnavailable,
     Probe,
@@ -35,7 +38,9 @@ from tracr.local_prefect import (
     candidate_ports,
     classify_start_log,
     judge_record,
+    port_fallback_line,
     profile_api_url,
+    read_port_memo,
     start_failure_hint,
 )
 from tracr.outputs.timestamps import utc_now
@@ -73,11 +78,22 @@ def read_record(settings: LocalPrefectSettings) -> ServerRecord | None:
         return None
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Written to a temporary file and renamed: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def _write_record(settings: LocalPrefectSettings, record: ServerRecord) -> None:
-    """Written to a temporary file and renamed: a reader sees the old record or the new one, never half of one."""
-    tmp = settings.record_path.with_name(f".{settings.record_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(record.to_json())
-    os.replace(tmp, settings.record_path)
+    _write_atomic(settings.record_path, record.to_json())
+
+
+def _remembered_port(settings: LocalPrefectSettings) -> int | None:
+    try:
+        return read_port_memo(settings.port_path.read_text())
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
@@ -137,6 +153,8 @@ def _health(url: str, timeout: float = 2.0) -> tuple[bool, str | None]:
 
 
 def probe_record(record: ServerRecord) -> Probe:
+    if not record.of_this_host:  # its pid and loopback URL are another machine's: nothing here can judge them
+        return Probe(pid_alive=False, pid_is_prefect_server=False, health_ok=False, this_host=False)
     alive = _pid_alive(record.pid)
     prefect = alive and _is_prefect_server(record.pid)
     ok, version = _health(record.url) if prefect else (False, None)
@@ -153,13 +171,23 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def _port_holder(host: str, port: int) -> str:
+    """Who holds a port, in words: a Prefect server or another process, with its pid and command when visible."""
+    ok, version = _health(f"http://{host}:{port}/api", timeout=1.0)
+    what = ["another Prefect server", f"Prefect {version}"] if ok and version else ["another process"]
+    pid = listener_pid(port)
+    command = command_of(pid) if pid is not None else None
+    details = [*what[1:], *([f"pid {pid}: {command}"] if command else [])]
+    return f"{what[0]} ({'; '.join(details)})" if details else what[0]
+
+
 # ----------------------------------------------------------------------------- start and stop
 
 
 def _prefect_command(host: str, port: int) -> list[str]:
-    script = Path(sys.executable).with_name("prefect")
-    exe = [str(script)] if script.exists() else ([found] if (found := shutil.which("prefect")) else [sys.executable, "-m", "prefect"])
-    return [*exe, "server", "start", "--host", host, "--port", str(port)]
+    """``prefect server start`` in this interpreter, through ``cli.prefect_server_process``: it gives the server
+    SQLite transactions that wait for the write lock instead of logging ``database is locked`` (see that module)."""
+    return [sys.executable, "-m", "cli.prefect_server_process", "server", "start", "--host", host, "--port", str(port)]
 
 
 def _log_tail(path: Path, since: int = 0, limit: int = 20_000) -> str:
@@ -179,7 +207,8 @@ def _last_line(text: str) -> str:
 
 def _start(settings: LocalPrefectSettings) -> ServerRecord:
     """Start a server on the first free candidate port and wait for its health (the caller holds the lock)."""
-    ports = candidate_ports(settings)
+    remembered = _remembered_port(settings)
+    ports = candidate_ports(settings, remembered)
     port = next((p for p in ports if _port_free(settings.host, p)), None)
     if port is None:
         span = f"port {ports[0]}" if len(ports) == 1 else f"ports {ports[0]}–{ports[-1]}"
@@ -188,6 +217,8 @@ def _start(settings: LocalPrefectSettings) -> ServerRecord:
             error_class=ErrorClass.PORT_IN_USE,
             hint="free the port, or set TRACR_PREFECT_PORT (and TRACR_PREFECT_PORT_FALLBACKS) to others; " + STATUS_HINT,
         )
+    if port != ports[0]:
+        _say(port_fallback_line(ports[0], port, _port_holder(settings.host, ports[0]), remembered=ports[0] == remembered))
     (settings.state_dir / "home").mkdir(parents=True, exist_ok=True)
     _say(f"starting the local Prefect server on port {port}… (first start takes a while; log: {settings.log_path})")
     log_start = settings.log_path.stat().st_size if settings.log_path.exists() else 0
@@ -219,8 +250,17 @@ def _start(settings: LocalPrefectSettings) -> ServerRecord:
             )
         ok, version = _health(url)
         if ok and version:
-            record = ServerRecord(pid=proc.pid, port=port, url=url, started_at=utc_now(), db_path=str(settings.db_path), version=version)
+            record = ServerRecord(
+                pid=proc.pid,
+                port=port,
+                url=url,
+                started_at=utc_now(),
+                db_path=str(settings.db_path),
+                version=version,
+                host=settings.host_id or None,
+            )
             _write_record(settings, record)
+            _write_atomic(settings.port_path, f"{port}\n")  # the next start prefers it: links keep working
             _say(f"local Prefect server ready in {time.monotonic() - started:.0f} s: {record.ui}")
             return record
         if time.monotonic() - started > settings.start_timeout_s:
@@ -240,13 +280,59 @@ def _stop_pid(pid: int, grace_s: float = 15.0) -> None:
         child.wait(timeout=5)
 
 
+def _adopt_shared_state(settings: LocalPrefectSettings) -> None:
+    """State written before host ids (in the home's shared folder) becomes the first host's that needs a server.
+
+    A live server recorded there is adopted as it runs (its record moves; its
+    database stays where it is open); otherwise, unless this host has a database
+    of its own already, the database, log, port and Prefect home move into this
+    host's folder, so the history is kept. The caller holds this host's lock; the
+    shared folder's lock (which tracr before host ids takes) is held meanwhile.
+    """
+    shared = settings.shared()
+    if shared is None or settings.record_path.exists():
+        return
+    if not shared.record_path.exists() and not shared.db_path.exists():
+        return
+    with _locked(shared):
+        record = read_record(shared)
+        verdict = judge_record(probe_record(record)) if record is not None else None
+        if record is not None and verdict == Verdict.LIVE:
+            _write_record(settings, replace(record, host=settings.host_id or None))
+            _write_atomic(settings.port_path, f"{record.port}\n")
+            shared.record_path.unlink(missing_ok=True)
+            return
+        if verdict in (Verdict.STARTING, Verdict.OTHER_HOST):
+            return  # not ours to move now
+        shared.record_path.unlink(missing_ok=True)  # stale
+        if settings.db_path.exists():
+            return
+        moved = [name for name in SHARED_STATE_NAMES if (shared.state_dir / name).exists()]
+        for name in moved:
+            os.replace(shared.state_dir / name, settings.state_dir / name)
+        if moved:
+            _say(f"moved the local Prefect server's state from {shared.state_dir} to {settings.state_dir} (one folder per host)")
+
+
+def _other_host(settings: LocalPrefectSettings, record: ServerRecord) -> PrefectUnavailable:
+    return PrefectUnavailable(
+        f"{settings.record_path} records a Prefect server of host {record.host}, not of this host ({settings.host_id or 'unnamed'}); "
+        "tracr neither uses nor replaces it",
+        error_class=ErrorClass.STATE,
+        hint="two machines have the same host id: set TRACR_GPU_HOST to a name of this machine's own",
+    )
+
+
 def ensure_server(settings: LocalPrefectSettings | None = None) -> ServerRecord:
     """The live local server: the recorded one, or a new one when there is none or the record is stale."""
     settings = settings or LocalPrefectSettings.from_env()
     with _locked(settings):
+        _adopt_shared_state(settings)
         record = read_record(settings)
         if record is not None:
             verdict = judge_record(probe_record(record))
+            if verdict == Verdict.OTHER_HOST:
+                raise _other_host(settings, record)
             if verdict == Verdict.STARTING:  # a Prefect server that stopped answering (or its starter died mid-start)
                 deadline = time.monotonic() + min(30.0, settings.start_timeout_s)
                 while verdict == Verdict.STARTING and time.monotonic() < deadline:
@@ -267,9 +353,12 @@ def stop_server(settings: LocalPrefectSettings | None = None, grace_s: float = 1
     """Stop the recorded server's process group and remove its record; returns what was done."""
     settings = settings or LocalPrefectSettings.from_env()
     with _locked(settings):
+        _adopt_shared_state(settings)
         record = read_record(settings)
         if record is None:
             return "the local Prefect server is not running (no record)"
+        if not record.of_this_host:
+            raise _other_host(settings, record)
         if _pid_alive(record.pid) and _is_prefect_server(record.pid):
             _stop_pid(record.pid, grace_s)
             deadline = time.monotonic() + 10
@@ -285,6 +374,10 @@ def stop_server(settings: LocalPrefectSettings | None = None, grace_s: float = 1
 def server_state(settings: LocalPrefectSettings | None = None) -> tuple[Verdict | None, ServerRecord | None]:
     """The record and what it is worth now (None, None: no record), without starting anything."""
     settings = settings or LocalPrefectSettings.from_env()
+    shared = settings.shared()
+    if shared is not None and not settings.record_path.exists() and (shared.record_path.exists() or shared.db_path.exists()):
+        with _locked(settings):
+            _adopt_shared_state(settings)
     record = read_record(settings)
     return (judge_record(probe_record(record)), record) if record else (None, None)
 
@@ -392,6 +485,8 @@ def server_report(settings: LocalPrefectSettings | None = None) -> tuple[bool, s
         )
     if verdict == Verdict.STARTING:
         return False, f"starting or not answering: pid {record.pid}, {record.url}"
+    if verdict == Verdict.OTHER_HOST:
+        return False, _other_host(settings, record).one_line()
     return (
         False,
         f"not running: stale record ({verdict.value if verdict else 'unknown'}: pid {record.pid}, port {record.port}); the next tracr run replaces it",

@@ -1,5 +1,11 @@
 """Running a Prefect flow from a command, with SIGTERM and Ctrl-C turned into a cancel.
 
+Every command that runs a flow (``tracr run``, ``tracr score``) goes the same way:
+:func:`connect_quietly` before Prefect is imported (the local server tracr keeps,
+unless ``PREFECT_API_URL`` or ``--ephemeral``; Prefect's console kept to
+warnings), :func:`announce_flow_run` as the flow's ``on_running`` hook (the UI
+link), then :func:`run_flow`.
+
 The flow runs in a worker thread with its own event loop; the main thread only
 waits and takes the signals. Prefect installs its SIGTERM handler only in the
 main thread, so no ``TerminationSignal`` can land in the middle of a page and
@@ -20,12 +26,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-__all__ = ["run_flow", "FlowEnd", "EXIT_CODES", "STOP_GRACE_S"]
+from cli.prefect_server import connect
+from tracr.local_prefect import flow_run_url
+
+__all__ = ["run_flow", "connect_quietly", "announce_flow_run", "FlowEnd", "EXIT_CODES", "STOP_GRACE_S"]
 
 #: Exit codes of a ``tracr run`` stopped by a signal: 128 + the signal's number, as shells report it.
 EXIT_CODES = {"SIGTERM": 128 + signal.SIGTERM, "SIGINT": 128 + signal.SIGINT}
@@ -102,6 +111,35 @@ def _quiet_cancel_lines() -> None:
             handler.setFormatter(_NamedErrorsInOneLine(handler.formatter))
 
 
+def connect_quietly(*, ephemeral: bool = False, verbose: bool = False) -> str | None:
+    """Choose the Prefect server and keep Prefect's console to warnings; call before Prefect is imported.
+
+    Returns the API URL (None: Prefect's throwaway server, ``ephemeral``). The
+    progress display or the command's own lines say the rest; the API still gets
+    every log line, and ``verbose`` shows Prefect's info lines too.
+    """
+    api_url = connect(ephemeral=ephemeral)
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    if ephemeral and api_url is None:
+        from cli.ephemeral_server import start_ephemeral_server
+
+        start_ephemeral_server()  # before any thread: it gets no key (cli/ephemeral_server.py)
+    return api_url
+
+
+def announce_flow_run(api_url: str | None, what: str = "job") -> Callable[..., None]:
+    """An ``on_running`` hook that prints where the flow run can be watched (stderr, once it runs)."""
+
+    def hook(flow: Any, flow_run: Any, state: Any) -> None:
+        if api_url:
+            print(f"watch this {what}: {flow_run_url(api_url, str(flow_run.id))}", file=sys.stderr, flush=True)
+        else:
+            print(f"flow run {flow_run.id} (ephemeral Prefect server: no UI after the {what} ends)", file=sys.stderr, flush=True)
+
+    return hook
+
+
 async def _awaited(call: Awaitable[Any]) -> Any:
     return await call
 
@@ -124,12 +162,12 @@ def run_flow(call: Awaitable[Any], *, cancel_on_signal: bool = True) -> FlowEnd:
     ``cancel_on_signal=False`` runs it in this thread with Python's own signal
     handling (for flows with no cancel watcher, such as scoring).
     """
+    _quiet_cancel_lines()
     if not cancel_on_signal:
         return FlowEnd(asyncio.run(_awaited(call)))
     from tasks.run.termination import clear_stop, request_stop, stop_reason
 
     clear_stop()
-    _quiet_cancel_lines()
     outcome: dict[str, Any] = {}
 
     def work() -> None:

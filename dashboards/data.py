@@ -5,7 +5,8 @@
 * Votes are read from ``elo/votes*.jsonl`` (one file per reviewer host) on every rerun (a small file), never from
   the index, so a vote shows in the leaderboard the moment it is cast.
 * Page images are rendered from the PDF's ``source_path`` (as recorded by the run,
-  never from a URL) with :func:`tracr.documents.pdf.render_page`, and cached.
+  never from a URL) with :func:`tracr.documents.pdf.render_page_band`, by width (a very
+  tall page stays readable), and cached.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tracr.documents.pdf import render_page
+from tracr.documents.pdf import render_page_band
 from tracr.index.queries import Query
 from tracr.index.store import read_index, refresh_index
 from tracr.outputs.files import read_json
@@ -35,6 +36,7 @@ __all__ = [
     "query_one",
     "refresh",
     "page_image",
+    "page_band",
     "source_pdf_problem",
     "job_votes",
     "all_votes",
@@ -48,7 +50,10 @@ __all__ = [
 ]
 
 INDEX_TTL_S = 10
-IMAGE_LONGEST_SIDE_PX = 1100
+#: Width of a page image at zoom 1: sharp in the widest image column, and an A4 page costs what 1100 px on its long side did.
+IMAGE_WIDTH_PX = 800
+#: A very tall page is rendered narrower rather than past this many pixels.
+IMAGE_MAX_PIXELS = 16_000_000
 
 
 def outputs_root() -> Path:
@@ -94,15 +99,25 @@ def source_pdf_problem(source_path: str | None) -> str | None:
     return None
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def _rendered(source_path: str, page: int, mtime_ns: int, longest_side_px: int) -> bytes:
-    return render_page(source_path, page, longest_side_px=longest_side_px, fmt="png")
+@st.cache_data(max_entries=64, show_spinner=False)
+def _rendered(source_path: str, page: int, mtime_ns: int, band: tuple[float, float], width_px: int) -> bytes:
+    return render_page_band(source_path, page, x0=band[0], x1=band[1], width_px=width_px, max_pixels=IMAGE_MAX_PIXELS)
 
 
-def page_image(source_path: str, page: int, longest_side_px: int = IMAGE_LONGEST_SIDE_PX) -> bytes:
-    """PNG of one page (cached per file version); raises ``OSError``/``RuntimeError`` if it cannot be read."""
+def page_band(zoom: float, pan: float) -> tuple[float, float]:
+    """The part of the page's width shown at ``zoom`` (1 = all of it), ``pan`` from 0 (left edge) to 1 (right edge)."""
+    zoom = max(1.0, zoom)
+    start = max(0.0, min(pan, 1.0)) * (1.0 - 1.0 / zoom)
+    return round(start, 4), round(min(1.0, start + 1.0 / zoom), 4)
+
+
+def page_image(source_path: str, page: int, *, zoom: float = 1.0, pan: float = 0.0) -> bytes:
+    """PNG of one page, or of the ``1/zoom`` of its width ``pan`` picks, magnified (cached per file version).
+
+    Raises ``OSError``/``RuntimeError`` if it cannot be read.
+    """
     mtime_ns = Path(source_path).stat().st_mtime_ns
-    return _rendered(source_path, int(page), mtime_ns, longest_side_px)
+    return _rendered(source_path, int(page), mtime_ns, page_band(zoom, pan), IMAGE_WIDTH_PX)
 
 
 def job_votes(root: str, job_id: str) -> list[Vote]:

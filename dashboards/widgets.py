@@ -1,13 +1,16 @@
-"""Pieces the pages share: pickers bound to the index, safe text display, the page image."""
+"""Pieces the pages share: pickers bound to the index, safe text display, the page image, counted nouns."""
 
 from __future__ import annotations
 
 import re
+import struct
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from dashboards import data
+from tracr.documents.plain_markdown import plain_markdown
 from tracr.index import queries as Q
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, safe_markdown, safe_raw
 from tracr.review.text_diff import escape_markdown_text
@@ -19,8 +22,10 @@ __all__ = [
     "pick_job",
     "show_output",
     "show_page_image",
+    "png_size",
     "fmt_seconds",
     "fmt_int",
+    "plural",
     "status_label",
     "judge_and_cost_panel",
 ]
@@ -79,31 +84,53 @@ def fmt_int(value: Any) -> str:
     return "–" if number != number else f"{int(number):,}"
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 vote``, ``2 votes``, ``1,000 pairs``: the count and the noun that agrees with it."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 #: The "every job" choice; not a valid job id (spaces, parentheses), so it cannot collide with one.
 ALL_JOBS = "(all jobs)"
+#: Session key of the job last picked on any page (the picker's own state does not outlive its page).
+CURRENT_JOB = "current_job"
 
 
-def pick_job(key: str, *, allow_all: bool = False) -> str | None:
-    """Job picker bound to the URL (``?job=...``), which can only select an indexed job.
+def pick_job(*, allow_all: bool = False) -> str | None:
+    """Job picker tied to ``?job=`` on every page, which can only select an indexed job.
 
-    Bound pickers show their values as they are: Streamlit puts the shown label in the URL.
+    One rule on every page: the job of the URL, else the job last picked in this browser
+    session (on any page), else the newest job; ``(all jobs)`` is an extra choice where a page
+    offers it, never the default. The picker writes its job back to the URL, so a page can be
+    linked. It is not a Streamlit-bound widget: a bound one falls back to its default when the
+    sidebar switches pages (the new page's URL has no ``?job=``), so each page chose for itself.
     """
-    jobs = data.query(root(), Q.job_titles())
+    jobs = data.query(root(), Q.jobs())  # newest first
     options = list(jobs["job_id"])
     if not options:
         st.info(f"No jobs under {plain(root())}. Run `tracr run <config>` first, then refresh the index (sidebar).")
         return None
     if allow_all:
-        options = [ALL_JOBS] + options
-    job_id = st.selectbox("Job", options, key=key, bind="query-params")
+        options = options + [ALL_JOBS]
+    wanted = next((j for j in (st.query_params.get("job"), st.session_state.get(CURRENT_JOB)) if j in options), options[0])
+    if "job" in st.session_state and st.session_state["job"] not in options:  # "(all jobs)" from a page that offers it
+        del st.session_state["job"]
+    job_id = str(st.selectbox("Job", options, index=options.index(wanted), key="job"))
+    st.session_state[CURRENT_JOB] = job_id
+    if st.query_params.get("job") != job_id:
+        st.query_params["job"] = job_id
     title = dict(zip(jobs["job_id"], jobs["title"], strict=False)).get(job_id)
     if title and title != job_id:
         st.caption(plain(title))
     return job_id
 
 
-def show_output(text: str | None, *, key: str, raw: bool, height: int | None = None) -> None:
-    """Untrusted model output, neutralised and capped, with a "show all" escape hatch."""
+def show_output(text: str | None, *, key: str, raw: bool, height: int | None = None, plain_raw: bool = False) -> None:
+    """Untrusted model output, neutralised and capped, with a "show all" escape hatch.
+
+    Rendered, every model's HTML marks become the same Markdown (:func:`plain_markdown`, inside
+    :func:`safe_markdown`). ``plain_raw`` makes the raw view show that Markdown too rather than the
+    text as stored: the arena's two sides must read as the same kind of text either way.
+    """
     if not isinstance(text, str):  # NULL from the index (failed page) arrives as None or NaN
         text = None
     show_all = bool(st.session_state.get(f"{key}-all"))
@@ -118,6 +145,8 @@ def show_output(text: str | None, *, key: str, raw: bool, height: int | None = N
             return
         if raw:
             safe = safe_raw(text, max_chars=limit)
+            if plain_raw:
+                safe = replace(safe, text=plain_markdown(safe.text))
             st.code(safe.text, language="markdown", wrap_lines=True)
         else:
             safe = safe_markdown(text, max_chars=limit, demote_headings=HEADING_DEMOTION)
@@ -132,18 +161,53 @@ def show_output(text: str | None, *, key: str, raw: bool, height: int | None = N
             st.rerun()
 
 
-def show_page_image(source_path: str | None, page: int, *, caption: str | None = None) -> None:
-    """The rendered page, or a plain statement of why it cannot be shown."""
+#: Zoom choices of a page image: the label shown, and how many times the page's width is magnified.
+ZOOMS = {"Fit": 1.0, "1.5×": 1.5, "2×": 2.0, "3×": 3.0}
+#: An image taller than this many times its width scrolls inside a box instead of filling the page.
+TALL_RATIO = 1.8
+IMAGE_BOX_HEIGHT_PX = 820
+
+
+def png_size(image: bytes) -> tuple[int, int]:
+    """Width and height of a PNG, from its header."""
+    width, height = struct.unpack(">II", image[16:24])
+    return int(width), int(height)
+
+
+def show_page_image(source_path: str | None, page: int, *, key: str, caption: str | None = None) -> None:
+    """The rendered page at its column's width, with zoom, or a plain statement of why it cannot be shown.
+
+    Rendered by width, so a very tall page (a receipt, a web page saved as one page) is as
+    readable as any other, scrolling inside a box; zoom magnifies a part of the page's width
+    that a slider picks. ``key`` names the widgets (the arena's carries no model name).
+    """
     problem = data.source_pdf_problem(source_path)
     if problem:
         st.warning(f"No page image: {plain(problem)}")
         return
+    choice = st.segmented_control(
+        "Zoom",
+        list(ZOOMS),
+        default="Fit",
+        required=True,
+        key=f"{key}-zoom",
+        help="Fit: the whole width of the page. 1.5×–3×: part of it, magnified",
+    )
+    zoom = ZOOMS.get(str(choice), 1.0)
+    pan = 0.0
+    if zoom > 1:
+        pan = st.slider("Part of the page (left ↔ right)", 0, 100, 0, step=5, format="%d%%", key=f"{key}-pan") / 100
     try:
-        image = data.page_image(str(source_path), int(page))
+        image = data.page_image(str(source_path), int(page), zoom=zoom, pan=pan)
     except Exception as exc:  # a damaged or replaced PDF: say so, keep the page usable
         st.warning(f"No page image: cannot render page {page} of {plain(source_path)}: {plain(exc)}")
         return
-    st.image(image, caption=None if caption is None else plain(caption), width="stretch")
+    width, height = png_size(image)
+    tall = height > TALL_RATIO * width
+    with st.container(height=IMAGE_BOX_HEIGHT_PX, border=True) if tall else st.container():
+        st.image(image, caption=None if caption is None else plain(caption), width="stretch")
+    if tall:
+        st.caption("Tall image: it fills the column's width; scroll inside the box to read down the page.")
 
 
 def judge_and_cost_panel(votes: list[Any], job_id: str | None) -> None:
@@ -166,14 +230,16 @@ def judge_and_cost_panel(votes: list[Any], job_id: str | None) -> None:
         agreed = agreement(votes)
         if agreed.rate is None:
             st.caption(
-                f"{len(judged)} judge votes; no pair was voted on by both a person and the judge yet, so their agreement is unknown."
+                f"{plural(len(judged), 'judge vote')}; no pair was voted on by both a person and the judge yet, so their agreement is unknown."
             )
         else:
             st.caption(
-                f"Judge–human agreement: {100 * agreed.rate:.0f}% of the {agreed.pairs} pairs both voted on (the judge's winner, or tie, equals the human majority)."
+                f"Judge–human agreement: {100 * agreed.rate:.0f}% of the {plural(agreed.pairs, 'pair')} both voted on (the judge's winner, or tie, equals the human majority)."
             )
     if job_id is not None:
         scores = data.query(root(), Q.model_scores(job_id))
         if not scores.empty and scores["cost_per_1000_pages"].notna().any():
             st.markdown("**Cost per 1,000 pages and speed** (`tracr score`, from measured tokens or GPU time)")
-            st.dataframe(scores[["model_slug", "cost_per_1000_pages", "pages_per_s", "pass_rate"]], hide_index=True, key="leaderboard-cost")
+            table = scores[["model_slug", "cost_per_1000_pages", "pages_per_s", "pass_rate"]]
+            table = table[[c for c in table.columns if table[c].notna().any()]]  # no pass rate without tests: no None column
+            st.dataframe(table, hide_index=True, key="leaderboard-cost")

@@ -8,7 +8,6 @@ key value ever becomes a Prefect parameter.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from tracr.run.events import failure_threshold
 from tracr.run.plan import PdfPlan, RunPlan
 from tracr.run.recorder import refresh_job_metadata, refresh_model_metadata
 from tracr.run.resume import resumable_run
+from tracr.serving.inherited_env import set_for_this_process
 
 __all__ = ["ocr_job_flow", "job_run_name", "JobFailed"]
 
@@ -77,7 +77,7 @@ def move_literal_keys_to_env(config: JobConfig) -> JobConfig:
     for spec in config.models:
         if isinstance(spec, KeyedModel) and spec.api_key is not None:
             name = _env_name_for(spec)
-            os.environ[name] = spec.api_key.get_secret_value()
+            set_for_this_process(name, spec.api_key.get_secret_value())  # no helper process inherits it
             spec = spec.model_copy(update={"api_key": None, "api_key_env": name})
         models.append(spec)
     return config.model_copy(update={"models": models})

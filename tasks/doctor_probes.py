@@ -128,22 +128,21 @@ def environment_checks(outputs_root: Path, config: JobConfig | None) -> list[Che
 
 
 def storage_check(outputs_root: Path) -> Check:
-    """Probe the outputs root (when it exists) and compare its id with the one published for its path."""
+    """Probe the outputs root (when it exists) and judge its id as a job's storage check would, writing nothing on the server."""
     from prefect.settings import get_current_settings
 
+    from tasks.outputs.storage_check import read_judgement
     from tracr.outputs.storage import probe_storage
 
-    if not outputs_root.is_dir():
-        return check_storage(None, None, f"{outputs_root} does not exist yet: checked by the first job")
-    if get_current_settings().api.url:  # the id other hosts published (never a temporary server's)
-        try:
-            from tasks.outputs.storage_check import probe_with_published
-
-            probe, published = asyncio.run(asyncio.wait_for(probe_with_published(outputs_root), PREFECT_TIMEOUT_S))
-            return check_storage(probe, published)
-        except (Exception, asyncio.CancelledError):  # the API is down (reported above): still probe the filesystem
-            pass
-    return check_storage(probe_storage(outputs_root), None)
+    probe = probe_storage(outputs_root) if outputs_root.is_dir() else None
+    if not get_current_settings().api.url:
+        return check_storage(probe, None, "no Prefect API: the id other hosts published for this path was not checked")
+    try:
+        local_id = probe.root_id if probe is not None else None
+        judgement = asyncio.run(asyncio.wait_for(read_judgement(outputs_root, local_id), PREFECT_TIMEOUT_S))
+    except (Exception, asyncio.CancelledError) as exc:  # the API is down (reported above): the filesystem was still probed
+        return check_storage(probe, None, f"cannot read the id published for this path: {type(exc).__name__}: {exc}")
+    return check_storage(probe, judgement)
 
 
 async def _lookup_blocks(names: list[str]) -> dict[str, object]:
@@ -197,22 +196,24 @@ def _block_model_checks(label: str, spec: BlockModel, target: object, error: str
     return checks + check_models_listing(label, target.base_url, model, probe_models(target.base_url, key), key is not None)
 
 
-def run_doctor(config_path: str | None, outputs_root: Path) -> list[Check]:
-    """Every check for ``tracr doctor [CONFIG]``: the environment, then the config and each model."""
-    from tracr.config.job import ConfigError, load_job_config
-    from tracr.doctor import AssumeKeysSet
+def run_doctor(config_path: str | None, outputs_root: Path, job_id: str | None = None) -> list[Check]:
+    """Every check for ``tracr doctor [CONFIG]``: the environment, then the config and each model.
+
+    The config is judged by the same validation ``tracr run`` uses, with the same
+    environment, so doctor lists exactly the problems run would refuse it for; a
+    config that parsed is preflighted model by model even when it has some.
+    """
+    from tracr.config.job import check_job_config_file
 
     config: JobConfig | None = None
     config_lines: list[Check] = []
     if config_path is not None:
-        try:  # key variables are checked per model below, so one missing key does not hide the rest
-            loaded = load_job_config(config_path, env=AssumeKeysSet())
-            config = loaded.config
-            config_lines.append(
-                Check(Level.OK, "config", f"{config_path}: valid, {len(config.models)} model(s), {len(loaded.pdfs)} PDF(s)")
-            )
-        except ConfigError as exc:
-            config_lines += [Check(Level.FAIL, "config", problem) for problem in exc.problems]
+        check = check_job_config_file(config_path, job_id=job_id)
+        config = check.config
+        if check.problems:
+            config_lines += [Check(Level.FAIL, "config", problem) for problem in check.problems]
+        elif config is not None:
+            config_lines.append(Check(Level.OK, "config", f"{config_path}: valid, {len(config.models)} model(s), {len(check.pdfs)} PDF(s)"))
     checks = environment_checks(outputs_root, config) + config_lines
     if config is not None:
         checks += config_checks(config)

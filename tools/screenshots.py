@@ -93,7 +93,7 @@ def take(
                     shots.append(path)
 
                 page.set_viewport_size({"width": 1440, "height": 1500})  # tables and all four charts
-                page.goto(f"{url}/?scope={job}")
+                page.goto(f"{url}/?job={job}")
                 page.get_by_text("Throughput").wait_for(timeout=60_000)
                 _settle(page, 1500)
                 shot("overview")
@@ -130,7 +130,7 @@ def take(
                         _settle(page, 700)
                         shot("arena-voted")
 
-                page.goto(f"{url}/leaderboard?scope={job}")
+                page.goto(f"{url}/leaderboard?job={job}")
                 page.get_by_text("Leader:").wait_for(timeout=60_000)
                 _settle(page, 1500)
                 shot("leaderboard")

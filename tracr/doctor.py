@@ -11,13 +11,14 @@ Key values are never part of a check: only whether a key is there.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from tracr.config.job import JobConfig, ModelSpec
 from tracr.config.models import KeyedModel, LocalServerModel, OcrServerModel, TextLayerModel
+from tracr.outputs.root_identity import RootJudgement
 from tracr.outputs.storage import StorageProbe
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "ModelsProbe",
     "GpuProbe",
     "OutputsProbe",
-    "AssumeKeysSet",
     "format_report",
     "exit_code",
     "check_python",
@@ -90,23 +90,6 @@ class OutputsProbe:
     error: str | None = None
 
 
-class AssumeKeysSet(Mapping[str, str]):
-    """An environment in which every variable is set, for validating a config apart from its keys.
-
-    Doctor reports a missing key variable as one model's FAIL line instead of
-    refusing the whole config; the real environment is checked by :func:`check_key`.
-    """
-
-    def __getitem__(self, key: str) -> str:
-        return "set"
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
 def format_report(checks: Sequence[Check]) -> str:
     """Aligned lines: verdict, check name, reason."""
     width = max((len(c.name) for c in checks), default=0)
@@ -163,20 +146,21 @@ def check_outputs(probe: OutputsProbe) -> Check:
     return Check(Level.OK, "outputs", f"{where}: writable, {free}")
 
 
-def check_storage(probe: StorageProbe | None, published: str | None, why_not: str = "") -> Check:
-    """The outputs root as a shared POSIX filesystem: its operations behave, and its id is the one other hosts see."""
-    if probe is None:
-        return Check(Level.WARN, "storage", why_not or "not checked")
-    if not probe.ok:
+def check_storage(probe: StorageProbe | None, judgement: RootJudgement | None, why_not: str = "") -> Check:
+    """The outputs root as a shared POSIX filesystem: its operations behave, and its id is the one other hosts use.
+
+    ``probe`` None: the root does not exist yet; ``judgement`` None: the Prefect server could not be asked
+    (``why_not`` says why). The verdict is the one ``tracr run``'s storage check reaches from the same records.
+    """
+    if probe is not None and not probe.ok:
         return Check(Level.FAIL, "storage", probe.summary())
-    if published is not None and published != probe.root_id:
-        return Check(
-            Level.FAIL,
-            "storage",
-            f"{probe.root}: root id {probe.root_id}, but other hosts see {published} under this path: not the same filesystem",
-        )
-    shared = "same id as other hosts" if published else "no id published on the Prefect server (checked on the first job)"
-    return Check(Level.OK, "storage", f"{probe.summary()}; {shared}")
+    if judgement is None:
+        found = probe.summary() if probe is not None else ""
+        return Check(Level.WARN, "storage", "; ".join(part for part in (found, why_not or "not checked") if part))
+    if not judgement.ok:
+        return Check(Level.FAIL, "storage", judgement.refusal())
+    behave = f"{', '.join(probe.checked)} behave; " if probe is not None else ""
+    return Check(Level.OK, "storage", f"{judgement.root}: {behave}{judgement.describe()}")
 
 
 def model_label(index: int, spec: ModelSpec) -> str:

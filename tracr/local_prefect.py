@@ -2,14 +2,21 @@
 
 Pure decisions only (no processes, no sockets): ``cli/prefect_server.py`` does the
 I/O and asks this module what it means. A record is the JSON file naming the
-server tracr started (pid, port, url, when, which database); the server is reused
-while its record is *live* and replaced when it is *stale*.
+server tracr started (pid, port, url, when, which database, which host); the server
+is reused while its record is *live* and replaced when it is *stale*.
+
+A home folder may be shared by several machines (a cluster's NFS home), and each
+machine's server listens on its own loopback with its own pids, so the state is
+kept per host (``<home>/prefect/hosts/<host id>/``, the id of
+:mod:`tracr.serving.host`): one host never reads, judges or replaces another's
+record, and never opens another's SQLite database.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -18,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tracr.errors import ErrorClass, TracrError
+from tracr.serving.host import HOST_ENV, is_this_host, normalise_host
 
 __all__ = [
     "DEFAULT_PORT",
@@ -29,6 +37,8 @@ __all__ = [
     "Verdict",
     "judge_record",
     "candidate_ports",
+    "read_port_memo",
+    "port_fallback_line",
     "ui_url",
     "flow_run_url",
     "PrefectUnavailable",
@@ -44,6 +54,10 @@ RECORD_NAME = "server.json"
 LOCK_NAME = "server.lock"
 LOG_NAME = "server.log"
 DB_NAME = "prefect.db"
+PORT_NAME = "server.port"  # the port this host's server last listened on, kept across stops (links stay valid)
+HOSTS_DIR = "hosts"
+#: What moves from a home's shared folder (state written before host ids) into the first host's folder.
+SHARED_STATE_NAMES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOG_NAME, PORT_NAME, "home")
 
 
 class PrefectUnavailable(TracrError):
@@ -54,28 +68,38 @@ class PrefectUnavailable(TracrError):
 
 @dataclass(frozen=True)
 class LocalPrefectSettings:
-    """Where the local server keeps its state and how it is started (all from the environment)."""
+    """Where this host's local server keeps its state and how it is started (all from the environment).
+
+    ``state_dir`` is this host's own folder; ``shared_dir`` the home's folder above
+    it, where tracr kept the state before host ids (moved into the first host's
+    folder that starts a server; None: nothing to move).
+    """
 
     state_dir: Path
     port: int = DEFAULT_PORT
     port_fallbacks: int = DEFAULT_PORT_FALLBACKS
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
     host: str = "127.0.0.1"
+    host_id: str = ""  # this host's id (tracr.serving.host); "" when the settings were made by hand
+    shared_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LocalPrefectSettings:
-        """``TRACR_HOME`` (state under ``$TRACR_HOME/prefect``), else ``$XDG_STATE_HOME/tracr/prefect``
-        or ``~/.local/state/tracr/prefect``; ``TRACR_PREFECT_PORT`` (default 4270),
-        ``TRACR_PREFECT_PORT_FALLBACKS`` (further ports tried when it is taken, default 10; 0 = none),
-        ``TRACR_PREFECT_START_TIMEOUT_S`` (default 180)."""
+        """``TRACR_HOME`` (state under ``$TRACR_HOME/prefect/hosts/<host id>``), else ``$XDG_STATE_HOME/tracr/prefect/…``
+        or ``~/.local/state/tracr/prefect/…``; the host id is ``TRACR_GPU_HOST`` or the hostname;
+        ``TRACR_PREFECT_PORT`` (default 4270), ``TRACR_PREFECT_PORT_FALLBACKS`` (further ports tried
+        when it is taken, default 10; 0 = none), ``TRACR_PREFECT_START_TIMEOUT_S`` (default 180)."""
         env = os.environ if env is None else env
         if env.get("TRACR_HOME"):
-            state = Path(env["TRACR_HOME"]).expanduser() / "prefect"
+            shared = Path(env["TRACR_HOME"]).expanduser() / "prefect"
         else:
             base = Path(env["XDG_STATE_HOME"]).expanduser() if env.get("XDG_STATE_HOME") else Path.home() / ".local" / "state"
-            state = base / "tracr" / "prefect"
+            shared = base / "tracr" / "prefect"
+        host_id = normalise_host(env.get(HOST_ENV) or socket.gethostname())
         return cls(
-            state_dir=state,
+            state_dir=shared / HOSTS_DIR / host_id,
+            host_id=host_id,
+            shared_dir=shared,
             port=_number(env, "TRACR_PREFECT_PORT", DEFAULT_PORT, int),
             port_fallbacks=max(0, _number(env, "TRACR_PREFECT_PORT_FALLBACKS", DEFAULT_PORT_FALLBACKS, int)),
             start_timeout_s=_number(env, "TRACR_PREFECT_START_TIMEOUT_S", DEFAULT_START_TIMEOUT_S, float),
@@ -96,6 +120,14 @@ class LocalPrefectSettings:
     @property
     def db_path(self) -> Path:
         return self.state_dir / DB_NAME
+
+    @property
+    def port_path(self) -> Path:
+        return self.state_dir / PORT_NAME
+
+    def shared(self) -> LocalPrefectSettings | None:
+        """The settings of the home's shared folder (where the state lived before host ids), or None."""
+        return None if self.shared_dir is None else LocalPrefectSettings(state_dir=self.shared_dir, host=self.host)
 
     def server_env(self, port: int) -> dict[str, str]:
         """The environment the server process gets on top of ours: its database, home, port, no telemetry."""
@@ -132,6 +164,7 @@ class ServerRecord:
     started_at: str
     db_path: str
     version: str | None = None
+    host: str | None = None  # the host id that started it; None in records written before host ids (count as local)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -148,6 +181,7 @@ class ServerRecord:
                 started_at=str(data["started_at"]),
                 db_path=str(data["db_path"]),
                 version=data.get("version"),
+                host=data.get("host") or None,
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -155,6 +189,11 @@ class ServerRecord:
     @property
     def ui(self) -> str:
         return ui_url(self.url)
+
+    @property
+    def of_this_host(self) -> bool:
+        """Whether its pid and loopback URL mean anything here (another host's record is never judged by them)."""
+        return is_this_host(self.host)
 
 
 @dataclass(frozen=True)
@@ -165,6 +204,7 @@ class Probe:
     pid_is_prefect_server: bool  # its command line is ``prefect server start``
     health_ok: bool  # ``GET <url>/health`` answered ``true``
     version: str | None = None  # ``GET <url>/admin/version``; None when it did not answer as Prefect
+    this_host: bool = True  # False: the record is another host's, nothing of it was probed
 
 
 class Verdict(StrEnum):
@@ -172,10 +212,13 @@ class Verdict(StrEnum):
     STARTING = "starting"  # its process is a Prefect server that does not answer yet (another command is starting it)
     DEAD = "dead"  # the pid is gone: replace the record
     FOREIGN = "foreign"  # the pid is alive but is no Prefect server (pid reused), or the port answers as something else
+    OTHER_HOST = "another host's"  # started on another host: neither reused nor replaced from here
 
 
 def judge_record(probe: Probe) -> Verdict:
     """Whether a recorded server can be reused (``LIVE``) or its record replaced."""
+    if not probe.this_host:
+        return Verdict.OTHER_HOST
     if not probe.pid_alive:
         return Verdict.DEAD
     if not probe.pid_is_prefect_server:
@@ -187,9 +230,40 @@ def judge_record(probe: Probe) -> Verdict:
     return Verdict.STARTING
 
 
-def candidate_ports(settings: LocalPrefectSettings) -> list[int]:
-    """The default port, then the fallbacks after it, in order."""
-    return [settings.port + i for i in range(settings.port_fallbacks + 1) if settings.port + i <= 65535]
+def candidate_ports(settings: LocalPrefectSettings, remembered: int | None = None) -> list[int]:
+    """The default port, then the fallbacks after it, in order; the port this home used last first, when it is one of them.
+
+    Remembering the port keeps a home on one port across restarts, so earlier
+    "watch this job" links keep working after a fallback; a port outside the
+    configured range (``TRACR_PREFECT_PORT`` changed since) is not used.
+    """
+    ports = [settings.port + i for i in range(settings.port_fallbacks + 1) if settings.port + i <= 65535]
+    if remembered in ports:
+        ports.remove(remembered)
+        ports.insert(0, remembered)
+    return ports
+
+
+def read_port_memo(text: str) -> int | None:
+    """The port in a ``server.port`` file, or None when it holds none."""
+    try:
+        port = int(text.strip())
+    except ValueError:
+        return None
+    return port if 0 < port <= 65535 else None
+
+
+def port_fallback_line(wanted: int, used: int, holder: str, *, remembered: bool) -> str:
+    """The line said when the server cannot start on the port it would use: which, why, and that the new one is kept."""
+    if remembered:  # leaving the port earlier links name
+        return (
+            f"port {wanted}, this home's Prefect port, is taken by {holder}; the local Prefect server starts on port {used} "
+            f"instead and keeps it from now on (links to port {wanted} no longer answer; TRACR_PREFECT_PORT picks the port)"
+        )
+    return (
+        f"port {wanted} is taken by {holder}; the local Prefect server starts on port {used} instead "
+        f"and this home keeps port {used} from now on (TRACR_PREFECT_PORT picks the port)"
+    )
 
 
 def ui_url(api_url: str) -> str:

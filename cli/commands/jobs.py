@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,11 @@ from cli.commands.common import OUTPUTS_HELP, Subparsers
 from cli.gc_tuning import collector_paused
 from cli.prefect_server import connect, has_active_flow_runs
 from cli.progress import ProgressDisplay
-from cli.running import EXIT_CODES, run_flow
+from cli.running import EXIT_CODES, announce_flow_run, connect_quietly, run_flow
 from tracr.config.job import ConfigError, LoadedJob, load_job_config
-from tracr.local_prefect import flow_run_url
 from tracr.outputs.files import read_json
 from tracr.outputs.layout import OutputLayout, outputs_root
-from tracr.outputs.progress import RunTarget
+from tracr.outputs.progress import NOT_RECORDED, UNENDED, RunTarget
 from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, run_rows
 
 __all__ = ["add_run_parser", "add_cancel_parser", "add_submit_parser"]
@@ -56,7 +54,8 @@ def add_run_parser(sub: Subparsers) -> None:
     run.add_argument(
         "--no-progress",
         action="store_true",
-        help="no progress display (default: live lines on a terminal, plain lines every $TRACR_PROGRESS_INTERVAL_S=10 s otherwise)",
+        help="no progress display (default: live lines on a terminal; otherwise a plain line when a run's state changes, "
+        "and as its pages move on at most every $TRACR_PROGRESS_INTERVAL_S=10 s)",
     )
     run.set_defaults(handler=_run)
 
@@ -81,8 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     if finished:
         print(f"nothing to resume for {', '.join(finished)} (latest run completed)", file=sys.stderr)
 
-    api_url = connect(ephemeral=args.ephemeral)
-    _quiet_prefect_console(args.verbose)
+    api_url = connect_quietly(ephemeral=args.ephemeral, verbose=args.verbose)
     _start_rendering(loaded, args.resume)
     with collector_paused():
         from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
@@ -91,25 +89,28 @@ def _run(args: argparse.Namespace) -> int:
     request = JobRequest(
         config_path=str(Path(args.config).resolve()), job_id=args.job_id, outputs=str(outputs), resume=args.resume, force=args.force
     )
-    job_flow = ocr_job_flow.with_options(on_running=[_announce_flow_run(api_url)])
+    job_flow = ocr_job_flow.with_options(on_running=[announce_flow_run(api_url)])
     display = ProgressDisplay(layout, job_id, targets).start() if not args.no_progress else None
+    recorded = False
     try:
         end = run_flow(job_flow(request, return_state=True))
+        state = end.state
+        duplicate = duplicate_of(_completed_result(state))
+        if duplicate is None:
+            # The runs this invocation made: the first numbered after what existed before, or the one resumed in place.
+            this_run = {t.model_slug: run for t in targets if (run := t.resolve(layout, job_id)) is not None}
+            _settle_runs(layout, job_id, this_run, state, end.signal)
+            recorded = True
     finally:
         if display is not None:
-            display.stop()
-    state = end.state
-    duplicate = duplicate_of(_completed_result(state))
+            display.stop(final=recorded)  # the last progress lines say how each run ended, as the table below does
     if duplicate is not None:
         print(duplicate_text(job_id, duplicate))
         return 0
-    # The runs this invocation made: the first numbered after what existed before, or the one resumed in place.
-    this_run = {t.model_slug: run for t in targets if (run := t.resolve(layout, job_id)) is not None}
-    _settle_runs(layout, job_id, this_run, state, end.signal)
     rows = run_rows(layout, job_id, this_run)
     for row in rows:  # only when its end could not be written: never shown as still running
-        if row["status"] in {"queued", "waiting_resources", "starting", "running"}:
-            row["status"] = "crashed (not recorded)"
+        if row["status"] in UNENDED:
+            row["status"] = NOT_RECORDED
     print()
     print(format_table(rows))
     problems = []
@@ -158,16 +159,6 @@ def _targets(layout: OutputLayout, job_id: str, slugs: list[str], resume: bool) 
     return targets, finished
 
 
-def _announce_flow_run(api_url: str | None) -> Callable[..., None]:
-    def hook(flow: Any, flow_run: Any, state: Any) -> None:
-        if api_url:
-            print(f"watch this job: {flow_run_url(api_url, str(flow_run.id))}", file=sys.stderr, flush=True)
-        else:
-            print(f"flow run {flow_run.id} (ephemeral Prefect server: no UI after the job ends)", file=sys.stderr, flush=True)
-
-    return hook
-
-
 def _start_rendering(loaded: LoadedJob, resume: bool) -> None:
     """Render workers started, and a new run's first pages rendered, on the core Prefect's import leaves idle.
 
@@ -189,12 +180,6 @@ def _start_rendering(loaded: LoadedJob, resume: bool) -> None:
         return  # the job says what is wrong with it
     pages = loaded.config.page_selection.resolve(page_count)[:RENDER_AHEAD_PAGES]
     pool.render_ahead(str(loaded.pdfs[0]), pages, loaded.config.render_for(renders))
-
-
-def _quiet_prefect_console(verbose: bool) -> None:
-    """Prefect's console lines kept to warnings (the progress display says the rest); the API still gets every log."""
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 
 
 def _stopped_line(signal_name: str, state: Any, config: str) -> str:

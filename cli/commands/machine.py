@@ -1,4 +1,5 @@
-"""Machine checks and GPUs: ``tracr doctor`` (OK / WARN / FAIL before running) and ``tracr gpus`` (GPU hosts on Prefect)."""
+"""Machine checks and GPUs: ``tracr doctor`` (OK / WARN / FAIL before running), ``tracr storage`` (the outputs root's
+published id: its check, and its reset after a deliberate move) and ``tracr gpus`` (GPU hosts on Prefect)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from cli.prefect_server import connect, server_report
 from tracr.errors import TracrError
 from tracr.outputs.layout import outputs_root
 
-__all__ = ["add_doctor_parser", "add_gpus_parser"]
+__all__ = ["add_doctor_parser", "add_storage_parser", "add_gpus_parser"]
 
 
 def add_doctor_parser(sub: Subparsers) -> None:
     doctor = sub.add_parser("doctor", help="check this machine (and a job config's models) before running: OK / WARN / FAIL")
     doctor.add_argument("config", nargs="?", help="job config YAML whose models to preflight (default: none, machine checks only)")
+    doctor.add_argument("--job-id", help="job id `tracr run --job-id` would use instead of the config's (checked the same way)")
     doctor.add_argument("--outputs", help=OUTPUTS_HELP)
     doctor.set_defaults(handler=_doctor)
 
@@ -34,7 +36,7 @@ def _doctor(args: argparse.Namespace) -> int:
             os.environ["PREFECT_API_URL"] = "http://127.0.0.1:1/api"  # the checks below fail at once, no throwaway server
     from tasks.doctor_probes import run_doctor  # probes import Prefect only where they need it
 
-    checks = local + run_doctor(args.config, outputs_root(args.outputs))
+    checks = local + run_doctor(args.config, outputs_root(args.outputs), job_id=args.job_id)
     if local and local[0].level is Level.FAIL:
         checks = [
             Check(Level.FAIL, c.name, "not checked: the local Prefect server did not start") if c.name == "prefect api" else c
@@ -42,6 +44,38 @@ def _doctor(args: argparse.Namespace) -> int:
         ]
     print(format_report(checks))
     return exit_code(checks)
+
+
+def add_storage_parser(sub: Subparsers) -> None:
+    storage = sub.add_parser(
+        "storage",
+        help="the outputs root's id as the hosts share it: check it (as doctor and run do), or reset it after a deliberate move",
+        description="status (default): this host's view of the outputs root against the id published for its path, "
+        "as `tracr doctor` and `tracr run` judge it. reset: make the root this host sees the published one, after the "
+        "outputs root was moved to another filesystem on purpose (hosts that see another one are then refused).",
+    )
+    storage.add_argument("action", nargs="?", choices=["status", "reset"], default="status")
+    storage.add_argument("--outputs", help=OUTPUTS_HELP)
+    storage.set_defaults(handler=_storage)
+
+
+def _storage(args: argparse.Namespace) -> int:
+    from tracr.doctor import exit_code, format_report
+
+    root = outputs_root(args.outputs)
+    connect()
+    if args.action == "status":
+        from tasks.doctor_probes import storage_check
+
+        check = storage_check(root)
+        print(format_report([check]))
+        return exit_code([check])
+    from tasks.outputs.storage_check import reset_root
+
+    _, old, new = asyncio.run(reset_root(root))
+    replaced = f"; it replaces id {old.root_id}, published by {old.origin()}" if old is not None and new.replaces else ""
+    print(f"{root.resolve()}: id {new.root_id}, as host {new.host} sees it, is now the one published for this path{replaced}")
+    return 0
 
 
 def add_gpus_parser(sub: Subparsers) -> None:

@@ -1,7 +1,8 @@
 """Scoring and judging: ``tracr score``, ``tracr judge`` and ``tracr import`` (outputs made elsewhere); docs/scoring.md.
 
 ``score`` checks ground truth before Prefect starts, so bad input is one line naming
-the file and line, never a traceback; then the ``score-job`` flow does the work.
+the file and line, never a traceback; then the ``score-job`` flow does the work, on
+the Prefect server ``tracr run`` uses and with its quiet console (``cli/running.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.commands.common import Subparsers
-from cli.running import run_flow
+from cli.running import announce_flow_run, connect_quietly, run_flow
 from tracr.config.scoring import score_request
 from tracr.errors import TracrError
 from tracr.outputs.layout import OutputLayout, outputs_root
@@ -32,11 +33,17 @@ def add_score_parser(sub: Subparsers) -> None:
     score.add_argument(
         "--strict-present", action="store_true", help="a near-empty output cannot pass a present test (fixes olmOCR-Bench issue 461)"
     )
+    score.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="use a throwaway Prefect server for this scoring only, not the local one tracr keeps (default: off; no UI after it)",
+    )
+    score.add_argument("-v", "--verbose", action="store_true", help="show Prefect's info log lines too (default: warnings only)")
     score.set_defaults(handler=_score)
 
 
 def _score(args: argparse.Namespace) -> int:
-    from tasks.scoring.score import plan_scoring
+    from tasks.scoring.plan import plan_scoring  # no Prefect: it is imported once the server is chosen
     from tracr.scoring.report import score_rows, scores_text
 
     outputs = outputs_root(args.outputs)
@@ -48,10 +55,11 @@ def _score(args: argparse.Namespace) -> int:
     except TracrError as exc:
         print(f"tracr score: {exc.one_line()}", file=sys.stderr)
         return 2
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    api_url = connect_quietly(ephemeral=args.ephemeral, verbose=args.verbose)
     from flows.score_job import score_job_flow
 
-    state = run_flow(score_job_flow(request, return_state=True), cancel_on_signal=False).state
+    flow = score_job_flow.with_options(on_running=[announce_flow_run(api_url, "scoring")])
+    state = run_flow(flow(request, return_state=True), cancel_on_signal=False).state
     result: Any = state.result(raise_on_failure=False) if state.is_completed() or state.is_failed() else None
     if isinstance(result, TracrError):
         print(f"tracr score: {result.one_line()}", file=sys.stderr)

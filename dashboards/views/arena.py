@@ -3,7 +3,9 @@
 Model names stay hidden until the vote is cast; sides are shuffled by
 :func:`tracr.review.pairing.next_pair`, which also picks the most informative pair next.
 Near-identical outputs never reach the arena (:func:`tracr.review.pairing.arena_candidates`).
-Keys 1-5 vote, so a reviewer can go through pairs without the mouse.
+Keys 1-5 vote, so a reviewer can go through pairs without the mouse. Both sides are the
+same kind of text, rendered or raw: every model's HTML marks become the same Markdown and
+comments are dropped (:mod:`tracr.documents.plain_markdown`), so markup does not name the model.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from pathlib import Path
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import pick_job, plain, root, show_output, show_page_image
+from dashboards.widgets import pick_job, plain, plural, root, show_output, show_page_image
 from tracr.errors import TracrError
-from tracr.review.pairing import PairCandidate, next_pair
+from tracr.review.pairing import PairCandidate, next_pair, open_pairs
 from tracr.review.votes import Vote, append_vote
 
 #: (outcome, button label, keyboard shortcut). C and R are Streamlit's; digits are free.
@@ -66,7 +68,7 @@ st.title("Arena")
 
 top = st.columns([3, 2, 3])
 with top[0]:
-    job_id = pick_job("job")
+    job_id = pick_job()
 if job_id is None:
     st.stop()
 if "arena_voter" not in st.session_state:
@@ -81,7 +83,11 @@ if not voter:
 candidates = data.candidates(root(), job_id)
 votes = data.job_votes(root(), job_id)
 mine = sum(1 for v in votes if v.voter == voter)
-top[2].markdown(f"**{len(candidates)}** pairs to judge in this job · **{len(votes)}** votes so far · **{mine}** yours")
+left_to_judge = len(open_pairs(candidates, votes, voter=voter))  # goes down with each of your votes
+top[2].markdown(
+    f"**{left_to_judge:,}** of {plural(len(candidates), 'pair')} left for you to judge · "
+    f"{plural(len(votes), 'vote')} so far, **{mine:,}** yours"
+)
 
 pair: PairCandidate | None = st.session_state.get("arena_pair")
 if pair is None or pair.job_id != job_id or st.session_state.get("arena_pair_voter") != voter:
@@ -124,10 +130,14 @@ for column, (outcome, label, key) in zip(buttons, BUTTONS, strict=False):
     )
 
 left_text, right_text, source = data.pair_texts(root(), pair)
-raw = st.toggle("Raw", key="arena_raw", help="Show the Markdown sources instead of rendering them")
+raw = st.toggle(
+    "Raw",
+    key="arena_raw",
+    help="Show the Markdown instead of rendering it (both sides with HTML marks as plain Markdown, comments dropped)",
+)
 image_col, left_col, right_col = st.columns([4, 5, 5])
 with image_col:
-    show_page_image(source, pair.page, caption=f"{pair.pdf_slug} page {pair.page}")
+    show_page_image(source, pair.page, key="arena-image", caption=f"{pair.pdf_slug} page {pair.page}")
 health = data.health_kinds(root(), job_id, pair.pdf_slug, pair.page)  # marks outputs `tracr score` found unhealthy
 for column, side, text, ref in ((left_col, "Left", left_text, pair.left), (right_col, "Right", right_text, pair.right)):
     with column:
@@ -135,4 +145,4 @@ for column, side, text, ref in ((left_col, "Left", left_text, pair.left), (right
         if kinds := health.get((ref.model_slug, ref.run)):
             st.warning(f"Health check: {', '.join(sorted(set(kinds)))}", icon="⚠️")
         # Widget keys show up in the page's HTML: they carry a vote counter, never a model name.
-        show_output(text, key=f"arena-{side}-{st.session_state.get('arena_round', 0)}", raw=raw, height=800)
+        show_output(text, key=f"arena-{side}-{st.session_state.get('arena_round', 0)}", raw=raw, height=800, plain_raw=True)

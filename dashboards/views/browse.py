@@ -12,9 +12,24 @@ from dashboards import data
 from dashboards.widgets import fmt_int, fmt_seconds, pick_job, plain, root, show_output, show_page_image, status_label
 from tracr.index import queries as Q
 
+#: Columns of the "All pages" table: the essentials, so the table fits beside the sidebar.
+PAGE_COLUMNS = [
+    "page",
+    "status",
+    "attempts",
+    "latency_s",
+    "ttft_s",
+    "input_tokens",
+    "output_tokens",
+    "finish_reason",
+    "chars",
+    "truncated",
+    "error",
+]
+
 st.title("Browse")
 
-job_id = pick_job("job")
+job_id = pick_job()
 if job_id is None:
     st.stop()
 
@@ -72,13 +87,14 @@ elif row.finish_reason == "length":
 image_col, text_col = st.columns(2, gap="medium")
 with image_col:
     st.markdown(f"**Page {page} of {plain(pdf_slug)}**")
-    show_page_image(pdf.source_path, page)
+    show_page_image(pdf.source_path, page, key="browse-image")
 with text_col:
-    head, toggle, reply_toggle = st.columns([3, 1, 1])
+    head, toggles = st.columns(2, vertical_alignment="center")
     head.markdown(f"**{plain(model)}** · run-{run}")
-    raw = toggle.toggle("Raw", key="browse_raw", help="Show the Markdown source instead of rendering it")
+    switches = toggles.container(horizontal=True, horizontal_alignment="right")  # room for both labels
+    raw = switches.toggle("Raw", key="browse_raw", help="Show the Markdown source instead of rendering it")
     reply = data.page_reply(root(), job_id, model, run, pdf_slug, page)
-    show_reply = reply_toggle.toggle(
+    show_reply = switches.toggle(
         "Reply",
         key="browse_reply",
         disabled=reply is None,
@@ -101,11 +117,14 @@ with st.expander(f"All pages of {plain(pdf_slug)} in this run ({len(pages)}; {in
     st.dataframe(
         pages.assign(status=pages["status"].map(status_label)),
         hide_index=True,
+        column_order=PAGE_COLUMNS,  # what fits the page's width; the rest of the row is in the page's metrics above
         column_config={
+            "page": st.column_config.NumberColumn("page", pinned=True),
             "latency_s": st.column_config.NumberColumn("latency s", format="%.2f"),
             "ttft_s": st.column_config.NumberColumn("TTFT s", format="%.2f"),
             "input_tokens": "tokens in",
             "output_tokens": "tokens out",
+            "finish_reason": "finish",
         },
         key="browse-pages",
     )

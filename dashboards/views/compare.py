@@ -6,13 +6,14 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.widgets import fmt_seconds, pick_job, plain, root, show_output, show_page_image, status_label
+from tracr.documents.plain_markdown import plain_markdown
 from tracr.index import queries as Q
 from tracr.review.safe_markdown import DEFAULT_MAX_CHARS, cap_text
 from tracr.review.text_diff import diff_stats, inline_diff_markdown, unified_diff
 
 st.title("Compare")
 
-job_id = pick_job("job")
+job_id = pick_job()
 if job_id is None:
     st.stop()
 
@@ -46,17 +47,21 @@ left, right = outputs[left_key], outputs[right_key]
 left_text = left.markdown if isinstance(left.markdown, str) else ""
 right_text = right.markdown if isinstance(right.markdown, str) else ""
 
-# Diffs run on the capped texts: a 1 MB looping output must not stall the page.
+# Diffs run on the capped texts (a 1 MB looping output must not stall the page), as the same kind of text:
+# one model's <sup>1</sup> against another's ¹ is no difference, and comments are never shown.
 left_capped, left_cut = cap_text(left_text, DEFAULT_MAX_CHARS)
 right_capped, right_cut = cap_text(right_text, DEFAULT_MAX_CHARS)
+left_capped, right_capped = plain_markdown(left_capped), plain_markdown(right_capped)
 stats = diff_stats(left_capped, right_capped)
 metrics = st.columns(4)
 metrics[0].metric("Similarity", f"{stats.similarity:.1%}")
 metrics[1].metric("Lines left / right", f"{stats.lines_left} / {stats.lines_right}")
 metrics[2].metric("Lines removed / added", f"{stats.lines_removed} / {stats.lines_added}")
 metrics[3].metric("Characters left / right", f"{len(left_text):,} / {len(right_text):,}")
-if left_cut or right_cut:
-    st.caption(f"Diffs use the first {DEFAULT_MAX_CHARS:,} characters of each output.")
+st.caption(
+    "Similarity and diffs compare the texts as shown (HTML marks as Markdown, comments dropped)"
+    + (f", the first {DEFAULT_MAX_CHARS:,} characters of each output." if left_cut or right_cut else ".")
+)
 
 source = data.query_one(root(), Q.pdf_source(job_id, pdf_slug))
 
@@ -65,7 +70,7 @@ with side_tab:
     raw = st.toggle("Raw", key="compare_raw", help="Show the Markdown sources instead of rendering them")
     image_col, left_col, right_col = st.columns([4, 5, 5])
     with image_col:
-        show_page_image(source["source_path"] if source else None, page, caption=f"{pdf_slug} page {page}")
+        show_page_image(source["source_path"] if source else None, page, key="compare-image", caption=f"{pdf_slug} page {page}")
     for column, choice, row in ((left_col, left_key, left), (right_col, right_key, right)):
         with column:
             st.markdown(f"**{plain(choice[0])}** · run-{choice[1]} · {plain(status_label(row.status))} · {fmt_seconds(row.latency_s)}")

@@ -1,4 +1,7 @@
-"""Leaderboard: Bradley-Terry ratings with bootstrap 95% intervals, and TRACR's online ELO beside them.
+"""Leaderboard: Bradley-Terry ratings with bootstrap 95% intervals, and an order-dependent online ELO beside them.
+
+The online ELO is the number TRACR, the benchmark tool tracr grew out of, showed; it is
+kept for continuity and the page says so, since a new user has never heard of TRACR.
 
 Read straight from the votes files on every rerun, so a vote cast in the Arena
 shows here at once.
@@ -11,14 +14,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import ALL_JOBS, judge_and_cost_panel, pick_job, plain, root
+from dashboards.widgets import ALL_JOBS, judge_and_cost_panel, pick_job, plain, plural, root
 
 #: Below this many votes for the leader the verdict says the intervals cannot be trusted yet.
 MIN_VOTES = 10
 
 st.title("Leaderboard")
 
-job_id = pick_job("scope", allow_all=True)
+job_id = pick_job(allow_all=True)
 if job_id is None:
     st.stop()
 votes = data.all_votes(root()) if job_id == ALL_JOBS else data.job_votes(root(), job_id)
@@ -66,14 +69,16 @@ elif tied:
 else:
     verdict = " Its interval clears every other model's."
 st.markdown(
-    f"Leader: **{plain(top.model)}** with {top.rating:,.0f} (95% CI {top.ci_low:,.0f}–{top.ci_high:,.0f}) over {top.votes} votes; "
-    f"{len(board)} models rated from {sum(1 for v in votes if v.outcome != 'skip')} counted votes.{verdict}"
+    f"Leader: **{plain(top.model)}** with {top.rating:,.0f} (95% CI {top.ci_low:,.0f}–{top.ci_high:,.0f}) over {plural(top.votes, 'vote')}; "
+    f"{plural(len(board), 'model')} rated from {plural(sum(1 for v in votes if v.outcome != 'skip'), 'counted vote')}.{verdict}"
 )
 st.caption(
     f"Ratings for {scope}. **Bradley-Terry** is fitted on all votes at once (order does not matter); "
     "its 95% interval is the 2.5–97.5 percentile of 1,000 bootstrap refits. Overlapping intervals mean the votes "
     "do not yet separate the models. Ties and *both bad* count as half a win each side; skips are ignored. "
-    "**Online ELO** (K=24, start 1000) is TRACR's number, shown for comparison: it depends on the order votes arrived in."
+    "**Online ELO** (K=24, start 1000) updates after each vote in the order the votes arrived, so the same votes in "
+    "another order give other numbers. TRACR, the benchmark tool tracr grew out of, showed this number; it is kept "
+    "for comparison only."
 )
 st.dataframe(
     table,
@@ -119,5 +124,7 @@ with st.expander(f"Recent votes ({min(len(votes), 50)} of {len(votes)})"):
             ]
         ),
         hide_index=True,
+        column_order=None if job_id == ALL_JOBS else ["when", "voter", "left", "right", "outcome", "page"],  # one job: no job column
+        column_config={"when": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm")},
         key="leaderboard-votes",
     )

@@ -6,8 +6,24 @@ import altair as alt
 import streamlit as st
 
 from dashboards import data
-from dashboards.widgets import ALL_JOBS, pick_job, plain, root, status_label
+from dashboards.widgets import ALL_JOBS, pick_job, plain, plural, root, status_label
 from tracr.index import queries as Q
+
+#: The run columns shown by default: what fits beside the sidebar on a laptop screen.
+RUN_COLUMNS = [
+    "job_id",
+    "model_slug",
+    "run",
+    "status",
+    "pages_done",
+    "pages_failed",
+    "pages_total",
+    "pages_per_s",
+    "input_tokens",
+    "output_tokens",
+    "latency_p50",
+    "ttft_p50",
+]
 
 st.title("Overview")
 
@@ -35,7 +51,7 @@ st.dataframe(
     key="overview-jobs",
 )
 
-job_id = pick_job("scope", allow_all=True)
+job_id = pick_job(allow_all=True)
 runs = data.query(root(), Q.runs(None if job_id in (None, ALL_JOBS) else job_id))
 
 st.subheader("Runs")
@@ -43,22 +59,29 @@ if runs.empty:
     st.info("No runs for this job yet.")
     st.stop()
 table = runs.assign(status=runs["status"].map(status_label))
+all_columns = st.toggle("All columns", key="overview-all-columns", help="Also the served model, provider, p99s, truncated pages and errors")
+# The essentials fit the page's width; the rest is one toggle away (the model column stays put when it scrolls).
+columns = list(table.columns) if all_columns else [c for c in RUN_COLUMNS if c != "job_id" or job_id == ALL_JOBS]
 st.dataframe(
     table,
     hide_index=True,
+    column_order=columns,
     column_config={
-        "model_slug": "model slug",
+        "job_id": st.column_config.TextColumn("job", pinned=True),
+        "model_slug": st.column_config.TextColumn("model", pinned=True),
+        "model": "served model",
         "pages_total": st.column_config.NumberColumn("pages"),
         "pages_done": st.column_config.NumberColumn("done"),
         "pages_failed": st.column_config.NumberColumn("failed"),
+        "pages_truncated": st.column_config.NumberColumn("truncated"),
         "pages_per_s": st.column_config.NumberColumn("pages/s", format="%.3f"),
         "wall_seconds": st.column_config.NumberColumn("wall s", format="%.1f"),
         "input_tokens": st.column_config.NumberColumn("tokens in", format="localized"),
         "output_tokens": st.column_config.NumberColumn("tokens out", format="localized"),
-        "latency_p50": st.column_config.NumberColumn("latency p50 s", format="%.2f"),
-        "latency_p90": st.column_config.NumberColumn("p90 s", format="%.2f"),
-        "latency_p99": st.column_config.NumberColumn("p99 s", format="%.2f"),
-        "ttft_p50": st.column_config.NumberColumn("TTFT p50 s", format="%.2f"),
+        "latency_p50": st.column_config.NumberColumn("p50 s", format="%.2f", help="latency per page, median"),
+        "latency_p90": st.column_config.NumberColumn("p90 s", format="%.2f", help="latency per page, 90th percentile"),
+        "latency_p99": st.column_config.NumberColumn("p99 s", format="%.2f", help="latency per page, 99th percentile"),
+        "ttft_p50": st.column_config.NumberColumn("TTFT s", format="%.2f", help="time to first token, median"),
         "ttft_p90": st.column_config.NumberColumn("TTFT p90 s", format="%.2f"),
         "ttft_p99": st.column_config.NumberColumn("TTFT p99 s", format="%.2f"),
         "started_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
@@ -69,7 +92,7 @@ st.dataframe(
 failed = runs[(runs["pages_failed"] > 0) | (~runs["status"].isin(["completed"]))]
 if not failed.empty:
     st.warning(
-        f"{len(failed)} run(s) with failed pages or not completed: "
+        f"{plural(len(failed), 'run')} with failed pages or not completed: "
         + ", ".join(
             f"{plain(r.job_id)}/{plain(r.model_slug)}/run-{r.run} ({plain(r.status)}, {int(r.pages_failed)} failed)"
             for r in failed.itertuples()

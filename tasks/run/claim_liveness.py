@@ -1,6 +1,7 @@
 """Judging another host's claim by its flow run on the Prefect server, not by a pid.
 
-A claim's pid means nothing on another host, so its liveness is its flow run's:
+A claim's pid means nothing on another host (or in another PID namespace under
+this host id: containers, ``unshare``), so its liveness is its flow run's:
 a run in an end state (``Crashed`` by ``tasks.run.crash_detection`` after its process
 died, or ``Cancelled``/``Failed``/``Completed`` without releasing the claim) no
 longer holds it. A claim without a flow run id, or one the server cannot answer
@@ -17,7 +18,7 @@ from prefect import get_client
 from prefect.exceptions import ObjectNotFound
 
 from tracr.run.claims import RemoteLiveness, read_claim
-from tracr.serving.host import is_this_host
+from tracr.serving.host import pids_are_ours
 
 __all__ = ["flow_run_holds_claim", "remote_claim_judge"]
 
@@ -41,7 +42,7 @@ async def remote_claim_judge(root: Path, digest: str) -> RemoteLiveness:
     found there (taken meanwhile) is assumed live.
     """
     holder = read_claim(root, digest)
-    if holder is None or is_this_host(holder.get("host")):
+    if holder is None or pids_are_ours(holder.get("host"), holder.get("pid_ns")):
         return lambda claim: True
     running = await flow_run_holds_claim(holder.get("flow_run_id"))
     token = holder.get("token")

@@ -6,7 +6,10 @@ Face cache mounted, only the variables it asks for (``OMP_NUM_THREADS``, vLLM's
 ``HF_TOKEN``/``VLLM_API_KEY``, its own key, ``pass_env``, ``TRACR_PASS_ENV``: never the host's whole
 environment), and labels naming the tracr flow run and serve key, because
 containers outlive a killed flow: the sweep removes labelled containers whose
-flow run is over. Without a reachable Docker engine the run fails before
+owning tracr process is gone. The owner is named by pid, host and PID namespace
+(labels ``owner-pid``, ``owner-host``, ``owner-pid-ns``): flow runs in containers of
+one Docker host share its engine and its host id but not their pids, so a sweep
+judges only the containers whose owner's pid means something where it runs. Without a reachable Docker engine the run fails before
 anything starts, with a message that says so.
 
 GPUs: ``TRACR_DOCKER_GPU_REQUEST`` = ``auto`` (default) | ``always`` | ``never``. ``auto``
@@ -33,6 +36,7 @@ from tasks.serving.runtimes import server_pass_env
 from tracr.config.models import VllmDockerModel
 from tracr.errors import ErrorClass
 from tracr.serving.child_env import container_environment, host_pass_env
+from tracr.serving.host import host_id, pid_namespace, pids_are_ours
 from tracr.serving.server_errors import classify_server_log
 
 __all__ = [
@@ -201,6 +205,8 @@ async def start_vllm_container(
 
     all_labels = {f"{LABEL_PREFIX}.{k}": v for k, v in labels.items()}
     all_labels[f"{LABEL_PREFIX}.gpus"] = gpus
+    all_labels.setdefault(f"{LABEL_PREFIX}.owner-host", host_id())
+    all_labels.setdefault(f"{LABEL_PREFIX}.owner-pid-ns", pid_namespace())
     try:
         container = await create_docker_container(
             image=model.docker_image,
@@ -294,10 +300,16 @@ async def stop_container(server: DockerServer, timeout_s: int = STOP_TIMEOUT_S) 
 
 
 def stale_container_ids(containers: Iterable[tuple[str, dict[str, str]]], owner_alive: Callable[[int], bool]) -> list[str]:
-    """Containers tracr started whose owning tracr process is gone (pure: ids and labels in, ids out)."""
+    """Containers tracr started whose owning tracr process is gone (ids and labels in, ids out).
+
+    Only containers whose owner's pid is ours are judged (this host and PID namespace,
+    or labels from before those were recorded); another's pid may name anything here.
+    """
     stale = []
     for container_id, labels in containers:
         owner = labels.get(f"{LABEL_PREFIX}.owner-pid", "")
+        if not pids_are_ours(labels.get(f"{LABEL_PREFIX}.owner-host"), labels.get(f"{LABEL_PREFIX}.owner-pid-ns")):
+            continue
         if owner.isdigit() and not owner_alive(int(owner)):
             stale.append(container_id)
     return stale

@@ -1,14 +1,20 @@
 """PID files for local servers, so a server left behind by a killed flow is found and stopped.
 
 Child processes outlive a flow process that is SIGKILLed (Prefect does not kill
-them). Every server tracr starts is recorded under ``<outputs root>/.tracr/servers/``
-with its host, pid, process group, port, command line and the pid of the tracr
-process that owns it; the file is removed when the server is stopped. Before
-starting a server, this host's files whose owner is gone are swept: the recorded
-process is stopped, but only if it is still running the recorded command line (a
-recycled pid is left alone). Another host's records are never touched: their pids
-mean nothing here (another machine, or another PID namespace), and their servers
-are that host's to sweep.
+them). Every server tracr starts is recorded in its host's folder,
+``<outputs root>/.tracr/servers/<host>/<key>-<pid>-ns<pid namespace>.json``, with
+its host, PID namespace, pid, process group, port, command line and the pid of
+the tracr process that owns it; the file is removed when the server is stopped.
+Workers in their own PID namespaces (containers, ``unshare``) over one outputs
+root get the same small pids, so a pid alone names nothing: host and namespace
+in the name keep one worker's record from overwriting (and, when its server
+stops, deleting) another's.
+
+Before starting a server, this host's records whose owner is gone are swept: the
+recorded process is stopped, but only if it is still running the recorded command
+line (a recycled pid is left alone). Records whose pids mean nothing here (another
+host's, or another PID namespace's under the same host id) are never judged or
+touched; their own host or namespace sweeps them.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from typing import Any
 
 from tracr.outputs.files import write_json_atomic
 from tracr.outputs.layout import OutputLayout
-from tracr.serving.host import host_id, is_this_host
+from tracr.serving.host import host_id, normalise_host, pid_namespace, pids_are_ours
 from tracr.serving.process_group import group_alive, stop_group
 
 __all__ = [
     "ServerRecord",
     "servers_dir",
+    "record_path",
     "write_record",
     "remove_record",
     "sweep_stale_servers",
@@ -51,6 +58,7 @@ class ServerRecord:
     container: str | None = None
     flow_run_id: str | None = None
     host: str = field(default_factory=host_id)  # "" in records from before host ids: treated as this host's
+    pid_ns: str = field(default_factory=pid_namespace)  # "" in records from before: treated as this namespace's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +66,19 @@ class ServerRecord:
 
 def servers_dir(outputs_root: Path) -> Path:
     return OutputLayout(Path(outputs_root)).servers_dir
+
+
+def record_path(outputs_root: Path, record: ServerRecord) -> Path:
+    """The record's own file: in its host's folder, named by key, pid and PID namespace (unique per server)."""
+    folder = OutputLayout(Path(outputs_root)).host_servers_dir(normalise_host(record.host or host_id()))
+    return folder / f"{record.key}-{record.pid}{f'-ns{record.pid_ns}' if record.pid_ns else ''}.json"
+
+
+def _this_hosts_files(outputs_root: Path) -> list[Path]:
+    """This host's records, then flat ones written before host folders (whichever host wrote them)."""
+    layout = OutputLayout(Path(outputs_root))
+    folders = (layout.host_servers_dir(host_id()), layout.servers_dir)
+    return [path for folder in folders if folder.is_dir() for path in sorted(folder.glob("*.json"))]
 
 
 def process_cmdline(pid: int) -> list[str] | None:
@@ -70,7 +91,7 @@ def process_cmdline(pid: int) -> list[str] | None:
 
 
 def write_record(outputs_root: Path, record: ServerRecord) -> Path:
-    path = servers_dir(outputs_root) / f"{record.key}-{record.pid}.json"
+    path = record_path(outputs_root, record)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, record.to_dict())
     return path
@@ -105,7 +126,7 @@ def _stop_group(pgid: int, grace_s: float) -> None:
 
 def _read_record(path: Path) -> ServerRecord | None:
     try:
-        return ServerRecord(**{"host": "", **json.loads(path.read_text(encoding="utf-8"))})
+        return ServerRecord(**{"host": "", "pid_ns": "", **json.loads(path.read_text(encoding="utf-8"))})
     except (OSError, ValueError, TypeError):
         return None
 
@@ -113,15 +134,14 @@ def _read_record(path: Path) -> ServerRecord | None:
 def sweep_stale_servers(outputs_root: Path, grace_s: float = 10.0) -> list[dict[str, Any]]:
     """Stop this host's servers whose owning tracr process is gone; returns what was found and done."""
     found: list[dict[str, Any]] = []
-    directory = servers_dir(outputs_root)
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+    for path in _this_hosts_files(outputs_root):
         record = _read_record(path)
         if record is None:
             if path.exists() and time.time() - path.stat().st_mtime > 60:
                 path.unlink(missing_ok=True)  # unreadable for a minute: not a write in progress elsewhere
             continue
-        if not is_this_host(record.host):
-            continue  # another host's: judged and swept there
+        if not pids_are_ours(record.host, record.pid_ns):
+            continue  # another host's or PID namespace's: judged and swept there
         owner = process_cmdline(record.owner_pid)
         if owner is not None and (not record.owner_cmdline or owner == record.owner_cmdline):
             continue  # its tracr process is alive: not stale
@@ -148,10 +168,9 @@ def sweep_stale_servers(outputs_root: Path, grace_s: float = 10.0) -> list[dict[
 def stop_servers_of_flow_run(outputs_root: Path, flow_run_id: str, grace_s: float = 8.0) -> list[int]:
     """Stop every server a given flow run started (a cancel/crash hook's backstop); returns their pids."""
     stopped = []
-    directory = servers_dir(outputs_root)
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+    for path in _this_hosts_files(outputs_root):
         record = _read_record(path)
-        if record is None or record.flow_run_id != flow_run_id or record.container or not is_this_host(record.host):
+        if record is None or record.flow_run_id != flow_run_id or record.container or not pids_are_ours(record.host, record.pid_ns):
             continue
         if _same_command(process_cmdline(record.pid), record.command) or (process_cmdline(record.pid) is None and group_alive(record.pgid)):
             _stop_group(record.pgid, grace_s)

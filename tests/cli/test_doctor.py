@@ -79,7 +79,11 @@ def test_doctor_preflights_each_model(tmp_path, stub_server, pdf_factory, prefec
     assert lines["prefect api"][1].startswith(os.environ["PREFECT_API_URL"])
     assert lines["gpus"][0] == "OK" and "no model of this config needs one" in lines["gpus"][1]
     assert lines["outputs"][0] == "OK" and "writable" in lines["outputs"][1]
-    assert lines["config"] == ("OK", f"{config}: valid, 4 model(s), 1 PDF(s)")
+    # `tracr run` refuses a config whose key variable is not set: doctor says so in the same words, and still preflights
+    unset = (
+        "models[2].api_key_env: environment variable TRACR_DOCTOR_UNSET_KEY is not set (export it before running, or name another variable)"
+    )
+    assert lines["config"] == ("FAIL", unset)
     assert lines["models[0] good key"] == ("OK", f"{KEY_ENV} is set")
     assert lines["models[0] good endpoint"][0] == "OK" and lines["models[0] good model"] == ("OK", "'stub-ocr' listed by /models")
     assert lines["models[1] missing-model model"] == ("FAIL", "'not-served' not listed by /models (serves: stub-ocr)")
@@ -187,3 +191,47 @@ def test_outputs_root_that_cannot_be_written_fails(tmp_path):
     code, lines, out = doctor("--outputs", str(blocker / "out"))
     assert code == 1, out
     assert lines["outputs"][0] == "FAIL" and "not writable (Not a directory)" in lines["outputs"][1]
+
+
+def _config_problems(output: str) -> list[str]:
+    return re.findall(r"^FAIL +config +(.*)$", output, re.M)
+
+
+def test_doctor_and_run_refuse_a_config_for_the_same_problems(tmp_path, pdf_factory, prefect_server):
+    """Every problem `tracr run` lists, doctor lists as a FAIL config line (and none it does not); a missing key among them."""
+    pdf_factory("a.pdf", 1)
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    bad = write_config(
+        tmp_path / "bad.yaml",
+        {
+            "job_id": "doc",
+            "input_path": [str(tmp_path / "inputs"), str(tmp_path / "gone.pdf")],
+            "models": [
+                {"model": "gpt-4.1-mini", "provider": "openai"},
+                {"model": "m", "mode": "local", "provider": "pdf-text", "colour": 1},
+            ],
+        },
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", str(bad), "--job-id", "../out"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    refused = [line.removeprefix("  - ") for line in run.stderr.splitlines() if line.startswith("  - ")]
+    assert any("OPENAI_API_KEY is not set" in p for p in refused) and any("colour: unknown key" in p for p in refused), refused
+    assert any(p.startswith("job_id: ") for p in refused) and any("gone.pdf" in p for p in refused), refused
+    code, _, out = doctor(str(bad), "--job-id", "../out", env={"OPENAI_API_KEY": ""})
+    assert code == 1 and _config_problems(out) == refused, out
+
+    keyless = _model("keyless", f"http://127.0.0.1:{_closed_port()}/v1", key_env="TRACR_DOCTOR_UNSET_KEY")
+    good = write_config(tmp_path / "good.yaml", {"job_id": "doc", "input_path": str(tmp_path / "inputs"), "models": [keyless]})
+    code, lines, out = doctor(str(good), "--outputs", str(tmp_path / "out"))
+    assert _config_problems(out) == [
+        "models[0].api_key_env: environment variable TRACR_DOCTOR_UNSET_KEY is not set (export it before running, or name another variable)"
+    ], out
+    assert lines["models[0] keyless key"] == ("FAIL", "environment variable TRACR_DOCTOR_UNSET_KEY is not set")  # still preflighted
+    assert lines["models[0] keyless endpoint"][0] == "FAIL"

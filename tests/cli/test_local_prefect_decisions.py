@@ -19,7 +19,9 @@ from tracr.local_prefect import (
     classify_start_log,
     flow_run_url,
     judge_record,
+    port_fallback_line,
     profile_api_url,
+    read_port_memo,
     ui_url,
 )
 from tracr.outputs.layout import OutputLayout
@@ -42,14 +44,16 @@ def test_judge_record(probe: Probe, verdict: Verdict) -> None:
 
 
 def test_settings_from_env(tmp_path: Path) -> None:
-    settings = LocalPrefectSettings.from_env({"TRACR_HOME": str(tmp_path)})
-    assert settings.state_dir == tmp_path / "prefect" and settings.port == DEFAULT_PORT and settings.start_timeout_s == 180
-    assert settings.record_path.parent == settings.db_path.parent == settings.state_dir
+    settings = LocalPrefectSettings.from_env({"TRACR_HOME": str(tmp_path), "TRACR_GPU_HOST": "Node_A"})
+    here = tmp_path / "prefect" / "hosts" / "node-a"  # one folder per host: a home may be shared by machines
+    assert settings.state_dir == here and settings.port == DEFAULT_PORT and settings.start_timeout_s == 180
+    assert settings.host_id == "node-a" and settings.shared_dir == tmp_path / "prefect"
+    assert settings.record_path.parent == settings.db_path.parent == settings.port_path.parent == settings.state_dir
     env = settings.server_env(4999)
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false" and env["DO_NOT_TRACK"] == "1"
-    assert env["PREFECT_API_DATABASE_CONNECTION_URL"].endswith(str(tmp_path / "prefect" / "prefect.db"))
-    xdg = LocalPrefectSettings.from_env({"XDG_STATE_HOME": str(tmp_path / "state")})
-    assert xdg.state_dir == tmp_path / "state" / "tracr" / "prefect"
+    assert env["PREFECT_API_DATABASE_CONNECTION_URL"].endswith(str(here / "prefect.db"))
+    xdg = LocalPrefectSettings.from_env({"XDG_STATE_HOME": str(tmp_path / "state"), "TRACR_GPU_HOST": "b"})
+    assert xdg.state_dir == tmp_path / "state" / "tracr" / "prefect" / "hosts" / "b"
     custom = LocalPrefectSettings.from_env(
         {"TRACR_HOME": "x", "TRACR_PREFECT_PORT": "5000", "TRACR_PREFECT_PORT_FALLBACKS": "0", "TRACR_PREFECT_START_TIMEOUT_S": "7.5"}
     )
@@ -57,6 +61,29 @@ def test_settings_from_env(tmp_path: Path) -> None:
     assert candidate_ports(LocalPrefectSettings(state_dir=tmp_path, port=4270, port_fallbacks=2)) == [4270, 4271, 4272]
     with pytest.raises(PrefectUnavailable, match="TRACR_PREFECT_PORT='abc' is not a number"):
         LocalPrefectSettings.from_env({"TRACR_PREFECT_PORT": "abc"})
+
+
+def test_the_port_a_home_used_last_comes_first() -> None:
+    settings = LocalPrefectSettings(state_dir=Path("s"), port=4270, port_fallbacks=2)
+    assert candidate_ports(settings, 4271) == [4271, 4270, 4272]
+    assert candidate_ports(settings, 4270) == [4270, 4271, 4272]
+    assert candidate_ports(settings, 5000) == [4270, 4271, 4272]  # TRACR_PREFECT_PORT changed since: not used
+    assert read_port_memo("4271\n") == 4271 and read_port_memo("") is None and read_port_memo("99999") is None
+    line = port_fallback_line(4270, 4271, "another process (pid 7: nc -l 4270)", remembered=False)
+    assert "port 4270 is taken by another process (pid 7: nc -l 4270)" in line and "keeps port 4271" in line
+    assert "TRACR_PREFECT_PORT" in line
+    line = port_fallback_line(4271, 4270, "another process", remembered=True)
+    assert "this home's Prefect port" in line and "links to port 4271 no longer answer" in line
+
+
+def test_a_record_of_another_host_is_never_judged_by_its_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACR_GPU_HOST", "node-a")
+    record = ServerRecord(pid=1, port=4270, url="http://127.0.0.1:4270/api", started_at="t", db_path="db", host="node-b")
+    assert ServerRecord.from_json(record.to_json()) == record and not record.of_this_host
+    assert record.__class__(**{**record.__dict__, "host": None}).of_this_host  # written before host ids: local
+    assert judge_record(Probe(pid_alive=True, pid_is_prefect_server=True, health_ok=True, version="3", this_host=False)) == (
+        Verdict.OTHER_HOST
+    )
 
 
 def test_record_round_trip_and_garbage() -> None:
@@ -107,7 +134,8 @@ def test_rate_and_lines() -> None:
     rates = RateTracker()
     assert rates.rate("starting", 0, now=100.0) is None
     assert rates.rate("running", 10, now=101.0) is None  # first seen running: pages before (a resume) do not count
-    assert rates.rate("running", 30, now=111.0) == pytest.approx(2.0)
+    assert rates.rate("running", 12, now=102.0) is None  # the first pages seen done open the window (tests/cli/test_progress.py)
+    assert rates.rate("running", 32, now=112.0) == pytest.approx(2.0)
     target = RunTarget("tracr-ocr", run=2)
     meta = {"status": "running", "rollup": {"pages_total": 50, "pages_done": 20}}
     progress = snapshot(target, meta, (29, 1), 2.0)

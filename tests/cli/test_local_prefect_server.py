@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from cli.prefect_server import probe_record, server_state
+from tests.scoring.job_tree import build_job
 from tracr.local_prefect import LocalPrefectSettings, ServerRecord, Verdict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,9 +52,15 @@ def _free_ports(count: int) -> int:
 
 def _env(home: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(TRACR_HOME=str(home), TRACR_PREFECT_PORT=str(port), TRACR_PREFECT_PORT_FALLBACKS="0", PYTHONUNBUFFERED="1", **extra)
+    env.update(TRACR_HOME=str(home), TRACR_PREFECT_PORT=str(port), TRACR_PREFECT_PORT_FALLBACKS="0", PYTHONUNBUFFERED="1")
+    env.update(extra)
     env["PREFECT_HOME"] = str(home / "client")  # no profile of the developer's (a profile's PREFECT_API_URL would win)
     return env
+
+
+def _settings(env: dict[str, str]) -> LocalPrefectSettings:
+    """This host's state folder for ``env`` (``$TRACR_HOME/prefect/hosts/<host id>``)."""
+    return LocalPrefectSettings.from_env(env)
 
 
 def _tracr(args: list[str], env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
@@ -131,6 +138,29 @@ def _server_processes(port: int) -> list[int]:
 # ----------------------------------------------------------------------------- start-ups that cannot succeed
 
 
+def test_a_port_fallback_is_said_and_the_home_keeps_its_port(tmp_path: Path) -> None:
+    """4270 taken: the start says by whom and uses the next port; after a restart with 4270 free, the same port again."""
+    port = _free_ports(2)
+    env = _env(tmp_path, port, TRACR_PREFECT_PORT_FALLBACKS="1")
+    try:
+        with socket.socket() as listener:  # not a Prefect server
+            listener.bind(("127.0.0.1", port))
+            listener.listen()
+            started = _tracr(["server", "start"], env)
+            assert started.returncode == 0, started.stdout + started.stderr
+            said = f"port {port} is taken by another process (pid {os.getpid()}: "
+            assert said in started.stderr and f"starts on port {port + 1} instead" in started.stderr, started.stderr
+            assert "TRACR_PREFECT_PORT" in started.stderr and _record(env).port == port + 1
+            assert _tracr(["server", "stop"], env).returncode == 0
+        assert _port_free(port)
+        again = _tracr(["server", "start"], env)
+        assert again.returncode == 0 and f"http://127.0.0.1:{port + 1}" in again.stdout, again.stdout + again.stderr
+        assert "is taken" not in again.stderr and _record(env).port == port + 1  # earlier links still answer
+    finally:
+        _tracr(["server", "stop"], env, timeout=120)
+    assert not _server_processes(port + 1)
+
+
 def test_port_taken_by_another_listener_gives_one_line(tmp_path: Path) -> None:
     port = _free_ports(1)
     with socket.socket() as listener:  # not a Prefect server; no fallback port allowed
@@ -148,10 +178,11 @@ def test_port_taken_by_another_listener_gives_one_line(tmp_path: Path) -> None:
 
 def test_corrupt_database_gives_one_line(tmp_path: Path) -> None:
     port = _free_ports(1)
-    state = tmp_path / "prefect"
-    state.mkdir()
+    env = _env(tmp_path, port)
+    state = _settings(env).state_dir
+    state.mkdir(parents=True)
     (state / "prefect.db").write_bytes(b"this is not sqlite " * 1000)
-    line = _one_line_error(_tracr(["server", "start"], _env(tmp_path, port)))
+    line = _one_line_error(_tracr(["server", "start"], env))
     assert "could not start" in line and "not a SQLite database" in line and str(state / "prefect.db") in line
     assert not (state / "server.json").exists() and _port_free(port) and not _server_processes(port)
 
@@ -168,6 +199,24 @@ def test_an_unreachable_prefect_api_gives_one_line(tmp_path: Path) -> None:
     env = {**_env(tmp_path, port), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
     line = _one_line_error(_tracr(["cancel", "some-job"], env))
     assert f"cannot reach the Prefect API at http://127.0.0.1:{port}/api" in line and "PREFECT_API_URL" in line
+
+
+def test_state_from_before_host_ids_moves_into_this_hosts_folder(tmp_path: Path) -> None:
+    """A home's state written before host ids (its server gone) becomes this host's: history kept, stale record dropped."""
+    env = _env(tmp_path, _free_ports(1))
+    settings = _settings(env)
+    shared = tmp_path / "prefect"
+    (shared / "home").mkdir(parents=True)
+    (shared / "prefect.db").write_bytes(b"the job history")
+    (shared / "server.log").write_text("old log\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    old = ServerRecord(pid=dead.pid, port=4270, url="http://127.0.0.1:4270/api", started_at="2020-01-01T00:00:00Z", db_path="x")
+    (shared / "server.json").write_text(old.to_json())  # no host: written before host ids
+    assert server_state(settings) == (None, None)
+    assert (settings.db_path.read_bytes(), settings.log_path.read_text()) == (b"the job history", "old log\n")
+    assert (settings.state_dir / "home").is_dir() and settings.state_dir.parent == shared / "hosts"
+    assert not (shared / "server.json").exists() and not (shared / "prefect.db").exists()
 
 
 def test_a_live_pid_that_is_no_prefect_server_is_foreign(tmp_path: Path) -> None:
@@ -196,8 +245,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory):
             pass
 
 
-def _record(home: Path) -> ServerRecord:
-    record = ServerRecord.from_json((home / "prefect" / "server.json").read_text())
+def _record(env: dict[str, str]) -> ServerRecord:
+    record = ServerRecord.from_json(_settings(env).record_path.read_text())
     assert record is not None
     return record
 
@@ -206,9 +255,10 @@ def test_stale_record_replaced_and_two_runs_at_once_share_one_server(shared, tmp
     home, port, env = shared
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (home / "prefect").mkdir(parents=True, exist_ok=True)
+    settings = _settings(env)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     stale = ServerRecord(pid=dead.pid, port=port, url=f"http://127.0.0.1:{port}/api", started_at="2020-01-01T00:00:00Z", db_path="old.db")
-    (home / "prefect" / "server.json").write_text(stale.to_json())
+    settings.record_path.write_text(stale.to_json())
     status = _tracr(["server", "status"], env)
     assert status.returncode == 1 and "stale record" in status.stdout, status.stdout + status.stderr
 
@@ -224,7 +274,7 @@ def test_stale_record_replaced_and_two_runs_at_once_share_one_server(shared, tmp
     errs = "".join(err for _, err in outputs)
     assert errs.count("starting the local Prefect server") == 1, errs
     assert errs.count("replacing a stale record") == 1, errs
-    record = _record(home)
+    record = _record(env)
     assert record.pid != dead.pid and record.port == port and judge_live(record)
     assert len({p for p in _server_processes(port) if os.getpgid(p) == p}) == 1  # one server process group
 
@@ -237,7 +287,7 @@ def judge_live(record: ServerRecord) -> bool:
 
 def test_reused_by_later_commands_with_live_progress_in_a_terminal(shared, tmp_path: Path) -> None:
     home, port, env = shared
-    before = _record(home)
+    before = _record(env)
     config = _job_config(tmp_path)
     code, text = _in_pty(["run", str(config), "--outputs", str(tmp_path / "out")], env)
     assert code == 0, text
@@ -246,7 +296,7 @@ def test_reused_by_later_commands_with_live_progress_in_a_terminal(shared, tmp_p
     assert re.search(r"pdf-text-layer\s+run-1\s+completed\s+5/5 pages\s+0 failed", text), text
     # The final table stays: model, run, status, done, failed, cut off, of.
     assert "progress: " not in text and re.search(r"pdf-text-layer\s+1\s+completed\s+5\s+0\s+0\s+5", text)
-    assert _record(home) == before  # the same server, not a new one
+    assert _record(env) == before  # the same server, not a new one
     url = re.search(rf"watch this job: (http://127\.0\.0\.1:{port}/runs/flow-run/([0-9a-f-]{{36}}))", text)
     assert url, text
     page = httpx.get(url.group(1), headers={"Accept": "text/html"}, follow_redirects=True, timeout=30)  # as a browser asks
@@ -271,16 +321,48 @@ def test_reused_by_later_commands_with_live_progress_in_a_terminal(shared, tmp_p
     assert ui.stdout.strip() == before.ui
     doctor = _tracr(["doctor"], env)
     assert re.search(rf"OK\s+local prefect server.*running: {re.escape(before.ui)}", doctor.stdout), doctor.stdout
-    assert _record(home) == before
+    assert _record(env) == before
+
+
+def test_score_runs_on_the_local_server_quietly(shared, tmp_path: Path) -> None:
+    """`tracr score` uses the server `tracr run` uses, and prints its table and one link: no Prefect log lines."""
+    home, port, env = shared
+    before = _record(env) if _settings(env).record_path.exists() else None
+    build_job(tmp_path / "out")
+    result = _tracr(["score", "scored", "--outputs", str(tmp_path / "out")], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"loopy\s+1\s+2\s+50\.0%", result.stdout) and "scores: " in result.stdout, result.stdout
+    ours = ("starting the local Prefect server", "local Prefect server ready", "watch this scoring: ")  # the first two: run alone
+    assert all(line.startswith(ours) for line in result.stderr.splitlines() if line.strip()), result.stderr
+    assert "temporary server" not in result.stderr and "docs.prefect.io" not in result.stderr and "INFO" not in result.stderr
+    link = re.search(rf"watch this scoring: http://127\.0\.0\.1:{port}/runs/flow-run/([0-9a-f-]{{36}})", result.stderr)
+    assert link, result.stderr
+    record = _record(env)
+    assert before is None or record == before  # the same server, not a new one
+    flow_run = httpx.get(f"{record.url}/flow_runs/{link.group(1)}", timeout=30).json()  # it ran there
+    assert flow_run["state_type"] == "COMPLETED" and flow_run["name"] == "score scored"
+
+
+def test_a_live_server_recorded_before_host_ids_is_adopted(shared) -> None:
+    """A server started by tracr before host ids (its record in the home's shared folder) is reused and stopped as this host's."""
+    home, port, env = shared
+    record = _record(env)
+    settings = _settings(env)
+    old = ServerRecord(**{**record.__dict__, "host": None})
+    (home / "prefect" / "server.json").write_text(old.to_json())
+    settings.record_path.unlink()
+    status = _tracr(["server", "status"], env)
+    assert status.returncode == 0 and f"pid {record.pid}" in status.stdout, status.stdout + status.stderr
+    assert _record(env) == record and not (home / "prefect" / "server.json").exists()
 
 
 def test_stop_leaves_no_process_or_port(shared) -> None:
     home, port, env = shared
-    record = _record(home)
+    record = _record(env)
     stopped = _tracr(["server", "stop"], env)
     assert stopped.returncode == 0 and f"pid {record.pid}" in stopped.stdout, stopped.stdout + stopped.stderr
     assert _group_gone(record.pid) and not _server_processes(port) and _port_free(port)
-    assert not (home / "prefect" / "server.json").exists()
+    assert not _settings(env).record_path.exists() and not (home / "prefect" / "server.json").exists()
     status = _tracr(["server", "status"], env)
     assert status.returncode == 1 and "not running" in status.stdout
     assert "not running" in _tracr(["server", "stop"], env).stdout

@@ -16,6 +16,7 @@ COMMANDS = [
     "list",
     "show",
     "doctor",
+    "storage",
     "index",
     "serve-ocr",
     "gpus",

@@ -204,3 +204,48 @@ def test_example_config_is_valid():
     loaded = load_job_config(example, env={})
     assert {m.provider for m in loaded.config.models} == {"tracr-ocr", "pdf-text"}
     assert len(loaded.pdfs) == 4
+
+
+def test_a_missing_key_is_listed_with_every_other_problem(tmp_path):
+    """One pass lists it all: a missing key variable beside an unknown key, a bad value, a missing input and a credential."""
+    data = {
+        "job_id": "j",
+        "title": "Authorization: Bearer abcdef0123456789xyz",
+        "input_path": str(tmp_path / "missing.pdf"),
+        "promt": "hi",
+        "models": [
+            {"model": "gpt-4.1-mini", "provider": "openai"},
+            {"model": "m", "provider": "custom", "base_url": "http://x/v1", "max_concurrent_requests": 0},
+            {"model": "n", "provider": "custom", "base_url": "http://x/v1", "api_key_env": "TRACR_UNSET_KEY"},
+        ],
+    }
+    problems = _errors(data, env={"UNRELATED": "1"})
+    assert problems[0].startswith(f"input_path '{tmp_path / 'missing.pdf'}': no such file")
+    assert "promt: unknown key (did you mean 'prompt'?)" in problems
+    assert any(p.startswith("models[1].max_concurrent_requests: Input should be greater than or equal to 1") for p in problems)
+    assert any(p.startswith("title: looks like a credential (an Authorization header value)") for p in problems)
+    assert problems[-2:] == [
+        "models[0].api_key_env: environment variable OPENAI_API_KEY is not set (export it before running, or name another variable)",
+        "models[2].api_key_env: environment variable TRACR_UNSET_KEY is not set (export it before running, or name another variable)",
+    ]
+    assert len(problems) == 6, problems
+    assert all("abcdef0123456789xyz" not in p for p in problems)
+    # The same config, with its structure fixed, keeps the key problems: the list did not depend on what else was wrong.
+    fixed = {**data, "input_path": str(make_pdf(tmp_path / "doc.pdf", 1)), "models": [data["models"][0], data["models"][2]]}
+    del fixed["promt"], fixed["title"]
+    assert [p.split(":")[0] for p in _errors(fixed)] == ["models[0].api_key_env", "models[1].api_key_env"]
+
+
+def test_a_refused_field_is_not_reported_twice_as_a_credential(tmp_path):
+    problems = _errors(_base(tmp_path, mode="local", provider="vllm", extra_vllm_args=["--api-key", "sk-proj-a1B2c3D4e5F6g7H8i9J0k"]))
+    assert len(problems) == 1 and problems[0].startswith("models[0].extra_vllm_args: --api-key would put a secret"), problems
+    assert "a1B2c3D4" not in problems[0]
+
+
+def test_tracr_ocr_renders_pages_large_enough_to_read(tmp_path):
+    """RapidOCR needs text about 16 px tall: the built-in model renders at 144 dpi unless the job chose a size."""
+    config = parse_job_config(_base(tmp_path, mode="local", provider="tracr-ocr"), env={}).config
+    render = config.render_for(config.models[0])
+    assert render.dpi == 144 and render.min_shortest_side_px == 1000 and render.max_pixels == 40_000_000
+    chosen = parse_job_config({**_base(tmp_path, mode="local", provider="tracr-ocr"), "render": {"longest_side_px": 2000}}, env={}).config
+    assert chosen.render_for(chosen.models[0]).longest_side_px == 2000 and chosen.render_for(chosen.models[0]).dpi is None

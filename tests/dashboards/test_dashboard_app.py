@@ -220,7 +220,7 @@ def test_compare_shows_two_models_and_their_diff(tree: dict[str, Path]) -> None:
 def test_arena_hides_names_until_the_vote_then_reveals_and_records_it(tree: dict[str, Path]) -> None:
     at = open_page("arena")
     before = texts(at)
-    assert "**6** pairs to judge" in before  # report p1: 3, p2: 1 (beta failed), invoice: 2 (alpha = gamma skipped)
+    assert "**6** of 6 pairs left for you to judge" in before  # report p1: 3, p2: 1 (beta failed), invoice: 2 (alpha = gamma skipped)
     for model in MODELS:
         assert model not in before
     shown = [m.value.strip() for m in at.markdown]
@@ -238,6 +238,7 @@ def test_arena_hides_names_until_the_vote_then_reveals_and_records_it(tree: dict
         assert safe_markdown(text, demote_headings=HEADING_DEMOTION).text.strip() in shown
     reveal = " ".join(s.value for s in at.success)
     assert f"**left** was **{vote.left.model_slug}**" in reveal and f"**right** was **{vote.right.model_slug}**" in reveal
+    assert "**5** of 6 pairs left for you to judge · 1 vote so far, **1** yours" in texts(at)  # the count goes down
     assert json.loads(votes_path(tree["root"], JOB).read_text().splitlines()[0])["outcome"] == "left"
 
 
@@ -298,7 +299,7 @@ def test_leaderboard_reflects_votes(tree: dict[str, Path]) -> None:
     assert "online ELO" in texts(at) and "order" in texts(at)
 
     # Across all jobs gives the same board when there is one job.
-    at.selectbox(key="scope").set_value(ALL_JOBS).run()
+    at.selectbox(key="job").set_value(ALL_JOBS).run()
     assert list(frame(at, "elo")["model"]) == list(board["model"])
 
 

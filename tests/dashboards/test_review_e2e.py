@@ -114,6 +114,7 @@ def test_vote_with_the_keyboard_and_see_the_leaderboard_change(review_server: tu
 
             page.goto(f"{url}/arena?job={JOB}")
             page.get_by_role("button", name="Left is better").wait_for(timeout=30_000)
+            page.get_by_text("model hidden until you vote").last.wait_for(timeout=30_000)  # the sides draw after the buttons
             settle(page)
             body = page.locator("body").inner_text()
             assert "model hidden until you vote" in body
@@ -140,7 +141,7 @@ def test_vote_with_the_keyboard_and_see_the_leaderboard_change(review_server: tu
             settle(page)
             leader = page.get_by_text("Leader:").inner_text()
             assert leader.startswith(f"Leader: {winner} with")
-            assert "over 1 votes" in leader and "Too few votes yet" in leader  # one vote separates nothing
+            assert "over 1 vote;" in leader and "Too few votes yet" in leader  # one vote separates nothing
         finally:
             browser.close()
 

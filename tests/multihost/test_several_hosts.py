@@ -148,17 +148,17 @@ class Sampler(threading.Thread):
     def _check_records(self) -> None:
         servers = self.cluster.outputs / ".tracr" / "servers"
         recorded = set()
-        for path in servers.glob("*.json") if servers.is_dir() else []:
+        for path in servers.glob("*/*.json") if servers.is_dir() else []:  # one folder per host
             try:
                 data = json.loads(path.read_text())
-                recorded.add((int(data["pid"]), int(data["port"])))
+                recorded.add((path.parent.name, data["host"], int(data["pid"]), int(data["port"])))
             except (OSError, ValueError, KeyError):
                 continue
         for rec in fake_records(self.cluster):
             key = (rec["gpu_host"], rec["pid"])
             live = rec.get("healthy_at") and not rec.get("stopped_at") and time.time() - rec["healthy_at"] > 2
             port = _port(rec)
-            if live and (rec["pid"], port) not in recorded:
+            if live and (rec["gpu_host"], rec["gpu_host"], rec["pid"], port) not in recorded:
                 self.unrecorded[key] = self.unrecorded.get(key, 0) + 1
                 if self.unrecorded[key] >= 3:  # not a start or stop in progress
                     self.unrecorded_seen.add(key)

@@ -10,7 +10,7 @@ import pytest
 
 from tracr.index.store import read_index, refresh_index
 from tracr.outputs.journal import PageRecord
-from tracr.review.pairing import PairCandidate, arena_candidates, next_pair, text_similarity
+from tracr.review.pairing import PairCandidate, arena_candidates, next_pair, open_pairs, text_similarity
 from tracr.review.votes import PageRef, Vote
 from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
 
@@ -123,6 +123,15 @@ def test_never_repeats_a_pair_the_voter_has_judged():
     elsewhere = [v.model_copy(update={"job_id": "other-job"}) for v in both]
     assert next_pair(candidates, elsewhere, rng, voter="ann") is not None  # the same slugs in another job are other pages
     assert next_pair([], [], rng) is None
+
+
+def test_pairs_left_to_judge_shrink_with_each_of_the_voters_votes():
+    candidates = [_candidate(("a", "b"), p) for p in (1, 2, 3)]
+    assert len(open_pairs(candidates, [], voter="ann")) == 3
+    mine = _votes(("b", "a"), ["left"], first_page=1, voter="ann") + _votes(("a", "b"), ["skip"], first_page=2, voter="ann")
+    assert [c.page for c in open_pairs(candidates, mine, voter="ann")] == [3]  # a skip is judged too: not shown again
+    assert len(open_pairs(candidates, mine, voter="bob")) == 3
+    assert [c.page for c in open_pairs(candidates, mine)] == [3]  # no voter: voted on by anyone
 
 
 def test_sides_are_shuffled():

@@ -4,7 +4,10 @@ A local server is started through the launcher the runs use (``server_spec_for``
 ``start_server``) with a tiny ``python -c`` standing in for ``vllm``: it writes the
 environment it got to a file. Render workers are the real pool's processes; their
 environment is read from ``/proc/<pid>/environ`` (what the kernel started them with)
-and from ``os.getenv`` inside the worker.
+and from ``os.getenv`` inside the worker. Last, a real ``tracr run`` with keys in its
+environment: every process below it (render workers, multiprocessing's resource
+tracker, the built-in OCR server, whatever a library starts) is read from ``/proc``
+while it runs.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ import asyncio
 import json
 import os
 import shlex
+import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,10 +29,12 @@ import pytest
 from tasks.documents.render_pool import RenderPool
 from tasks.serving.process import start_server, stop_server
 from tasks.serving.runtimes import server_pass_env, server_spec_for
+from tests.conftest import TEST_API_KEY, make_pdf, write_config
 from tracr.config.models import model_spec
 from tracr.documents.pdf import worker_ready
 from tracr.outputs.layout import OutputLayout
 from tracr.serving.child_env import child_environment, container_environment, host_pass_env, is_secret_name
+from tracr.testing.processes import start_server_process, stop_process_group
 
 #: Variables a child must never see unless it asks: other providers' keys, other models' keys, Prefect's, the cloud's.
 FOREIGN = {
@@ -39,6 +48,7 @@ FOREIGN = {
     "SOME_UNRELATED_SETTING": "not on the allow list either",
 }
 OWN_KEY = {"TRACR_API_KEY_ORG_OCR_7B": "own-inline-key-1234"}
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -225,6 +235,39 @@ async def test_render_workers_start_without_secrets(secret_parent):
         pool.shutdown()
 
 
+_POOL_AND_TRACKER = """
+import sys
+from multiprocessing import resource_tracker
+from tasks.documents.render_pool import RenderPool
+pool = RenderPool(workers=1)
+worker = pool.start()[0].result()
+print(resource_tracker._resource_tracker._pid, worker, flush=True)
+sys.stdin.read()
+pool.shutdown()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_the_pools_resource_tracker_starts_without_secrets(secret_parent):
+    """A fresh process (no tracker yet) makes a render pool: the helper multiprocessing starts for it has no key.
+
+    Before the fix CPython started the tracker from ``os.environ`` when the pool made
+    its first lock, so every key of the process was in its ``/proc/<pid>/environ``.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _POOL_AND_TRACKER], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        tracker, worker = (int(pid) for pid in proc.stdout.readline().split())
+        for pid in (tracker, worker):
+            started_with = _proc_environ(pid)
+            assert _parent_pid(str(pid)) == proc.pid
+            assert not set(FOREIGN) & set(started_with) and not set(OWN_KEY) & set(started_with), sorted(started_with)
+            assert "HF_TOKEN" not in started_with and started_with["PATH"] == os.environ["PATH"]
+    finally:
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
 # -- a vLLM container --------------------------------------------------------------------
 
 
@@ -253,3 +296,180 @@ async def test_vllm_container_gets_only_what_it_asks_for(tmp_path, secret_parent
         "HF_TOKEN": "hf_gatedweightsdownloadtoken0123456789",
         "NEEDED_BY_SERVER_TOKEN": "asked-for-by-pass-env",
     }  # no PATH/HOME of the host either: the image has its own
+
+
+# -- every process a real `tracr run` starts -------------------------------------------------
+
+RUN_KEY_ENV = "TRACR_CHILD_ENV_RUN_KEY"  # the stub model's key, read from the environment by the run
+#: Every secret the run's parent environment holds: none may reach any process below the run.
+RUN_SECRETS = {**FOREIGN, **OWN_KEY, "HF_TOKEN": "hf_gatedweightsdownloadtoken0123456789", RUN_KEY_ENV: TEST_API_KEY}
+#: The kinds of child a run of the job below starts (each must be seen, so the checks cover them).
+CHILD_KINDS = {
+    "resource tracker": "multiprocessing.resource_tracker",
+    "render worker": "multiprocessing.spawn",
+    "OCR server": "tracr.servers.rapidocr_server",
+}
+
+
+@dataclass
+class WatchedRun:
+    """A finished ``tracr run``: what /proc showed of each process below it, and (under strace) every exec's text."""
+
+    returncode: int
+    output: str
+    seen: dict[tuple[int, str], dict[str, str]]  # (pid, command line) -> the environment it started with
+    execs: list[str] | None  # strace's execve lines of processes below the run; None without strace
+
+
+def _parent_pid(pid: str) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _descendants(root: int) -> list[int]:
+    parents = {int(pid): _parent_pid(pid) for pid in os.listdir("/proc") if pid.isdigit()}
+    found, frontier = [], {root}
+    while frontier:
+        children = {pid for pid, parent in parents.items() if parent in frontier}
+        found += children
+        frontier = children
+    return found
+
+
+def _watch_descendants(proc: subprocess.Popen[str]) -> dict[tuple[int, str], dict[str, str]]:
+    """Until ``proc`` exits: each descendant's command line and the environment the kernel started it with.
+
+    A pid is read again when its command line changes: between fork and exec a child
+    still shows the run's own (and is no new program yet), after exec its own.
+    """
+    seen: dict[tuple[int, str], dict[str, str]] = {}
+    while proc.poll() is None:
+        for pid in _descendants(proc.pid):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if cmdline and (pid, cmdline) not in seen:
+                    seen[(pid, cmdline)] = _proc_environ(pid)
+            except OSError:
+                continue  # it ended between the listing and the read
+        time.sleep(0.05)
+    return {key: env for key, env in seen.items() if " cli.main run " not in key[1]}  # the run itself holds the keys
+
+
+def _strace() -> list[str] | None:
+    """``strace`` logging every exec with its whole environment, where it is installed and may trace."""
+    if shutil.which("strace") is None:
+        return None
+    probe = subprocess.run(["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=execve", "-o", "/dev/null", "true"], capture_output=True)
+    # --seccomp-bpf: only the execs stop the traced processes, so the run keeps its speed
+    flags = ["-f", "--seccomp-bpf", "-qq", "-e", "trace=execve", "-e", "signal=none", "-v", "-s", "1000000"]
+    return ["strace", *flags] if probe.returncode == 0 else None
+
+
+def _watch_run(tmp: Path, models: list[dict[str, object]], env: dict[str, str], *extra: str) -> WatchedRun:
+    """``tracr run`` of ``models`` over a 2-page PDF, as a real process (under strace where it can), watched until it ends."""
+    make_pdf(tmp / "inputs" / "doc.pdf", 2)
+    config = write_config(tmp / "job.yaml", {"job_id": "child-env", "input_path": str(tmp / "inputs"), "models": models})
+    tracer = _strace()
+    trace = tmp / "execs.txt"
+    command = [sys.executable, "-m", "cli.main", "run", str(config), "--outputs", str(tmp / "out"), "--no-progress", *extra]
+    proc = subprocess.Popen(
+        [*tracer, "-o", str(trace), *command] if tracer else command,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        seen = _watch_descendants(proc)
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    execs = None
+    if tracer:
+        lines = [line for line in trace.read_text(errors="replace").splitlines() if "execve(" in line]
+        execs = [line for line in lines if " cli.main run " not in line.replace('", "', " ")]  # all but the run's own exec
+    return WatchedRun(proc.returncode, output, seen, execs)
+
+
+@pytest.fixture(scope="module")
+def watched_run(tmp_path_factory: pytest.TempPathFactory, prefect_server: str) -> Iterator[WatchedRun]:
+    """One real ``tracr run`` (a local OCR server, a key from the environment, a key in the config), watched."""
+    stub, port = start_server_process(["tracr.testing.openai_stub", "--port", "0", "--config", json.dumps({"api_key": TEST_API_KEY})])
+    try:
+        base_url = f"http://127.0.0.1:{port}/v1"
+        models: list[dict[str, object]] = [
+            {"model": "tracr-ocr", "mode": "local", "provider": "tracr-ocr", "max_concurrent_requests": 1},  # a local server
+            {"model": "stub-ocr", "base_url": base_url, "api_key_env": RUN_KEY_ENV, "retries": 0},  # a key from the environment
+            {"model": "stub-ocr", "name": "stub-inline", "base_url": base_url, "api_key": TEST_API_KEY, "retries": 0},  # in the config
+        ]
+        env = {**os.environ, **RUN_SECRETS}
+        env.pop("TRACR_PASS_ENV", None)
+        yield _watch_run(tmp_path_factory.mktemp("watched-run"), models, env)
+    finally:
+        stop_process_group(stub)
+
+
+def _leaks(environment_text: str) -> list[str]:
+    """The secrets (by name or by value) found in one process's environment, as text."""
+    named = [name for name in RUN_SECRETS if f"{name}=" in environment_text]
+    valued = [name for name, value in RUN_SECRETS.items() if value in environment_text]
+    inline = ["TRACR_API_KEY_STUB_INLINE"] if "TRACR_API_KEY_" in environment_text else []
+    return sorted({*named, *valued, *inline})
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_no_process_below_a_real_run_starts_with_a_key(watched_run: WatchedRun) -> None:
+    """The built-in OCR server, render workers, the resource tracker: none started with a key, none missed.
+
+    Before the fix, multiprocessing's resource tracker started from the run's whole
+    environment (``OPENAI_API_KEY`` and the rest in its ``/proc/<pid>/environ``).
+    """
+    assert watched_run.returncode == 0, watched_run.output
+    commands = sorted(cmdline for _, cmdline in watched_run.seen)
+    for kind, marker in CHILD_KINDS.items():  # the watch saw each kind of child, so the check below covers them
+        assert any(marker in cmdline for cmdline in commands), (kind, commands)
+    for (pid, cmdline), started_with in watched_run.seen.items():
+        text = "\n".join(f"{name}={value}" for name, value in started_with.items())
+        assert not _leaks(text), (pid, cmdline, _leaks(text))
+        assert [name for name in started_with if is_secret_name(name)] == [], (pid, cmdline)
+
+
+def test_no_helper_a_real_run_execs_gets_a_key(watched_run: WatchedRun) -> None:
+    """Every exec below the run, however short-lived (a library's ``uname -p``), traced with its environment.
+
+    Before the fix the openai SDK's ``platform.platform()`` ran ``uname -p`` with the
+    run's whole environment, and the resource tracker started with it too.
+    """
+    if watched_run.execs is None:
+        pytest.skip("strace is not installed here, or may not trace: the /proc watch above still runs")
+    assert watched_run.returncode == 0, watched_run.output
+    for kind, marker in CHILD_KINDS.items():
+        assert any(marker in line for line in watched_run.execs), (kind, watched_run.execs)
+    for line in watched_run.execs:
+        assert not _leaks(line), (line[:300], _leaks(line))
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_prefects_ephemeral_server_starts_without_a_key(tmp_path: Path) -> None:
+    """``tracr run --ephemeral``: Prefect's throwaway server gets Prefect's settings, no model key.
+
+    Before the fix Prefect started it with ``{**os.environ}``: every key of the command.
+    """
+    models: list[dict[str, object]] = [{"model": "pdf-text-layer", "mode": "local", "provider": "pdf-text"}]
+    secrets = {name: value for name, value in RUN_SECRETS.items() if not name.startswith("PREFECT_")}  # the server's own: below
+    env = {**{k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "TRACR_PASS_ENV")}, **secrets}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # the throwaway server's database goes there
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"  # a new database on a busy machine
+    run = _watch_run(tmp_path, models, env, "--ephemeral")
+    assert run.returncode == 0, run.output
+    servers = {key: started_with for key, started_with in run.seen.items() if "prefect.server.api.server:create_app" in key[1]}
+    assert servers, sorted(cmdline for _, cmdline in run.seen)
+    for (pid, cmdline), started_with in run.seen.items():
+        text = "\n".join(f"{name}={value}" for name, value in started_with.items())
+        assert not _leaks(text), (pid, cmdline, _leaks(text))
+    for started_with in servers.values():
+        assert started_with["PREFECT__SERVER_EPHEMERAL"] == "1" and started_with["PATH"] == os.environ["PATH"]

@@ -163,7 +163,7 @@ async def test_three_models_on_two_gpus_never_share_one(tmp_path, pdf_factory, f
     async with get_client() as client:
         states = await client.read_flow_run_states(uuid.UUID(two["server"]["flow_run_id"]))
     assert "WaitingForGPUs" in [s.name for s in states]
-    assert not list((tmp_path / "out/.tracr/servers").glob("*.json"))  # PID files removed
+    assert not list((tmp_path / "out/.tracr/servers").rglob("*.json"))  # PID files removed
 
 
 async def test_without_gpus_vllm_fails_preflight_while_other_models_run(tmp_path, pdf_factory, fake, stub_server, monkeypatch):
@@ -264,11 +264,21 @@ async def test_docker_runtime_without_an_engine_fails_clearly(tmp_path, pdf_fact
     assert fake.records() == [] and await _usage(1) == {0: 0}
 
 
-def test_containers_of_dead_owners_are_the_stale_ones():
+def test_containers_of_dead_owners_are_the_stale_ones(monkeypatch):
     from tasks.serving.containers import stale_container_ids
+    from tracr.serving.host import pid_namespace
 
-    containers = [("a", {"io.tracr.owner-pid": str(os.getpid())}), ("b", {"io.tracr.owner-pid": "999999999"}), ("c", {})]
-    assert stale_container_ids(containers, lambda pid: pid == os.getpid()) == ["b"]
+    monkeypatch.setenv("TRACR_GPU_HOST", "node-a")
+    dead = {"io.tracr.owner-pid": "999999999"}
+    containers = [
+        ("a", {"io.tracr.owner-pid": str(os.getpid())}),
+        ("b", dead),  # labelled before owners named their host and PID namespace
+        ("c", {}),
+        ("d", dead | {"io.tracr.owner-host": "node-a", "io.tracr.owner-pid-ns": pid_namespace()}),
+        ("e", dead | {"io.tracr.owner-host": "node-b", "io.tracr.owner-pid-ns": pid_namespace()}),  # another host on this engine
+        ("f", dead | {"io.tracr.owner-host": "node-a", "io.tracr.owner-pid-ns": "1"}),  # another flow-run container of this host
+    ]
+    assert stale_container_ids(containers, lambda pid: pid == os.getpid()) == ["b", "d"]
 
 
 async def test_runs_needing_the_same_server_share_it(tmp_path, pdf_factory, fake):
@@ -390,7 +400,7 @@ async def test_a_server_dies_with_its_killed_flow_and_the_next_start_sweeps_what
     assert not group_alive(orphan["pgid"]), "the server outlived the flow process that started it"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base_url}/models", timeout=2)
-    assert len(list((out / ".tracr/servers").glob("*.json"))) == 1  # its record is left for the sweep
+    assert len(list((out / ".tracr/servers").rglob("*.json"))) == 1  # its record is left for the sweep
 
     # A server whose owner died without the death signal reaching it (it was started by another program):
     # the sweep still stops it, by its record.
@@ -405,7 +415,7 @@ async def test_a_server_dies_with_its_killed_flow_and_the_next_start_sweeps_what
         state = await _run(tmp_path, [_vllm("org/next-7b")])  # the next start sweeps both records
         assert state.is_completed(), state.message
         assert not group_alive(left.pid)
-        assert not list((out / ".tracr/servers").glob("*.json"))
+        assert not list((out / ".tracr/servers").rglob("*.json"))
     finally:
         if left.process.poll() is None:
             left.process.kill()
@@ -429,10 +439,10 @@ async def test_the_sweep_leaves_another_hosts_records_and_servers_alone(tmp_path
         write_record(tmp_path, record)
         monkeypatch.setenv("TRACR_GPU_HOST", "node-a")
         assert sweep_stale_servers(tmp_path) == [] and stop_servers_of_flow_run(tmp_path, "r") == []
-        assert group_alive(handle.pid) and len(list(servers_dir(tmp_path).glob("*.json"))) == 1
+        assert group_alive(handle.pid) and len(list(servers_dir(tmp_path).rglob("*.json"))) == 1
         monkeypatch.setenv("TRACR_GPU_HOST", "Node_B")  # the same host, however it is spelled
         assert [r["action"] for r in sweep_stale_servers(tmp_path)] == ["stopped"]
-        assert not group_alive(handle.pid) and not list(servers_dir(tmp_path).glob("*.json"))
+        assert not group_alive(handle.pid) and not list(servers_dir(tmp_path).rglob("*.json"))
     finally:
         if handle.process.poll() is None:
             handle.process.kill()
@@ -460,8 +470,9 @@ async def test_cancel_hook_backstop_stops_a_flow_runs_servers_by_pid_file(tmp_pa
     handle = start_server(ServerSpec(command=command, served_model="org/m", port=port, log_path=tmp_path / "server.log"))
     try:
         await wait_until_healthy(handle)
+        paths = {}
         for run_id in ("this-run", "other-run"):
-            write_record(
+            paths[run_id] = write_record(
                 tmp_path,
                 ServerRecord(
                     key=run_id, pid=handle.pid, pgid=handle.pid, port=port, command=command, owner_pid=os.getpid(), flow_run_id=run_id
@@ -470,7 +481,7 @@ async def test_cancel_hook_backstop_stops_a_flow_runs_servers_by_pid_file(tmp_pa
         assert stop_servers_of_flow_run(tmp_path, "unknown-run") == [] and group_alive(handle.pid)
         assert stop_servers_of_flow_run(tmp_path, "this-run") == [handle.pid]
         assert not group_alive(handle.pid)  # the leader and its engine child
-        assert [p.name for p in servers_dir(tmp_path).glob("*.json")] == [f"other-run-{handle.pid}.json"]
+        assert list(servers_dir(tmp_path).rglob("*.json")) == [paths["other-run"]]
     finally:
         handle.process.kill()
         handle.process.wait()
@@ -504,7 +515,7 @@ async def test_sigterm_to_tracr_run_stops_its_server_and_releases_its_gpus(tmp_p
     meta = _run_meta(tmp_path, "org-ocr-7b", job_id="sig")
     assert meta["status"] == "cancelled" and meta["server"]["status"] == "stopped"
     assert await _usage(1) == {0: 0}
-    assert not list((tmp_path / "out/.tracr/servers").glob("*.json"))
+    assert not list((tmp_path / "out/.tracr/servers").rglob("*.json"))
 
 
 async def test_each_server_gets_its_own_key_and_no_other_secret(tmp_path, pdf_factory, fake, monkeypatch):

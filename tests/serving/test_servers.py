@@ -477,3 +477,64 @@ async def test_ocr_server_errors(ocr_port: int, text_page: bytes) -> None:
     assert info.value.body["code"] == "model_not_found"
     with pytest.raises(openai.BadRequestError):
         await c.chat.completions.create(model="tracr-ocr", messages=[{"role": "user", "content": "no image here"}])
+
+
+# ---------------------------------------------------------------- RapidOCR on dense and very tall pages
+
+WORDS = "tracr reads every line of this page so that models can be compared on dense documents".split()
+
+
+def _render_for_tracr_ocr(doc: Any, tmp_path: Any) -> bytes:
+    """The page as a job renders it for ``provider: tracr-ocr`` (its default render, tracr's renderer)."""
+    from tracr.config.models import OcrServerModel
+    from tracr.config.render import RenderSettings
+    from tracr.documents.pdf import render_page
+
+    path = tmp_path / "page.pdf"
+    doc.save(path)
+    return render_page(str(path), 1, *OcrServerModel(model="m", mode="local").page_render(RenderSettings()).args())
+
+
+async def test_ocr_server_reads_a_dense_page_in_strips(ocr_port: int, tmp_path: Any) -> None:
+    """Small text on a large page: one RapidOCR pass shrinks it past reading; strips keep its size."""
+    pymupdf = pytest.importorskip("pymupdf")
+    from tracr.servers.rapidocr_server import OcrEngine
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=1200, height=1900)  # a newspaper's size
+    lines = [" ".join(WORDS[(k + i) % len(WORDS)] for i in range(9)) for k in range(24)]
+    for k, line in enumerate(lines):
+        page.insert_text((30 + 390 * (k % 3), 60 + 75 * k), line, fontsize=6.5)
+    image = _render_for_tracr_ocr(doc, tmp_path)
+    want = _squash("".join(lines))
+    resp = await client(ocr_port, timeout=300).chat.completions.create(model="tracr-ocr", messages=messages(image))
+    tiled = _squash(resp.choices[0].message.content or "")
+    one_pass = _squash(await asyncio.to_thread(OcrEngine(tile=False).read, image))
+    assert sum(line in tiled for line in map(_squash, lines)) >= 20  # nearly every line, whole
+    assert sum(line in one_pass for line in map(_squash, lines)) <= 4
+    assert len(tiled) >= 0.9 * len(want)
+
+
+async def test_ocr_server_reads_a_very_tall_page(ocr_port: int, tmp_path: Any) -> None:
+    """A page 15 times taller than wide: one pass enlarged it many times over and found nothing."""
+    pymupdf = pytest.importorskip("pymupdf")
+    doc = pymupdf.open()
+    page = doc.new_page(width=400, height=6000)
+    names = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+    lines = [f"line {name} of a very tall receipt" for name in names]
+    for k, line in enumerate(lines):
+        page.insert_text((40, 200 + 480 * k), line, fontsize=12)
+    image = _render_for_tracr_ocr(doc, tmp_path)
+    resp = await client(ocr_port, timeout=300).chat.completions.create(model="tracr-ocr", messages=messages(image))
+    text = resp.choices[0].message.content or ""
+    assert [_squash(ln) for ln in text.splitlines() if ln] == [_squash(ln) for ln in lines]  # each once, in order
+
+
+def test_strips_overlap_and_cover_the_page() -> None:
+    from tracr.servers.ocr_tiling import OVERLAP_PX, TILE_PX, strips
+
+    assert strips(900) == [(0, 900)]
+    rows = strips(16000)
+    assert rows[0][0] == 0 and rows[-1][1] == 16000
+    assert all(b - a <= TILE_PX + 1 for a, b in rows)
+    assert all(prev[1] - nxt[0] >= OVERLAP_PX - 1 for prev, nxt in zip(rows, rows[1:], strict=False))

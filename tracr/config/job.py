@@ -11,8 +11,9 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from tracr.adapters.registry import GENERIC, match_adapter
 from tracr.adapters.spec import Adapter, ImagePrep, Sampling
 from tracr.config.adapters import CustomAdapter
 from tracr.config.inputs import InputError, discover_pdfs
-from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec, TextLayerModel
+from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec, OcrServerModel, TextLayerModel, model_spec
 from tracr.config.pages import PageSelection, parse_page_selection
 from tracr.config.render import RenderSettings
 from tracr.config.scoring import ScoringConfig
@@ -32,12 +33,15 @@ from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.identifiers import JOB_ID_PATTERN
 
 __all__ = [
+    "ConfigCheck",
     "ConfigError",
     "JobConfig",
     "LoadedJob",
     "ModelSpec",
     "RenderSettings",
     "DEFAULT_PROMPT",
+    "check_job_config",
+    "check_job_config_file",
     "load_job_config",
     "parse_job_config",
 ]
@@ -177,6 +181,8 @@ class JobConfig(_Strict):
         """The model's render block, else its adapter's image preparation in the job's image format."""
         if spec.render is not None:
             return spec.render
+        if isinstance(spec, OcrServerModel):
+            return spec.page_render(self.render)
         adapter = self.adapter_for(spec)
         if adapter is None or adapter.name == GENERIC.name:
             return self.render
@@ -275,9 +281,10 @@ def format_validation_error(error: ValidationError) -> list[str]:
     return lines
 
 
-def _check_api_keys(config: JobConfig, env: Mapping[str, str]) -> list[str]:
+def _check_api_keys(models: Iterable[tuple[int, ModelSpec]], env: Mapping[str, str]) -> list[str]:
+    """A problem for each API model whose key variable is not set (a key written in the config needs none)."""
     problems = []
-    for index, spec in enumerate(config.models):
+    for index, spec in models:
         if not isinstance(spec, ApiModel) or spec.api_key is not None:
             continue
         if spec.api_key_env and not env.get(spec.api_key_env):
@@ -288,12 +295,96 @@ def _check_api_keys(config: JobConfig, env: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def _models_that_parse(data: Mapping[str, Any]) -> list[tuple[int, ModelSpec]]:
+    """The model entries of a config that failed validation which are valid on their own, for the checks that need them."""
+    raw = data.get("models")
+    if not isinstance(raw, list):
+        return []
+    parsed: list[tuple[int, ModelSpec]] = []
+    for index, entry in enumerate(raw):
+        if isinstance(entry, Mapping) and all(isinstance(key, str) for key in entry):
+            try:
+                parsed.append((index, model_spec(**entry)))
+            except (ValidationError, ValueError):
+                continue  # its problems are already among the config's
+    return parsed
+
+
+def _raw_credential_problems(data: Mapping[str, Any], reported: list[str]) -> list[str]:
+    """Credential-shaped values in a config that failed validation, but not where a problem is reported already.
+
+    A model's ``api_key`` is left out: it is the one place a key may be written (it is moved to the environment).
+    """
+    scanned = dict(data)
+    if isinstance(scanned.get("models"), list):
+        scanned["models"] = [
+            {k: v for k, v in entry.items() if k != "api_key"} if isinstance(entry, Mapping) else entry for entry in scanned["models"]
+        ]
+    fields = {problem.split(": ", 1)[0] for problem in reported}
+
+    def reported_already(problem: str) -> bool:  # the field itself, or a part of it (an entry of a refused list)
+        path = problem.split(": ", 1)[0]
+        return any(path == field or path.startswith((field + "[", field + ".")) for field in fields)
+
+    return [problem for problem in credential_problems(scanned) if not reported_already(problem)]
+
+
 def _check_persisted_values(config: JobConfig) -> list[str]:
     """Credential-shaped values anywhere in what metadata and Prefect parameters record (``api_key`` aside)."""
     data = config.public_dict()
     for model in data["models"]:
         model.pop("slug", None)  # made from `name`, which is checked itself
     return credential_problems(data)
+
+
+@dataclass(frozen=True)
+class ConfigCheck:
+    """Everything wrong with a config, and the config itself when it parsed (its keys or inputs may still be missing).
+
+    ``tracr run`` refuses a config with any problem; ``tracr doctor`` lists the same
+    problems and still preflights the models of a config that parsed.
+    """
+
+    problems: list[str]
+    config: JobConfig | None = None
+    pdfs: list[Path] = dataclass_field(default_factory=list)
+
+
+def check_job_config(
+    data: Any,
+    *,
+    config_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    job_id: str | None = None,
+) -> ConfigCheck:
+    """Validate a config mapping, its inputs and its key variables, and list every problem at once.
+
+    A problem in one field does not hide another: a missing key variable or input
+    is listed beside a misspelt key, so one edit fixes them all.
+    """
+    if not isinstance(data, Mapping):
+        return ConfigCheck([f"config: expected a mapping of keys, got {type(data).__name__}"])
+    data = dict(data)
+    if job_id is not None:
+        data["job_id"] = job_id
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    config: JobConfig | None = None
+    try:
+        config = JobConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = format_validation_error(exc)
+        problems += _raw_credential_problems(data, problems) + _check_api_keys(_models_that_parse(data), env)
+    else:
+        problems = _check_persisted_values(config) + _check_api_keys(enumerate(config.models), env)
+    pdfs: list[Path] = []
+    raw_inputs = data.get("input_path")
+    if isinstance(raw_inputs, (str, list)) and raw_inputs:  # missing inputs are reported in the same pass
+        try:
+            pdfs = discover_pdfs(raw_inputs, config_dir=config_dir)
+        except InputError as exc:
+            problems[:0] = str(exc).splitlines()
+    return ConfigCheck(problems, config, pdfs)
 
 
 def parse_job_config(
@@ -304,7 +395,7 @@ def parse_job_config(
     env: Mapping[str, str] | None = None,
     job_id: str | None = None,
 ) -> LoadedJob:
-    """Validate a config mapping, its inputs and its key variables, all before any work.
+    """Validate a config mapping, its inputs and its key variables, all before any work (:func:`check_job_config`).
 
     Values that look like credentials are refused wherever they are (see
     :mod:`tracr.config.secret_values`): the config is persisted.
@@ -312,43 +403,30 @@ def parse_job_config(
     ``job_id`` overrides the config's own (``tracr run --job-id``). Raises
     :class:`ConfigError` listing every problem found.
     """
-    if not isinstance(data, Mapping):
-        raise ConfigError([f"config: expected a mapping of keys, got {type(data).__name__}"], source)
-    data = dict(data)
-    if job_id is not None:
-        data["job_id"] = job_id
-    try:
-        config = JobConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = format_validation_error(exc)
-        raw_inputs = data.get("input_path")
-        if isinstance(raw_inputs, (str, list)) and raw_inputs:  # report missing inputs in the same pass
-            try:
-                discover_pdfs(raw_inputs, config_dir=config_dir)
-            except InputError as input_error:
-                problems[:0] = str(input_error).splitlines()
-        raise ConfigError(problems, source) from None
-    problems = _check_persisted_values(config) + _check_api_keys(config, os.environ if env is None else env)
-    pdfs: list[Path] = []
-    try:
-        pdfs = discover_pdfs(config.input_path, config_dir=config_dir)
-    except InputError as exc:
-        problems[:0] = str(exc).splitlines()
-    if problems:
-        raise ConfigError(problems, source)
-    return LoadedJob(config=config, pdfs=pdfs, source=Path(source) if source else None)
+    check = check_job_config(data, config_dir=config_dir, env=env, job_id=job_id)
+    if check.problems or check.config is None:
+        raise ConfigError(check.problems, source)
+    return LoadedJob(config=check.config, pdfs=check.pdfs, source=Path(source) if source else None)
 
 
-def load_job_config(path: str | Path, *, env: Mapping[str, str] | None = None, job_id: str | None = None) -> LoadedJob:
-    """Read and validate a YAML job config file (see :func:`parse_job_config`)."""
+def check_job_config_file(path: str | Path, *, env: Mapping[str, str] | None = None, job_id: str | None = None) -> ConfigCheck:
+    """Read a YAML job config file and list every problem (:func:`check_job_config`); what doctor and run both use."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError([f"config: file not found: {path}"], str(path))
+        return ConfigCheck([f"config: file not found: {path}"])
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"{where}: not valid YAML: {problem}"], str(path)) from None
-    return parse_job_config(data, source=str(path), config_dir=path.parent.resolve(), env=env, job_id=job_id)
+        return ConfigCheck([f"{where}: not valid YAML: {problem}"])
+    return check_job_config(data, config_dir=path.parent.resolve(), env=env, job_id=job_id)
+
+
+def load_job_config(path: str | Path, *, env: Mapping[str, str] | None = None, job_id: str | None = None) -> LoadedJob:
+    """Read and validate a YAML job config file; raises :class:`ConfigError` listing every problem."""
+    check = check_job_config_file(path, env=env, job_id=job_id)
+    if check.problems or check.config is None:
+        raise ConfigError(check.problems, str(path))
+    return LoadedJob(config=check.config, pdfs=check.pdfs, source=Path(path))

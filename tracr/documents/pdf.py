@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tracr.documents.layout_model import enable_layout_model  # isort: skip  (before PyMuPDF: its layout model loads only when used)
+from tracr.documents.plain_markdown import plain_markdown  # isort: skip
 
 import pymupdf  # isort: skip
 
@@ -152,6 +153,28 @@ def render_page(
     return pixmap.tobytes("png")
 
 
+def render_page_band(path: str, page: int, *, x0: float = 0.0, x1: float = 1.0, width_px: int = 800, max_pixels: int = 16_000_000) -> bytes:
+    """PNG of the page's full height between ``x0`` and ``x1`` (fractions of its width, as a viewer shows it), ``width_px`` wide.
+
+    For a person reading the page (the reviewer), so sized by width: a very tall page
+    sized by its longest side becomes a strip a few dozen pixels wide. Shrunk only
+    where the image would pass about ``max_pixels``. ``x0, x1`` narrower than ``0, 1`` magnify a part of the page.
+    """
+    pdf_page = _document(path)[page - 1]
+    rect = pdf_page.rect  # already in rotated orientation
+    x0, x1 = max(0.0, min(x0, 1.0)), max(0.0, min(x1, 1.0))
+    if x1 <= x0:
+        raise ValueError(f"empty band {x0}..{x1} of page {page}")
+    band_width = rect.width * (x1 - x0)
+    zoom = width_px / band_width
+    if band_width * rect.height * zoom * zoom > max_pixels:
+        zoom = (max_pixels / (band_width * rect.height)) ** 0.5
+    clip = None
+    if (x0, x1) != (0.0, 1.0):
+        clip = pymupdf.Rect(rect.x0 + x0 * rect.width, rect.y0, rect.x0 + x1 * rect.width, rect.y1)  # in the rotated frame, like rect
+    return pdf_page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=clip, alpha=False).tobytes("png")
+
+
 def render_page_data_url(path: str, page: int, longest_side_px: int = 1288, fmt: str = "png", jpeg_quality: int = 90, *size: Any) -> str:
     """:func:`render_page` plus base64 encoding, done in the worker to spare the event loop."""
     return image_data_url(render_page(path, page, longest_side_px, fmt, jpeg_quality, *size), fmt)
@@ -265,7 +288,7 @@ def page_text_markdown(path: str, page: int) -> str:
     doc = _document(path)
     pdf_page = doc[page - 1]
     if layout_pass_suits(pdf_page):
-        markdown = pymupdf4llm.to_markdown(doc, pages=[page - 1], use_ocr=False, show_progress=False)
+        markdown = plain_markdown(pymupdf4llm.to_markdown(doc, pages=[page - 1], use_ocr=False, show_progress=False))
         if markdown.strip():
             return markdown
     return _tidy_text(pdf_page.get_text("text", sort=pdf_page.rotation == 0))

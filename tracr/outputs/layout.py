@@ -219,7 +219,12 @@ class OutputLayout:
 
     @property
     def servers_dir(self) -> Path:
+        """``.tracr/servers``: a folder of server records per host (flat records there are from before host folders)."""
         return self.state_dir / "servers"
+
+    def host_servers_dir(self, host: str) -> Path:
+        """Where ``host`` records the local servers it starts (``tasks.serving.registry``); no other host writes there."""
+        return self.servers_dir / host
 
     def gpu_queue_dir(self, host: str) -> Path:
         """Where the runs waiting for ``host``'s GPUs queue, first come first served (``tracr.serving.gpu_queue``)."""

@@ -3,21 +3,38 @@
 ``run_metadata.json`` gives each run's state and page total; the PDFs'
 ``pages.jsonl`` journals give pages finished as they are appended (the metadata
 rollup is refreshed on a timer). :class:`JournalCounter` reads journals
-incrementally; :class:`RateTracker` turns successive counts into pages/s and an
-ETA; :func:`format_line` / :func:`format_plain` are what the terminal shows. All
-of it is plain reading and arithmetic: ``cli/progress.py`` owns the display.
+incrementally; :class:`RateTracker` turns successive counts into recent pages/s
+and so an ETA; :func:`format_line` / :func:`format_plain` are what the terminal
+shows; :class:`ChangeLog` picks the plain lines worth printing in a log. All of it
+is plain reading and arithmetic: ``cli/progress.py`` owns the display.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tracr.outputs.layout import PAGE_JOURNAL, OutputLayout, RunLocation
 
-__all__ = ["RunProgress", "JournalCounter", "RateTracker", "RunTarget", "format_line", "format_plain", "STATE_WORDS", "format_eta"]
+__all__ = [
+    "RunProgress",
+    "JournalCounter",
+    "RateTracker",
+    "RunTarget",
+    "ChangeLog",
+    "format_line",
+    "format_plain",
+    "STATE_WORDS",
+    "ENDED",
+    "NOT_RECORDED",
+    "UNENDED",
+    "RATE_WINDOW_S",
+    "format_eta",
+]
 
 #: How each run status reads on the progress line.
 STATE_WORDS = {
@@ -30,6 +47,18 @@ STATE_WORDS = {
     "failed": "failed",
     "cancelled": "cancelled",
 }
+
+#: The statuses a run ends in: its metadata's rollup is then final, and is what the job's table shows.
+ENDED = frozenset({"completed", "failed", "cancelled"})
+
+#: The statuses of a run under way; one still in them when its job has returned could not record its end.
+UNENDED = frozenset({"queued", "waiting_resources", "starting", "running"})
+
+#: What ``tracr run`` (its last progress lines and its table alike) calls such a run.
+NOT_RECORDED = "crashed (not recorded)"
+
+#: Pages/s (and so the ETA) is measured over this many seconds of a run's most recent progress.
+RATE_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -99,30 +128,52 @@ class JournalCounter:
 
 @dataclass
 class RateTracker:
-    """Pages/s since the run was first seen running (pages finished before, by a resumed run, do not count)."""
+    """Pages/s over the last :data:`RATE_WINDOW_S` seconds, from the first pages this invocation saw finish.
 
-    since: float | None = None
-    base: int = 0
-    samples: list[tuple[float, int]] = field(default_factory=list)
+    An ETA from the whole run's average was far off early on (14 min predicted, 5.5
+    taken): it counted the start-up (a server loading its model, the first requests
+    filling the pipeline). So the window opens when the first pages are seen done
+    (pages a resumed run had before do not count either), and then keeps only the
+    most recent progress. None until a rate can be told: no page finished since the window opened.
+    """
+
+    window_s: float = RATE_WINDOW_S
+    samples: deque[tuple[float, int]] = field(default_factory=deque)  # (when, pages finished); the first starts the window
+    base: int | None = None  # pages finished when the run was first seen running
+    moved: bool = False  # pages finished after the window opened
 
     def rate(self, status: str | None, finished: int, now: float) -> float | None:
-        if status != "running" and self.since is None:
+        if status != "running":
             return None
-        if self.since is None:
-            self.since, self.base = now, finished
-        elapsed = now - self.since
-        return (finished - self.base) / elapsed if elapsed >= 1.0 and finished > self.base else (0.0 if elapsed >= 1.0 else None)
+        if self.base is None:
+            self.base = finished
+        if not self.samples:
+            if finished > self.base:
+                self.samples.append((now, finished))  # the first pages seen done: the window opens
+            return None
+        self.moved = self.moved or finished > self.samples[0][1]
+        self.samples.append((now, finished))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - self.window_s:
+            self.samples.popleft()
+        start, counted = self.samples[0]
+        return (finished - counted) / (now - start) if self.moved and now > start else None
 
 
 def snapshot(target: RunTarget, meta: dict[str, Any] | None, counts: tuple[int, int], rate: float | None) -> RunProgress:
-    """One run's progress from its metadata (status, total) and its journal counts."""
+    """One run's progress from its metadata (status, total) and its journal counts.
+
+    Once the run has ended its rollup is final: pages and pages/s are then the
+    rollup's, as in the table ``tracr run`` ends with, so the last line agrees with it.
+    """
     rollup = (meta or {}).get("rollup") or {}
-    done = max(counts[0], int(rollup.get("pages_done") or 0))
-    failed = counts[1] if counts[0] >= int(rollup.get("pages_done") or 0) else int(rollup.get("pages_failed") or 0)
-    total = int(rollup.get("pages_total") or 0)
     status = (meta or {}).get("status")
-    if status in ("completed", "failed", "cancelled") and rollup.get("pages_per_s"):
-        rate = float(rollup["pages_per_s"])  # the run's own figure, once it has one
+    total = int(rollup.get("pages_total") or 0)
+    if status in ENDED:
+        done, failed = int(rollup.get("pages_done") or 0), int(rollup.get("pages_failed") or 0)
+        rate = float(rollup.get("pages_per_s") or 0.0)
+    else:
+        done = max(counts[0], int(rollup.get("pages_done") or 0))
+        failed = counts[1] if counts[0] >= int(rollup.get("pages_done") or 0) else int(rollup.get("pages_failed") or 0)
     left = max(0, total - done - failed)
     eta = left / rate if rate and status == "running" else (0.0 if status == "running" and total and not left else None)
     return RunProgress(target.model_slug, target.run, status, total, done, failed, rate, eta)
@@ -160,7 +211,7 @@ def format_line(progress: RunProgress, width: int = 0) -> str:
         f"{progress.failed} failed",
         rate,
     ]
-    if progress.status not in ("completed", "failed", "cancelled"):
+    if progress.status not in ENDED and progress.status != NOT_RECORDED:
         parts.append(format_eta(progress.eta_s))
     return "  ".join(parts)
 
@@ -168,3 +219,45 @@ def format_line(progress: RunProgress, width: int = 0) -> str:
 def format_plain(progress: RunProgress) -> str:
     """The same, as one log-friendly line (no padding)."""
     return "progress: " + " ".join(format_line(progress).split())
+
+
+@dataclass
+class ChangeLog:
+    """Which plain progress lines a log gets: a run's line when it says something new, not on every tick.
+
+    A run's state (started, completed, failed...) is printed when it changes; its
+    pages moving on, at most every ``interval_s`` seconds; a line that would say what
+    the run's last line said is not printed again (a finished run's line used to
+    repeat every 10 s until the job ended). :meth:`final` gives the lines that leave
+    each run's last line saying how it ended.
+    """
+
+    interval_s: float
+    _last: dict[str, tuple[tuple[Any, ...], float]] = field(default_factory=dict)  # run -> (what its last line said, when)
+
+    def lines(self, progress: Iterable[RunProgress], now: float) -> list[str]:
+        out = []
+        for run in progress:
+            said, last = _said(run), self._last.get(run.model_slug)
+            if run.run is None or run.status is None or (last is not None and last[0] == said):
+                continue  # no run (or no metadata) yet: nothing to say; or nothing new
+            if last is not None and last[0][:2] == said[:2] and now - last[1] < self.interval_s:
+                continue  # the same state, pages moved on: said at most every interval_s
+            self._last[run.model_slug] = (said, now)
+            out.append(format_plain(run))
+        return out
+
+    def final(self, progress: Iterable[RunProgress]) -> list[str]:
+        """The last line of each run that got one, where the run's last line said otherwise."""
+        out = []
+        for run in progress:
+            last = self._last.get(run.model_slug)
+            if run.run is not None and (last is None or last[0] != _said(run)):
+                self._last[run.model_slug] = (_said(run), float("inf"))
+                out.append(format_plain(run))
+        return out
+
+
+def _said(run: RunProgress) -> tuple[Any, ...]:
+    """What a plain line says that matters (rate and ETA move on every tick): state first."""
+    return (run.run, run.status, run.done, run.failed, run.total)

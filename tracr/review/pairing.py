@@ -31,6 +31,7 @@ __all__ = [
     "text_similarity",
     "arena_candidates",
     "next_pair",
+    "open_pairs",
     "pair_weight",
 ]
 
@@ -145,6 +146,12 @@ def pair_weight(votes_between: int, p_win: float) -> float:
     return 4.0 * p_win * (1.0 - p_win) / (votes_between + 1.0)
 
 
+def open_pairs(candidates: Sequence[PairCandidate], votes: Sequence[Vote], *, voter: str | None = None) -> list[PairCandidate]:
+    """The candidates nobody (or, given ``voter``, that voter) has voted on yet: what is left to judge."""
+    seen = {_page_key(v.job_id, v.left, v.right) for v in votes if voter is None or v.voter == voter}
+    return [c for c in candidates if c.page_key() not in seen]
+
+
 def next_pair(
     candidates: Sequence[PairCandidate],
     votes: Sequence[Vote],
@@ -159,8 +166,7 @@ def next_pair(
     pair already voted on is never offered again: by ``voter`` when given,
     otherwise by anyone. Sides are shuffled so no model always sits on the left.
     """
-    seen = {_page_key(v.job_id, v.left, v.right) for v in votes if voter is None or v.voter == voter}
-    open_ = [c for c in candidates if c.page_key() not in seen]
+    open_ = open_pairs(candidates, votes, voter=voter)
     if not open_:
         return None
     if rng.random() < explore:

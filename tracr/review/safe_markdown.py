@@ -11,6 +11,11 @@ additionally rewrites the text so that, whatever the Markdown renderer does,
 * only ``http``, ``https`` and ``mailto`` links stay links,
 * very long or looping outputs are capped, with the size of what was cut.
 
+Before that, :func:`tracr.documents.plain_markdown.plain_markdown` writes the HTML that models
+use for the same things differently (comments, ``<sup>``, ``<b>``, HTML tables, ``<br>``) as plain
+Markdown, so every model's page is shown as the same kind of text and no comment is ever shown:
+in the arena, markup peculiar to one model would tell the voter which side is which.
+
 Fenced code blocks that open at column 0 are left verbatim (renderers show them as
 text, and such a fence cannot belong to a list item or quote that would end it early);
 everything else, code spans included, is escaped, so a renderer that disagrees with this
@@ -23,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from tracr.documents.plain_markdown import plain_markdown
 
 __all__ = ["SafeText", "DEFAULT_MAX_CHARS", "neutralise_markdown", "collapse_repeats", "cap_text", "safe_markdown", "safe_raw"]
 
@@ -179,7 +186,7 @@ def safe_markdown(text: str | None, *, max_chars: int | None = DEFAULT_MAX_CHARS
     if max_chars is not None:
         body, collapsed = collapse_repeats(body)
         body, truncated = cap_text(body, max_chars)
-    rendered = neutralise_markdown(body, demote_headings=demote_headings)
+    rendered = neutralise_markdown(plain_markdown(body), demote_headings=demote_headings)
     if truncated:
         rendered += f"\n\n*… cut at {len(body):,} of {len(original):,} characters*"
     return SafeText(text=rendered, truncated=truncated or collapsed > 0, original_chars=len(original), collapsed_lines=collapsed)

@@ -2,14 +2,15 @@
 
 A run is identified by a digest of its normalised public config (no secrets,
 sorted-key JSON, sha256). Starting a job creates ``<root>/.tracr/claims/<digest>.json``
-with ``O_EXCL``, holding the owner's host id, pid and (once known) flow run id; a
-second submission of the same config finds the claim and reports the active job
-instead of starting another. A claim of this host whose pid is dead is stale and
-taken over. A claim of another host cannot be judged by pid (another machine or
-PID namespace): the caller passes ``remote_live``, which asks the Prefect server
-whether the holder's flow run is still running (``tasks.run.claim_liveness``); without
-one, another host's claim is assumed live. ``--force`` runs beside a live claim without
-touching it.
+with ``O_EXCL``, holding the owner's host id, PID namespace, pid and (once known)
+flow run id; a second submission of the same config finds the claim and reports
+the active job instead of starting another. A claim of this host and PID namespace
+whose pid is dead is stale and taken over. A claim of another host, or of another
+PID namespace under this host id (containers and ``unshare`` hand out the same small
+pids), cannot be judged by pid: the caller passes ``remote_live``, which asks the
+Prefect server whether the holder's flow run is still running
+(``tasks.run.claim_liveness``); without one, such a claim is assumed live.
+``--force`` runs beside a live claim without touching it.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from tracr.config.job import JobConfig
-from tracr.outputs.files import read_json
+from tracr.outputs.files import read_json, write_json_atomic
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
-from tracr.serving.host import host_id, is_this_host
+from tracr.serving.host import host_id, pid_namespace, pids_are_ours
 
 #: Judges a claim of another host (its flow run still running?); see ``tasks.run.claim_liveness``.
 RemoteLiveness = Callable[[dict[str, Any]], bool]
@@ -84,8 +85,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def claim_is_live(holder: dict[str, Any], remote_live: RemoteLiveness | None = None) -> bool:
-    """Whether the claim's owner still runs: by pid on this host, by ``remote_live`` (else assumed) on another."""
-    if not is_this_host(holder.get("host")):
+    """Whether the claim's owner still runs: by pid where its pids are ours, else by ``remote_live`` (else assumed)."""
+    if not pids_are_ours(holder.get("host"), holder.get("pid_ns")):
         return True if remote_live is None else remote_live(holder)
     pid = int(holder.get("pid") or 0)
     if pid <= 0 or not _pid_alive(pid):
@@ -129,6 +130,7 @@ def try_claim(root: Path, digest: str, info: dict[str, Any], *, remote_live: Rem
         "pid": pid,
         "pid_start": _process_start(pid),
         "host": host_id(),
+        "pid_ns": pid_namespace(),
         "claimed_at": utc_now(),
         **info,
     }
@@ -144,7 +146,7 @@ def try_claim(root: Path, digest: str, info: dict[str, Any], *, remote_live: Rem
                 return False, holder
             path.unlink()  # stale (or unreadable: a writer died mid-write, since writes happen under the lock)
             if holder is not None:
-                mine["took_over"] = {k: holder.get(k) for k in ("pid", "host", "claimed_at", "flow_run_id")}
+                mine["took_over"] = {k: holder.get(k) for k in ("pid", "host", "pid_ns", "claimed_at", "flow_run_id")}
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(mine, handle, indent=2)
@@ -161,9 +163,7 @@ def update_claim(root: Path, claim: dict[str, Any], **extra: Any) -> None:
         if current is None or current.get("token") != claim["token"]:
             return
         claim.update(extra)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(claim, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, claim)  # a temp file of its own: no other host's or namespace's pid can share its name
 
 
 def release_claim(root: Path, claim: dict[str, Any]) -> bool:

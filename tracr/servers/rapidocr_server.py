@@ -16,6 +16,11 @@ runs in a worker thread under a lock: one page at a time, event loop free.
 RapidOCR's 180-degree text-line classifier is off by default (``--use-cls``
 turns it on): on ordinary upright document pages it flips some long body-text
 lines upside down, which then fail recognition and silently vanish.
+
+Pages are read in full-width strips at the size they were rendered (see
+:mod:`tracr.servers.ocr_tiling`; ``--no-tile`` sends the whole image in one
+pass, as RapidOCR alone would): one pass shrinks a dense page's text below what
+the recogniser reads and blows a very tall page up many times over.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tracr.servers import openai_protocol as oai
+from tracr.servers.ocr_tiling import tiled_ocr
 
 DEFAULT_MODEL_NAME = "tracr-ocr"
 
@@ -101,12 +107,28 @@ def reading_order_text(results: Sequence[Any] | None, block_gap: float = 1.0) ->
     return "\n".join(out)
 
 
+#: RapidOCR's ``max_side_len`` when tiling: large enough that it never shrinks a strip.
+_NO_SHRINK = 1_000_000
+
+
+def _decode(image: bytes) -> Any:
+    """The image's pixels as a BGR array (what RapidOCR decodes to); ValueError if it is not an image."""
+    import cv2
+    import numpy as np
+
+    pixels = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise ValueError("not a decodable image")
+    return pixels
+
+
 class OcrEngine:
     """Loads RapidOCR once and runs it one page at a time off the event loop."""
 
-    def __init__(self, threads: int = 1, use_cls: bool = False) -> None:
+    def __init__(self, threads: int = 1, use_cls: bool = False, tile: bool = True) -> None:
         self.threads = threads
         self.use_cls = use_cls
+        self.tile = tile
         self._engine: Any = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
@@ -124,7 +146,10 @@ class OcrEngine:
         from rapidocr_onnxruntime import RapidOCR
 
         # RapidOCR copies these global kwargs into the det/cls/rec onnxruntime sessions.
-        return RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=1, use_cls=self.use_cls)
+        options: dict[str, Any] = {"intra_op_num_threads": self.threads, "inter_op_num_threads": 1, "use_cls": self.use_cls}
+        if self.tile:
+            options["max_side_len"] = _NO_SHRINK  # strips are already the size to read: a wide one must not be shrunk
+        return RapidOCR(**options)
 
     async def load(self) -> None:
         """Load the ONNX models in a thread; failures are kept for /health to report."""
@@ -135,9 +160,19 @@ class OcrEngine:
         finally:
             self._loaded.set()
 
+    def read(self, image: bytes) -> str:
+        """OCR one encoded image now, in this thread (the bench calls this directly)."""
+        if self._engine is None:
+            self._engine = self._load_sync()
+        return self._ocr_sync(image)
+
     def _ocr_sync(self, image: bytes) -> str:
+        pixels = _decode(image)
         with self._lock:
-            results, _elapsed = self._engine(image)
+            if self.tile:
+                results = tiled_ocr(pixels, lambda tile: self._engine(tile)[0])
+            else:
+                results, _elapsed = self._engine(pixels)
         return reading_order_text(results)
 
     async def ocr(self, image: bytes) -> str:
@@ -153,9 +188,9 @@ class OcrEngine:
             raise oai.ProtocolError(400, f"could not OCR the image: {exc}") from exc
 
 
-def create_app(model_name: str = DEFAULT_MODEL_NAME, threads: int = 1, use_cls: bool = False) -> Starlette:
+def create_app(model_name: str = DEFAULT_MODEL_NAME, threads: int = 1, use_cls: bool = False, tile: bool = True) -> Starlette:
     """Build the Starlette app serving ``model_name`` with a RapidOCR engine."""
-    engine = OcrEngine(threads, use_cls)
+    engine = OcrEngine(threads, use_cls, tile)
 
     async def health(request: Request) -> Response:
         if engine.ready:
@@ -218,9 +253,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     parser.add_argument("--use-cls", action="store_true", help="enable the 180-degree line classifier")
+    parser.add_argument("--no-tile", dest="tile", action="store_false", help="OCR the whole image in one pass (no strips)")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    oai.serve(create_app(args.model_name, args.threads, args.use_cls), args.host, args.port, args.log_level)
+    oai.serve(create_app(args.model_name, args.threads, args.use_cls, args.tile), args.host, args.port, args.log_level)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ Children do not import the parent's ``__main__`` as ``spawn`` does by default: t
 run functions from importable modules, and for ``tracr`` the main module is the
 whole CLI (about 0.25 s of CPU per worker, taken from the run on a small machine).
 
+The same holds for multiprocessing's resource tracker, the helper process that
+unlinks a pool's semaphores if the program dies: CPython starts it from the full
+environment the first time a pool makes a lock (``ProcessPoolExecutor.__init__``,
+before any worker). :func:`start_resource_tracker` starts it first, from the given
+environment, and :class:`EnvSpawnContext` calls it before the pool exists.
+
 POSIX only, like tracr. Use it as ``ProcessPoolExecutor(mp_context=EnvSpawnContext(env))``.
 """
 
@@ -20,12 +26,65 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 from collections.abc import Mapping
-from multiprocessing import context, popen_spawn_posix, reduction, spawn, util
+from multiprocessing import context, popen_spawn_posix, reduction, resource_tracker, spawn, util
 from typing import Any
 
-__all__ = ["EnvSpawnContext"]
+__all__ = ["EnvSpawnContext", "start_resource_tracker"]
+
+_TRACKERS: dict[int, subprocess.Popen[bytes]] = {}  # trackers started here, by pid: reaped by their Popen only
+
+
+def start_resource_tracker(env: Mapping[str, str]) -> int | None:
+    """Multiprocessing's resource tracker, started from ``env`` unless one runs already; its pid (None: a parent's).
+
+    The command is the one ``ResourceTracker.ensure_running`` runs (CPython 3.11-3.13),
+    exec'd with ``env``; the process-wide tracker object is then pointed at it, so
+    every later ``ensure_running`` finds it alive and starts none from ``os.environ``.
+    """
+    tracker: Any = resource_tracker._resource_tracker  # CPython's private state: typeshed does not describe it
+    with tracker._lock:
+        if tracker._fd is not None:
+            if tracker._check_alive():
+                return tracker._pid
+            _forget_dead_tracker(tracker)
+        read_end, write_end = os.pipe()
+        try:
+            code = f"from multiprocessing.resource_tracker import main;main({read_end})"
+            flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]  # -B, -X ...: as CPython passes
+            cmd = [spawn.get_executable(), *flags, "-c", code]
+            blocked = (signal.SIGINT, signal.SIGTERM)  # as CPython does: ^C reaches the tracker only through its closed pipe
+            signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+            try:
+                child = subprocess.Popen(cmd, pass_fds=(read_end,), env=dict(env), close_fds=True)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        _TRACKERS[child.pid] = child
+        tracker._fd, tracker._pid = write_end, child.pid
+        return child.pid
+
+
+def _forget_dead_tracker(tracker: Any) -> None:
+    """Close the pipe to a tracker that died and reap it, as ``ensure_running`` does before it starts another."""
+    os.close(tracker._fd)
+    pid, tracker._fd, tracker._pid = tracker._pid, None, None
+    if pid is None:
+        return
+    ours = _TRACKERS.pop(pid, None)
+    try:
+        if ours is not None:
+            ours.wait()
+        else:
+            os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _close_all(fds: list[int]) -> None:
@@ -45,9 +104,8 @@ class _EnvPopen(popen_spawn_posix.Popen):
 
     def _launch(self, process_obj: Any) -> None:
         # CPython's popen_spawn_posix.Popen._launch (3.11-3.13), exec'd with self._env.
-        from multiprocessing import resource_tracker
-
-        tracker_fd = resource_tracker.getfd()  # starts the tracker when it is not running
+        start_resource_tracker(self._env)  # from our environment when it is not running
+        tracker_fd = resource_tracker.getfd()
         if tracker_fd is None:
             raise RuntimeError("multiprocessing's resource tracker did not start")
         self._fds.append(tracker_fd)
@@ -98,6 +156,7 @@ class EnvSpawnContext(context.SpawnContext):
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = dict(env)
+        start_resource_tracker(self._env)  # before the pool's first lock would start it from os.environ
 
     def Process(self, *args: Any, **kwargs: Any) -> _EnvProcess:  # type: ignore[override]
         process = _EnvProcess(*args, **kwargs)

@@ -26,12 +26,12 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from tracr.documents.fences import map_outside_fences
+
 __all__ = ["plain_markdown", "superscript", "subscript"]
 
 # Tempered (no second opener inside), so text full of unclosed openers is still read in linear time.
 _COMMENT = re.compile(r"<!--(?:(?!<!--).)*?-->", re.DOTALL)
-_FENCE_OPEN = re.compile(r"^(`{3,}(?!.*`)|~{3,})")  # as tracr.review.safe_markdown: column 0 only
-_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*$")
 _INLINE_TAGS = "sup|sub|b|strong|i|em|cite|var|dfn|s|del|strike|code|kbd|samp|tt|u|ins|mark|span|font|small|big|abbr|q"
 #: An inline element with nothing tag-like inside: replaced innermost first, so nesting unwinds.
 _INLINE_PAIR = re.compile(rf"<({_INLINE_TAGS})(?:\s[^<>]*)?>([^<]*)</\1\s*>", re.IGNORECASE)
@@ -217,25 +217,4 @@ def plain_markdown(text: str) -> str:
     """``text`` with its HTML comments, inline HTML, HTML tables and line-break tags as plain Markdown (see the module)."""
     if "<" not in text:
         return text
-    out: list[str] = []
-    chunk: list[str] = []
-    fence: str | None = None
-    for line in text.split("\n"):
-        if fence is None:
-            opener = _FENCE_OPEN.match(line)
-            if opener:
-                if chunk:
-                    out.append(_plain_chunk("\n".join(chunk)))
-                    chunk = []
-                fence = opener.group(1)
-                out.append(line)
-            else:
-                chunk.append(line)
-        else:
-            out.append(line)
-            closer = _FENCE_CLOSE.match(line)
-            if closer and closer.group(1)[0] == fence[0] and len(closer.group(1)) >= len(fence):
-                fence = None
-    if chunk:
-        out.append(_plain_chunk("\n".join(chunk)))
-    return "\n".join(out)
+    return map_outside_fences(text, _plain_chunk)

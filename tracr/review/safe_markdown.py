@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tracr.documents.fences import map_outside_fences
 from tracr.documents.plain_markdown import plain_markdown
 
 __all__ = ["SafeText", "DEFAULT_MAX_CHARS", "neutralise_markdown", "collapse_repeats", "cap_text", "safe_markdown", "safe_raw"]
@@ -39,8 +40,6 @@ DEFAULT_MAX_CHARS = 20_000
 MAX_REPEATS = 3
 _SAFE_LINK_SCHEMES = {"http", "https", "mailto"}
 
-_FENCE_OPEN = re.compile(r"^(`{3,}(?!.*`)|~{3,})")  # column 0 only: never inside a list item or quote
-_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*$")
 # ![alt](target "title") — target may be <...> or bare with balanced parens; alt may hold one level of brackets.
 _INLINE_IMAGE = re.compile(
     r"!\[((?:[^\[\]\\]|\\.|\[[^\[\]]*\])*)\]\(\s*(<[^>]*>|(?:[^\s()]|\([^\s()]*\))*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)"
@@ -112,31 +111,7 @@ def neutralise_markdown(text: str, *, demote_headings: int = 0) -> str:
     a page's ``#`` title does not dwarf the reviewer's own headings.
     """
     text = text.replace("\x00", "\ufffd")
-    lines = text.split("\n")
-    out: list[str] = []
-    chunk: list[str] = []
-    fence: str | None = None
-    for line in lines:
-        if fence is None:
-            opener = _FENCE_OPEN.match(line)
-            if opener:
-                if chunk:
-                    out.append(_neutralise_inline("\n".join(chunk), demote_headings))
-                chunk = []
-                fence = opener.group(1)
-                out.append(line)
-            else:
-                chunk.append(line)
-        else:
-            out.append(line)
-            closer = _FENCE_CLOSE.match(line)
-            if closer and closer.group(1)[0] == fence[0] and len(closer.group(1)) >= len(fence):
-                fence = None
-    if chunk:
-        out.append(_neutralise_inline("\n".join(chunk), demote_headings))
-    if fence is not None:  # close it, so text appended after (a "cut here" note) is not code
-        out.append(fence)
-    return "\n".join(out)
+    return map_outside_fences(text, lambda chunk: _neutralise_inline(chunk, demote_headings), close_open_fence=True)
 
 
 def collapse_repeats(text: str, max_repeats: int = MAX_REPEATS) -> tuple[str, int]:

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 
 from tasks.documents.render_pool import RenderPool
-from tasks.ocr.request import FatalModelError, OcrResult, classify_error, describe_error, retry_after_s
+from tasks.ocr.request import OcrResult, with_retries
 from tracr.adapters.parsers.mistral_ocr import parse_response, request_body
 from tracr.adapters.replies import ReplyFormatError
 from tracr.config.models import EndpointModel
 from tracr.errors import ErrorClass
-from tracr.run.retry import FATAL_FOR_RUN, RetryPolicy
+from tracr.run.retry import RetryPolicy
 
 __all__ = ["MistralOcrEngine"]
 
@@ -50,37 +50,23 @@ class MistralOcrEngine:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _post(self, body: dict[str, Any]) -> tuple[str, Any, float, int] | OcrResult:
-        """The answer's text, its JSON, the last attempt's seconds and the attempts; a failed result otherwise."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.in_flight, asyncio.timeout(self.timeout_s):
-                    started = time.perf_counter()
-                    response = await self._http.post(self.url, json=body)
-                    response.raise_for_status()
-                    return response.text, json.loads(response.text), time.perf_counter() - started, attempt
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # every transport or body failure becomes a classified outcome
-                error_class = classify_error(exc)
-                if error_class in FATAL_FOR_RUN:
-                    raise FatalModelError(f"{self.model}: {describe_error(exc)}", error_class=error_class) from None
-                if not self.policy.should_retry(error_class, attempt):
-                    error = f"{describe_error(exc, self.timeout_s)} (after {attempt} attempt{'s' if attempt > 1 else ''})"
-                    return OcrResult(text=None, attempts=attempt, error=error, error_class=error_class)
-                await asyncio.sleep(self.policy.delay(attempt, retry_after_s(exc)))
+    async def _post_once(self, body: dict[str, Any]) -> tuple[str, Any, float]:
+        async with asyncio.timeout(self.timeout_s):
+            started = time.perf_counter()
+            response = await self._http.post(self.url, json=body)
+            response.raise_for_status()
+            return response.text, json.loads(response.text), time.perf_counter() - started
 
     async def run_page(self, pdf_path: str, page: int) -> OcrResult:
         try:
             document = await self.pool.page_pdf_data_url(pdf_path, page)
         except Exception as exc:  # a page PyMuPDF cannot copy fails alone
             return OcrResult(text=None, attempts=0, error=f"page extraction failed: {exc}"[:300], error_class=ErrorClass.RENDER)
-        answer = await self._post(request_body(self.model, document, include_header_footer=self.header_footer))
+        body = request_body(self.model, document, include_header_footer=self.header_footer)
+        answer = await with_retries(lambda: self._post_once(body), self.model, self.policy, self.timeout_s, self.in_flight)
         if isinstance(answer, OcrResult):
             return answer
-        raw, data, latency, attempts = answer
+        (raw, data, latency), attempts = answer
         result = OcrResult(text=None, attempts=attempts, latency_s=latency, finish_reason="stop", raw=raw)
         try:
             parsed = parse_response(data, 0, keep_furniture=self.keep_furniture)

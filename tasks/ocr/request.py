@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import httpx2
@@ -23,7 +24,18 @@ from tasks.ocr.chat_stream import IncompleteResponse, read_chat_stream
 from tracr.errors import ErrorClass, TracrError
 from tracr.run.retry import FATAL_FOR_RUN, RetryPolicy
 
-__all__ = ["OcrClient", "OcrResult", "FatalModelError", "classify_error", "describe_error", "retry_after_s", "status_class"]
+__all__ = [
+    "OcrClient",
+    "OcrResult",
+    "FatalModelError",
+    "classify_error",
+    "describe_error",
+    "retry_after_s",
+    "status_class",
+    "with_retries",
+]
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -118,6 +130,32 @@ def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
+async def with_retries(
+    call: Callable[[], Awaitable[T]], model: str, policy: RetryPolicy, timeout_s: float, in_flight: asyncio.Semaphore
+) -> tuple[T, int] | OcrResult:
+    """``call`` under ``in_flight``, retried by ``policy``: its value and the attempts, or the page's failed result.
+
+    The one retry loop of every endpoint kind (chat completions, Mistral's OCR). Raises
+    :class:`FatalModelError` for errors every page would hit (auth, unknown model).
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with in_flight:
+                return await call(), attempt
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every client/stream failure becomes a classified outcome
+            error_class = classify_error(exc)
+            if error_class in FATAL_FOR_RUN:
+                raise FatalModelError(f"{model}: {describe_error(exc)}", error_class=error_class) from None
+            if not policy.should_retry(error_class, attempt):
+                tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
+                return OcrResult(text=None, attempts=attempt, error=f"{describe_error(exc, timeout_s)} ({tries})", error_class=error_class)
+            await asyncio.sleep(policy.delay(attempt, retry_after_s(exc)))
+
+
 class OcrClient:
     """Sends page images to one model target with bounded concurrency and retries."""
 
@@ -174,23 +212,9 @@ class OcrClient:
         ``stop``, ``extra_body``). Raises :class:`FatalModelError` for errors every page would
         hit (auth, unknown model).
         """
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self.in_flight:
-                    result = await self._attempt(messages, sampling)
-                result.attempts = attempt
-                return result
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # every client/stream failure becomes a classified outcome
-                error_class = classify_error(exc)
-                if error_class in FATAL_FOR_RUN:
-                    raise FatalModelError(f"{self.model}: {describe_error(exc)}", error_class=error_class) from None
-                if not self.policy.should_retry(error_class, attempt):
-                    tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
-                    return OcrResult(
-                        text=None, attempts=attempt, error=f"{describe_error(exc, self.timeout_s)} ({tries})", error_class=error_class
-                    )
-                await asyncio.sleep(self.policy.delay(attempt, retry_after_s(exc)))
+        outcome = await with_retries(lambda: self._attempt(messages, sampling), self.model, self.policy, self.timeout_s, self.in_flight)
+        if isinstance(outcome, OcrResult):
+            return outcome
+        result, attempts = outcome
+        result.attempts = attempts
+        return result

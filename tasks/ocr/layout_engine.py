@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from tasks.documents.render_pool import RenderPool
-from tasks.ocr.request import OcrClient, OcrResult
+from tasks.ocr.request import OcrClient, OcrResult, with_usage_of
 from tracr.adapters.parsers import mineru
 from tracr.adapters.replies import ReplyFormatError
 from tracr.adapters.requests import build_messages
@@ -111,16 +111,14 @@ class LayoutThenBlocksEngine:
 def _summed(layout: OcrResult, results: list[OcrResult], raw: str, replies: list[str | None]) -> OcrResult:
     """The page's result: attempts, tokens and time of every call; the layout's time to first token; the raw record."""
     finish = "length" if any(r.finish_reason == "length" for r in results) else layout.finish_reason
-    return OcrResult(
+    page = OcrResult(
         text=None,
-        attempts=sum(r.attempts for r in results),
-        latency_s=sum(r.latency_s or 0.0 for r in results),
+        attempts=0,
         ttft_s=layout.ttft_s,
-        input_tokens=sum(r.input_tokens or 0 for r in results),
-        output_tokens=sum(r.output_tokens or 0 for r in results),
         finish_reason=finish,
         raw=json.dumps({"layout": raw, "replies": replies}, ensure_ascii=False),
     )
+    return with_usage_of(page, results)
 
 
 def _failed(

@@ -14,14 +14,14 @@ import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from tasks.documents.render_pool import RenderPool
 from tasks.ocr.layout_engine import LayoutThenBlocksEngine
 from tasks.ocr.mistral_engine import MistralOcrEngine
 from tasks.ocr.model_targets import block_endpoint
-from tasks.ocr.request import FatalModelError, OcrClient, OcrResult
+from tasks.ocr.request import FatalModelError, OcrClient, OcrResult, with_usage_of
 from tracr.adapters.registry import GENERIC
 from tracr.adapters.requests import build_messages
 from tracr.adapters.retry_rules import Attempt, first_attempt, judge_reply
@@ -89,9 +89,11 @@ class ChatPageEngine:
         adapter = self.adapter
         anchor = await self.pool.anchor_text(pdf_path, page) if "{anchor_text}" in adapter.text else ""
         attempt = first_attempt(adapter)
-        spent = _Spent()
+        requests: list[OcrResult] = []
         while True:
-            result = spent.add(await self._ask(pdf_path, page, attempt, anchor))
+            result = await self._ask(pdf_path, page, attempt, anchor)
+            requests.append(replace(result))  # as reported, before the page's totals go into ``result``
+            result = with_usage_of(result, requests)
             if not result.ok or adapter.parser == "none":
                 return result
             raw = result.text or ""
@@ -109,26 +111,6 @@ class ChatPageEngine:
             result.dropped = verdict.page.dropped
             result.reply_meta = dict(verdict.page.meta) or None
             return result
-
-
-class _Spent:
-    """Attempts, tokens and time of every request a page took (a family's retries included)."""
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self.latency = 0.0
-        self.input_tokens = 0
-        self.output_tokens = 0
-
-    def add(self, result: OcrResult) -> OcrResult:
-        self.attempts += result.attempts
-        self.latency += result.latency_s or 0.0
-        self.input_tokens += result.input_tokens or 0
-        self.output_tokens += result.output_tokens or 0
-        if self.attempts > result.attempts:  # a second request: report the page's totals
-            result.attempts, result.latency_s = self.attempts, self.latency
-            result.input_tokens, result.output_tokens = self.input_tokens, self.output_tokens
-        return result
 
 
 class TextLayerEngine:

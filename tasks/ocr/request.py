@@ -33,6 +33,7 @@ __all__ = [
     "retry_after_s",
     "status_class",
     "with_retries",
+    "with_usage_of",
 ]
 
 T = TypeVar("T")
@@ -58,6 +59,21 @@ class OcrResult:
     @property
     def ok(self) -> bool:
         return self.text is not None
+
+
+def _total(values: list[Any]) -> Any:
+    """A sum of what was reported; None when no request reported it."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def with_usage_of(result: OcrResult, requests: list[OcrResult]) -> OcrResult:
+    """``result`` with the attempts, seconds and tokens of every request a page took (several calls or retries)."""
+    result.attempts = sum(r.attempts for r in requests)
+    result.latency_s = _total([r.latency_s for r in requests])
+    result.input_tokens = _total([r.input_tokens for r in requests])
+    result.output_tokens = _total([r.output_tokens for r in requests])
+    return result
 
 
 class FatalModelError(TracrError, RuntimeError):

@@ -73,17 +73,28 @@ async def read_judgement(root: Path, local_id: str | None, host: str | None = No
     return judge_root(root, host, local_id, published, seen)
 
 
+async def _put(name: str, value: dict[str, str]) -> None:
+    """Create or overwrite a variable, also when another job creates it between Prefect's read and its create."""
+    try:
+        await Variable.aset(name, value, overwrite=True)
+    except ObjectAlreadyExists:  # created meanwhile (jobs starting together on one host): now it is an update
+        await Variable.aset(name, value, overwrite=True)
+
+
 async def _publish(root: Path, record: PublishedRoot, *, overwrite: bool) -> bool:
     """Set the published id; False when another host published one first (``overwrite`` False)."""
+    if overwrite:
+        await _put(root_variable(root), record.to_value())
+        return True
     try:
-        await Variable.aset(root_variable(root), record.to_value(), overwrite=overwrite)
+        await Variable.aset(root_variable(root), record.to_value(), overwrite=False)
     except (ValueError, ObjectAlreadyExists):
         return False
     return True
 
 
 async def _record_seen(root: Path, host: str, root_id: str) -> None:
-    await Variable.aset(seen_variable(root, host), {"root_id": root_id, "seen_at": utc_now()}, overwrite=True)
+    await _put(seen_variable(root, host), {"root_id": root_id, "seen_at": utc_now()})
 
 
 async def settle_root(root: Path, root_id: str, host: str | None = None) -> RootJudgement:

@@ -226,6 +226,19 @@ def _inputs(cluster: Any, name: str, pdfs: int, pages: int) -> Path:
     return folder
 
 
+def _why_not_completed(cluster: Any, api: Api, unfinished: dict[str, tuple[str, str]], jobs: dict[str, Any]) -> str:
+    """Each job that did not complete: its state message and each model run's status and error."""
+    lines = []
+    for job_id, (run, state) in unfinished.items():
+        message = api.flow_run(run)["state"].get("message") or ""
+        lines.append(f"{job_id}: {state} {message[:300]}")
+        for spec in jobs[job_id]:
+            meta_path = cluster.outputs / job_id / spec["model"].replace("/", "-") / "run-1" / "run_metadata.json"
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            lines.append(f"  {spec['model']}: {meta.get('status', 'no run metadata')} {str(meta.get('error', ''))[:300]}")
+    return "\n".join(lines)
+
+
 def test_jobs_contend_for_gpus_across_hosts(cluster: Any) -> None:
     """Seven jobs placed by `tracr submit` on 4 GPUs of three hosts: each completes, no GPU is held twice."""
     api = Api(cluster.api_url)
@@ -251,7 +264,8 @@ def test_jobs_contend_for_gpus_across_hosts(cluster: Any) -> None:
     sampler.stop_event.set()
     sampler.join(10)
     elapsed = time.monotonic() - started
-    assert all(s == "COMPLETED" for s in states.values()), states
+    unfinished = {job_id: (run, states[run]) for job_id, (_, run) in placed.items() if states[run] != "COMPLETED"}
+    assert not unfinished, _why_not_completed(cluster, api, unfinished, jobs)
     for job_id, models in jobs.items():
         for spec in models:
             meta = json.loads((cluster.outputs / job_id / spec["model"].replace("/", "-") / "run-1" / "run_metadata.json").read_text())

@@ -153,3 +153,19 @@ async def test_a_host_that_never_saw_the_published_id_is_refused_and_records_not
     finally:
         os.environ.pop(HOST_ENV, None)
     assert (await read_judgement(root, shared, "node-a")).verdict is RootVerdict.ELSEWHERE  # node-a is refused in turn
+
+
+@pytest.mark.usefixtures("prefect_server")
+async def test_jobs_starting_together_on_one_host_all_pass_the_check(tmp_path):
+    """Several jobs of one host settle a new root at once: Prefect's read-then-create must not fail one of them."""
+    import asyncio
+
+    from tasks.outputs.storage_check import read_judgement, settle_root
+
+    root = tmp_path / "outputs"
+    shared = probe_storage(root).root_id
+    judgements = await asyncio.gather(*(settle_root(root, shared, "node-b") for _ in range(8)))  # a new root
+    assert all(j.ok for j in judgements) and sum(j.verdict is RootVerdict.FIRST for j in judgements) >= 1
+    judgements = await asyncio.gather(*(settle_root(root, shared, "node-a") for _ in range(8)))  # a host's first sighting
+    assert all(j.verdict is RootVerdict.SAME for j in judgements)
+    assert (await read_judgement(root, shared, "node-a")).seen == shared

@@ -61,7 +61,12 @@ def make_pdf(path: Path, pages: int) -> Path:
 
 
 async def reference_loop(pdf: Path, base_url: str, inflight: int, pages: int) -> dict:
-    """What a user would write by hand: render ahead in processes, stream, bounded in flight."""
+    """What a user would write by hand over one PDF's first ``pages`` pages."""
+    return await reference_loop_over([(pdf, page) for page in range(1, pages + 1)], base_url, inflight)
+
+
+async def reference_loop_over(items: list[tuple[Path, int]], base_url: str, inflight: int) -> dict:
+    """What a user would write by hand: render ahead in processes, stream, bounded in flight; ``items`` are (PDF, page)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -80,7 +85,7 @@ async def reference_loop(pdf: Path, base_url: str, inflight: int, pages: int) ->
     requests = asyncio.Semaphore(inflight)
     done = 0
 
-    async def one(page: int) -> None:
+    async def one(pdf: Path, page: int) -> None:
         nonlocal done
         try:
             url = await loop.run_in_executor(pool, render_page_data_url, str(pdf), page, 1288, "png", 90)
@@ -104,9 +109,9 @@ async def reference_loop(pdf: Path, base_url: str, inflight: int, pages: int) ->
             slots.release()
 
     async with asyncio.TaskGroup() as group:
-        for page in range(1, pages + 1):
+        for pdf, page in items:
             await slots.acquire()
-            group.create_task(one(page))
+            group.create_task(one(pdf, page))
     elapsed = time.perf_counter() - started
     await client.close()
     pool.shutdown()

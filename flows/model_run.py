@@ -1,9 +1,10 @@
 """One run of one model over the job's PDFs, as a Prefect (sub)flow.
 
 It obtains an endpoint (the hosted API, or a local server it starts and always
-stops), fans out one ``ocr-pdf`` task per PDF with bounded concurrency, keeps a
-progress artifact and ``run_metadata.json`` current on a timer, and ends with a
-table artifact summarising the run.
+stops), fans out one ``ocr-pdfs`` task per batch of PDFs (a big PDF alone, small
+ones together: :mod:`tracr.run.batches`), ``pdf_concurrency`` batches feeding
+pages at once, keeps a progress artifact and ``run_metadata.json`` current on a
+timer, and ends with a table artifact summarising the run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from prefect.utilities.annotations import quote
 from flows.local_server import serve_local_model
 from tasks.documents.render_pool import shared_render_pool
 from tasks.ocr.page_engines import PageEngine, engine_for
-from tasks.ocr.pdf_task import RunContext, ocr_pdf
+from tasks.ocr.pdf_task import FeedTicket, RunContext, ocr_pdfs
 from tasks.ocr.request import FatalModelError
 from tasks.run.cancellation import untagged_task_runs
 from tasks.run.events import emit_run_event
@@ -34,9 +35,10 @@ from tracr.outputs.files import OutputWriteError, read_json
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.metrics import write_run_metrics
 from tracr.outputs.rollup import Rollup
+from tracr.run.batches import PdfBatch, batch_pdfs
 from tracr.run.events import run_event_payload
 from tracr.run.journal_totals import journal_totals
-from tracr.run.plan import PdfPlan, RunPlan
+from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder, host_info, refresh_model_metadata
 from tracr.run.state import RunStatus
 from tracr.serving.gpus import gpu_info
@@ -95,6 +97,7 @@ def _run_context(plan: RunPlan) -> RunContext:
         location=plan.location,
         slots=slots,
         rollup=Rollup(pages_total=plan.pages_total),
+        feeding=asyncio.Semaphore(plan.pdf_concurrency),
         resume=plan.resume,
         max_page_chars=plan.model.max_page_chars,
     )
@@ -119,7 +122,12 @@ class _RunEnd:
 
 
 async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, resuming: bool) -> None:
-    """Get the endpoint, then every PDF through ``ocr-pdf`` (``pdf_concurrency`` at a time) until done or the server dies."""
+    """Get the endpoint, then every batch of PDFs through ``ocr-pdfs`` until done or the server dies.
+
+    ``pdf_concurrency`` PDFs feed pages at once, and a PDF whose pages all have
+    a slot lets the next one feed, so small PDFs keep the requests in flight.
+    Batches start in order, each once the one before has started all its PDFs.
+    """
     if not plan.model.serves_locally:  # a local server's lifecycle records waiting_resources/starting itself
         recorder.set_status(RunStatus.STARTING)  # the endpoint: the API client
     async with _engine(plan, recorder) as (engine, server_death):
@@ -127,20 +135,31 @@ async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progr
         recorder.set_status(RunStatus.RUNNING)
         emit_run_event("started", plan, run_event_payload("running", ctx.rollup.to_dict(), ctx.error_counts, resumed=resuming))
         get_run_logger().info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model_slug, len(plan.pdfs), plan.pages_total)
-        pdf_gate = asyncio.Semaphore(plan.pdf_concurrency)
+        turn = asyncio.Semaphore(1)  # the batch starting its PDFs
 
-        async def one_pdf(pdf: PdfPlan) -> dict[str, Any]:
-            async with pdf_gate:
+        async def one_batch(batch: PdfBatch) -> list[dict[str, Any]]:
+            await turn.acquire()
+            ticket = FeedTicket(turn)
+            try:
                 with untagged_task_runs():
-                    # quoted: Prefect passes the shared context as it is, without walking into it
-                    call: Any = ocr_pdf(pdf, cast(RunContext, quote(ctx)), plan.model_slug, return_state=True)
+                    # quoted: Prefect passes them as they are, without walking into the shared context or the PDFs
+                    call: Any = ocr_pdfs(
+                        cast(PdfBatch, quote(batch)),
+                        cast(RunContext, quote(ctx)),
+                        plan.model_slug,
+                        cast(FeedTicket, quote(ticket)),
+                        return_state=True,
+                    )
                     state: State[Any] = await call  # an async task's call is awaited, whatever its stub says
+            finally:
+                ticket.release()  # the task did not get to (it failed to start, or was cancelled first)
             if state.is_cancelled():  # the task caught our cancel to end Cancelled, not Crashed: carry it on
                 raise asyncio.CancelledError(state.message)
-            return cast(dict[str, Any], await state.aresult())
+            return cast(list[dict[str, Any]], await state.aresult())
 
+        batches = batch_pdfs(plan.pdfs)
         async with progress.ticking():  # a failure or cancel stops every PDF before the endpoint closes
-            await all_or_none([one_pdf(pdf) for pdf in plan.pdfs], server_death, SERVER_WATCH_S, prefer=_RUN_ENDERS)
+            await all_or_none([one_batch(batch) for batch in batches], server_death, SERVER_WATCH_S, prefer=_RUN_ENDERS)
         if ctx.rollup.pages_failed and (died := server_death()) is not None:
             raise died  # it died after its last request: the pages it failed say so
 
@@ -151,7 +170,7 @@ async def _record_end(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, pro
     Called once every PDF has stopped; the counts are read back from the journals,
     so the run's record agrees with them by construction.
     """
-    totals = journal_totals(plan.location, plan.pdfs, end.status.value)
+    totals = journal_totals(plan.location, plan.pdfs, end.status.value, ended=ctx.pdf_results)
     ctx.rollup, ctx.error_counts = totals.rollup, totals.error_counts
     progress.write()
     recorder.update(ctx.rollup, pdfs=totals.pdfs)

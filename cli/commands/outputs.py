@@ -26,12 +26,32 @@ def _list(args: argparse.Namespace) -> int:
 def add_show_parser(sub: Subparsers) -> None:
     show = sub.add_parser("show", help="show a job's runs")
     show.add_argument("job_id", help="the job id to show")
+    show.add_argument("--pdf", metavar="SLUG", help="one document's outcome in every run: status, pages, errors (default: the whole job)")
     show.add_argument("--outputs", help=OUTPUTS_HELP)
     show.set_defaults(handler=_show)
 
 
+def _show_pdf(layout: OutputLayout, job_id: str, pdf_slug: str) -> int:
+    from tracr.outputs.documents_report import document_rows
+    from tracr.outputs.identifiers import InvalidIdentifier
+    from tracr.outputs.report import format_table
+
+    try:
+        rows = document_rows(layout, job_id, pdf_slug)
+    except InvalidIdentifier as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"no document {pdf_slug!r} in any run of job {job_id} (PDF slugs are the folder names under each run)", file=sys.stderr)
+        return 1
+    print(f"job {job_id}, document {pdf_slug}\n\n{format_table(rows)}")
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
     layout = OutputLayout(outputs_root(args.outputs))
+    if args.pdf is not None and job_exists(layout, args.job_id):
+        return _show_pdf(layout, args.job_id, args.pdf)
     text = show_job_text(layout, args.job_id)
     print(text)
     if not job_exists(layout, args.job_id):  # also covers an id that is no folder name

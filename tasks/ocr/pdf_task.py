@@ -1,17 +1,22 @@
-"""The PDF-level Prefect task: every selected page of one PDF, through one engine.
+"""The PDF-level Prefect task: every selected page of a batch of PDFs, through one engine.
 
 Pages are not Prefect task runs (a 100k-page job must not put 100k task runs on the
 API); they are asyncio tasks inside this one, bounded by the run's slots so memory
-stays flat however many pages a PDF has. Each finished page is written at once: the
-markdown atomically, its record as one journal line; ``pdf_metadata.json`` is
-rewritten at most every few seconds and at the end, so bookkeeping per page does
-not grow with the PDF.
+stays flat however many pages a PDF has. Small PDFs share a task run
+(:mod:`tracr.run.batches`), and each PDF still ends alone. A batch feeds its PDFs'
+pages into the slots in order and lets the next batch start feeding as soon as
+its last page has a slot, so one-page PDFs keep as many requests in flight as
+one big PDF does. Each finished page is written at once: the markdown
+atomically, its record as one journal line; ``pdf_metadata.json`` is written when
+the PDF ends and, for a PDF that takes longer, every few seconds meanwhile, so
+bookkeeping per page does not grow with the PDF.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +33,11 @@ from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import RunLocation
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import utc_now
+from tracr.run.batches import PdfBatch
 from tracr.run.plan import PdfPlan
 from tracr.run.resume import finished_pages
 
-__all__ = ["RunContext", "ocr_pdf"]
+__all__ = ["RunContext", "FeedTicket", "ocr_pdfs", "process_batch", "process_pdf"]
 
 PDF_METADATA_INTERVAL_S = 5.0
 #: Characters of one page's text that are stored at most: a runaway model cannot fill a disk or a reviewer.
@@ -50,11 +56,36 @@ class RunContext:
     resume: bool = False  # skip pages already written by an earlier session of this run
     pages_skipped: int = 0
     max_page_chars: int = DEFAULT_MAX_PAGE_CHARS
+    #: PDFs feeding pages into the slots at once (``pdf_concurrency``); a PDF whose pages all have a slot lets the next one feed.
+    feeding: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    pdfs_done: int = 0  # PDFs that ended completed in this session (or had ended before a resume)
+    pdfs_failed: int = 0
+    #: Each PDF that ended in this session: its summary (status, error, rollup), so the run's end need not read it back.
+    pdf_results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record(self, record: PageRecord) -> None:
         self.rollup.add_page(record)
         if record.error_class:
             self.error_counts[record.error_class] = self.error_counts.get(record.error_class, 0) + 1
+
+    def pdf_ended(self, summary: dict[str, Any]) -> None:
+        self.pdf_results[summary["pdf_slug"]] = summary
+        if summary["status"] == "completed":
+            self.pdfs_done += 1
+        elif summary["status"] == "failed":
+            self.pdfs_failed += 1
+
+
+class FeedTicket:
+    """A permit to feed pages into the run's slots, released once: when the last page has one, or when the holder ends."""
+
+    def __init__(self, gate: asyncio.Semaphore) -> None:
+        self._gate: asyncio.Semaphore | None = gate
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate.release()
+            self._gate = None
 
 
 def _page_record(page: int, result: OcrResult, chars: int, capped_at: int | None = None) -> PageRecord:
@@ -129,20 +160,25 @@ class _PdfMetadataWriter:
         self.pdf = pdf
         self.page_lines: dict[int, str] = {}
         self.rollup = Rollup(pages_total=len(pdf.pages))
+        self.error_counts: dict[str, int] = {}  # failed pages by class
         self.started_at = utc_now()
         self.started = time.perf_counter()
-        self.last_write = 0.0
+        self.last_write = self.started  # the first write comes when the PDF ends, or after an interval of work
 
-    def add(self, record: PageRecord, line: str) -> None:
+    def _count(self, record: PageRecord, line: str) -> None:
         self.page_lines[record.page] = line
         self.rollup.add_page(record)
+        if record.status == "failed" and record.error_class:
+            self.error_counts[record.error_class] = self.error_counts.get(record.error_class, 0) + 1
+
+    def add(self, record: PageRecord, line: str) -> None:
+        self._count(record, line)
         if time.perf_counter() - self.last_write >= PDF_METADATA_INTERVAL_S:
             self.write("running")
 
     def add_finished(self, record: PageRecord, line: str) -> None:
         """A page an earlier session of the run already wrote (no rewrite triggered)."""
-        self.page_lines[record.page] = line
-        self.rollup.add_page(record)
+        self._count(record, line)
 
     def write(self, status: str, error: str | None = None) -> dict[str, Any]:
         """Write the file; returns its header (everything but ``pages``)."""
@@ -178,14 +214,21 @@ def _first_fatal(group: BaseExceptionGroup) -> BaseException:
     return group.exceptions[0]
 
 
-async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
-    """Run every selected page of ``pdf``; returns the PDF's summary (status, rollup)."""
+def _summary(pdf: PdfPlan, status: str, error: str | None, header: dict[str, Any], writer: _PdfMetadataWriter) -> dict[str, Any]:
+    return {"pdf_slug": pdf.slug, "status": status, "error": error, "rollup": header["rollup"], "error_counts": dict(writer.error_counts)}
+
+
+async def process_pdf(pdf: PdfPlan, ctx: RunContext, fed: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Run every selected page of ``pdf``; returns the PDF's summary (status, rollup, failed pages by class).
+
+    ``fed`` is called once every page has a slot (the next PDF may start feeding).
+    """
     pdf_dir = ctx.location.pdf_dir(pdf.slug)
     pdf_dir.mkdir(parents=True, exist_ok=True)
     writer = _PdfMetadataWriter(ctx.location, pdf)
     if pdf.error:
-        payload = writer.write("failed", pdf.error)
-        return {"pdf_slug": pdf.slug, "status": "failed", "error": pdf.error, "rollup": payload["rollup"]}
+        fed()
+        return _summary(pdf, "failed", pdf.error, await asyncio.to_thread(writer.write, "failed", pdf.error), writer)
     pages = pdf.pages
     if ctx.resume:
         finished = finished_pages(ctx.location, pdf.slug)
@@ -196,7 +239,6 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
                 ctx.record(record)
         pages = [page for page in pdf.pages if page not in finished]
         ctx.pages_skipped += len(pdf.pages) - len(pages)
-    writer.write("running")
     journal = ctx.location.page_journal(pdf.slug)
     engine = ctx.engine
     if engine is None:
@@ -223,6 +265,7 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
             for page in pages:
                 await ctx.slots.acquire()
                 group.create_task(one_page(page))
+            fed()
     except BaseExceptionGroup as group_error:
         error = _first_fatal(group_error)
         if is_stop(error):
@@ -233,21 +276,54 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext) -> dict[str, Any]:
     except STOPS:
         writer.write("cancelled")
         raise
-    status = "completed"
-    payload = writer.write(status)
-    return {"pdf_slug": pdf.slug, "status": status, "error": None, "rollup": payload["rollup"]}
+    # off the event loop: the write ends with an fsync, which under load costs milliseconds the other pages need
+    return _summary(pdf, "completed", None, await asyncio.to_thread(writer.write, "completed"), writer)
 
 
-@task(name="ocr-pdf", task_run_name="{model_slug} · {pdf.slug}", cache_policy=NO_CACHE, log_prints=False)
-async def ocr_pdf(pdf: PdfPlan, ctx: RunContext, model_slug: str) -> dict[str, Any] | State[Any]:
-    """Prefect task wrapper of :func:`process_pdf` (one task run per PDF).
+async def process_batch(batch: PdfBatch, ctx: RunContext, ticket: FeedTicket | None = None) -> list[dict[str, Any]]:
+    """Every PDF of ``batch``, each feeding its pages under one of the run's ``feeding`` permits; their summaries in order.
+
+    PDFs take permits in order, so ``pdf_concurrency`` PDFs feed at once across
+    the run. The batch's ticket (its turn to start PDFs) is released once its
+    last PDF has a permit, so the next batch starts while these pages finish.
+    """
+    summaries: dict[str, dict[str, Any]] = {}
+
+    async def one(pdf: PdfPlan, permit: FeedTicket) -> None:
+        try:
+            summary = await process_pdf(pdf, ctx, permit.release)
+        finally:
+            permit.release()
+        summaries[pdf.slug] = summary
+        ctx.pdf_ended(summary)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for pdf in batch.pdfs:
+                await ctx.feeding.acquire()
+                group.create_task(one(pdf, FeedTicket(ctx.feeding)))
+            if ticket is not None:
+                ticket.release()
+    except BaseExceptionGroup as group_error:
+        raise _first_fatal(group_error) from None
+    finally:
+        if ticket is not None:
+            ticket.release()
+    return [summaries[pdf.slug] for pdf in batch.pdfs]
+
+
+@task(name="ocr-pdfs", task_run_name="{model_slug} · {batch.name}", cache_policy=NO_CACHE, log_prints=False)
+async def ocr_pdfs(
+    batch: PdfBatch, ctx: RunContext, model_slug: str, ticket: FeedTicket | None = None
+) -> list[dict[str, Any]] | State[Any]:
+    """Prefect task wrapper of :func:`process_batch` (one task run per batch of PDFs, a big PDF alone).
 
     ``model_slug`` is only there to name the task run, since several models' runs
     process the same PDFs at once. Cancelled, it returns a ``Cancelled`` state
-    (once ``pdf_metadata.json`` says ``cancelled``) instead of letting Prefect call
-    the cancel a crash; the caller carries the cancel on.
+    (once each started PDF's ``pdf_metadata.json`` says ``cancelled``) instead of
+    letting Prefect call the cancel a crash; the caller carries the cancel on.
     """
     try:
-        return await process_pdf(pdf, ctx)
+        return await process_batch(batch, ctx, ticket)
     except asyncio.CancelledError:
-        return Cancelled(message=f"{pdf.slug}: cancelled; finished pages are kept")
+        return Cancelled(message=f"{batch.name}: cancelled; finished pages are kept")

@@ -28,6 +28,8 @@ from tracr.run.state import RunStatus
 __all__ = ["RunProgress", "PROGRESS_INTERVAL_S"]
 
 PROGRESS_INTERVAL_S = 2.0
+#: PDF rows in a run's summary table at most: a table artifact of 20,000 rows helps nobody in the UI.
+SUMMARY_PDF_ROWS = 200
 
 
 class RunContext(Protocol):
@@ -35,6 +37,8 @@ class RunContext(Protocol):
 
     rollup: Rollup
     error_counts: dict[str, int]
+    pdfs_done: int
+    pdfs_failed: int
 
 
 def _artifact_key(plan: RunPlan, suffix: str) -> str:
@@ -54,9 +58,13 @@ def _summary_row(name: str, status: str, rollup: dict[str, Any], error: str | No
     }
 
 
-def summary_table(ctx: RunContext, status: str, pdf_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the run's table artifact: one per PDF, then the total."""
-    rows = [_summary_row(r["pdf_slug"], r["status"], r["rollup"], r.get("error")) for r in pdf_results]
+def summary_table(ctx: RunContext, status: str, pdf_results: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
+    """Rows of the run's table artifact: one per PDF (those that did not complete first, at most ``SUMMARY_PDF_ROWS``), then the total."""
+    ordered = sorted(pdf_results, key=lambda r: r["status"] == "completed")  # stable: the rest keep their order
+    rows = [_summary_row(r["pdf_slug"], r["status"], r["rollup"], r.get("error")) for r in ordered[:SUMMARY_PDF_ROWS]]
+    if (more := len(ordered) - SUMMARY_PDF_ROWS) > 0:
+        empty = {"pages_done": "", "pages_failed": "", "input_tokens": "", "output_tokens": "", "pages_per_s": ""}
+        rows.append(_summary_row(f"… {more:,} more PDFs", "", empty, f"tracr show {job_id} --pdf SLUG shows any one"))
     rows.append(_summary_row("TOTAL", status, ctx.rollup.to_dict(), None))
     return rows
 
@@ -102,10 +110,19 @@ class RunProgress:
             payload = run_event_payload("running", self.ctx.rollup.to_dict(), self.ctx.error_counts, threshold=self.alert_at)
             emit_run_event("page-failures", self.plan, payload)
 
+    def documents(self) -> str:
+        """Pages and documents so far, as the progress artifact's description says them."""
+        ctx, plan = self.ctx, self.plan
+        left = len(plan.pdfs) - ctx.pdfs_done - ctx.pdfs_failed
+        return (
+            f"{plan.model_slug} run-{plan.run}: pages {ctx.rollup.pages_finished:,} of {plan.pages_total:,} finished; "
+            f"documents {ctx.pdfs_done:,} done, {ctx.pdfs_failed:,} failed, {left:,} left"
+        )
+
     async def report(self) -> None:
-        """Move the progress artifact to pages finished / planned."""
+        """Move the progress artifact to pages finished / planned, and say how many documents are done, failed and left."""
         share = 100.0 * self.ctx.rollup.pages_finished / max(1, self.plan.pages_total)
-        await aupdate_progress_artifact(await self._artifact, min(100.0, share))
+        await aupdate_progress_artifact(await self._artifact, min(100.0, share), description=self.documents())
 
     @asynccontextmanager
     async def ticking(self, interval_s: float = PROGRESS_INTERVAL_S) -> AsyncIterator[None]:
@@ -137,7 +154,7 @@ class RunProgress:
         await asyncio.gather(
             self.report(),
             acreate_table_artifact(
-                summary_table(self.ctx, status.value, pdf_results),
+                summary_table(self.ctx, status.value, pdf_results, plan.job_id),
                 key=_artifact_key(plan, "summary"),
                 description=f"{plan.job_id} / {plan.model_slug} / run-{plan.run}: {status.value}",
             ),

@@ -80,7 +80,7 @@ class JobConfig(_Strict):
     temperature: float = Field(0.0, ge=0, le=2)
     pages: str | int | list[int] | None = Field(None, description="Page selection, e.g. '1-3,7,10-' (default: all).")
     render: RenderSettings = Field(default_factory=RenderSettings)
-    pdf_concurrency: int = Field(4, ge=1, le=256, description="PDFs of one run processed at the same time.")
+    pdf_concurrency: int = Field(4, ge=1, le=256, description="PDFs of one run feeding pages into its request slots at the same time.")
     page_failure_alert_ratio: float = Field(
         0.1, gt=0, le=1, description="Failed share of a run's pages that emits tracr.run.page-failures."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracr.outputs.documents_report import document_count_rows, failed_document_rows
 from tracr.outputs.files import read_json
 from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.journal import latest_page_records, read_page_journal
@@ -171,6 +172,10 @@ def show_job_text(layout: OutputLayout, job_id: str) -> str:
     errors = [{"model": r["model"], "run": r["run"], "error": r["error"]} for r in run_rows(layout, job_id) if r["error"]]
     if errors:
         lines += ["", "run errors:", format_table(errors)]
+    if documents := document_count_rows(layout, job_id):
+        lines += ["", f"documents (tracr show {job_id} --pdf SLUG shows one):", format_table(documents)]
+    if failed := failed_document_rows(layout, job_id):
+        lines += ["", "failed documents:", format_table(failed)]
     if asked := asked_rows(layout, job_id):
         lines += ["", "how each model was asked (tracr models NAME shows an adapter in full):", format_table(asked)]
     return "\n".join(lines)

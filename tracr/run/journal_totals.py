@@ -4,6 +4,9 @@ The live counters of a run are kept in memory while pages finish; its final
 ``run_metadata.json`` is built from the journals instead, so the two can never
 disagree, whatever ended the run (a failure, a cancel, a PDF that never started).
 Only the planned pages count, each by its last journal line, as resume reads them.
+A PDF that ended in this session hands its summary back instead: it was built
+from the very records its journal got, and reading 20,000 journals back would
+make the end of a run over many small PDFs take longer than their pages.
 """
 
 from __future__ import annotations
@@ -42,15 +45,33 @@ def _pdf_rollup(location: RunLocation, pdf: PdfPlan) -> tuple[Rollup, list[PageR
     return rollup, records
 
 
-def journal_totals(location: RunLocation, pdfs: list[PdfPlan], unended_status: str) -> JournalTotals:
+def _from_summary(totals: JournalTotals, summary: dict[str, Any]) -> None:
+    """A PDF that ended in this session, by the summary it returned (its rollup covers exactly its journal's planned pages)."""
+    rollup = Rollup.from_dict(summary["rollup"])
+    pages_only = Rollup.from_dict(summary["rollup"])
+    pages_only.wall_seconds = 0.0  # as a journal-read PDF adds: the run measures its own wall time
+    totals.rollup.add(pages_only)
+    for error_class, count in (summary.get("error_counts") or {}).items():
+        totals.error_counts[error_class] = totals.error_counts.get(error_class, 0) + count
+    totals.pdfs[summary["pdf_slug"]] = {"status": summary["status"], "error": summary["error"], **rollup.to_dict()}
+
+
+def journal_totals(
+    location: RunLocation, pdfs: list[PdfPlan], unended_status: str, ended: dict[str, dict[str, Any]] | None = None
+) -> JournalTotals:
     """The run's totals from its journals; a PDF whose own record did not end is given ``unended_status``.
 
     Each PDF keeps the status and error its ``pdf_metadata.json`` recorded; one
     that never started (or was stopped before it could say so) gets the run's ending.
+    ``ended`` holds the summaries of PDFs that ended in this session, by slug: those are not read back.
     """
     total = Rollup()
     totals = JournalTotals(rollup=total)
+    ended = ended or {}
     for pdf in pdfs:
+        if (summary := ended.get(pdf.slug)) is not None:
+            _from_summary(totals, summary)
+            continue
         rollup, records = _pdf_rollup(location, pdf)
         total.add(rollup)
         for record in records:

@@ -1,0 +1,120 @@
+"""A folder of one-page PDFs: a few task runs, not one per PDF, and nothing the per-PDF grain gave is lost.
+
+Real parts: the suite's Prefect server, the loopback stub (a real HTTP process),
+PDFs made here. A broken PDF fails alone, a page the model refuses fails alone,
+the UI's progress says documents done/failed/left, ``tracr show --pdf`` finds any
+one document, and a run stopped mid-way by a fatal error resumes without
+sending a finished page again.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import TEST_API_KEY, make_pdf, write_config
+from tests.faults.records import assert_records_agree, run_meta, stub_job
+from tracr.outputs.files import read_json
+from tracr.run.batches import BATCH_PDFS
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+KEY_ENV = "TRACR_SMALL_DOCS_TEST_KEY"
+DOCS = 150
+
+
+async def _flow_tasks_and_artifacts(job_id: str) -> tuple[list, list]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterTags
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"tracr-job:{job_id}"])))
+        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs])))
+        artifacts = await client.read_artifacts()
+    return task_runs, [a for a in artifacts if (a.key or "").startswith(job_id)]
+
+
+async def test_a_folder_of_one_page_pdfs_runs_in_batches_and_each_document_ends_alone(tmp_path, stub_server, monkeypatch, capsys):
+    from cli.main import main
+    from flows.ocr_job import ocr_job_flow
+    from tracr.config.job_request import JobRequest
+
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    stub = stub_server(latency_s=0.01, rules=[{"fault": "400", "image_width": 1288}])  # landscape pages are refused, not fatally
+    inputs = tmp_path / "inputs"
+    for i in range(DOCS):
+        make_pdf(inputs / f"doc-{i:04d}.pdf", 1)
+    make_pdf(inputs / "doc-0050-wide.pdf", 1, width=842, height=595)
+    (inputs / "doc-0100-broken.pdf").write_bytes(b"%PDF-1.7 this is not a PDF")
+    config = write_config(
+        tmp_path / "job.yaml", stub_job(inputs, stub.base_url, "folder", KEY_ENV, pdf_concurrency=4, max_concurrent_requests=16)
+    )
+    out = tmp_path / "out"
+    state = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(out)), return_state=True)
+    assert state.is_completed(), state.message
+
+    run_dir = out / "folder" / "stub-ocr" / "run-1"
+    meta = run_meta(run_dir)
+    counts = assert_records_agree(run_dir)
+    assert len(meta["pdfs"]) == DOCS + 2
+    assert meta["pdfs"]["doc-0100-broken"]["status"] == "failed" and meta["pdfs"]["doc-0100-broken"]["error"]
+    assert read_json(run_dir / "doc-0100-broken" / "pdf_metadata.json")["status"] == "failed"
+    assert meta["pdfs"]["doc-0050-wide"] | {"status": "completed", "pages_failed": 1} == meta["pdfs"]["doc-0050-wide"]
+    assert counts["doc-0050-wide"] == {"done": 0, "failed": 1}
+    assert meta["rollup"]["pages_done"] == DOCS and meta["rollup"]["pages_failed"] == 1
+    assert sum(e["status"] == "completed" for e in meta["pdfs"].values()) == DOCS + 1
+    assert stub.stats()["total_requests"] == DOCS + 1
+
+    task_runs, artifacts = await _flow_tasks_and_artifacts("folder")
+    ocr_tasks = sorted(t.name for t in task_runs if t.name.startswith("stub-ocr · "))
+    assert len(ocr_tasks) == -(-(DOCS + 2) // BATCH_PDFS), ocr_tasks  # a task run per batch, not per PDF
+    assert ocr_tasks[0] == f"stub-ocr · doc-0000 … doc-{BATCH_PDFS - 2:04d} ({BATCH_PDFS} PDFs)", ocr_tasks  # doc-0050-wide sorts in
+    progress = next(a for a in artifacts if a.key == "folder-stub-ocr-run-1-progress")
+    assert progress.description.endswith(f"documents {DOCS + 1} done, 1 failed, 0 left"), progress.description
+    summary = next(a for a in artifacts if a.key == "folder-stub-ocr-run-1-summary")
+    rows = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
+    assert rows[0]["pdf"] == "doc-0100-broken" and rows[-1]["pdf"] == "TOTAL"  # what did not complete comes first
+
+    capsys.readouterr()
+    assert main(["show", "folder", "--outputs", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "failed documents:" in shown and "doc-0100-broken" in shown
+    assert main(["show", "folder", "--pdf", "doc-0050-wide", "--outputs", str(out)]) == 0
+    one = capsys.readouterr().out
+    assert "[bad_request]" in one and "completed" in one
+    assert main(["show", "folder", "--pdf", "no-such-doc", "--outputs", str(out)]) == 1
+    assert "no document 'no-such-doc'" in capsys.readouterr().err
+
+
+async def test_a_fatal_error_mid_folder_stops_the_run_and_resume_sends_only_what_is_left(tmp_path, stub_server, monkeypatch):
+    from flows.ocr_job import ocr_job_flow
+    from tracr.config.job_request import JobRequest
+
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    stub = stub_server(latency_s=0.05, rules=[{"fault": "401", "times": 1, "image_width": 1288}])  # fatal for the run, once
+    inputs = tmp_path / "inputs"
+    for i in range(DOCS):
+        make_pdf(inputs / f"doc-{i:04d}.pdf", 1)
+    make_pdf(inputs / "doc-0090-wide.pdf", 1, width=842, height=595)  # in the second batch
+    config = write_config(
+        tmp_path / "job.yaml", stub_job(inputs, stub.base_url, "stopped", KEY_ENV, pdf_concurrency=4, max_concurrent_requests=8)
+    )
+    out = tmp_path / "out"
+    state = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(out)), return_state=True)
+    assert state.is_failed(), state
+    run_dir = out / "stopped" / "stub-ocr" / "run-1"
+    meta = run_meta(run_dir)
+    assert meta["status"] == "failed" and "401" in meta["error"]
+    counts = assert_records_agree(run_dir)
+    done_before = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/*.md")}
+    assert 64 <= len(done_before) < DOCS, len(done_before)  # the first batch finished, the last did not start
+    assert sum(c["failed"] for c in counts.values()) == 0
+
+    sent_before = stub.stats()["total_requests"]
+    resumed = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(out), resume=True), return_state=True)
+    assert resumed.is_completed(), resumed.message
+    meta = run_meta(run_dir)
+    assert meta["rollup"]["pages_done"] == DOCS + 1 and all(e["status"] == "completed" for e in meta["pdfs"].values())
+    assert stub.stats()["total_requests"] - sent_before == DOCS + 1 - len(done_before)  # no finished page sent again
+    assert {p: p.stat().st_mtime_ns for p in done_before} == done_before, "a finished page was rewritten"
+    assert_records_agree(run_dir)

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_serializer
 
 from tracr.adapters.spec import Adapter
 from tracr.config.job import ModelSpec, RenderSettings
 from tracr.config.models import KeyedModel
 from tracr.outputs.layout import RunLocation
 
-__all__ = ["PdfPlan", "RunPlan"]
+__all__ = ["PdfPlan", "RunPlan", "PDFS_LISTED"]
+
+#: PDFs a plan lists when it becomes JSON (a Prefect flow-run parameter); more are summarised,
+#: since Prefect refuses parameters over 512 KB (about 3,000 PDFs) and nobody reads 20,000 in the UI.
+PDFS_LISTED = 200
 
 
 class PdfPlan(BaseModel):
@@ -52,6 +58,20 @@ class RunPlan(BaseModel):
     def model_post_init(self, __context: object) -> None:
         if isinstance(self.model, KeyedModel) and self.model.api_key is not None:
             raise ValueError("a RunPlan must not carry an API key value; pass api_key_env instead")
+
+    @field_serializer("pdfs", when_used="json")
+    def _pdfs_as_parameter(self, pdfs: list[PdfPlan]) -> list[dict[str, Any]] | dict[str, Any]:
+        """Up to ``PDFS_LISTED`` PDFs as they are; more as a summary (the run gets the list itself, not its JSON)."""
+        if len(pdfs) <= PDFS_LISTED:
+            return [pdf.model_dump(mode="json") for pdf in pdfs]
+        return {
+            "pdfs": len(pdfs),
+            "pages": sum(len(pdf.pages) for pdf in pdfs),
+            "broken": sum(pdf.error is not None for pdf in pdfs),
+            "first": pdfs[0].slug,
+            "last": pdfs[-1].slug,
+            "listed_in": "job_metadata.json (inputs)",
+        }
 
     @property
     def model_slug(self) -> str:

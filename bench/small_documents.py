@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from throughput import reference_loop_over  # noqa: E402  (the bare loop, unchanged)
+from throughput import bench_job_config, reference_loop_over  # noqa: E402  (the bare loop, unchanged)
 
 
 def make_corpus(folder: Path, count: int) -> Path:
@@ -94,22 +94,7 @@ def tracr_run(folder: Path, base_url: str, inflight: int, env: dict, work: Path)
     import yaml
 
     job_id = f"docs-{time.time_ns()}"
-    config = {
-        "job_id": job_id,
-        "input_path": str(folder),
-        "prompt": "OCR",
-        "max_tokens": 512,
-        "models": [
-            {
-                "model": "stub-ocr",
-                "provider": "custom",
-                "base_url": base_url,
-                "api_key_env": "BENCH_KEY",
-                "max_concurrent_requests": inflight,
-                "timeout_s": 60,
-            }
-        ],
-    }
+    config = bench_job_config(job_id, folder, base_url, inflight, None)
     path = work / f"{job_id}.yaml"
     path.write_text(yaml.safe_dump(config))
     outputs = work / "out"

@@ -121,17 +121,11 @@ async def reference_loop_over(items: list[tuple[Path, int]], base_url: str, infl
 # --------------------------------------------------------------------------- tracr
 
 
-def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path) -> dict:
-    import yaml
-
-    from flows.ocr_job import ocr_job_flow
-    from tracr.config.job_request import JobRequest
-    from tracr.outputs.files import read_json
-
+def bench_job_config(job_id: str, input_path: Path, base_url: str, inflight: int, pages: int | None = None) -> dict:
+    """The job every bench runs: one stub model, ``inflight`` requests at once, the first ``pages`` pages (None: all)."""
     config = {
-        "job_id": "bench",
-        "input_path": str(pdf),
-        "pages": f"1-{pages}",
+        "job_id": job_id,
+        "input_path": str(input_path),
         "prompt": "OCR",
         "max_tokens": 512,
         "models": [
@@ -145,6 +139,19 @@ def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path
             }
         ],
     }
+    if pages is not None:
+        config["pages"] = f"1-{pages}"
+    return config
+
+
+def tracr_job(pdf: Path, base_url: str, inflight: int, pages: int, workdir: Path) -> dict:
+    import yaml
+
+    from flows.ocr_job import ocr_job_flow
+    from tracr.config.job_request import JobRequest
+    from tracr.outputs.files import read_json
+
+    config = bench_job_config("bench", pdf, base_url, inflight, pages)
     os.environ["BENCH_KEY"] = "bench"
     path = workdir / "bench.yaml"
     path.write_text(yaml.safe_dump(config))

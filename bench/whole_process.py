@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from throughput import make_pdf, run_child  # noqa: E402  (the bare-loop reference, unchanged)
+from throughput import bench_job_config, make_pdf, run_child  # noqa: E402  (the bare-loop reference, unchanged)
 
 
 def _burn() -> None:
@@ -68,23 +68,7 @@ def tracr_run(pdf: Path, base_url: str, inflight: int, pages: int, env: dict, wo
     """``tracr run`` as a user starts it, timed from spawn to exit."""
     import yaml
 
-    config = {
-        "job_id": "bench",
-        "input_path": str(pdf),
-        "pages": f"1-{pages}",
-        "prompt": "OCR",
-        "max_tokens": 512,
-        "models": [
-            {
-                "model": "stub-ocr",
-                "provider": "custom",
-                "base_url": base_url,
-                "api_key_env": "BENCH_KEY",
-                "max_concurrent_requests": inflight,
-                "timeout_s": 60,
-            }
-        ],
-    }
+    config = bench_job_config("bench", pdf, base_url, inflight, pages)
     path = work / "bench.yaml"
     path.write_text(yaml.safe_dump(config))
     outputs = work / f"out-{time.time_ns()}"

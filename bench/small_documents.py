@@ -155,6 +155,7 @@ def tracr_run(folder: Path, base_url: str, inflight: int, env: dict, work: Path)
         "seconds": round(seconds, 3),
         "run_seconds": rollup.get("wall_seconds"),
         "peak_rss_before_run_end_mib": sampler.peak_before(ended),
+        "peak_rss_main_mib": sampler.peak_before(exited),
         "spawn_to_running_s": round(running - spawned, 3),
         "run_end_to_exit_s": round(exited - ended, 3),
         "peak_rss_mib": peak,
@@ -226,7 +227,7 @@ def main() -> None:
                 print(
                     f"{count:6d} PDFs  bare loop {ref['seconds']:7.2f} s {row['reference']['pages_per_s']:7.2f} pages/s "
                     f"peak {ref['peak_rss_mib']} MiB | tracr run {run['seconds']:7.2f} s {row['tracr']['pages_per_s']:7.2f} pages/s "
-                    f"peak {run['peak_rss_mib']} MiB (until the run's end {run['peak_rss_before_run_end_mib']}) | ratio {row['ratio']:.3f}, {row['extra_ms_per_pdf']:+.2f} ms/PDF, "
+                    f"peak {run['peak_rss_mib']} MiB (main process {run['peak_rss_main_mib']}, until the run's end {run['peak_rss_before_run_end_mib']}) | ratio {row['ratio']:.3f}, {row['extra_ms_per_pdf']:+.2f} ms/PDF, "
                     f"spawn to running {run['spawn_to_running_s']:.2f} s, run end to exit {run['run_end_to_exit_s']:.2f} s",
                     flush=True,
                 )

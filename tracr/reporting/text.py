@@ -1,0 +1,75 @@
+"""Plain-text leaderboards per collection (``tracr report JOB`` without a file)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tracr.config.collections import ALL
+from tracr.outputs.report import format_table
+from tracr.reporting.job_data import JobData
+from tracr.reporting.rankings import CollectionBoard, unresolved_collections, winner_flips
+
+__all__ = ["board_tables", "collections_text"]
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def board_tables(board: CollectionBoard) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``(title, rows)`` of each ranking a board has, in the order they are shown."""
+    tables: list[tuple[str, list[dict[str, Any]]]] = []
+    for title, ratings, votes in (("human votes", board.human, board.human_votes), ("judge votes", board.judge, board.judge_votes)):
+        if ratings:
+            rows = [
+                {
+                    "model": r.model,
+                    "rating [95% CI]": f"{r.rating:.0f} [{r.ci_low:.0f}–{r.ci_high:.0f}]",
+                    "W/L/T": f"{r.wins}/{r.losses}/{r.ties}",
+                    "votes": r.votes,
+                }
+                for r in ratings
+            ]
+            tables.append((f"{title} (Bradley-Terry, {votes} votes)", rows))
+    if board.tests:
+        rows = [
+            {"model": r.model, "tests passed [95% CI]": f"{_pct(r.estimate)} [{_pct(r.low)}–{_pct(r.high)}]", "tests": r.n}
+            for r in board.tests
+        ]
+        tables.append((f"olmOCR-Bench tests ({board.n_tests} tests)", rows))
+    if board.health:
+        rows = []
+        for r in board.health:
+            row: dict[str, Any] = {
+                "model": r.model,
+                "failed or unhealthy [95% CI]": f"{_pct(r.estimate)} [{_pct(r.low)}–{_pct(r.high)}]",
+                "pages": r.n,
+            }
+            speed = board.seconds_per_page.get(r.model)
+            row["s/page"] = f"{speed:.2f}" if speed is not None else "-"
+            cost = board.cost_per_1000.get(r.model)
+            row["cost/1k pages"] = f"{cost:.2f}" if cost is not None else "-"
+            rows.append(row)
+        tables.append(("page health, speed and cost", rows))
+    return tables
+
+
+def collections_text(data: JobData, boards: Sequence[CollectionBoard]) -> str:
+    """Every board as tables, then the winner flips and the collections still unsettled."""
+    lines = [f"job {data.job_id}: {len(data.page_keys())} page(s), collections from {data.collections.source}"]
+    for board in boards:
+        name = "whole job" if board.name == ALL else f"collection {board.name}"
+        lines += ["", f"== {name}: {board.pages} page(s)"]
+        tables = board_tables(board)
+        if not tables:
+            lines.append("(nothing to rank yet)")
+        for title, rows in tables:
+            lines += [f"{title}:", format_table(rows)]
+    flips = winner_flips(boards)
+    lines += ["", "winners by collection:"]
+    lines += [f"  - {s}" for s in flips] or ["  - the same model leads every collection (or too little to say)"]
+    unsettled = unresolved_collections(boards)
+    if unsettled and (data.human_votes or data.judge_votes):
+        lines.append(f"unsettled by votes (vote or judge there next): {', '.join(unsettled)}")
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ JOB = "kinds"
 def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("collections")
     paths = write_two_collection_job(base / "outputs", base / "inputs", JOB, votes_per_collection=80)
-    score_job_now(score_request(base / "outputs", JOB, tests=str(paths["tests"])))
+    score_job_now(score_request(base / "outputs", JOB, tests=str(paths["tests"]), references=str(paths["references"])))
     return {"root": base / "outputs", **paths}
 
 
@@ -91,6 +91,7 @@ def test_per_collection_rankings_recover_both_winners(job: dict[str, Path]) -> N
         assert sum(r.votes for r in board.human) == 160  # each vote counts for two models
         assert board.tests[0].model == best and board.tests[0].estimate == 1.0 and board.tests[0].n == 6
         assert second.model == "gamma"
+        assert board.reference[0].model == best and board.reference[0].n == 6 and board.reference[0].low > board.reference[-1].high
     # gamma failed one form page: its health rate there is 1 of 6, with a Wilson interval
     gamma = next(r for r in boards["forms"].health if r.model == "gamma")
     assert (gamma.n, round(gamma.estimate, 4)) == (6, round(1 / 6, 4)) and gamma.low > 0 and gamma.high < 0.65
@@ -99,7 +100,7 @@ def test_per_collection_rankings_recover_both_winners(job: dict[str, Path]) -> N
     assert any(
         s.startswith("human votes: the winner differs") and "on invoices alpha wins" in s and "on forms beta wins" in s for s in flips
     )
-    assert any(s.startswith("tests:") for s in flips)
+    assert any(s.startswith("tests:") for s in flips) and any(s.startswith("reference:") for s in flips)
 
 
 def test_unresolved_collections_name_the_one_short_of_votes(tmp_path: Path) -> None:
@@ -123,6 +124,8 @@ def test_reviewer_tags_add_and_remove_collections(tmp_path: Path) -> None:
     assert data.collections.of("form-1", 1) == ("forms", "handwritten")
     boards = {b.name: b for b in collection_boards(data, rounds=50)}
     assert boards["handwritten"].pages == 3 and "stamped" not in boards
+    with pytest.raises(TagRefused, match="job 'tagged' has no PDF 'inv-9'"):
+        append_tag(root, Tag(job_id="tagged", pdf_slug="inv-9", collection="x"))
     with pytest.raises(TagRefused, match="no job 'nope'"):
         append_tag(root, Tag(job_id="nope", pdf_slug="inv-1", collection="x"))
     with pytest.raises(ValueError, match="collection name"):
@@ -140,7 +143,57 @@ def test_report_command_prints_boards_and_the_flip(job: dict[str, Path], capsys:
     out = capsys.readouterr().out
     assert "== collection invoices: 6 page(s)" in out and "== collection forms: 6 page(s)" in out
     assert "human votes (Bradley-Terry, 80 votes)" in out and "olmOCR-Bench tests (6 tests)" in out
-    assert "human votes: the winner differs between collections" in out
+    assert "human votes: the winner differs between collections" in out and "reference pages:" in out
     assert main(["report", "nope", "--outputs", str(job["root"])]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tracr report: no job 'nope' under") and "\n" not in err
+
+
+def test_pairing_and_judge_focus_on_the_unsettled_collection(tmp_path: Path) -> None:
+    import random
+
+    from tracr.reporting.focus import collection_pages, focus_pages
+    from tracr.reporting.job_data import ReportInputError
+    from tracr.review.pairing import PairCandidate, next_pair
+    from tracr.review.votes import PageRef
+
+    def ref(model: str, pdf: str, page: int) -> PageRef:
+        return PageRef(model_slug=model, run=1, pdf_slug=pdf, page=page)
+
+    from tracr.review.votes import Vote, append_vote
+
+    # forms gets 30 votes, invoices none: "unsettled" must pick invoices (not the alphabetical first)
+    write_two_collection_job(tmp_path / "out", tmp_path / "in", "focus", votes_per_collection=0)
+    for k in range(30):
+        pdf, page = f"form-{1 + k % 3}", 1
+        vote = Vote(job_id="focus", left=ref("beta", pdf, page), right=ref("gamma", pdf, page), outcome="left", voter="ann")
+        append_vote(tmp_path / "out", vote)
+    data = load_job_data(tmp_path / "out", "focus")
+    forms = collection_pages(data, "forms")
+    assert forms == {(f"form-{n}", p) for n in (1, 2, 3) for p in (1, 2)}
+    name, pages = focus_pages(data, "unsettled", rounds=50)
+    assert name == "invoices" and pages == collection_pages(data, "invoices")
+    with pytest.raises(ReportInputError, match="has no collection 'receipts' \\(its collections: forms, invoices"):
+        focus_pages(data, "receipts")
+
+    candidates = [
+        PairCandidate("focus", pdf, page, ref("alpha", pdf, page), ref("beta", pdf, page)) for pdf, page in sorted(data.page_keys())
+    ]
+    rng = random.Random(0)
+    picks = {(c.pdf_slug, c.page) for c in (next_pair(candidates, [], rng, pages=forms) for _ in range(40)) if c is not None}
+    assert picks and picks <= forms
+    assert next_pair(candidates, [], rng, pages=set()) is None
+
+
+def test_one_folder_job_is_ranked_once(tmp_path: Path) -> None:
+    from tracr.testing.output_tree import ModelProfile, TreeSpec, generate_tree
+
+    spec = TreeSpec(job_id="flat", models=(ModelProfile("a"), ModelProfile("b")), pdfs=3, pages_per_pdf=2, chars_per_page=200)
+    generate_tree(tmp_path, spec)
+    data = load_job_data(tmp_path, "flat")
+    assert data.collections.names == ["pdfs"]
+    assert [b.name for b in collection_boards(data, rounds=20)] == [ALL]
+    spread = TreeSpec(job_id="spread", models=spec.models, pdfs=4, pages_per_pdf=2, chars_per_page=200, folders=2)
+    generate_tree(tmp_path, spread)
+    boards = collection_boards(load_job_data(tmp_path, "spread"), rounds=20)
+    assert [(b.name, b.pages) for b in boards] == [(ALL, 8), ("kind-0", 4), ("kind-1", 4)]

@@ -32,6 +32,7 @@ __all__ = [
     "COLLECTION_NAME",
     "CollectionSpec",
     "PageCollections",
+    "CollectionMembers",
     "validate_collection_name",
     "folder_collections",
     "configured_collections",
@@ -170,11 +171,29 @@ class PageCollections:
         extra = self.page_tags.get((pdf_slug, page), ())
         return tuple(dict.fromkeys((*base, *extra)))
 
+    def members(self, name: str) -> CollectionMembers:
+        """``(pdf_slug, page) in members(name)`` without listing the pages (for pairing on a large job)."""
+        return CollectionMembers(self, name)
+
     @property
     def names(self) -> list[str]:
         """Every collection, in a stable order (folder/config names first, then tags)."""
         found = [n for names in self.by_pdf.values() for n in names] + [n for names in self.page_tags.values() for n in names]
         return sorted(dict.fromkeys(found), key=lambda n: (n == UNASSIGNED, n))
+
+
+@dataclass(frozen=True)
+class CollectionMembers:
+    """The pages of one collection, as a membership test."""
+
+    collections: PageCollections
+    name: str
+
+    def __contains__(self, key: object) -> bool:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            return False
+        pdf_slug, page = key
+        return self.name == ALL or self.name in self.collections.of(str(pdf_slug), int(page))
 
 
 def assign_collections(

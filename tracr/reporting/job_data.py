@@ -23,7 +23,7 @@ from tracr.review.judged import is_judge
 from tracr.review.tags import read_tags, tags_in_effect
 from tracr.review.votes import Vote, read_votes
 
-__all__ = ["ReportInputError", "ModelInfo", "PageStat", "JobData", "load_job_data"]
+__all__ = ["ReportInputError", "ModelInfo", "PageStat", "JobData", "load_job_data", "load_collections"]
 
 
 class ReportInputError(TracrError):
@@ -175,3 +175,21 @@ def load_job_data(outputs_root: Path, job_id: str) -> JobData:
         health_rows=_jsonl(layout.scores_health(job_id)),
         summary=read_json(layout.scores_summary(job_id)),
     )
+
+
+def load_collections(outputs_root: Path, job_id: str) -> PageCollections:
+    """The job's collections from its metadata and the reviewer's tags only (no journals: cheap on a large job).
+
+    A whole-PDF tag joins the PDF's collections; page tags stay per page.
+    """
+    layout = OutputLayout(Path(outputs_root))
+    meta = read_json(layout.job_metadata(validate_job_id(job_id))) or {}
+    raw_config = meta.get("config")
+    config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
+    pdfs = {
+        str(item["pdf_slug"]): str(item.get("path") or item["pdf_slug"])
+        for item in meta.get("inputs") or []
+        if isinstance(item, dict) and item.get("pdf_slug")
+    }
+    specs = [CollectionSpec.model_validate(c) for c in config.get("collections") or [] if isinstance(c, dict)]
+    return assign_collections(pdfs, specs, tags_in_effect(read_tags(layout.root, job_id)))

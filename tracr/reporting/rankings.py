@@ -4,6 +4,7 @@
   (:func:`tracr.review.ratings.leaderboard`) on the votes about that collection's pages;
 * olmOCR-Bench tests: pass rate (mean of category rates) with intervals resampled within
   categories (:func:`tracr.scoring.stats.bootstrap_intervals`) on that collection's tests;
+* reference pages: mean text similarity (1 - character NED) with a bootstrap over pages;
 * page health: pages that failed or have a health issue, with a Wilson 95% interval;
 * speed: mean seconds per page; cost per 1,000 pages from the pages' tokens and the
   config's prices (a GPU-hour price is spread by each collection's share of the latency).
@@ -21,8 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tracr.config.collections import ALL
 from tracr.reporting.job_data import JobData
+from tracr.review.judged import Agreement
+from tracr.review.jury import JudgePair, by_judge, human_agreement, judge_agreement, jury_leaderboard
 from tracr.review.ratings import ModelRating, leaderboard
 from tracr.review.votes import Vote
 from tracr.scoring import stats
@@ -38,7 +43,7 @@ __all__ = [
     "METRICS",
 ]
 
-METRICS = ("human votes", "judge votes", "tests")
+METRICS = ("human votes", "judge votes", "tests", "reference")
 
 
 @dataclass(frozen=True)
@@ -63,18 +68,22 @@ class CollectionBoard:
     pages: int
     human: list[ModelRating] = field(default_factory=list)
     human_votes: int = 0
-    judge: list[ModelRating] = field(default_factory=list)
+    judge: list[ModelRating] = field(default_factory=list)  # one judge: its BT; several: the jury's (tracr.review.jury)
     judge_votes: int = 0
+    judges: list[str] = field(default_factory=list)
+    judge_pairs: list[JudgePair] = field(default_factory=list)  # agreement between judges
+    judge_people: dict[str, Agreement] = field(default_factory=dict)  # each judge against the human majority
     tests: list[RateRow] = field(default_factory=list)  # best first
     n_tests: int = 0
+    reference: list[RateRow] = field(default_factory=list)  # text similarity to reference pages (1 - char NED), best first
     health: list[RateRow] = field(default_factory=list)  # share of pages failed or unhealthy, best (lowest) first
     seconds_per_page: dict[str, float] = field(default_factory=dict)
     cost_per_1000: dict[str, float] = field(default_factory=dict)
 
     def ranking(self, metric: str) -> list[tuple[str, float, float, float, int]]:
         """``(model, estimate, low, high, n)`` best first for a metric of :data:`METRICS`."""
-        if metric == "tests":
-            return [(r.model, r.estimate, r.low, r.high, r.n) for r in self.tests]
+        if metric in ("tests", "reference"):
+            return [(r.model, r.estimate, r.low, r.high, r.n) for r in (self.tests if metric == "tests" else self.reference)]
         board = self.human if metric == "human votes" else self.judge
         return [(r.model, r.rating, r.ci_low, r.ci_high, r.votes) for r in board]
 
@@ -113,6 +122,22 @@ def _test_board(data: JobData, keep: set[tuple[str, int]], n_boot: int, seed: in
         rows.append(RateRow(model, rates.overall.estimate, rates.overall.low, rates.overall.high, rates.n_tests))
     rows.sort(key=lambda r: (-r.estimate, r.model))
     return rows, len(category)
+
+
+def _reference_board(data: JobData, keep: set[tuple[str, int]], n_boot: int, seed: int) -> list[RateRow]:
+    """Mean text similarity (1 - char NED) to the reference pages in ``keep``, with a percentile bootstrap over pages."""
+    rows = []
+    for model, entry in sorted(((data.summary or {}).get("models") or {}).items()):
+        pages = ((entry.get("reference") or {}).get("by_page")) or []
+        values = np.array([1.0 - float(p["char_ned"]) for p in pages if (p.get("pdf_slug"), p.get("page")) in keep], dtype=np.float64)
+        if not values.size:
+            continue
+        rng = np.random.default_rng(seed)
+        means = values[rng.integers(0, values.size, size=(max(n_boot, 1), values.size))].mean(axis=1)
+        low, high = np.quantile(means, [0.025, 0.975])
+        rows.append(RateRow(model, float(values.mean()), float(low), float(high), int(values.size)))
+    rows.sort(key=lambda r: (-r.estimate, r.model))
+    return rows
 
 
 def _health_board(data: JobData, keep: set[tuple[str, int]]) -> list[RateRow]:
@@ -162,20 +187,33 @@ def _mean_latency(data: JobData, slug: str) -> float | None:
 
 
 def collection_boards(data: JobData, *, rounds: int = 1000, seed: int = 0) -> list[CollectionBoard]:
-    """The whole job (``all``) first, then each collection in :attr:`PageCollections.names` order."""
+    """The whole job (``all``) first, then each collection in :attr:`PageCollections.names` order.
+
+    A job whose pages are all in one collection gets the whole job only.
+    """
     pages = data.page_keys()
     members: dict[str, set[tuple[str, int]]] = {ALL: set(pages)}
     for pdf, page in pages:
         for name in data.collections.of(pdf, page):
             members.setdefault(name, set()).add((pdf, page))
     order = [ALL] + [n for n in data.collections.names if n in members]
+    if len(order) == 2 and members[order[1]] == members[ALL]:  # one collection that is the whole job: shown once
+        order = [ALL]
     boards = []
     for name in order:
         keep = members[name]
         board = CollectionBoard(name, len(keep))
         board.human, board.human_votes = _vote_board(data.human_votes, keep, rounds, seed)
         board.judge, board.judge_votes = _vote_board(data.judge_votes, keep, rounds, seed)
+        here = [v for v in data.judge_votes if (v.left.pdf_slug, v.left.page) in keep and v.outcome != "skip"]
+        board.judges = list(by_judge(here))
+        if len(board.judges) > 1:
+            board.judge = jury_leaderboard(here, rounds=rounds, seed=seed)
+            board.judge_pairs = judge_agreement(here)
+            humans = [v for v in data.human_votes if (v.left.pdf_slug, v.left.page) in keep]
+            board.judge_people = human_agreement([*humans, *here])
         board.tests, board.n_tests = _test_board(data, keep, rounds, seed)
+        board.reference = _reference_board(data, keep, rounds, seed)
         board.health = _health_board(data, keep)
         _speed_and_cost(data, keep, board)
         boards.append(board)
@@ -191,6 +229,8 @@ def _fmt(metric: str, row: tuple[str, float, float, float, int]) -> str:
     model, estimate, low, high, n = row
     if metric == "tests":
         return f"{model} {100 * estimate:.1f}% [{100 * low:.1f}–{100 * high:.1f}], {n} tests"
+    if metric == "reference":
+        return f"{model} {estimate:.3f} [{low:.3f}–{high:.3f}], {n} reference pages"
     return f"{model} {estimate:.0f} [{low:.0f}–{high:.0f}], {n} votes"
 
 
@@ -231,9 +271,11 @@ def unresolved_collections(boards: Sequence[CollectionBoard], metric: str = "hum
 
 
 def quality_of(board: CollectionBoard) -> tuple[str, dict[str, float]]:
-    """The quality measure a scatter plots: test pass rate, else human, else judge rating, else healthy share."""
+    """The quality measure a scatter plots: test pass rate, else reference similarity, else human, else judge rating, else healthy share."""
     if board.tests:
         return "tests passed (%)", {r.model: 100 * r.estimate for r in board.tests}
+    if board.reference:
+        return "similarity to reference (1 − char NED)", {r.model: r.estimate for r in board.reference}
     if board.human:
         return "human-vote rating (BT)", {r.model: r.rating for r in board.human}
     if board.judge:
@@ -252,6 +294,7 @@ def board_dict(board: CollectionBoard) -> dict[str, Any]:
         "human": [r.to_dict() for r in board.human],
         "judge": [r.to_dict() for r in board.judge],
         "tests": [r.__dict__ for r in board.tests],
+        "reference": [r.__dict__ for r in board.reference],
         "health": [r.__dict__ for r in board.health],
         "seconds_per_page": board.seconds_per_page,
         "cost_per_1000": board.cost_per_1000,

@@ -9,6 +9,7 @@ from tracr.config.collections import ALL
 from tracr.outputs.report import format_table
 from tracr.reporting.job_data import JobData
 from tracr.reporting.rankings import CollectionBoard, unresolved_collections, winner_flips
+from tracr.review.jury import agreement_with_others
 
 __all__ = ["board_tables", "collections_text"]
 
@@ -20,7 +21,8 @@ def _pct(value: float) -> str:
 def board_tables(board: CollectionBoard) -> list[tuple[str, list[dict[str, Any]]]]:
     """``(title, rows)`` of each ranking a board has, in the order they are shown."""
     tables: list[tuple[str, list[dict[str, Any]]]] = []
-    for title, ratings, votes in (("human votes", board.human, board.human_votes), ("judge votes", board.judge, board.judge_votes)):
+    judge_title = "judge votes" if len(board.judges) < 2 else f"judge votes: jury of {len(board.judges)}, interval over judges and votes"
+    for title, ratings, votes in (("human votes", board.human, board.human_votes), (judge_title, board.judge, board.judge_votes)):
         if ratings:
             rows = [
                 {
@@ -32,12 +34,33 @@ def board_tables(board: CollectionBoard) -> list[tuple[str, list[dict[str, Any]]
                 for r in ratings
             ]
             tables.append((f"{title} (Bradley-Terry, {votes} votes)", rows))
+    if board.judge_pairs:
+        others = agreement_with_others(board.judge_pairs)
+        rows = []
+        for judge in board.judges:
+            agreeing: dict[str, Any] = {"judge": judge}
+            for other in board.judges:
+                if other != judge:
+                    pair = next((p for p in board.judge_pairs if {p.a, p.b} == {judge, other}), None)
+                    agreeing[f"vs {other}"] = "-" if pair is None or pair.rate is None else f"{100 * pair.rate:.0f}% of {pair.pairs}"
+            agreeing["vs other judges"] = "-" if others[judge].rate is None else f"{100 * (others[judge].rate or 0):.0f}%"
+            people = board.judge_people.get(judge)
+            agreeing["vs people"] = "-" if people is None or people.rate is None else f"{100 * people.rate:.0f}% of {people.pairs}"
+            rows.append(agreeing)
+        rows = [{k: r.get(k, "-") for k in dict.fromkeys(k for r in rows for k in r)} for r in rows]
+        tables.append(("judge agreement (same winner on the pairs both judged)", rows))
     if board.tests:
         rows = [
             {"model": r.model, "tests passed [95% CI]": f"{_pct(r.estimate)} [{_pct(r.low)}–{_pct(r.high)}]", "tests": r.n}
             for r in board.tests
         ]
         tables.append((f"olmOCR-Bench tests ({board.n_tests} tests)", rows))
+    if board.reference:
+        rows = [
+            {"model": r.model, "text similarity (1 - char NED) [95% CI]": f"{r.estimate:.3f} [{r.low:.3f}–{r.high:.3f}]", "pages": r.n}
+            for r in board.reference
+        ]
+        tables.append(("reference pages", rows))
     if board.health:
         rows = []
         for r in board.health:

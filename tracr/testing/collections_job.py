@@ -6,7 +6,7 @@ is middling on both and fails one page. Votes are drawn from a Bradley-Terry mod
 whose true strengths flip between the folders (alpha > gamma > beta on invoices,
 beta > gamma > alpha on forms), so a per-collection ranking must recover two
 different winners while the whole-job ranking blurs them. An olmOCR-Bench test
-file checks each page's key phrase.
+file checks each page's key phrase, and a reference page holds it.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _make_pdf(path: Path, lines: list[str]) -> Path:
 def write_two_collection_job(
     root: Path, inputs: Path, job_id: str = "kinds", *, votes_per_collection: int = 80, seed: int = 0, voter: str = "ann"
 ) -> dict[str, Path]:
-    """Write PDFs under ``inputs``, the job under ``root`` and its votes; returns ``{"tests": ..., "inputs": ...}``."""
+    """Write PDFs under ``inputs``, the job under ``root`` and its votes; returns the tests file, the reference folder and ``inputs``."""
     pdfs: dict[str, Path] = {}
     truth: dict[tuple[str, int], tuple[str, str]] = {}  # (pdf slug, page) -> (kind, phrase)
     counter = 0
@@ -121,10 +121,14 @@ def write_two_collection_job(
                 created_at=clock.isoformat().replace("+00:00", "Z"),
             )
             append_vote(root, vote)
+    references = inputs.parent / "references"
+    for (slug, page), (_, phrase) in truth.items():
+        (references / slug).mkdir(parents=True, exist_ok=True)
+        (references / slug / f"{page}.md").write_text(f"# Page\n\n{phrase}\n", encoding="utf-8")
     tests = inputs.parent / "tests.jsonl"
     with tests.open("w", encoding="utf-8") as fh:
         for (slug, page), (kind, phrase) in sorted(truth.items()):
             fh.write(
                 json.dumps({"pdf": f"{kind}/{slug}.pdf", "page": page, "id": f"{slug}-{page}", "type": "present", "text": phrase}) + "\n"
             )
-    return {"tests": tests, "inputs": inputs}
+    return {"tests": tests, "references": references, "inputs": inputs}

@@ -72,3 +72,20 @@ def test_arena_draws_pairs_from_the_chosen_collection(root: Path) -> None:
     assert len(votes) == 6 and all(v.left.pdf_slug.startswith("inv-") for v in votes)
     at.selectbox(key="arena_focus").set_value("unsettled").run()
     assert "Least settled now: forms" in " ".join(c.value for c in at.caption)
+
+
+def test_leaderboard_per_collection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "voted"
+    write_two_collection_job(out, tmp_path / "in2", JOB, votes_per_collection=80)
+    monkeypatch.setenv("TRACR_OUTPUTS", str(out))
+    at = open_page("leaderboard")
+    box = at.selectbox(key="leaderboard_collection")
+    assert box.options == ["the whole job", "forms", "invoices"]
+    leaders = {}
+    for name in ("invoices", "forms"):
+        at.selectbox(key="leaderboard_collection").set_value(name).run()
+        assert not at.exception, at.exception
+        table = next(d.value for d in at.dataframe if "rating" in d.value.columns)
+        leaders[name] = list(table["model"])
+        assert int(at.metric[0].value) == 80  # the collection's votes only
+    assert leaders == {"invoices": ["alpha", "gamma", "beta"], "forms": ["beta", "gamma", "alpha"]}

@@ -144,6 +144,9 @@ def test_report_command_prints_boards_and_the_flip(job: dict[str, Path], capsys:
     assert "== collection invoices: 6 page(s)" in out and "== collection forms: 6 page(s)" in out
     assert "human votes (Bradley-Terry, 80 votes)" in out and "olmOCR-Bench tests (6 tests)" in out
     assert "human votes: the winner differs between collections" in out and "reference pages:" in out
+    assert main(["show", JOB, "--outputs", str(job["root"])]) == 0
+    shown = capsys.readouterr().out
+    assert "collections (from folders): forms (3 PDFs), invoices (3 PDFs); `tracr report kinds` ranks each" in shown
     assert main(["report", "nope", "--outputs", str(job["root"])]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tracr report: no job 'nope' under") and "\n" not in err

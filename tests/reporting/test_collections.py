@@ -95,7 +95,11 @@ def test_per_collection_rankings_recover_both_winners(job: dict[str, Path]) -> N
     # gamma failed one form page: its health rate there is 1 of 6, with a Wilson interval
     gamma = next(r for r in boards["forms"].health if r.model == "gamma")
     assert (gamma.n, round(gamma.estimate, 4)) == (6, round(1 / 6, 4)) and gamma.low > 0 and gamma.high < 0.65
-    assert boards["invoices"].seconds_per_page["gamma"] < boards["invoices"].seconds_per_page["alpha"]
+    invoices = boards["invoices"]
+    assert invoices.seconds_interval["gamma"][1] < invoices.seconds_interval["alpha"][0]  # gamma is faster, clearly
+    for model in ("alpha", "beta"):  # alpha has token prices, beta a GPU-hour price
+        low, high = invoices.cost_interval[model]
+        assert low <= invoices.cost_per_1000[model] <= high and invoices.cost_per_1000[model] > 0
     flips = winner_flips(list(boards.values()))
     assert any(
         s.startswith("human votes: the winner differs") and "on invoices alpha wins" in s and "on forms beta wins" in s for s in flips

@@ -289,7 +289,8 @@ def render_html(content: ReportContent) -> str:
         + _setup(content)
         + '<section id="leaderboards"><h2>Leaderboards per collection</h2>'
         + '<p class="muted">Ratings are Bradley–Terry (400·log10 odds + 1000) with 95% bootstrap intervals; pass rates with intervals resampled within test categories; '
-        + "health rates with Wilson intervals. The counts say how much is behind each number.</p>"
+        + "health rates with Wilson intervals; speed and cost with intervals resampled over pages. "
+        + "The counts say how much is behind each number.</p>"
         + f'<div class="boards">{"".join(_board(b) for b in content.boards)}</div></section>'
         + f'<section id="winners"><h2>Winners by collection</h2>{flips}</section>'
         + _quality(content)

@@ -7,7 +7,8 @@
 * reference pages: mean text similarity (1 - character NED) with a bootstrap over pages;
 * page health: pages that failed or have a health issue, with a Wilson 95% interval;
 * speed: mean seconds per page; cost per 1,000 pages from the pages' tokens and the
-  config's prices (a GPU-hour price is spread by each collection's share of the latency).
+  config's prices (a GPU-hour price is spread by each collection's share of the latency);
+  both with a bootstrap interval over the pages.
 
 :func:`winner_flips` says in plain words when a model wins one collection and loses
 another; :func:`unresolved_collections` names the collections whose order is not yet
@@ -78,7 +79,9 @@ class CollectionBoard:
     reference: list[RateRow] = field(default_factory=list)  # text similarity to reference pages (1 - char NED), best first
     health: list[RateRow] = field(default_factory=list)  # share of pages failed or unhealthy, best (lowest) first
     seconds_per_page: dict[str, float] = field(default_factory=dict)
+    seconds_interval: dict[str, tuple[float, float]] = field(default_factory=dict)  # bootstrap 95% over pages
     cost_per_1000: dict[str, float] = field(default_factory=dict)
+    cost_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def ranking(self, metric: str) -> list[tuple[str, float, float, float, int]]:
         """``(model, estimate, low, high, n)`` best first for a metric of :data:`METRICS`."""
@@ -158,27 +161,41 @@ def _health_board(data: JobData, keep: set[tuple[str, int]]) -> list[RateRow]:
     return rows
 
 
-def _speed_and_cost(data: JobData, keep: set[tuple[str, int]], board: CollectionBoard) -> None:
+def _mean_interval(values: Sequence[float], n_boot: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of a mean (pages resampled with replacement)."""
+    array = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = array[rng.integers(0, array.size, size=(max(n_boot, 1), array.size))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def _speed_and_cost(data: JobData, keep: set[tuple[str, int]], board: CollectionBoard, n_boot: int = 1000, seed: int = 0) -> None:
+    """Mean seconds per done page and cost per 1,000 of them, each with a bootstrap interval over the pages."""
     prices = data.prices()
     summary_models = (data.summary or {}).get("models") or {}
     for m in data.models:
         done = [s for (model, pdf, page), s in data.pages.items() if model == m.slug and (pdf, page) in keep and s.status == "done"]
-        latencies = [s.latency_s for s in done if isinstance(s.latency_s, (int, float))]
+        latencies = [float(s.latency_s) for s in done if isinstance(s.latency_s, (int, float))]
         if latencies:
             board.seconds_per_page[m.slug] = sum(latencies) / len(latencies)
+            board.seconds_interval[m.slug] = _mean_interval(latencies, n_boot, seed)
         price = prices.get(m.slug) or {}
         if not done:
             continue
         if price.get("input_per_million") is not None or price.get("output_per_million") is not None:
-            tokens_in = sum(s.input_tokens or 0 for s in done)
-            tokens_out = sum(s.output_tokens or 0 for s in done)
-            cost = (tokens_in * float(price.get("input_per_million") or 0) + tokens_out * float(price.get("output_per_million") or 0)) / 1e6
-            board.cost_per_1000[m.slug] = 1000 * cost / len(done)
+            per_in, per_out = float(price.get("input_per_million") or 0), float(price.get("output_per_million") or 0)
+            costs = [1000 * ((s.input_tokens or 0) * per_in + (s.output_tokens or 0) * per_out) / 1e6 for s in done]
+            board.cost_per_1000[m.slug] = sum(costs) / len(costs)
+            board.cost_interval[m.slug] = _mean_interval(costs, n_boot, seed)
         else:
             job_cost = ((summary_models.get(m.slug) or {}).get("cost") or {}).get("cost_per_1000_pages")
             job_speed = _mean_latency(data, m.slug)
             if isinstance(job_cost, (int, float)) and job_speed and m.slug in board.seconds_per_page:
-                board.cost_per_1000[m.slug] = job_cost * board.seconds_per_page[m.slug] / job_speed  # GPU time follows latency
+                scale = job_cost / job_speed  # GPU time follows latency
+                board.cost_per_1000[m.slug] = scale * board.seconds_per_page[m.slug]
+                low, high = board.seconds_interval[m.slug]
+                board.cost_interval[m.slug] = (scale * low, scale * high)
 
 
 def _mean_latency(data: JobData, slug: str) -> float | None:
@@ -215,7 +232,7 @@ def collection_boards(data: JobData, *, rounds: int = 1000, seed: int = 0) -> li
         board.tests, board.n_tests = _test_board(data, keep, rounds, seed)
         board.reference = _reference_board(data, keep, rounds, seed)
         board.health = _health_board(data, keep)
-        _speed_and_cost(data, keep, board)
+        _speed_and_cost(data, keep, board, rounds, seed)
         boards.append(board)
     return boards
 
@@ -298,4 +315,6 @@ def board_dict(board: CollectionBoard) -> dict[str, Any]:
         "health": [r.__dict__ for r in board.health],
         "seconds_per_page": board.seconds_per_page,
         "cost_per_1000": board.cost_per_1000,
+        "seconds_interval": board.seconds_interval,
+        "cost_interval": board.cost_interval,
     }

@@ -69,10 +69,10 @@ def board_tables(board: CollectionBoard) -> list[tuple[str, list[dict[str, Any]]
                 "failed or unhealthy [95% CI]": f"{_pct(r.estimate)} [{_pct(r.low)}–{_pct(r.high)}]",
                 "pages": r.n,
             }
-            speed = board.seconds_per_page.get(r.model)
-            row["s/page"] = f"{speed:.2f}" if speed is not None else "-"
-            cost = board.cost_per_1000.get(r.model)
-            row["cost/1k pages"] = f"{cost:.2f}" if cost is not None else "-"
+            speed, speed_ci = board.seconds_per_page.get(r.model), board.seconds_interval.get(r.model)
+            row["s/page [95% CI]"] = f"{speed:.2f} [{speed_ci[0]:.2f}–{speed_ci[1]:.2f}]" if speed is not None and speed_ci else "-"
+            cost, cost_ci = board.cost_per_1000.get(r.model), board.cost_interval.get(r.model)
+            row["cost/1k pages [95% CI]"] = f"{cost:.2f} [{cost_ci[0]:.2f}–{cost_ci[1]:.2f}]" if cost is not None and cost_ci else "-"
             rows.append(row)
         tables.append(("page health, speed and cost", rows))
     return tables

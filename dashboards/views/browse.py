@@ -77,7 +77,7 @@ st.caption(
 
 collections = data.job_collections(root(), job_id)
 here = list(collections.of(pdf_slug, page)) if collections is not None else []
-with st.expander(f"Collections: {', '.join(here) or 'none'}", expanded=bool(st.session_state.get("tag_saved"))):
+with st.expander(f"Collections: {plain(', '.join(here) or 'none')}", expanded=bool(st.session_state.get("tag_saved"))):
     if saved := st.session_state.pop("tag_saved", None):
         st.success(plain(saved))
     with st.form("tag_form", clear_on_submit=True, border=False):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import NoReturn
 
-from cli.commands import jobs, machine, models, outputs, review, scoring, servers
+from cli.commands import jobs, machine, models, outputs, report, review, scoring, servers
 from cli.commands.common import Subparsers
 from cli.gc_tuning import skip_final_collection
 from cli.prefect_server import as_prefect_failure
@@ -47,6 +47,7 @@ COMMAND_PARSERS: tuple[Callable[[Subparsers], None], ...] = (
     scoring.add_score_parser,
     scoring.add_judge_parser,
     scoring.add_import_parser,
+    report.add_report_parser,
     models.add_models_parser,
     models.add_reparse_parser,
 )

@@ -15,12 +15,14 @@ import argparse
 import os
 import random
 import sys
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from tracr.config.collections import PageCollections
 from tracr.documents.pdf import render_page_band
 from tracr.index.queries import Query
 from tracr.index.store import read_index, refresh_index
@@ -47,6 +49,8 @@ __all__ = [
     "health_kinds",
     "page_reply",
     "run_adapter",
+    "job_collections",
+    "focus_pages",
 ]
 
 INDEX_TTL_S = 10
@@ -211,3 +215,51 @@ def run_adapter(root: str, job_id: str, model: str, run: int) -> dict[str, Any] 
     meta = read_json(OutputLayout(Path(root)).run(job_id, model, run).run_metadata) or {}
     adapter = (meta.get("settings") or {}).get("adapter")
     return adapter if isinstance(adapter, dict) else None
+
+
+def _version(root: str, job_id: str) -> tuple[tuple[str, int], ...]:
+    """What the collections depend on: the job's metadata and its tag files (name and size)."""
+    from tracr.review.tags import tag_files
+
+    meta = OutputLayout(Path(root)).job_metadata(job_id)
+    stamp = (("job_metadata", meta.stat().st_mtime_ns),) if meta.is_file() else ()
+    return stamp + tuple((p.name, p.stat().st_size) for p in tag_files(Path(root), job_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _collections(root: str, job_id: str, version: tuple[tuple[str, int], ...]) -> PageCollections | None:
+    from tracr.reporting.job_data import load_collections
+
+    try:
+        return load_collections(Path(root), job_id)
+    except Exception:  # metadata tracr cannot read: no collections to offer
+        return None
+
+
+def job_collections(root: str, job_id: str) -> PageCollections | None:
+    """The job's collections (folders or config, plus tags), read again when its metadata or a tag file changes."""
+    return _collections(root, job_id, _version(root, job_id))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _least_settled(root: str, job_id: str, votes: int, version: tuple[tuple[str, int], ...]) -> str:
+    from tracr.reporting.focus import UNSETTLED
+    from tracr.reporting.focus import focus_pages as pick
+    from tracr.reporting.job_data import load_job_data
+
+    name, _ = pick(load_job_data(Path(root), job_id), UNSETTLED, rounds=100)
+    return name
+
+
+def focus_pages(root: str, job_id: str, choice: str, votes: int) -> tuple[str, Container[tuple[str, int]] | None]:
+    """``(collection, its pages)`` the arena draws from: every page (``None``), a collection, or the least settled one."""
+    from tracr.config.collections import ALL
+    from tracr.reporting.focus import UNSETTLED
+
+    collections = job_collections(root, job_id)
+    if collections is None:
+        return ALL, None
+    name = _least_settled(root, job_id, votes, _version(root, job_id)) if choice == UNSETTLED else choice
+    if name == ALL or name not in collections.names:
+        return ALL, None
+    return name, collections.members(name)

@@ -11,6 +11,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from tasks.scoring.report import report_artifact_task
 from tasks.scoring.score import health_task, load_markdown_task, plan_scoring_task, references_task, tests_task, write_scores_task
 from tracr.config.scoring import ScoreRequest, score_request
 
@@ -25,7 +26,9 @@ async def score_job_flow(request: ScoreRequest) -> dict[str, Any]:
     health = health_task(models)
     tests = tests_task(plan, models) if request.tests else None
     refs = references_task(plan, models) if request.references else None
-    return write_scores_task(plan, health, tests, refs)
+    written = write_scores_task(plan, health, tests, refs)
+    written["report_artifact"] = report_artifact_task(request.outputs, request.job_id, request.n_boot, request.seed)
+    return written
 
 
 async def score_after_job(outputs_root: Path, job_id: str) -> None:

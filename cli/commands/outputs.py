@@ -60,7 +60,31 @@ def _show(args: argparse.Namespace) -> int:
 
     if scores := scores_text(layout, args.job_id):
         print("\n" + scores)
+    if line := _collections_line(layout, args.job_id):
+        print("\n" + line)
     return 0
+
+
+def _collections_line(layout: OutputLayout, job_id: str) -> str:
+    """The job's collections, when it has more than one, and where their rankings are (docs/collections.md)."""
+    from tracr.reporting.job_data import load_collections
+
+    try:
+        collections = load_collections(layout.root, job_id)
+    except Exception:  # metadata tracr cannot read: show says what it can
+        return ""
+    if len(collections.names) < 2:
+        return ""
+    pdfs: dict[str, set[str]] = {}
+    for pdf, names in collections.by_pdf.items():
+        for name in names:
+            pdfs.setdefault(name, set()).add(pdf)
+    for (pdf, _), names in collections.page_tags.items():  # a page tagged: its PDF is (partly) in the collection
+        for name in names:
+            pdfs.setdefault(name, set()).add(pdf)
+    counts = {name: len(pdfs.get(name, ())) for name in collections.names}
+    listed = ", ".join(f"{name} ({counts[name]} PDF{'s' if counts[name] != 1 else ''})" for name in collections.names)
+    return f"collections (from {collections.source}): {listed}; `tracr report {job_id}` ranks each"
 
 
 def add_export_parser(sub: Subparsers) -> None:

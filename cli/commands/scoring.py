@@ -79,9 +79,16 @@ def _score(args: argparse.Namespace) -> int:
 def add_judge_parser(sub: Subparsers) -> None:
     judge = sub.add_parser("judge", help="let an OpenAI-compatible vision LLM judge pairs of outputs (votes as judge:<model>)")
     judge.add_argument("job_id")
-    judge.add_argument("--model", required=True, help="the judge model name")
-    judge.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
+    judge.add_argument("--model", help="the judge model name (or give --judge, once per judge of a jury)")
+    judge.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
     judge.add_argument("--api-key-env", help="environment variable holding the API key (never stored)")
+    judge.add_argument(
+        "--judge",
+        nargs="+",
+        action="append",
+        metavar="MODEL BASE_URL [KEY_ENV]",
+        help="a judge of a jury: its model, endpoint and (hosted) key variable; repeat for each judge (docs/scoring.md#a-jury-of-judges)",
+    )
     judge.add_argument("--budget", type=int, default=200, help="most judge calls (each pair costs two: both orders)")
     judge.add_argument("--input-price", type=float, default=0.0, help="price per million input tokens")
     judge.add_argument("--output-price", type=float, default=0.0, help="price per million output tokens")
@@ -89,34 +96,78 @@ def add_judge_parser(sub: Subparsers) -> None:
     judge.add_argument(
         "--no-early-stop", action="store_true", help="judge every pair until the budget is spent, even once the ranking is settled"
     )
+    judge.add_argument(
+        "--collection",
+        help="judge only this collection's pages, or 'unsettled': the collection whose judge ranking is least settled (docs/collections.md)",
+    )
     judge.add_argument("--outputs", help="outputs root (default: $TRACR_OUTPUTS or ./outputs)")
     judge.set_defaults(handler=_judge)
+
+
+def _judges(args: argparse.Namespace) -> list[tuple[str, str, str]] | str:
+    """``(model, base_url, key)`` of each judge named, or the one-line problem."""
+    named: list[tuple[str, str, str | None]] = []
+    if args.model or args.base_url:
+        if not (args.model and args.base_url):
+            return "give both --model and --base-url (or --judge MODEL BASE_URL [KEY_ENV])"
+        named.append((args.model, args.base_url, args.api_key_env))
+    for values in args.judge or []:
+        if len(values) not in (2, 3):
+            return f"--judge {' '.join(values)}: give MODEL BASE_URL and, for a hosted judge, KEY_ENV"
+        named.append((values[0], values[1], values[2] if len(values) == 3 else None))
+    if not named:
+        return "name a judge: --model M --base-url URL, or --judge MODEL BASE_URL [KEY_ENV] (repeat for a jury)"
+    found = []
+    for model, url, env in named:
+        key = os.environ.get(env, "") if env else "none"
+        if not key:
+            whose = "the judge's" if len(named) == 1 else f"judge {model}'s"
+            return f"environment variable {env} is not set (export {whose} API key there)"
+        found.append((model, url, key))
+    return found
 
 
 def _judge(args: argparse.Namespace) -> int:
     from tasks.scoring.judge import JudgeSettings, judge_job
 
-    key = os.environ.get(args.api_key_env or "", "") if args.api_key_env else "none"
-    if not key:
-        print(f"tracr judge: environment variable {args.api_key_env} is not set (export the judge's API key there)", file=sys.stderr)
+    judges = _judges(args)
+    if isinstance(judges, str):
+        print(f"tracr judge: {judges}", file=sys.stderr)
         return 2
+    model, base_url, key = judges[0]
+    collection, pages = None, None
+    if args.collection:
+        from tracr.reporting.focus import focus_pages
+        from tracr.reporting.job_data import load_job_data
+
+        try:
+            collection, found = focus_pages(load_job_data(outputs_root(args.outputs), args.job_id), args.collection, metric="judge votes")
+        except TracrError as exc:
+            print(f"tracr judge: {exc.one_line()}", file=sys.stderr)
+            return 2
+        pages = frozenset(found)
+        print(f"judging collection {collection}: {len(pages)} page(s)")
     settings = JudgeSettings(
-        model=args.model,
-        base_url=args.base_url,
+        model=model,
+        base_url=base_url,
         api_key=key,
         budget=args.budget,
         input_per_million=args.input_price,
         output_per_million=args.output_price,
         seed=args.seed,
         early_stop=not args.no_early_stop,
+        collection=collection,
+        pages=pages,
     )
+    if len(judges) > 1:
+        return _jury(args, settings, judges, collection, pages)
     try:
         record = asyncio.run(judge_job(outputs_root(args.outputs), args.job_id, settings))
     except TracrError as exc:
         print(f"tracr judge: {exc.one_line()}", file=sys.stderr)
         return 2
     print(
-        f"judge {args.model}: {record['pairs_judged']} pair(s) judged with {record['calls']} call(s) "
+        f"judge {model}: {record['pairs_judged']} pair(s) judged with {record['calls']} call(s) "
         f"({record['ties_without_call']} identical, no call); stopped: {record['stopped']}; "
         f"{record['calls_saved']} of {record['exhaustive_calls']} calls saved; cost {record['cost']:.4f}"
     )
@@ -152,4 +203,65 @@ def _import(args: argparse.Namespace) -> int:
     names = ", ".join(f"{loc.model_slug}/run-{loc.run}" for loc in runs)
     print(f"imported {len(runs)} run(s) into job {args.job_id}: {names} (marked imported: true)")
     print(f"next: `tracr index` to review them, `tracr score {args.job_id}` to score them")
+    return 0
+
+
+def _jury(
+    args: argparse.Namespace,
+    base: Any,
+    judges: list[tuple[str, str, str]],
+    collection: str | None,
+    pages: frozenset[tuple[str, int]] | None,
+) -> int:
+    from tasks.scoring.jury import judge_with_jury, jury_settings
+
+    try:
+        record = asyncio.run(
+            judge_with_jury(
+                outputs_root(args.outputs),
+                args.job_id,
+                jury_settings(base, judges),
+                budget=args.budget,
+                early_stop=not args.no_early_stop,
+                seed=args.seed,
+                collection=collection,
+                pages=pages,
+            )
+        )
+    except TracrError as exc:
+        print(f"tracr judge: {exc.one_line()}", file=sys.stderr)
+        return 2
+    print(
+        f"jury of {len(judges)}: {record['calls']} call(s); stopped: {record['stopped']}; "
+        f"{record['calls_saved']} of {record['exhaustive_calls']} calls saved; cost {record['cost']:.4f}"
+    )
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.0f}%"
+
+    print(
+        format_table(
+            [
+                {
+                    "judge": j["voter"],
+                    "votes": j["votes"],
+                    "calls": j["calls"],
+                    "agrees with other judges": rate(j["agreement_with_others"]),
+                    "agrees with people": f"{rate(j['agreement_with_people'])} ({j['pairs_with_people']} pairs)",
+                    "cost": f"{j['cost']:.4f}",
+                }
+                for j in record["judges"]
+            ]
+        )
+    )
+    print("\njury ranking (judges pooled; interval from resampling judges, then votes):")
+    print(
+        format_table(
+            [
+                {"model": r["model"], "rating [95% CI]": f"{r['rating']:.0f} [{r['ci_low']:.0f}–{r['ci_high']:.0f}]", "votes": r["votes"]}
+                for r in record["jury"]
+            ]
+        )
+    )
+    print("record: scores/jury.json; each judge's votes under its own name in elo/")
     return 0

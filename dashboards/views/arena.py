@@ -18,7 +18,9 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.widgets import pick_job, plain, plural, root, show_output, show_page_image
+from tracr.config.collections import ALL
 from tracr.errors import TracrError
+from tracr.reporting.focus import UNSETTLED
 from tracr.review.pairing import PairCandidate, next_pair, open_pairs
 from tracr.review.votes import Vote, append_vote
 
@@ -42,7 +44,8 @@ def default_voter() -> str:
 
 def choose_pair(job_id: str, voter: str) -> PairCandidate | None:
     votes = data.job_votes(root(), job_id)
-    return next_pair(data.candidates(root(), job_id), votes, data.session_rng(), voter=voter)
+    _, pages = data.focus_pages(root(), job_id, st.session_state.get("arena_focus") or ALL, len(votes))
+    return next_pair(data.candidates(root(), job_id), votes, data.session_rng(), voter=voter, pages=pages)
 
 
 def cast(outcome: str, job_id: str) -> None:
@@ -82,6 +85,23 @@ if not voter:
 
 candidates = data.candidates(root(), job_id)
 votes = data.job_votes(root(), job_id)
+page_collections = data.job_collections(root(), job_id)
+collection_names = page_collections.names if page_collections is not None else []
+if len(collection_names) > 1:  # one collection is the whole job: nothing to choose
+    focus_labels = {ALL: "every page", UNSETTLED: "the least settled collection", **{n: f"collection: {n}" for n in collection_names}}
+    if st.session_state.get("arena_focus") not in focus_labels:
+        st.session_state["arena_focus"] = ALL
+    st.selectbox(
+        "Pages",
+        list(focus_labels),
+        format_func=lambda name: focus_labels[name],
+        key="arena_focus",
+        help="Draw pairs from one collection's pages, or from the collection whose ranking is least settled",
+        on_change=lambda: st.session_state.update(arena_pair=None),
+    )
+    focused, _ = data.focus_pages(root(), job_id, st.session_state["arena_focus"], len(votes))
+    if st.session_state["arena_focus"] == UNSETTLED:
+        st.caption(f"Least settled now: {plain(focused if focused != ALL else 'none (every ranking is settled): every page')}")
 mine = sum(1 for v in votes if v.voter == voter)
 left_to_judge = len(open_pairs(candidates, votes, voter=voter))  # goes down with each of your votes
 top[2].markdown(

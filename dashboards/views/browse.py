@@ -6,11 +6,16 @@ but only as one of the options the index offers, so a URL never names a file.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import streamlit as st
 
 from dashboards import data
 from dashboards.widgets import fmt_int, fmt_seconds, pick_job, plain, root, show_output, show_page_image, status_label
+from tracr.errors import TracrError
 from tracr.index import queries as Q
+from tracr.review.tags import Tag, append_tag
 
 #: Columns of the "All pages" table: the essentials, so the table fits beside the sidebar.
 PAGE_COLUMNS = [
@@ -69,6 +74,35 @@ st.caption(
     + (f" (pages {', '.join(map(str, failed_pages))})" if failed_pages else "")
     + f" · run-{run} {plain(run_status.get(run))}"
 )
+
+collections = data.job_collections(root(), job_id)
+here = list(collections.of(pdf_slug, page)) if collections is not None else []
+with st.expander(f"Collections: {plain(', '.join(here) or 'none')}", expanded=bool(st.session_state.get("tag_saved"))):
+    if saved := st.session_state.pop("tag_saved", None):
+        st.success(plain(saved))
+    with st.form("tag_form", clear_on_submit=True, border=False):
+        tag_cols = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
+        tag_name = tag_cols[0].text_input("Collection", key="tag_name", help="e.g. handwritten, stamped, two-column")
+        tag_scope = tag_cols[1].radio("Tag", ["this page", "the whole PDF"], key="tag_scope", horizontal=True)
+        tag_action = tag_cols[2].radio("Action", ["add", "remove"], key="tag_action", horizontal=True)
+        tagged = tag_cols[3].form_submit_button("Save")
+    if tagged:
+        try:
+            tag = Tag(
+                job_id=job_id,
+                pdf_slug=pdf_slug,
+                page=page if tag_scope == "this page" else None,
+                collection=(tag_name or "").strip(),
+                action=tag_action,
+                by=os.environ.get("TRACR_VOTER") or "reviewer",
+            )
+            append_tag(Path(root()), tag)
+        except (ValueError, OSError) as exc:
+            st.error(f"The tag was not saved: {plain(exc.one_line() if isinstance(exc, TracrError) else ' '.join(str(exc).split()))}")
+        else:
+            where = f"{pdf_slug}" + (f" page {page}" if tag.page else "")
+            st.session_state["tag_saved"] = f"{'Added to' if tag_action == 'add' else 'Removed from'} {tag.collection}: {where}"
+            st.rerun()
 
 metrics = st.columns(6)
 metrics[0].metric("Status", plain(status_label(row.status)))

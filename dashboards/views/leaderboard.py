@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboards import data
 from dashboards.widgets import ALL_JOBS, judge_and_cost_panel, pick_job, plain, plural, root
+from tracr.config.collections import ALL
 
 #: Below this many votes for the leader the verdict says the intervals cannot be trusted yet.
 MIN_VOTES = 10
@@ -26,6 +27,19 @@ if job_id is None:
     st.stop()
 votes = data.all_votes(root()) if job_id == ALL_JOBS else data.job_votes(root(), job_id)
 scope = "all jobs (a model slug is the same player in every job)" if job_id == ALL_JOBS else f"job {plain(job_id)}"
+collections = data.job_collections(root(), job_id) if job_id != ALL_JOBS else None
+if collections is not None and len(collections.names) > 1:  # rankings per kind of document (docs/collections.md)
+    choice = st.selectbox(
+        "Collection",
+        [ALL, *collections.names],
+        format_func=lambda name: "the whole job" if name == ALL else name,
+        key="leaderboard_collection",
+        help="Rank on the votes about one collection's pages: the best model is not the same for every kind of document",
+    )
+    if choice != ALL:
+        members = collections.members(choice)
+        votes = [v for v in votes if (v.left.pdf_slug, v.left.page) in members]
+        scope += f", collection {plain(choice)}"
 
 counts = pd.Series([v.outcome for v in votes], dtype="object").value_counts()
 tiles = st.columns(6)

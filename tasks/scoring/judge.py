@@ -35,7 +35,7 @@ from tracr.review.votes import PageRef, Vote, append_vote, new_vote, read_votes
 from tracr.run.retry import RetryPolicy
 from tracr.scoring.judge import JudgeVerdictError, judge_pair, same_output, should_stop
 
-__all__ = ["JudgeSettings", "JudgeError", "judge_job"]
+__all__ = ["JudgeSettings", "JudgeError", "judge_job", "judge_once", "judge_client", "new_totals", "job_pages"]
 
 
 class JudgeError(TracrError):
@@ -57,6 +57,8 @@ class JudgeSettings:
     bootstrap_rounds: int = 200
     seed: int = 0
     longest_side_px: int = 1288
+    collection: str | None = None  # judge only this collection's pages (docs/collections.md)
+    pages: frozenset[tuple[str, int]] | None = None  # that collection's (pdf_slug, page)
 
 
 @dataclass
@@ -65,7 +67,7 @@ class _Job:
     sources: dict[str, str]  # pdf slug -> source PDF
 
 
-def _job_pages(outputs: Path, job_id: str) -> _Job:
+def job_pages(outputs: Path, job_id: str) -> _Job:
     plan = plan_scoring(ScoreRequest(job_id=job_id, outputs=str(outputs)))
     pages: dict[tuple[str, int], dict[str, tuple[int, str]]] = {}
     for m in load_markdown(plan):
@@ -76,7 +78,7 @@ def _job_pages(outputs: Path, job_id: str) -> _Job:
     return _Job(pages, {p.pdf_slug: p.path for p in plan.pdfs})
 
 
-def _pair(job_id: str, job: _Job, a: str, b: str, key: tuple[str, int]) -> object:
+def pair_of(job_id: str, job: _Job, a: str, b: str, key: tuple[str, int]) -> object:
     """The :func:`tracr.review.judged.pair_key` of judging models ``a`` and ``b`` on page ``key``."""
     refs = [PageRef(model_slug=m, run=job.pages[key][m][0], pdf_slug=key[0], page=key[1]) for m in (a, b)]
     return pair_key(Vote(job_id=job_id, left=refs[0], right=refs[1], outcome="tie", voter="x"))
@@ -86,15 +88,84 @@ def _intervals(votes: list[Vote], rounds: int, seed: int) -> dict[str, tuple[flo
     return {r.model: (r.ci_low, r.ci_high) for r in leaderboard(votes, rounds=rounds, seed=seed)}
 
 
+def new_totals() -> dict[str, int]:
+    """A judge's running counts, as ``judge.json`` records them."""
+    return {"calls": 0, "input_tokens": 0, "output_tokens": 0, "ties_without_call": 0, "pairs_judged": 0, "unparsable": 0}
+
+
+def judge_client(settings: JudgeSettings) -> OcrClient:
+    """The judge's client: the OCR models' call path, retries included."""
+    return OcrClient(
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        model=settings.model,
+        max_concurrent_requests=4,
+        timeout_s=settings.timeout_s,
+        policy=RetryPolicy(retries=2),
+    )
+
+
+async def judge_once(
+    outputs: Path,
+    job_id: str,
+    job: _Job,
+    a: str,
+    b: str,
+    key: tuple[str, int],
+    client: OcrClient,
+    settings: JudgeSettings,
+    voter: str,
+    totals: dict[str, int],
+) -> Vote | None:
+    """Judge models ``a`` and ``b`` on page ``key`` (both orders), append the vote; None when the verdict was unreadable."""
+    loop = asyncio.get_running_loop()
+    (run_a, text_a), (run_b, text_b) = job.pages[key][a], job.pages[key][b]
+    image = await asyncio.to_thread(render_page_data_url, job.sources[key[0]], key[1], settings.longest_side_px)
+
+    def ask(prompt: str) -> str:
+        result = asyncio.run_coroutine_threadsafe(
+            client.ocr(image, prompt=prompt, max_tokens=settings.max_tokens, temperature=0.0), loop
+        ).result()
+        totals["calls"] += 1
+        totals["input_tokens"] += result.input_tokens or 0
+        totals["output_tokens"] += result.output_tokens or 0
+        if result.text is None:
+            raise JudgeError(f"judge {settings.model}: {result.error}", error_class=result.error_class)
+        return result.text
+
+    left, right = (
+        PageRef(model_slug=a, run=run_a, pdf_slug=key[0], page=key[1]),
+        PageRef(model_slug=b, run=run_b, pdf_slug=key[0], page=key[1]),
+    )
+    try:
+        decision = await asyncio.to_thread(judge_pair, text_a, text_b, ask)
+    except JudgeVerdictError:
+        totals["unparsable"] += 1
+        return None
+    if not decision.verdicts:
+        totals["ties_without_call"] += 1
+    outcome = {"A": "left", "B": "right", "tie": "tie"}[decision.winner]
+    vote = new_vote(job_id, left, right, outcome, voter)  # type: ignore[arg-type]
+    append_vote(outputs, vote)
+    totals["pairs_judged"] += 1
+    return vote
+
+
 async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict[str, Any]:
     """Judge pairs of the job's latest runs until the ranking is settled or the budget is spent; returns ``judge.json``."""
     layout = OutputLayout(outputs)
-    job = _job_pages(outputs, job_id)
+    job = job_pages(outputs, job_id)
+    if settings.pages is not None:  # one collection: its pages, and only its votes decide when to stop
+        job.pages = {key: outs for key, outs in job.pages.items() if key in settings.pages}
     models = sorted({m for outs in job.pages.values() for m in outs})
     if len(models) < 2:
         raise JudgeError(f"job {job_id} has fewer than two models with finished pages: nothing to judge")
     voter = judge_voter(settings.model)
-    earlier = [v for v in read_votes(outputs, job_id) if v.voter == voter]
+    earlier = [
+        v
+        for v in read_votes(outputs, job_id)
+        if v.voter == voter and (settings.pages is None or (v.left.pdf_slug, v.left.page) in settings.pages)
+    ]
     done = {pair_key(v) for v in earlier}
     rng = random.Random(settings.seed)
     # Per model pair, the pages both did, in a random order: what is left to judge.
@@ -105,51 +176,16 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
         rng.shuffle(keys)
         queues[(a, b)] = keys
         exhaustive_calls += sum(2 for k in keys if not same_output(job.pages[k][a][1], job.pages[k][b][1]))
-    client = OcrClient(
-        base_url=settings.base_url,
-        api_key=settings.api_key,
-        model=settings.model,
-        max_concurrent_requests=4,
-        timeout_s=settings.timeout_s,
-        policy=RetryPolicy(retries=2),
-    )
-    loop = asyncio.get_running_loop()
-    totals = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "ties_without_call": 0, "pairs_judged": 0, "unparsable": 0}
+    client = judge_client(settings)
+    totals = new_totals()
     votes = list(earlier)
     decision = None
     exhausted = False
 
     async def judge_one(a: str, b: str, key: tuple[str, int]) -> None:
-        (run_a, text_a), (run_b, text_b) = job.pages[key][a], job.pages[key][b]
-        image = await asyncio.to_thread(render_page_data_url, job.sources[key[0]], key[1], settings.longest_side_px)
-
-        def ask(prompt: str) -> str:
-            result = asyncio.run_coroutine_threadsafe(
-                client.ocr(image, prompt=prompt, max_tokens=settings.max_tokens, temperature=0.0), loop
-            ).result()
-            totals["calls"] += 1
-            totals["input_tokens"] += result.input_tokens or 0
-            totals["output_tokens"] += result.output_tokens or 0
-            if result.text is None:
-                raise JudgeError(f"judge {settings.model}: {result.error}", error_class=result.error_class)
-            return result.text
-
-        left, right = (
-            PageRef(model_slug=a, run=run_a, pdf_slug=key[0], page=key[1]),
-            PageRef(model_slug=b, run=run_b, pdf_slug=key[0], page=key[1]),
-        )
-        try:
-            decision_ = await asyncio.to_thread(judge_pair, text_a, text_b, ask)
-        except JudgeVerdictError:
-            totals["unparsable"] += 1
-            return
-        if not decision_.verdicts:
-            totals["ties_without_call"] += 1
-        outcome = {"A": "left", "B": "right", "tie": "tie"}[decision_.winner]
-        vote = new_vote(job_id, left, right, outcome, voter)  # type: ignore[arg-type]
-        append_vote(outputs, vote)
-        votes.append(vote)
-        totals["pairs_judged"] += 1
+        vote = await judge_once(outputs, job_id, job, a, b, key, client, settings, voter, totals)
+        if vote is not None:
+            votes.append(vote)
 
     try:
         wanted = list(queues)
@@ -159,7 +195,7 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
                 queue = queues[(a, b)]
                 while queue and totals["calls"] < settings.budget:
                     key = queue.pop()
-                    if _pair(job_id, job, a, b, key) in done:
+                    if pair_of(job_id, job, a, b, key) in done:
                         continue
                     await judge_one(a, b, key)
                     progressed = True
@@ -184,6 +220,7 @@ async def judge_job(outputs: Path, job_id: str, settings: JudgeSettings) -> dict
     record: dict[str, Any] = {
         "job_id": job_id,
         "judge": {"model": settings.model, "base_url": settings.base_url, "voter": voter},
+        "collection": settings.collection,
         "budget": settings.budget,
         **totals,
         "exhaustive_calls": exhaustive_calls,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tracr.adapters.registry import GENERIC, match_adapter
 from tracr.adapters.spec import Adapter, ImagePrep, Sampling
 from tracr.config.adapters import CustomAdapter
+from tracr.config.collections import CollectionSpec, unmatched_specs
 from tracr.config.inputs import InputError, discover_pdfs
 from tracr.config.models import KINDS, MODEL_FIELDS, ApiModel, ModelSpec, OcrServerModel, TextLayerModel, model_spec
 from tracr.config.pages import PageSelection, parse_page_selection
@@ -31,6 +32,7 @@ from tracr.config.scoring import ScoringConfig
 from tracr.config.secret_values import credential_problems
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.identifiers import JOB_ID_PATTERN
+from tracr.outputs.slugs import pdf_slugs
 
 __all__ = [
     "ConfigCheck",
@@ -90,6 +92,9 @@ class JobConfig(_Strict):
     models: list[ModelSpec] = Field(min_length=1)
     adapters: list[CustomAdapter] = Field(default_factory=list, description="The job's own adapters (docs/supported-models.md).")
     scoring: ScoringConfig | None = Field(None, description="References, prices and score-at-the-end (docs/scoring.md).")
+    collections: list[CollectionSpec] = Field(
+        default_factory=list, description="Named collections of the PDFs, to rank per kind of document (docs/collections.md)."
+    )
 
     @field_validator("job_id")
     @classmethod
@@ -121,6 +126,13 @@ class JobConfig(_Strict):
                     "give one of them a distinct `name`"
                 )
             seen[spec.slug] = index
+        return self
+
+    @model_validator(mode="after")
+    def _unique_collection_names(self) -> JobConfig:
+        names = [spec.name for spec in self.collections]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"collections: {name!r} is defined twice")
         return self
 
     @model_validator(mode="after")
@@ -206,10 +218,12 @@ class JobConfig(_Strict):
 
     def public_dict(self) -> dict[str, Any]:
         """The normalised config without secrets, as recorded in job metadata."""
-        data = self.model_dump(mode="json", exclude={"models", "adapters"})
+        data = self.model_dump(mode="json", exclude={"models", "adapters", "collections"})
         data["models"] = [spec.public_dict() for spec in self.models]
         if self.adapters:  # left out when there are none, so older configs keep their digest
             data["adapters"] = [adapter.model_dump(mode="json", exclude_none=True) for adapter in self.adapters]
+        if self.collections:  # likewise
+            data["collections"] = [spec.model_dump(mode="json") for spec in self.collections]
         return data
 
 
@@ -384,6 +398,10 @@ def check_job_config(
             pdfs = discover_pdfs(raw_inputs, config_dir=config_dir)
         except InputError as exc:
             problems[:0] = str(exc).splitlines()
+    if config is not None and config.collections and pdfs:
+        slugs = pdf_slugs(pdfs)
+        for name in unmatched_specs({slugs[p]: str(p) for p in pdfs}, config.collections):
+            problems.append(f"collections: {name!r} matches no input PDF (check its folders, globs and pdfs)")
     return ConfigCheck(problems, config, pdfs)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -159,13 +159,19 @@ def next_pair(
     *,
     voter: str | None = None,
     explore: float = EXPLORE_SHARE,
+    pages: Container[tuple[str, int]] | None = None,
 ) -> PairCandidate | None:
     """The next pair to show, or ``None`` when every candidate has been voted on.
 
     ``votes`` are all votes so far (they drive the model-pair weights). A page
     pair already voted on is never offered again: by ``voter`` when given,
     otherwise by anyone. Sides are shuffled so no model always sits on the left.
+    ``pages`` (a collection's ``(pdf_slug, page)``) keeps the choice, and the votes
+    that weigh the model pairs, to those pages: voting where a ranking is unsettled.
     """
+    if pages is not None:
+        candidates = [c for c in candidates if (c.pdf_slug, c.page) in pages]
+        votes = [v for v in votes if (v.left.pdf_slug, v.left.page) in pages]
     open_ = open_pairs(candidates, votes, voter=voter)
     if not open_:
         return None

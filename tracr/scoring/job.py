@@ -308,6 +308,18 @@ def reference_scores(references: Mapping[tuple[str, int], str], models: Sequence
                 missing += 1
             page_scores.append(reference.score_page(out.markdown if out is not None and out.markdown is not None else "", ref))
         result[m.model_slug] = _reference_summary(page_scores, missing)
+        if page_scores:  # per page too, so rankings per collection can be drawn (tracr report; docs/collections.md)
+            result[m.model_slug]["by_page"] = [
+                {
+                    "pdf_slug": pdf_slug,
+                    "page": page,
+                    "char_ned": round(score.chars.ned, 6),
+                    "word_ned": round(score.words.ned, 6),
+                    "teds": None if score.tables.teds is None else round(score.tables.teds, 6),
+                    "kendall_tau": None if score.order.kendall_tau is None else round(score.order.kendall_tau, 6),
+                }
+                for (pdf_slug, page), score in zip(sorted(references), page_scores, strict=True)
+            ]
     return result
 
 

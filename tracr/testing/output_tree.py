@@ -25,7 +25,7 @@ from tracr.outputs.timestamps import iso_utc
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run.state import RunStatus
 
-__all__ = ["TreeSpec", "ModelProfile", "generate_tree", "page_text"]
+__all__ = ["TreeSpec", "ModelProfile", "generate_tree", "page_text", "source_path"]
 
 _WORDS = (
     "invoice total amount due date customer account number payment terms net thirty days "
@@ -63,6 +63,7 @@ class TreeSpec:
     pages_per_pdf: int = 5
     chars_per_page: int = 1800
     seed: int = 0
+    folders: int = 1  # input sub-folders the PDFs are spread over (kind-0/, kind-1/, ...): collections by folder
 
 
 def page_text(rng: random.Random, chars: int) -> str:
@@ -92,10 +93,15 @@ def _perturb(text: str, rng: random.Random, noise: float) -> str:
     return " ".join(words)
 
 
-def _pdf_metadata(pdf_slug: str, pages: int, lines: list[str], rollup: Rollup, started: str, ended: str) -> str:
+def source_path(spec: TreeSpec, number: int, pdf_slug: str) -> str:
+    """Where the synthetic PDF would be: ``/data/pdfs/<slug>.pdf``, or in a ``kind-<k>/`` folder when spread over several."""
+    return f"/data/pdfs/{pdf_slug}.pdf" if spec.folders <= 1 else f"/data/pdfs/kind-{number % spec.folders}/{pdf_slug}.pdf"
+
+
+def _pdf_metadata(pdf_slug: str, pages: int, lines: list[str], rollup: Rollup, started: str, ended: str, path: str) -> str:
     header = {
         "pdf_slug": pdf_slug,
-        "source_path": f"/data/pdfs/{pdf_slug}.pdf",
+        "source_path": path,
         "size_bytes": 50_000 * pages,
         "page_count": pages,
         "pages_selected": pages,
@@ -122,12 +128,12 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
     inputs = [
         {
             "pdf_slug": s,
-            "path": f"/data/pdfs/{s}.pdf",
+            "path": source_path(spec, number, s),
             "page_count": spec.pages_per_pdf,
             "pages_selected": spec.pages_per_pdf,
             "error": None,
         }
-        for s in pdf_slugs
+        for number, s in enumerate(pdf_slugs)
     ]
     refresh_job_metadata(layout, spec.job_id, {"title": f"synthetic job {spec.job_id}", "inputs": inputs})
     clock = datetime(2026, 11, 1, tzinfo=UTC)
@@ -140,7 +146,7 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
             recorder.set_status(RunStatus.RUNNING)
             run_rollup = Rollup()
             started = clock
-            for pdf in pdf_slugs:
+            for number, pdf in enumerate(pdf_slugs):
                 pdf_dir = location.pdf_dir(pdf)
                 pdf_dir.mkdir(parents=True)
                 rollup = Rollup(pages_total=spec.pages_per_pdf)
@@ -182,7 +188,8 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                     counts["pages"] += 1
                 rollup.wall_seconds = spec.pages_per_pdf * profile.latency_s / 8
                 write_text_atomic(
-                    location.pdf_metadata(pdf), _pdf_metadata(pdf, spec.pages_per_pdf, lines, rollup, pdf_started, iso_utc(clock))
+                    location.pdf_metadata(pdf),
+                    _pdf_metadata(pdf, spec.pages_per_pdf, lines, rollup, pdf_started, iso_utc(clock), source_path(spec, number, pdf)),
                 )
                 run_rollup.add(rollup)
                 counts["pdfs"] += 1

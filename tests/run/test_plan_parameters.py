@@ -11,11 +11,23 @@ from tracr.run.plan import PDFS_LISTED, PdfPlan, RunPlan
 
 
 def _plan(pdfs: int) -> RunPlan:
-    config = JobConfig.model_validate({"job_id": "many", "input_path": "/in", "models": [{"model": "m", "base_url": "http://h/v1", "api_key_env": "K"}]})
+    config = JobConfig.model_validate(
+        {"job_id": "many", "input_path": "/in", "models": [{"model": "m", "base_url": "http://h/v1", "api_key_env": "K"}]}
+    )
     spec = config.models[0]
-    listed = [PdfPlan(path=f"/in/invoices/doc-{i:06d}.pdf", slug=f"doc-{i:06d}", page_count=1, pages=[1], size_bytes=5000) for i in range(pdfs)]
+    listed = [
+        PdfPlan(path=f"/in/invoices/doc-{i:06d}.pdf", slug=f"doc-{i:06d}", page_count=1, pages=[1], size_bytes=5000) for i in range(pdfs)
+    ]
     return RunPlan(
-        job_id="many", outputs_root="/out", run=1, model=spec, pdfs=listed, prompt="OCR", max_tokens=64, temperature=0.0, render=config.render_for(spec)
+        job_id="many",
+        outputs_root="/out",
+        run=1,
+        model=spec,
+        pdfs=listed,
+        prompt="OCR",
+        max_tokens=64,
+        temperature=0.0,
+        render=config.render_for(spec),
     )
 
 

@@ -7,7 +7,6 @@ flow-run parameters, so a secret in a plan would leak into its database and UI.
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_serializer

@@ -20,6 +20,7 @@ from tasks.run.events import emit_run_event
 from tracr.config.job import JobConfig
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.slugs import slugify
+from tracr.ratelimits.gate import AdaptiveGate
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder
@@ -39,6 +40,20 @@ class RunContext(Protocol):
     error_counts: dict[str, int]
     pdfs_done: int
     pdfs_failed: int
+    engine: Any
+
+
+def request_state(engine: object) -> dict[str, Any] | None:
+    """The engine's requests in flight, its last move and why, and the budget it draws from (an engine without a gate: None)."""
+    client = getattr(engine, "client", None)
+    gate = getattr(client, "in_flight", None) or getattr(engine, "in_flight", None)
+    if not isinstance(gate, AdaptiveGate):
+        return None
+    state = gate.snapshot()
+    pacer = getattr(client, "pacer", None)
+    if pacer is not None:
+        state.update(pacer.snapshot())
+    return state
 
 
 def _artifact_key(plan: RunPlan, suffix: str) -> str:
@@ -101,7 +116,11 @@ class RunProgress:
     def write(self) -> None:
         """The rollup (with the wall time so far, earlier sessions included) into ``run_metadata.json``."""
         self.ctx.rollup.wall_seconds = self.previous_wall + time.perf_counter() - self.started
-        self.recorder.update(self.ctx.rollup, error_counts=dict(self.ctx.error_counts))
+        extra: dict[str, Any] = {"error_counts": dict(self.ctx.error_counts)}
+        requests = request_state(self.ctx.engine)
+        if requests is not None:
+            extra["requests"] = requests
+        self.recorder.update(self.ctx.rollup, **extra)
 
     def alert_on_failures(self) -> None:
         """Emit ``page-failures`` once, when the failed pages reach the threshold."""
@@ -114,10 +133,14 @@ class RunProgress:
         """Pages and documents so far, as the progress artifact's description says them."""
         ctx, plan = self.ctx, self.plan
         left = len(plan.pdfs) - ctx.pdfs_done - ctx.pdfs_failed
-        return (
+        text = (
             f"{plan.model_slug} run-{plan.run}: pages {ctx.rollup.pages_finished:,} of {plan.pages_total:,} finished; "
             f"documents {ctx.pdfs_done:,} done, {ctx.pdfs_failed:,} failed, {left:,} left"
         )
+        requests = request_state(ctx.engine)
+        if requests is not None and requests.get("adaptive") and requests.get("last_change") is not None:
+            text += f"; requests in flight {requests['allowed']} of {requests['max']} ({requests['last_change']['reason']})"
+        return text
 
     async def report(self) -> None:
         """Move the progress artifact to pages finished / planned, and say how many documents are done, failed and left."""

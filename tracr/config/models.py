@@ -42,6 +42,7 @@ __all__ = [
     "ModelBase",
     "ModelSpec",
     "OcrServerModel",
+    "ProviderLimits",
     "TextLayerModel",
     "VllmDockerModel",
     "VllmModel",
@@ -117,10 +118,50 @@ class ModelBase(BaseModel):
         """The kind's own fields, never a secret, for metadata and parameters."""
         data = self.model_dump(mode="json", exclude={"api_key"})
         data.update(kind=self.kind, slug=self.slug, api_key_source=self.api_key_source)
-        for key, default in (("adapter", None), ("keep_furniture", False)):
+        for key, default in _DIGEST_NEUTRAL_DEFAULTS:
             if data.get(key) == default:
                 data.pop(key, None)  # configs without them keep the digest they had before the fields existed
         return data
+
+
+#: Fields added after configs were digested: left out at their defaults, so older configs keep their digest.
+_DIGEST_NEUTRAL_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("adapter", None),
+    ("keep_furniture", False),
+    ("requests_per_minute", None),
+    ("tokens_per_minute", None),
+    ("rate_limit_key", None),
+    ("adaptive_concurrency", True),
+    ("adaptive_latency_s", None),
+)
+RATE_LIMIT_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+class ProviderLimits(BaseModel):
+    """A hosted endpoint's budget and how a run backs off (see docs/rate-limits.md)."""
+
+    requests_per_minute: int | None = Field(
+        None, ge=1, le=1_000_000, description="The key's request budget per minute, shared by every run, job and host using it."
+    )
+    tokens_per_minute: int | None = Field(
+        None, ge=1, le=1_000_000_000, description="The key's token budget per minute (input and output), shared like requests_per_minute."
+    )
+    rate_limit_key: str | None = Field(
+        None,
+        description="A name for the budget (models naming it share it); default: a digest of the API key. Never the key itself.",
+    )
+    adaptive_concurrency: bool = Field(
+        True, description="Halve the requests in flight on 429s (honouring Retry-After), add one per round of successes up to max."
+    )
+    adaptive_latency_s: float | None = Field(None, gt=0, description="Also back off when a reply takes longer than this.")
+
+    @field_validator("rate_limit_key")
+    @classmethod
+    def _is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and (not RATE_LIMIT_KEY_PATTERN.match(value) or value.lower().startswith(("sk-", "sk_"))):
+            # The value is not echoed: it may be the key pasted by mistake.
+            raise ValueError("must be a short name (letters, digits, . _ -, at most 40), not the API key")
+        return value
 
 
 class TextLayerModel(ModelBase):
@@ -145,7 +186,7 @@ class EndpointModel(ModelBase):
     retry_backoff_max_s: float = Field(60.0, ge=0)
 
 
-class BlockModel(EndpointModel):
+class BlockModel(EndpointModel, ProviderLimits):
     """A hosted endpoint kept in a ModelTarget block: URL and key are read inside the run."""
 
     kind: ClassVar[str] = "block"
@@ -197,7 +238,7 @@ class KeyedModel(EndpointModel):
         return "config" if self.api_key is not None else "env" if self.api_key_env else "none"
 
 
-class ApiModel(KeyedModel):
+class ApiModel(KeyedModel, ProviderLimits):
     """A hosted OpenAI-compatible endpoint; ``provider`` presets fill what the config leaves empty."""
 
     kind: ClassVar[str] = "api"

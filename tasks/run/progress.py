@@ -18,8 +18,11 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 
 from tasks.run.events import emit_run_event
 from tracr.config.job import JobConfig
+from tracr.config.models import ProviderLimits
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.slugs import slugify
+from tracr.pricing.cost import cost_record
+from tracr.pricing.prices import resolve_price
 from tracr.ratelimits.gate import AdaptiveGate
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.plan import RunPlan
@@ -105,6 +108,10 @@ class RunProgress:
         default_ratio = JobConfig.model_fields["page_failure_alert_ratio"].default
         self.alert_at = plan.failure_alert_pages or failure_threshold(plan.pages_total, default_ratio, None)
         self.alerted = False
+        spec = plan.model
+        # Hosted models record their cost (or that no price is known); local ones cost GPU time, not tokens.
+        self.priced = isinstance(spec, ProviderLimits)
+        self.price = resolve_price(spec.model, spec.price.to_price() if spec.price else None) if isinstance(spec, ProviderLimits) else None
         self.previous_wall = previous_wall  # a resumed run's earlier sessions
         self.started = time.perf_counter()
         self._artifact = asyncio.create_task(
@@ -120,6 +127,9 @@ class RunProgress:
         requests = request_state(self.ctx.engine)
         if requests is not None:
             extra["requests"] = requests
+        if self.priced:
+            rollup = self.ctx.rollup
+            extra["cost"] = cost_record(rollup.input_tokens, rollup.output_tokens, rollup.pages_done, self.price)
         self.recorder.update(self.ctx.rollup, **extra)
 
     def alert_on_failures(self) -> None:

@@ -109,3 +109,36 @@ async def test_adaptive_concurrency_drops_in_a_429_storm_and_recovers_after_it(t
     assert requests["last_change"] == {"from": 7, "to": 8, "reason": "endpoint recovered"}
     stats = stub.stats()
     assert stats["outcomes"].get("429_storm", 0) > 0
+
+
+async def test_costs_add_up_to_the_providers_own_count_and_show_prints_them(tmp_path, stub_server, pdf_factory, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    # some first attempts refused (429s bill nothing), replies of 40 words
+    stub = stub_server(latency_s=0.01, output_tokens=40, rules=[{"fault": "429", "times": 1, "retry_after_s": 0, "rate": 0.3}])
+    pdf_factory("doc.pdf", 12)
+    config = _config("costs", tmp_path / "inputs", stub.base_url, name="priced")
+    config["models"][0]["price"] = {"input_per_million": 1.5, "output_per_million": 6.0, "as_of": "2026-12"}
+    config["models"].append({**config["models"][0], "name": "unpriced", "price": None})
+    state = await _run(write_config(tmp_path / "job.yaml", config), tmp_path / "out")
+    assert state.is_completed(), state.message
+
+    usage = stub.stats()["usage"]
+    costs = {slug: read_json(tmp_path / "out/costs" / slug / "run-1/run_metadata.json")["cost"] for slug in ("priced", "unpriced")}
+    assert costs["priced"]["input_tokens"] + costs["unpriced"]["input_tokens"] == usage["prompt_tokens"]
+    assert costs["priced"]["output_tokens"] + costs["unpriced"]["output_tokens"] == usage["completion_tokens"]
+    priced = costs["priced"]
+    expected = (priced["input_tokens"] * 1.5 + priced["output_tokens"] * 6.0) / 1e6
+    assert priced["total"] == pytest.approx(expected, rel=1e-6) and priced["per_1000_pages"] == pytest.approx(
+        expected / 12 * 1000, rel=1e-5
+    )
+    assert priced["price"]["source"] == "config" and priced["price"]["mode"] == "live"
+    assert costs["unpriced"]["total"] is None and costs["unpriced"]["note"] == "no known price"
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli.main", "show", "costs", "--outputs", str(tmp_path / "out")], capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"{priced['per_1000_pages']:,.4f} USD" in shown.stdout and "no known price" in shown.stdout

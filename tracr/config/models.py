@@ -30,6 +30,7 @@ from pydantic import (
 from tracr.config.providers import API_PRESETS, DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES
 from tracr.config.render import RenderSettings
 from tracr.outputs.slugs import slugify
+from tracr.pricing.prices import Price
 
 __all__ = [
     "ApiModel",
@@ -42,6 +43,7 @@ __all__ = [
     "ModelBase",
     "ModelSpec",
     "OcrServerModel",
+    "PriceSetting",
     "ProviderLimits",
     "TextLayerModel",
     "VllmDockerModel",
@@ -133,8 +135,26 @@ _DIGEST_NEUTRAL_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("rate_limit_key", None),
     ("adaptive_concurrency", True),
     ("adaptive_latency_s", None),
+    ("price", None),
 )
 RATE_LIMIT_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+class PriceSetting(BaseModel):
+    """A model's price in the config: overrides the built-in list price (tracr/pricing/prices.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: float = Field(0.0, ge=0, description="Price per million input tokens.")
+    output_per_million: float = Field(0.0, ge=0, description="Price per million output tokens.")
+    per_1000_pages: float | None = Field(None, ge=0, description="Price per 1,000 pages, for endpoints billed by page.")
+    batch_factor: float = Field(0.5, gt=0, le=1, description="The batch price as a share of the live one.")
+    currency: str = Field("USD", min_length=1, max_length=8)
+    as_of: str = Field("", max_length=40, description="When the price was read (shown beside costs).")
+    source: str = Field("config", max_length=300)
+
+    def to_price(self) -> Price:
+        return Price(**self.model_dump())
 
 
 class ProviderLimits(BaseModel):
@@ -154,6 +174,7 @@ class ProviderLimits(BaseModel):
         True, description="Halve the requests in flight on 429s (honouring Retry-After), add one per round of successes up to max."
     )
     adaptive_latency_s: float | None = Field(None, gt=0, description="Also back off when a reply takes longer than this.")
+    price: PriceSetting | None = Field(None, description="The model's price; default: the built-in list price, if tracr knows one.")
 
     @field_validator("rate_limit_key")
     @classmethod

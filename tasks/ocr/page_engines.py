@@ -18,10 +18,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import openai
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
 from tasks.documents.render_pool import RenderPool
+from tasks.ocr.batch_engine import BatchJournal, BatchPageEngine
 from tasks.ocr.layout_engine import LayoutThenBlocksEngine
 from tasks.ocr.mistral_engine import MistralOcrEngine
 from tasks.ocr.model_targets import block_endpoint
@@ -209,6 +211,23 @@ async def _request_controls(spec: EndpointModel, base_url: str, api_key: str) ->
     return gate, pacer
 
 
+def _batch_engine(plan: RunPlan, spec: EndpointModel, pool: RenderPool, adapter: Adapter, base_url: str, api_key: str) -> BatchPageEngine:
+    assert isinstance(spec, ProviderLimits)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=2, timeout=spec.timeout_s)
+    return BatchPageEngine(
+        pool=pool,
+        client=client,
+        model=spec.model,
+        render=plan.render,
+        adapter=adapter,
+        journal=BatchJournal(plan.location.run_dir),
+        max_pages=spec.max_concurrent_requests,
+        poll_s=spec.batch_poll_s,
+        retries=spec.retries,
+        keep_furniture=spec.keep_furniture,
+    )
+
+
 @asynccontextmanager
 async def engine_for(
     plan: RunPlan, pool: RenderPool, serve: Callable[[], AbstractAsyncContextManager[ServedEndpoint]]
@@ -225,6 +244,11 @@ async def engine_for(
     async with AsyncExitStack() as stack:
         base_url, api_key, death = await _endpoint(spec, stack, serve)
         adapter = _plan_adapter(plan)
+        if isinstance(spec, ProviderLimits) and spec.batch:  # the Batch API instead of live calls
+            batch = _batch_engine(plan, spec, pool, adapter, base_url, api_key)
+            stack.push_async_callback(batch.aclose)
+            yield batch, death
+            return
         gate, pacer = await _request_controls(spec, base_url, api_key)
         if adapter.engine is EngineKind.MISTRAL_OCR:  # POST /ocr, not a chat completion
             mistral = MistralOcrEngine(pool, spec, base_url, api_key)

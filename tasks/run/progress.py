@@ -48,6 +48,9 @@ class RunContext(Protocol):
 
 def request_state(engine: object) -> dict[str, Any] | None:
     """The engine's requests in flight, its last move and why, and the budget it draws from (an engine without a gate: None)."""
+    snapshot = getattr(engine, "snapshot", None)
+    if callable(snapshot):  # the batch engine says how its batches stand
+        return dict(snapshot())
     client = getattr(engine, "client", None)
     gate = getattr(client, "in_flight", None) or getattr(engine, "in_flight", None)
     if not isinstance(gate, AdaptiveGate):
@@ -111,6 +114,7 @@ class RunProgress:
         spec = plan.model
         # Hosted models record their cost (or that no price is known); local ones cost GPU time, not tokens.
         self.priced = isinstance(spec, ProviderLimits)
+        self.batch = isinstance(spec, ProviderLimits) and spec.batch
         self.price = resolve_price(spec.model, spec.price.to_price() if spec.price else None) if isinstance(spec, ProviderLimits) else None
         self.previous_wall = previous_wall  # a resumed run's earlier sessions
         self.started = time.perf_counter()
@@ -129,7 +133,7 @@ class RunProgress:
             extra["requests"] = requests
         if self.priced:
             rollup = self.ctx.rollup
-            extra["cost"] = cost_record(rollup.input_tokens, rollup.output_tokens, rollup.pages_done, self.price)
+            extra["cost"] = cost_record(rollup.input_tokens, rollup.output_tokens, rollup.pages_done, self.price, batch=self.batch)
         self.recorder.update(self.ctx.rollup, **extra)
 
     def alert_on_failures(self) -> None:

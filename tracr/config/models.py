@@ -136,6 +136,8 @@ _DIGEST_NEUTRAL_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("adaptive_concurrency", True),
     ("adaptive_latency_s", None),
     ("price", None),
+    ("batch", False),
+    ("batch_poll_s", 30.0),
 )
 RATE_LIMIT_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
@@ -175,6 +177,10 @@ class ProviderLimits(BaseModel):
     )
     adaptive_latency_s: float | None = Field(None, gt=0, description="Also back off when a reply takes longer than this.")
     price: PriceSetting | None = Field(None, description="The model's price; default: the built-in list price, if tracr knows one.")
+    batch: bool = Field(
+        False, description="Send pages through the provider's Batch API (max_concurrent_requests pages a batch) at the batch price."
+    )
+    batch_poll_s: float = Field(30.0, gt=0, description="How often a batch's status is asked.")
 
     @field_validator("rate_limit_key")
     @classmethod

@@ -80,6 +80,10 @@ the others get 429 with ``Retry-After: R``. ``GET /_arrivals`` lists every chat 
 ``[seconds since the first, tokens, outcome]`` (``outcome`` is ``"ok"``, ``"budget"`` or ``"storm"``),
 so a test can measure requests per sliding minute as the provider saw them.
 
+``batch``: the Files and Batches endpoints of the Batch API, whose behaviour (delay, failing
+requests, expiry) :class:`tracr.testing.batch_stub.BatchScript` sets; usage billed through them
+is ``batch_usage`` in the stats.
+
 ``GET /_stats`` reports counts (never any Authorization value); ``POST /_reset``
 clears them and the per-image attempt counters.
 """
@@ -107,6 +111,7 @@ from starlette.routing import Route
 
 from tracr.documents.images import image_size
 from tracr.servers import openai_protocol as oai
+from tracr.testing.batch_stub import BatchScript, batch_routes
 
 FaultKind = Literal["429", "500", "503", "400", "401", "timeout", "malformed", "drop", "html", "empty", "length", "huge"]
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
@@ -164,6 +169,7 @@ class StubConfig(BaseModel):
     tokens_per_minute: int | None = Field(default=None, ge=1)
     budget_window_s: float = Field(default=60.0, gt=0)
     storm: StormScript | None = None
+    batch: BatchScript = Field(default_factory=BatchScript)  # the Files and Batches endpoints (tracr/testing/batch_stub.py)
 
 
 def judge_reply(script: JudgeScript, prompt: str) -> str:
@@ -228,6 +234,8 @@ class ProviderBudget:
         self.storm_in_flight = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.batch_prompt_tokens = 0  # billed through the Batch API (at the batch price)
+        self.batch_completion_tokens = 0
 
     def admit(self, tokens: int) -> tuple[str, float]:
         """``("ok", 0)`` or why a request is refused and the Retry-After to send."""
@@ -300,6 +308,7 @@ class StubState:
             "max_in_flight": self.max_in_flight,
             "attempts_by_image": dict(self.attempts),
             "usage": {"prompt_tokens": self.budget.prompt_tokens, "completion_tokens": self.budget.completion_tokens},
+            "batch_usage": {"prompt_tokens": self.budget.batch_prompt_tokens, "completion_tokens": self.budget.batch_completion_tokens},
         }
 
 
@@ -394,6 +403,17 @@ def create_app(config: StubConfig) -> Starlette:
 
     async def requests(request: Request) -> Response:
         return oai.json_response({"requests": state.requests})
+
+    def batch_answer(body: dict[str, Any]) -> dict[str, Any]:
+        """A batch request's completion: the reply a live request gets, billed as batch usage."""
+        req = oai.parse_chat_request(body)
+        data = req.images[0] if req.images else req.prompt.encode()
+        key = hashlib.sha256(data).hexdigest()[:12]
+        width, height = image_size(req.images[0]) if req.images else (0, 0)
+        text = reply_text(key, width, height, config.output_tokens)
+        state.budget.batch_prompt_tokens += req.prompt_tokens
+        state.budget.batch_completion_tokens += oai.count_tokens(text)
+        return oai.chat_completion(config.model, text, config.finish_reason, req.prompt_tokens)
 
     async def arrivals(request: Request) -> Response:
         return oai.json_response({"arrivals": state.budget.arrivals})
@@ -590,6 +610,7 @@ def create_app(config: StubConfig) -> Starlette:
             Route("/_stats", stats),
             Route("/_requests", requests),
             Route("/_arrivals", arrivals),
+            *batch_routes(config.batch, batch_answer, auth_error),
             Route("/_reset", reset, methods=["POST"]),
         ]
     )

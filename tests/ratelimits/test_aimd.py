@@ -45,7 +45,7 @@ def test_nonsense_bounds_are_refused(bad):
         AimdController(**bad)
 
 
-async def test_the_gate_admits_up_to_allowed_and_pauses_for_retry_after():
+async def test_the_gate_admits_up_to_allowed_and_pauses_for_retry_after_once_it_cannot_halve():
     now = [0.0]
     changes = []
     gate = AdaptiveGate(4, adaptive=True, on_change=changes.append, clock=lambda: now[0])
@@ -55,16 +55,24 @@ async def test_the_gate_admits_up_to_allowed_and_pauses_for_retry_after():
     assert not fifth.done() and gate.in_flight == 4
     now[0] = 1.0
     gate.release(started[0], throttled=True, retry_after_s=0.05)
-    assert gate.allowed == 2 and changes[-1].new == 2 and gate.paused_until == pytest.approx(1.05)
+    assert gate.allowed == 2 and changes[-1].new == 2 and gate.paused_until == 0.0  # halving is enough: no pause
+    now[0] = 1.5
+    gate.release(started[1], throttled=True, retry_after_s=0.05)  # sent before the decrease: the same burst
+    assert gate.allowed == 2
+    gate.release(started[2], ok=True)
+    late = await asyncio.wait_for(fifth, 1)  # one place under the 2 allowed: the fifth gets it
+    now[0] = 2.0
+    gate.release(late, throttled=True, retry_after_s=0.05)  # sent after it: halves to the floor and holds the run
+    assert gate.allowed == 1 and gate.paused_until == pytest.approx(2.05)
+    sixth = asyncio.create_task(gate.acquire())
+    gate.release(started[3], ok=True)
     await asyncio.sleep(0.02)
-    assert not fifth.done()  # 3 in flight > 2 allowed, and paused
-    for s in started[1:]:
-        gate.release(s, ok=True)
-    now[0] = 2.0  # the pause is over
-    await asyncio.wait_for(fifth, 1)
+    assert not sixth.done()  # paused (the clock stands still at 2.0)
+    now[0] = 2.1
+    await asyncio.wait_for(sixth, 1)
     snap = gate.snapshot()
-    assert snap["in_flight"] == 1 and snap["throttled"] == 1 and snap["changes"] == len(changes)
-    assert changes[0].reason.startswith("rate limited") and changes[-1].reason == "endpoint recovered"
+    assert snap["in_flight"] == 1 and snap["throttled"] == 3 and snap["changes"] == len(changes) and snap["lowest"] == 1
+    assert changes[0].reason.startswith("rate limited")
 
 
 async def test_a_fixed_gate_never_moves_and_a_long_retry_after_is_capped():
@@ -73,7 +81,7 @@ async def test_a_fixed_gate_never_moves_and_a_long_retry_after_is_capped():
     gate.release(s, throttled=True, retry_after_s=30)
     assert gate.allowed == 3 and gate.paused_until == 0.0 and gate.snapshot()["throttled"] == 1
     now = [0.0]
-    adaptive = AdaptiveGate(3, adaptive=True, clock=lambda: now[0])
+    adaptive = AdaptiveGate(1, adaptive=True, clock=lambda: now[0])
     s = await adaptive.acquire()
     adaptive.release(s, throttled=True, retry_after_s=10_000)
     assert adaptive.paused_until == MAX_PAUSE_S

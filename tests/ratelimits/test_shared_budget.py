@@ -6,7 +6,9 @@ arrived, so "inside the budget" is measured where the provider would measure it.
 
 from __future__ import annotations
 
-import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from tracr.outputs.files import read_json
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 KEY_ENV = "TRACR_TEST_STUB_KEY"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(job_id: str, inputs: Path, base_url: str, **model: Any) -> dict[str, Any]:
@@ -60,10 +63,10 @@ def max_in_window(times: list[float], window_s: float) -> int:
     return most
 
 
-async def test_two_jobs_sharing_a_key_stay_inside_its_budget_measured_at_the_provider(tmp_path, stub_server, pdf_factory, monkeypatch):
+async def test_two_jobs_sharing_a_key_stay_inside_its_budget_measured_at_the_provider(tmp_path, stub_server, pdf_factory):
+    """Two `tracr run` processes, as two users (or two hosts) would start them, with one key."""
     from prefect.client.orchestration import get_client
 
-    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     rpm = 120
     stub = stub_server(latency_s=0.02, requests_per_minute=rpm)
     pdf_factory("one.pdf", 35)
@@ -72,15 +75,30 @@ async def test_two_jobs_sharing_a_key_stay_inside_its_budget_measured_at_the_pro
         write_config(tmp_path / f"{job}.yaml", _config(job, tmp_path / "inputs", stub.base_url, requests_per_minute=rpm))
         for job in ("budget-a", "budget-b")
     ]
-    states = await asyncio.gather(*(_run(c, tmp_path / "out") for c in configs))
-    assert all(s.is_completed() for s in states), [s.message for s in states]
+    env = {**os.environ, KEY_ENV: TEST_API_KEY}
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "run", str(c), "--outputs", str(tmp_path / "out")],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for c in configs
+    ]
+    outputs = [job.communicate(timeout=600)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    assert all(TEST_API_KEY not in text for text in outputs)
 
+    runs = [read_json(tmp_path / "out" / job / "stub-ocr" / "run-1" / "run_metadata.json") for job in ("budget-a", "budget-b")]
+    failed = [line for p in (tmp_path / "out").rglob("pages.jsonl") for line in p.read_text().splitlines() if '"failed"' in line]
+    assert [run["rollup"]["pages_done"] for run in runs] == [70, 70], failed
     arrivals = _arrivals(stub.port)
     assert len(arrivals) == 140 > rpm  # more than one minute's budget: the sliding minute was exercised
     assert [a for a in arrivals if a[2] != "ok"] == []  # the provider never had to refuse one
     assert max_in_window([a[0] for a in arrivals], 60.0) <= rpm
 
-    runs = [read_json(tmp_path / "out" / job / "stub-ocr" / "run-1" / "run_metadata.json") for job in ("budget-a", "budget-b")]
     names = [run["requests"]["rate_limits"] for run in runs]
     assert names[0] == names[1] and len(names[0]) == 1 and names[0][0].startswith("tracr-rate-127-0-0-1-key-")
     assert all(run["requests"]["rate_limit_wait_s"] > 0 for run in runs)  # both were held back by the one budget
@@ -112,9 +130,6 @@ async def test_adaptive_concurrency_drops_in_a_429_storm_and_recovers_after_it(t
 
 
 async def test_costs_add_up_to_the_providers_own_count_and_show_prints_them(tmp_path, stub_server, pdf_factory, monkeypatch):
-    import subprocess
-    import sys
-
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     # some first attempts refused (429s bill nothing), replies of 40 words
     stub = stub_server(latency_s=0.01, output_tokens=40, rules=[{"fault": "429", "times": 1, "retry_after_s": 0, "rate": 0.3}])

@@ -56,8 +56,11 @@ def _show(args: argparse.Namespace) -> int:
     print(text)
     if not job_exists(layout, args.job_id):  # also covers an id that is no folder name
         return 1
+    from tracr.outputs.cost_report import cost_text
     from tracr.scoring.report import scores_text  # health and pass rates, once `tracr score` ran
 
+    if costs := cost_text(layout, args.job_id):
+        print("\n" + costs)
     if scores := scores_text(layout, args.job_id):
         print("\n" + scores)
     if line := _collections_line(layout, args.job_id):

@@ -22,6 +22,7 @@ from tracr.adapters.parsers.mistral_ocr import parse_response, request_body
 from tracr.adapters.replies import ReplyFormatError
 from tracr.config.models import EndpointModel
 from tracr.errors import ErrorClass
+from tracr.ratelimits.gate import AdaptiveGate
 from tracr.run.retry import RetryPolicy
 
 __all__ = ["MistralOcrEngine"]
@@ -42,7 +43,7 @@ class MistralOcrEngine:
         self.keep_furniture = spec.keep_furniture
         # Without furniture, ask for headers and footers apart so the parser can leave them out.
         self.header_footer = not spec.keep_furniture and not _NO_HEADER_FIELDS.search(spec.model.lower())
-        self.in_flight = asyncio.Semaphore(spec.max_concurrent_requests)
+        self.in_flight: asyncio.Semaphore | AdaptiveGate = asyncio.Semaphore(spec.max_concurrent_requests)
         limits = httpx.Limits(max_connections=spec.max_concurrent_requests, max_keepalive_connections=spec.max_concurrent_requests)
         timeout = httpx.Timeout(spec.timeout_s, connect=min(30.0, spec.timeout_s))
         self._http = httpx.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout, limits=limits)

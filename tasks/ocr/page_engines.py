@@ -11,25 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
+
+import openai
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
 
 from tasks.documents.render_pool import RenderPool
+from tasks.ocr.batch_engine import BatchJournal, BatchPageEngine
 from tasks.ocr.layout_engine import LayoutThenBlocksEngine
 from tasks.ocr.mistral_engine import MistralOcrEngine
 from tasks.ocr.model_targets import block_endpoint
+from tasks.ocr.rate_limits import ProviderPacer
 from tasks.ocr.request import FatalModelError, OcrClient, OcrResult, with_usage_of
 from tracr.adapters.registry import GENERIC
 from tracr.adapters.requests import build_messages
 from tracr.adapters.retry_rules import Attempt, first_attempt, judge_reply
 from tracr.adapters.spec import Adapter, EngineKind, ImagePrep, Sampling
-from tracr.config.models import ApiModel, BlockModel, EndpointModel, KeyedModel, LocalServerModel, TextLayerModel
+from tracr.config.models import ApiModel, BlockModel, EndpointModel, KeyedModel, LocalServerModel, ProviderLimits, TextLayerModel
 from tracr.config.render import RenderSettings
 from tracr.documents.images import data_url_image_size
 from tracr.errors import ErrorClass
+from tracr.ratelimits.aimd import ConcurrencyChange
+from tracr.ratelimits.budget import RateBudget, budget_base_name
+from tracr.ratelimits.gate import AdaptiveGate
 from tracr.run.plan import RunPlan
 from tracr.run.retry import RetryPolicy
 from tracr.serving.server_errors import ServerDeath, never_dies
@@ -173,6 +183,51 @@ async def _endpoint(
     raise TypeError(f"no endpoint for {spec.kind} models")
 
 
+def _log_change(model: str, change: ConcurrencyChange) -> None:
+    """One log line per move of a run's requests in flight, with its reason."""
+    try:
+        logger: logging.Logger | logging.LoggerAdapter[Any] = get_run_logger()
+    except MissingContextError:
+        logger = logging.getLogger(__name__)
+    logger.info("%s: requests in flight %d -> %d (%s)", model, change.old, change.new, change.reason)
+
+
+async def _request_controls(spec: EndpointModel, base_url: str, api_key: str) -> tuple[AdaptiveGate, ProviderPacer | None]:
+    """The run's requests in flight (adaptive for hosted models) and the key's shared per-minute budget, if declared."""
+    if not isinstance(spec, ProviderLimits):
+        return AdaptiveGate(spec.max_concurrent_requests), None
+    gate = AdaptiveGate(
+        spec.max_concurrent_requests,
+        adaptive=spec.adaptive_concurrency,
+        latency_limit_s=spec.adaptive_latency_s,
+        on_change=functools.partial(_log_change, spec.slug),
+    )
+    if not (spec.requests_per_minute or spec.tokens_per_minute):
+        return gate, None
+    provider = spec.provider if isinstance(spec, ApiModel) else "block"
+    name = budget_base_name(provider, base_url, api_key, spec.rate_limit_key)
+    pacer = ProviderPacer(RateBudget(name, spec.requests_per_minute, spec.tokens_per_minute))
+    await pacer.ensure()
+    return gate, pacer
+
+
+def _batch_engine(plan: RunPlan, spec: EndpointModel, pool: RenderPool, adapter: Adapter, base_url: str, api_key: str) -> BatchPageEngine:
+    assert isinstance(spec, ProviderLimits)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=2, timeout=spec.timeout_s)
+    return BatchPageEngine(
+        pool=pool,
+        client=client,
+        model=spec.model,
+        render=plan.render,
+        adapter=adapter,
+        journal=BatchJournal(plan.location.run_dir),
+        max_pages=spec.max_concurrent_requests,
+        poll_s=spec.batch_poll_s,
+        retries=spec.retries,
+        keep_furniture=spec.keep_furniture,
+    )
+
+
 @asynccontextmanager
 async def engine_for(
     plan: RunPlan, pool: RenderPool, serve: Callable[[], AbstractAsyncContextManager[ServedEndpoint]]
@@ -189,8 +244,15 @@ async def engine_for(
     async with AsyncExitStack() as stack:
         base_url, api_key, death = await _endpoint(spec, stack, serve)
         adapter = _plan_adapter(plan)
+        if isinstance(spec, ProviderLimits) and spec.batch:  # the Batch API instead of live calls
+            batch = _batch_engine(plan, spec, pool, adapter, base_url, api_key)
+            stack.push_async_callback(batch.aclose)
+            yield batch, death
+            return
+        gate, pacer = await _request_controls(spec, base_url, api_key)
         if adapter.engine is EngineKind.MISTRAL_OCR:  # POST /ocr, not a chat completion
             mistral = MistralOcrEngine(pool, spec, base_url, api_key)
+            mistral.in_flight = gate  # adaptive like chat; its per-minute budget is not applied (docs/rate-limits.md)
             stack.push_async_callback(mistral.aclose)
             yield mistral, death
             return
@@ -201,6 +263,8 @@ async def engine_for(
             max_concurrent_requests=spec.max_concurrent_requests,
             timeout_s=spec.timeout_s,
             policy=RetryPolicy(spec.retries, spec.retry_backoff_s, spec.retry_backoff_max_s),
+            gate=gate,
+            pacer=pacer,
         )
         stack.push_async_callback(client.aclose)
         if adapter.engine is EngineKind.LAYOUT_THEN_BLOCKS:  # MinerU2.5: a layout call, then one call per block

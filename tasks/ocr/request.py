@@ -21,7 +21,11 @@ import httpx2
 import openai
 
 from tasks.ocr.chat_stream import IncompleteResponse, read_chat_stream
+from tasks.ocr.rate_limits import ProviderPacer
+from tracr.documents.images import data_url_image_size
 from tracr.errors import ErrorClass, TracrError
+from tracr.ratelimits.budget import estimate_request_tokens
+from tracr.ratelimits.gate import AdaptiveGate
 from tracr.run.retry import FATAL_FOR_RUN, RetryPolicy
 
 __all__ = [
@@ -146,8 +150,24 @@ def describe_error(exc: BaseException, timeout_s: float | None = None) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
+async def _gated(call: Callable[[], Awaitable[T]], in_flight: asyncio.Semaphore | AdaptiveGate) -> T:
+    """``call`` holding a place in flight; an adaptive gate hears how it ended (429s move it, Retry-After pauses it)."""
+    if isinstance(in_flight, asyncio.Semaphore):
+        async with in_flight:
+            return await call()
+    started = await in_flight.acquire()
+    try:
+        value = await call()
+    except BaseException as exc:
+        throttled = isinstance(exc, Exception) and classify_error(exc) is ErrorClass.RATE_LIMITED
+        in_flight.release(started, throttled=throttled, retry_after_s=retry_after_s(exc) if throttled else None)
+        raise
+    in_flight.release(started, ok=True)
+    return value
+
+
 async def with_retries(
-    call: Callable[[], Awaitable[T]], model: str, policy: RetryPolicy, timeout_s: float, in_flight: asyncio.Semaphore
+    call: Callable[[], Awaitable[T]], model: str, policy: RetryPolicy, timeout_s: float, in_flight: asyncio.Semaphore | AdaptiveGate
 ) -> tuple[T, int] | OcrResult:
     """``call`` under ``in_flight``, retried by ``policy``: its value and the attempts, or the page's failed result.
 
@@ -158,8 +178,7 @@ async def with_retries(
     while True:
         attempt += 1
         try:
-            async with in_flight:
-                return await call(), attempt
+            return await _gated(call, in_flight), attempt
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every client/stream failure becomes a classified outcome
@@ -170,6 +189,23 @@ async def with_retries(
                 tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
                 return OcrResult(text=None, attempts=attempt, error=f"{describe_error(exc, timeout_s)} ({tries})", error_class=error_class)
             await asyncio.sleep(policy.delay(attempt, retry_after_s(exc)))
+
+
+def _estimate_tokens(messages: list[dict[str, Any]], sampling: dict[str, Any]) -> int:
+    """A request's tokens before the reply says: its text, its images' sizes and ``max_tokens``."""
+    chars, sizes = 0, []
+    for message in messages:
+        content = message.get("content")
+        parts: list[dict[str, Any]] = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        for part in parts:
+            if part.get("type") == "text":
+                chars += len(str(part.get("text") or ""))
+            elif part.get("type") == "image_url":
+                try:
+                    sizes.append(data_url_image_size(part["image_url"]["url"]))
+                except Exception:  # an image whose header cannot be read counts as one tile
+                    sizes.append((0, 0))
+    return estimate_request_tokens(chars, sizes, sampling.get("max_tokens"))
 
 
 class OcrClient:
@@ -184,6 +220,8 @@ class OcrClient:
         max_concurrent_requests: int,
         timeout_s: float,
         policy: RetryPolicy,
+        gate: AdaptiveGate | None = None,
+        pacer: ProviderPacer | None = None,
     ) -> None:
         # The SDK's own client (httpx2): with many connections kept alive, httpx's pool checks every
         # idle socket on each request, which cost more CPU than the pages' streams (bench/stream_reader.py).
@@ -193,12 +231,36 @@ class OcrClient:
         self.model = model
         self.timeout_s = timeout_s
         self.policy = policy
-        self.in_flight = asyncio.Semaphore(max_concurrent_requests)
+        # Fixed unless the caller gives an adaptive gate (hosted models: 429s and Retry-After move it).
+        self.in_flight = gate or AdaptiveGate(max_concurrent_requests)
+        self.pacer = pacer  # the key's per-minute budget, shared through Prefect (None: no budget declared)
 
     async def aclose(self) -> None:
         await self._client.close()
+        if self.pacer is not None:
+            await self.pacer.aclose()
 
     async def _attempt(self, messages: list[dict[str, Any]], sampling: dict[str, Any]) -> OcrResult:
+        if self.pacer is None:
+            return await self._send(messages, sampling)
+        taken = await self.pacer.before(_estimate_tokens(messages, sampling))
+        try:
+            result = await self._send(messages, sampling)
+        except BaseException:
+            try:  # a refused or cut request is not billed its estimate
+                await asyncio.shield(self.pacer.settle(taken, 0))
+            except Exception:  # the Prefect server gone: the tokens come back by decay
+                pass
+            raise
+        used = (
+            None
+            if result.input_tokens is None and result.output_tokens is None
+            else (result.input_tokens or 0) + (result.output_tokens or 0)
+        )
+        await self.pacer.settle(taken, used)
+        return result
+
+    async def _send(self, messages: list[dict[str, Any]], sampling: dict[str, Any]) -> OcrResult:
         started = time.perf_counter()
         async with asyncio.timeout(self.timeout_s):
             request: dict[str, Any] = {"model": self.model, "messages": messages, **sampling}

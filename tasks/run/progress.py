@@ -18,8 +18,12 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 
 from tasks.run.events import emit_run_event
 from tracr.config.job import JobConfig
+from tracr.config.models import ProviderLimits
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.slugs import slugify
+from tracr.pricing.cost import cost_record
+from tracr.pricing.prices import resolve_price
+from tracr.ratelimits.gate import AdaptiveGate
 from tracr.run.events import failure_threshold, run_event_payload
 from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder
@@ -39,6 +43,23 @@ class RunContext(Protocol):
     error_counts: dict[str, int]
     pdfs_done: int
     pdfs_failed: int
+    engine: Any
+
+
+def request_state(engine: object) -> dict[str, Any] | None:
+    """The engine's requests in flight, its last move and why, and the budget it draws from (an engine without a gate: None)."""
+    snapshot = getattr(engine, "snapshot", None)
+    if callable(snapshot):  # the batch engine says how its batches stand
+        return dict(snapshot())
+    client = getattr(engine, "client", None)
+    gate = getattr(client, "in_flight", None) or getattr(engine, "in_flight", None)
+    if not isinstance(gate, AdaptiveGate):
+        return None
+    state = gate.snapshot()
+    pacer = getattr(client, "pacer", None)
+    if pacer is not None:
+        state.update(pacer.snapshot())
+    return state
 
 
 def _artifact_key(plan: RunPlan, suffix: str) -> str:
@@ -90,6 +111,11 @@ class RunProgress:
         default_ratio = JobConfig.model_fields["page_failure_alert_ratio"].default
         self.alert_at = plan.failure_alert_pages or failure_threshold(plan.pages_total, default_ratio, None)
         self.alerted = False
+        spec = plan.model
+        # Hosted models record their cost (or that no price is known); local ones cost GPU time, not tokens.
+        self.priced = isinstance(spec, ProviderLimits)
+        self.batch = isinstance(spec, ProviderLimits) and spec.batch
+        self.price = resolve_price(spec.model, spec.price.to_price() if spec.price else None) if isinstance(spec, ProviderLimits) else None
         self.previous_wall = previous_wall  # a resumed run's earlier sessions
         self.started = time.perf_counter()
         self._artifact = asyncio.create_task(
@@ -101,7 +127,14 @@ class RunProgress:
     def write(self) -> None:
         """The rollup (with the wall time so far, earlier sessions included) into ``run_metadata.json``."""
         self.ctx.rollup.wall_seconds = self.previous_wall + time.perf_counter() - self.started
-        self.recorder.update(self.ctx.rollup, error_counts=dict(self.ctx.error_counts))
+        extra: dict[str, Any] = {"error_counts": dict(self.ctx.error_counts)}
+        requests = request_state(self.ctx.engine)
+        if requests is not None:
+            extra["requests"] = requests
+        if self.priced:
+            rollup = self.ctx.rollup
+            extra["cost"] = cost_record(rollup.input_tokens, rollup.output_tokens, rollup.pages_done, self.price, batch=self.batch)
+        self.recorder.update(self.ctx.rollup, **extra)
 
     def alert_on_failures(self) -> None:
         """Emit ``page-failures`` once, when the failed pages reach the threshold."""
@@ -114,10 +147,14 @@ class RunProgress:
         """Pages and documents so far, as the progress artifact's description says them."""
         ctx, plan = self.ctx, self.plan
         left = len(plan.pdfs) - ctx.pdfs_done - ctx.pdfs_failed
-        return (
+        text = (
             f"{plan.model_slug} run-{plan.run}: pages {ctx.rollup.pages_finished:,} of {plan.pages_total:,} finished; "
             f"documents {ctx.pdfs_done:,} done, {ctx.pdfs_failed:,} failed, {left:,} left"
         )
+        requests = request_state(ctx.engine)
+        if requests is not None and requests.get("adaptive") and requests.get("last_change") is not None:
+            text += f"; requests in flight {requests['allowed']} of {requests['max']} ({requests['last_change']['reason']})"
+        return text
 
     async def report(self) -> None:
         """Move the progress artifact to pages finished / planned, and say how many documents are done, failed and left."""

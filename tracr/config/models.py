@@ -30,6 +30,7 @@ from pydantic import (
 from tracr.config.providers import API_PRESETS, DEFAULT_LOCAL_RUNTIME, LOCAL_RUNTIMES
 from tracr.config.render import RenderSettings
 from tracr.outputs.slugs import slugify
+from tracr.pricing.prices import Price
 
 __all__ = [
     "ApiModel",
@@ -42,6 +43,8 @@ __all__ = [
     "ModelBase",
     "ModelSpec",
     "OcrServerModel",
+    "PriceSetting",
+    "ProviderLimits",
     "TextLayerModel",
     "VllmDockerModel",
     "VllmModel",
@@ -117,10 +120,75 @@ class ModelBase(BaseModel):
         """The kind's own fields, never a secret, for metadata and parameters."""
         data = self.model_dump(mode="json", exclude={"api_key"})
         data.update(kind=self.kind, slug=self.slug, api_key_source=self.api_key_source)
-        for key, default in (("adapter", None), ("keep_furniture", False)):
+        for key, default in _DIGEST_NEUTRAL_DEFAULTS:
             if data.get(key) == default:
                 data.pop(key, None)  # configs without them keep the digest they had before the fields existed
         return data
+
+
+#: Fields added after configs were digested: left out at their defaults, so older configs keep their digest.
+_DIGEST_NEUTRAL_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("adapter", None),
+    ("keep_furniture", False),
+    ("requests_per_minute", None),
+    ("tokens_per_minute", None),
+    ("rate_limit_key", None),
+    ("adaptive_concurrency", True),
+    ("adaptive_latency_s", None),
+    ("price", None),
+    ("batch", False),
+    ("batch_poll_s", 30.0),
+)
+RATE_LIMIT_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+class PriceSetting(BaseModel):
+    """A model's price in the config: overrides the built-in list price (tracr/pricing/prices.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: float = Field(0.0, ge=0, description="Price per million input tokens.")
+    output_per_million: float = Field(0.0, ge=0, description="Price per million output tokens.")
+    per_1000_pages: float | None = Field(None, ge=0, description="Price per 1,000 pages, for endpoints billed by page.")
+    batch_factor: float = Field(0.5, gt=0, le=1, description="The batch price as a share of the live one.")
+    currency: str = Field("USD", min_length=1, max_length=8)
+    as_of: str = Field("", max_length=40, description="When the price was read (shown beside costs).")
+    source: str = Field("config", max_length=300)
+
+    def to_price(self) -> Price:
+        return Price(**self.model_dump())
+
+
+class ProviderLimits(BaseModel):
+    """A hosted endpoint's budget and how a run backs off (see docs/rate-limits.md)."""
+
+    requests_per_minute: int | None = Field(
+        None, ge=1, le=1_000_000, description="The key's request budget per minute, shared by every run, job and host using it."
+    )
+    tokens_per_minute: int | None = Field(
+        None, ge=1, le=1_000_000_000, description="The key's token budget per minute (input and output), shared like requests_per_minute."
+    )
+    rate_limit_key: str | None = Field(
+        None,
+        description="A name for the budget (models naming it share it); default: a digest of the API key. Never the key itself.",
+    )
+    adaptive_concurrency: bool = Field(
+        True, description="Halve the requests in flight on 429s (honouring Retry-After), add one per round of successes up to max."
+    )
+    adaptive_latency_s: float | None = Field(None, gt=0, description="Also back off when a reply takes longer than this.")
+    price: PriceSetting | None = Field(None, description="The model's price; default: the built-in list price, if tracr knows one.")
+    batch: bool = Field(
+        False, description="Send pages through the provider's Batch API (max_concurrent_requests pages a batch) at the batch price."
+    )
+    batch_poll_s: float = Field(30.0, gt=0, description="How often a batch's status is asked.")
+
+    @field_validator("rate_limit_key")
+    @classmethod
+    def _is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and (not RATE_LIMIT_KEY_PATTERN.match(value) or value.lower().startswith(("sk-", "sk_"))):
+            # The value is not echoed: it may be the key pasted by mistake.
+            raise ValueError("must be a short name (letters, digits, . _ -, at most 40), not the API key")
+        return value
 
 
 class TextLayerModel(ModelBase):
@@ -145,7 +213,7 @@ class EndpointModel(ModelBase):
     retry_backoff_max_s: float = Field(60.0, ge=0)
 
 
-class BlockModel(EndpointModel):
+class BlockModel(EndpointModel, ProviderLimits):
     """A hosted endpoint kept in a ModelTarget block: URL and key are read inside the run."""
 
     kind: ClassVar[str] = "block"
@@ -197,7 +265,7 @@ class KeyedModel(EndpointModel):
         return "config" if self.api_key is not None else "env" if self.api_key_env else "none"
 
 
-class ApiModel(KeyedModel):
+class ApiModel(KeyedModel, ProviderLimits):
     """A hosted OpenAI-compatible endpoint; ``provider`` presets fill what the config leaves empty."""
 
     kind: ClassVar[str] = "api"

@@ -71,6 +71,19 @@ instead, by attempt on the document). A body with ``extract_header``/``extract_f
 ``latency_s``, ``capture`` and the fault ``rules`` apply as for chat, counted per document
 (``image_width`` rules never match a document); ``empty`` answers no pages, ``malformed`` half a body.
 
+Provider budgets: ``requests_per_minute`` and ``tokens_per_minute`` (prompt plus reply tokens of
+the requests it answered) over a sliding ``budget_window_s`` (default 60): a request beyond either
+gets 429 with ``Retry-After`` (whole seconds until the window frees enough). ``storm``:
+``{"after_requests": N, "seconds": S, "retry_after_s": R, "capacity": C}`` makes a 429 storm start at
+the N-th chat request (or, with ``after_s``, that many seconds after the first) and last S seconds: during it only C requests (default 0) are served at once,
+the others get 429 with ``Retry-After: R``. ``GET /_arrivals`` lists every chat request as
+``[seconds since the first, tokens, outcome]`` (``outcome`` is ``"ok"``, ``"budget"`` or ``"storm"``),
+so a test can measure requests per sliding minute as the provider saw them.
+
+``batch``: the Files and Batches endpoints of the Batch API, whose behaviour (delay, failing
+requests, expiry) :class:`tracr.testing.batch_stub.BatchScript` sets; usage billed through them
+is ``batch_usage`` in the stats.
+
 ``GET /_stats`` reports counts (never any Authorization value); ``POST /_reset``
 clears them and the per-image attempt counters.
 """
@@ -83,8 +96,9 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -97,6 +111,7 @@ from starlette.routing import Route
 
 from tracr.documents.images import image_size
 from tracr.servers import openai_protocol as oai
+from tracr.testing.batch_stub import BatchScript, batch_routes
 
 FaultKind = Literal["429", "500", "503", "400", "401", "timeout", "malformed", "drop", "html", "empty", "length", "huge"]
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
@@ -111,6 +126,16 @@ class FaultRule(BaseModel):
     retry_after_s: float | None = None
     rate: float = Field(default=1.0, ge=0, le=1)
     seed: int = 0
+
+
+class StormScript(BaseModel):
+    """A timed 429 storm (see ``storm`` in the module docstring)."""
+
+    after_requests: int = Field(default=0, ge=0)
+    after_s: float | None = Field(default=None, ge=0)  # or: start this long after the first request
+    seconds: float = Field(default=30.0, ge=0)
+    retry_after_s: float = Field(default=1.0, ge=0)
+    capacity: int = Field(default=0, ge=0)
 
 
 class JudgeScript(BaseModel):
@@ -140,6 +165,11 @@ class StubConfig(BaseModel):
     finish_reasons: list[str] | None = None  # finish_reason by attempt, like ``replies``
     capture: bool = False  # keep every request (images as "<image WxH>", documents as "<document N bytes>") for GET /_requests
     replies_by_prompt: dict[str, list[str]] | None = None  # replies by a text the request's prompt contains, then by attempt
+    requests_per_minute: int | None = Field(default=None, ge=1)  # per ``budget_window_s``: 429 beyond it
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    budget_window_s: float = Field(default=60.0, gt=0)
+    storm: StormScript | None = None
+    batch: BatchScript = Field(default_factory=BatchScript)  # the Files and Batches endpoints (tracr/testing/batch_stub.py)
 
 
 def judge_reply(script: JudgeScript, prompt: str) -> str:
@@ -191,11 +221,65 @@ def _first_of_group(exc: BaseException) -> BaseException | None:
     return inner[0] if inner else None
 
 
+class ProviderBudget:
+    """A provider's sliding-window request and token budgets, and a timed 429 storm."""
+
+    def __init__(self, config: StubConfig) -> None:
+        self.config = config
+        self.accepted: deque[tuple[float, int]] = deque()  # (monotonic time, tokens) of requests served
+        self.arrivals: list[tuple[float, int, str]] = []
+        self.first: float | None = None
+        self.chat_requests = 0
+        self.storm_started: float | None = None
+        self.storm_in_flight = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.batch_prompt_tokens = 0  # billed through the Batch API (at the batch price)
+        self.batch_completion_tokens = 0
+
+    def admit(self, tokens: int) -> tuple[str, float]:
+        """``("ok", 0)`` or why a request is refused and the Retry-After to send."""
+        now = time.monotonic()
+        self.first = now if self.first is None else self.first
+        self.chat_requests += 1
+        verdict = self._storm(now) or self._budget(now, tokens)
+        outcome, retry_after = verdict or ("ok", 0.0)
+        if outcome == "ok":
+            self.accepted.append((now, tokens))
+        self.arrivals.append((round(now - self.first, 4), tokens, outcome))
+        return outcome, retry_after
+
+    def _storm(self, now: float) -> tuple[str, float] | None:
+        storm = self.config.storm
+        if storm is None:
+            return None
+        due = self.chat_requests >= storm.after_requests if storm.after_s is None else now - (self.first or now) >= storm.after_s
+        if self.storm_started is None and due:
+            self.storm_started = now
+        if self.storm_started is None or now - self.storm_started >= storm.seconds:
+            return None
+        if self.storm_in_flight < storm.capacity:
+            return None
+        return "storm", storm.retry_after_s
+
+    def _budget(self, now: float, tokens: int) -> tuple[str, float] | None:
+        window = self.config.budget_window_s
+        while self.accepted and self.accepted[0][0] <= now - window:
+            self.accepted.popleft()
+        rpm, tpm = self.config.requests_per_minute, self.config.tokens_per_minute
+        if rpm is not None and len(self.accepted) >= rpm:
+            return "budget", self.accepted[0][0] + window - now
+        if tpm is not None and sum(t for _, t in self.accepted) + tokens > tpm:
+            return "budget", self.accepted[0][0] + window - now if self.accepted else window
+        return None
+
+
 class StubState:
     """Counters shared by all requests of one stub process."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: StubConfig | None = None) -> None:
         self.in_flight = 0
+        self.config = config or StubConfig()
         self.reset()
 
     def reset(self) -> None:
@@ -205,6 +289,7 @@ class StubState:
         self.attempts: Counter[str] = Counter()
         self.requests: list[Any] = []
         self.max_in_flight = self.in_flight
+        self.budget = ProviderBudget(self.config)
 
     def enter(self) -> None:
         self.total += 1
@@ -222,6 +307,8 @@ class StubState:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "attempts_by_image": dict(self.attempts),
+            "usage": {"prompt_tokens": self.budget.prompt_tokens, "completion_tokens": self.budget.completion_tokens},
+            "batch_usage": {"prompt_tokens": self.budget.batch_prompt_tokens, "completion_tokens": self.budget.batch_completion_tokens},
         }
 
 
@@ -258,6 +345,12 @@ def reply_text(key: str, width: int, height: int, words: int) -> str:
 _PROXY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
 
 
+def _throttled(retry_after_s: float, why: str) -> Response:
+    """429 with Retry-After in whole seconds (rounded up) and in milliseconds, as providers send it."""
+    headers = {"retry-after": str(max(math.ceil(retry_after_s), 0)), "retry-after-ms": str(int(retry_after_s * 1000))}
+    return oai.error_response(429, f"Rate limit reached ({why}, stub)", "requests", "rate_limit_exceeded", headers)
+
+
 def _error_for(rule: FaultRule) -> Response:
     """The HTTP error response of a status-code fault."""
     if rule.fault == "429":
@@ -291,7 +384,7 @@ class _DroppedBody(Response):
 
 def create_app(config: StubConfig) -> Starlette:
     """Build the stub's Starlette app for ``config``."""
-    state = StubState()
+    state = StubState(config)
     expected_auth = f"Bearer {config.api_key}" if config.api_key else None
 
     def auth_error(request: Request) -> Response | None:
@@ -311,12 +404,32 @@ def create_app(config: StubConfig) -> Starlette:
     async def requests(request: Request) -> Response:
         return oai.json_response({"requests": state.requests})
 
+    def batch_answer(body: dict[str, Any]) -> dict[str, Any]:
+        """A batch request's completion: the reply a live request gets, billed as batch usage."""
+        req = oai.parse_chat_request(body)
+        data = req.images[0] if req.images else req.prompt.encode()
+        key = hashlib.sha256(data).hexdigest()[:12]
+        width, height = image_size(req.images[0]) if req.images else (0, 0)
+        text = reply_text(key, width, height, config.output_tokens)
+        state.budget.batch_prompt_tokens += req.prompt_tokens
+        state.budget.batch_completion_tokens += oai.count_tokens(text)
+        return oai.chat_completion(config.model, text, config.finish_reason, req.prompt_tokens)
+
+    async def arrivals(request: Request) -> Response:
+        return oai.json_response({"arrivals": state.budget.arrivals})
+
     async def reset(request: Request) -> Response:
         state.reset()
         return oai.json_response({"status": "reset"})
 
     async def streamed(
-        writer: oai.StreamWriter, text: str, fault: FaultRule | None, req: oai.ChatRequest, started: float, finish_reason: str
+        writer: oai.StreamWriter,
+        text: str,
+        fault: FaultRule | None,
+        req: oai.ChatRequest,
+        started: float,
+        finish_reason: str,
+        storm_slot: bool = False,
     ) -> AsyncIterator[bytes]:
         outcome: str = fault.fault if fault else "ok"
         try:
@@ -342,11 +455,14 @@ def create_app(config: StubConfig) -> Starlette:
             raise
         finally:
             state.leave(outcome)
+            if storm_slot:
+                state.budget.storm_in_flight -= 1
 
     async def chat(request: Request) -> Response:
         started = time.monotonic()
         state.enter()
         outcome = "ok"
+        storm_slot = False  # this request counts against a storm's capacity until its reply ends
         try:
             denied = auth_error(request)
             if denied is not None:
@@ -375,6 +491,15 @@ def create_app(config: StubConfig) -> Starlette:
             if fault is not None and fault.fault in ("429", "500", "503", "400", "401"):
                 outcome = fault.fault
                 return _error_for(fault)
+            tokens = req.prompt_tokens + oai.count_tokens(text)
+            admitted, retry_after = state.budget.admit(tokens)
+            if admitted != "ok":
+                outcome = f"429_{admitted}"
+                return _throttled(retry_after, admitted)
+            state.budget.prompt_tokens += req.prompt_tokens
+            state.budget.completion_tokens += oai.count_tokens(text)
+            state.budget.storm_in_flight += 1
+            storm_slot = True
             if fault is not None and fault.fault == "timeout":
                 outcome = "timeout"
                 if await _stall(request, config.timeout_sleep_s):
@@ -390,7 +515,7 @@ def create_app(config: StubConfig) -> Starlette:
                 text = reply_text(key, width, height, config.huge_words)
             if req.stream:
                 outcome = "streaming"  # the stream's own finally records the real outcome
-                body = streamed(oai.StreamWriter(config.model), text, fault, req, started, finish_reason)
+                body = streamed(oai.StreamWriter(config.model), text, fault, req, started, finish_reason, storm_slot)
                 return StreamingResponse(body, media_type="text/event-stream", headers=oai.SSE_HEADERS)
             await _sleep_until(started + config.latency_s)
             completion = oai.chat_completion(config.model, text, finish_reason, req.prompt_tokens)
@@ -414,6 +539,8 @@ def create_app(config: StubConfig) -> Starlette:
         finally:
             if outcome != "streaming":
                 state.leave(outcome)
+                if storm_slot:
+                    state.budget.storm_in_flight -= 1
 
     async def ocr(request: Request) -> Response:
         started = time.monotonic()
@@ -482,6 +609,8 @@ def create_app(config: StubConfig) -> Starlette:
             Route("/v1/ocr", ocr, methods=["POST"]),
             Route("/_stats", stats),
             Route("/_requests", requests),
+            Route("/_arrivals", arrivals),
+            *batch_routes(config.batch, batch_answer, auth_error),
             Route("/_reset", reset, methods=["POST"]),
         ]
     )

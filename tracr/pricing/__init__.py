@@ -1,0 +1,1 @@
+"""What a hosted model's pages cost: built-in list prices with their date and source, and a run's cost record."""

@@ -1,0 +1,1 @@
+"""Provider limits and adaptive concurrency, as pure parts: the run's I/O lives in ``tasks/ocr``."""

@@ -20,7 +20,7 @@ from prefect.states import Cancelled, State
 from flows.local_server import local_servers
 from flows.model_run import model_run_flow
 from tasks.documents.inspection import inspect_inputs
-from tasks.documents.render_pool import shared_render_pool, shutdown_shared_render_pool
+from tasks.documents.render_pool import hold_shared_render_pool, release_shared_render_pool
 from tasks.index_outputs import index_outputs_state
 from tasks.ocr.model_targets import resolve_model_blocks
 from tasks.outputs.storage_check import check_shared_storage
@@ -262,7 +262,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     await tag_flow_run(job.job_id)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 
-    warm_pool = asyncio.create_task(shared_render_pool().warm())  # workers start while the job is planned
+    warm_pool = asyncio.create_task(hold_shared_render_pool().warm())  # workers start while the job is planned
     plans: list[RunPlan] = []
     cancelled = False
     servers = local_servers()  # the job's own: runs with the same serve settings share one server
@@ -279,7 +279,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     finally:
         await asyncio.shield(servers.close())
         await asyncio.gather(warm_pool, return_exceptions=True)
-        shutdown_shared_render_pool()
+        release_shared_render_pool()  # the last job of this process shuts it down
         refresh_job_metadata(layout, job.job_id, {"config_digest": digest})
         write_job_metrics(layout, job.job_id)
         if claim is not None:

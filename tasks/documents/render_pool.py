@@ -27,7 +27,7 @@ from tracr.serving.child_env import child_environment, host_pass_env
 from tracr.serving.process_group import start_pool_worker
 from tracr.serving.spawn_env import EnvSpawnContext
 
-__all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool"]
+__all__ = ["RenderPool", "shared_render_pool", "shutdown_shared_render_pool", "hold_shared_render_pool", "release_shared_render_pool"]
 
 
 class RenderPool:
@@ -109,6 +109,7 @@ def _render_args(render: RenderSettings) -> RenderArgs:
 
 
 _shared: RenderPool | None = None
+_holders = 0  # jobs of this process using the shared pool
 
 
 def shared_render_pool() -> RenderPool:
@@ -120,7 +121,27 @@ def shared_render_pool() -> RenderPool:
 
 
 def shutdown_shared_render_pool() -> None:
-    global _shared
+    global _shared, _holders
+    _holders = 0
     if _shared is not None:
         _shared.shutdown()
         _shared = None
+
+
+def hold_shared_render_pool() -> RenderPool:
+    """The process-wide pool, held by one job until :func:`release_shared_render_pool`.
+
+    Jobs in one process (a deployment's runner, a test, a notebook) share the
+    pool, so the first job to end must not shut it down under the others.
+    """
+    global _holders
+    _holders += 1
+    return shared_render_pool()
+
+
+def release_shared_render_pool() -> None:
+    """One job is done with the pool; the last one shuts it down."""
+    global _holders
+    _holders = max(0, _holders - 1)
+    if _holders == 0:
+        shutdown_shared_render_pool()

@@ -118,3 +118,28 @@ async def test_a_fatal_error_mid_folder_stops_the_run_and_resume_sends_only_what
     assert stub.stats()["total_requests"] - sent_before == DOCS + 1 - len(done_before)  # no finished page sent again
     assert {p: p.stat().st_mtime_ns for p in done_before} == done_before, "a finished page was rewritten"
     assert_records_agree(run_dir)
+
+
+async def test_two_jobs_in_one_process_share_the_render_pool_until_the_last_ends(tmp_path, stub_server, monkeypatch):
+    """A deployment runner or a notebook runs jobs side by side: the first to end must not shut the pool under the other."""
+    import asyncio
+
+    from flows.ocr_job import ocr_job_flow
+    from tracr.config.job_request import JobRequest
+
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    stub = stub_server(latency_s=0.1)
+    short, long = tmp_path / "short", tmp_path / "long"
+    make_pdf(short / "one.pdf", 1)
+    for i in range(3):
+        make_pdf(long / f"doc-{i}.pdf", 30)  # ~4.5 s at 2 in flight: still running when the short job ends
+    configs = [
+        write_config(tmp_path / f"{name}.yaml", stub_job(folder, stub.base_url, name, KEY_ENV, max_concurrent_requests=2))
+        for name, folder in (("short", short), ("long", long))
+    ]
+    states = await asyncio.gather(
+        *(ocr_job_flow(JobRequest(config_path=str(c), outputs=str(tmp_path / "out")), return_state=True) for c in configs)
+    )
+    assert all(state.is_completed() for state in states), [s.message for s in states]
+    meta = run_meta(tmp_path / "out" / "long" / "stub-ocr" / "run-1")
+    assert meta["rollup"]["pages_done"] == 90 and meta["rollup"]["pages_failed"] == 0, meta["rollup"]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TEST_API_KEY
+
 REPO = Path(__file__).resolve().parents[2]
 OPT_IN_ENV = "TRACR_MULTIHOST"
 HOW_TO = (
@@ -54,7 +56,8 @@ def cluster() -> Iterator[object]:
         outputs=work / "outputs",
         bin_dir=work / "bin",
         records=work / "records",
-        extra_env={"TRACR_GPU_LEASE_S": "60", "FAKE_VLLM_LATENCY_S": "0.15"},
+        # the hosted-model key the workers' jobs read (test_hosts_sharing_a_key_stay_inside_its_budget)
+        extra_env={"TRACR_GPU_LEASE_S": "60", "FAKE_VLLM_LATENCY_S": "0.15", "TRACR_MULTIHOST_STUB_KEY": TEST_API_KEY},
     )
     install_fake_vllm(c.bin_dir)
     c.records.mkdir()

@@ -399,3 +399,52 @@ def test_a_host_without_the_shared_root_refuses_the_job(cluster: Any) -> None:
     assert "not the same filesystem" in message, message
     assert not (cluster.outputs / "elsewhere").exists()  # nothing of it reached the shared root
     note(f"storage: node-d (tmpfs over the outputs path) refused the job: {message[:160]}")
+
+
+def test_hosts_sharing_a_key_stay_inside_its_budget(cluster: Any) -> None:
+    """Two hosts run a job each with one hosted key of 60 requests/min: the provider sees at most 60 in any minute."""
+    from tests.conftest import TEST_API_KEY
+    from tests.ratelimits.test_shared_budget import max_in_window
+    from tracr.testing.processes import start_server_process, stop_process_group
+
+    rpm = 60
+    stub, port = start_server_process(
+        [
+            "tracr.testing.openai_stub",
+            "--port",
+            "0",
+            "--config",
+            json.dumps({"api_key": TEST_API_KEY, "latency_s": 0.02, "requests_per_minute": rpm}),
+        ]
+    )
+    try:
+        api = Api(cluster.api_url)
+        model = {
+            "model": "stub-ocr",
+            "mode": "api",
+            "provider": "custom",
+            "base_url": f"http://127.0.0.1:{port}/v1",
+            "api_key_env": "TRACR_MULTIHOST_STUB_KEY",
+            "max_concurrent_requests": 8,
+            "requests_per_minute": rpm,
+            "retries": 3,
+        }
+        runs = [
+            api.submit({"config_path": str(_config(cluster, f"budget-{host}", [model], _inputs(cluster, f"budget-{host}", 1, 40)))}, host)
+            for host in ("node-b", "node-c")
+        ]
+        states = api.wait(runs, timeout_s=400)
+        assert all(s == "COMPLETED" for s in states.values()), states
+        arrivals = httpx.get(f"http://127.0.0.1:{port}/_arrivals", timeout=10).json()["arrivals"]
+    finally:
+        stop_process_group(stub)
+    assert len(arrivals) == 80 > rpm  # more than a minute's budget: the sliding minute was exercised
+    assert [a for a in arrivals if a[2] != "ok"] == []  # the provider never had to refuse one
+    busiest = max_in_window([a[0] for a in arrivals], 60.0)
+    assert busiest <= rpm, busiest
+    hosts = {
+        json.loads((cluster.outputs / f"budget-{h}" / "stub-ocr" / "run-1" / "run_metadata.json").read_text())["host"]["hostname"]
+        for h in ("node-b", "node-c")
+    }
+    assert hosts == {"node-b", "node-c"}, hosts  # each job ran on its own host
+    note(f"shared key: 2 hosts ({', '.join(sorted(hosts))}), 80 pages, budget {rpm}/min, busiest minute {busiest}, 0 refused")

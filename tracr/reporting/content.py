@@ -106,8 +106,8 @@ def disagreements(outputs_root: Path, data: JobData, *, limit: int = 4, image_px
         path = data.pdfs.get(item.pdf_slug)
         try:
             item.image = render_page(path, item.page, image_px, "jpeg", 80) if path else None
-        except Exception as exc:  # a moved or unreadable PDF: the report says so instead of failing
-            log.warning("no image of %s page %d: %s", item.pdf_slug, item.page, exc)
+        except Exception as exc:  # a moved or unreadable PDF: the report shows the page without its image
+            log.debug("no image of %s page %d: %s", item.pdf_slug, item.page, exc)
             item.image = None
     return chosen
 

@@ -13,6 +13,7 @@ a reviewer running as another user of a shared outputs root can read whatever th
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -124,6 +125,31 @@ try:  # orjson parses metadata several times faster; the stdlib is the fallback
     json_loads, JSONError = orjson.loads, orjson.JSONDecodeError
 except ImportError:  # pragma: no cover - orjson ships with Prefect
     json_loads, JSONError = json.loads, json.JSONDecodeError
+
+
+def append_line_durably(path: Path, data: bytes) -> None:
+    """Append ``data`` (one newline-terminated line) under an exclusive lock, fsynced: votes and tags.
+
+    Safe against concurrent writers. If a crash left the file without a final
+    newline, that line is ended first, so the torn fragment stays alone on its
+    line (readers skip it) instead of swallowing this one. A short write on a
+    full disk raises instead of leaving half a line unreported.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)  # read too: the torn-tail check; umask applies
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # also serialises against a torn-tail repair
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                os.write(fd, b"\n")
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
+            os.fsync(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def read_bytes(path: str | Path) -> bytes | None:

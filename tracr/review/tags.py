@@ -9,9 +9,7 @@ collection), in time order. A tag with no page is about the whole PDF.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tracr.config.collections import validate_collection_name
 from tracr.errors import ErrorClass, TracrError
-from tracr.outputs.files import FILE_MODE, read_json
+from tracr.outputs.files import append_line_durably, read_json
 from tracr.outputs.identifiers import safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
@@ -97,21 +95,7 @@ def append_tag(outputs_root: Path, tag: Tag) -> Path:
     folder = _tags_dir(outputs_root, tag.job_id)
     folder.mkdir(exist_ok=True)
     path = folder / f"tags-{host_id()}.jsonl"
-    data = (tag.model_dump_json() + "\n").encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn last line stays alone on its line
-                os.write(fd, b"\n")
-            if os.write(fd, data) != len(data):
-                raise OSError(f"short write to {path}")
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    append_line_durably(path, (tag.model_dump_json() + "\n").encode("utf-8"))
     return path
 
 

@@ -14,7 +14,6 @@ as good as its lock manager).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import uuid
@@ -25,7 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tracr.errors import ErrorClass, TracrError
-from tracr.outputs.files import FILE_MODE
+from tracr.outputs.files import append_line_durably
 from tracr.outputs.identifiers import InvalidIdentifier, safe_child, validate_job_id, validate_number, validate_slug
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
@@ -198,31 +197,7 @@ def append_vote(outputs_root: Path, vote: Vote) -> None:
         raise VoteRefused(f"vote refused: {problem}")
     path = votes_path(outputs_root, vote.job_id)
     path.parent.mkdir(exist_ok=True)
-    data = (vote.model_dump_json() + "\n").encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)  # read too: the torn-tail check; umask applies
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # also serialises against a torn-tail repair
-        try:
-            _terminate_torn_tail(fd)
-            written = os.write(fd, data)
-            if written != len(data):  # a short write on a full disk: never leave half a vote
-                raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _terminate_torn_tail(fd: int) -> None:
-    """If a crash left the file without a final newline, end that line first.
-
-    The torn fragment then stays alone on its line (and is skipped by readers)
-    instead of swallowing the next vote.
-    """
-    size = os.fstat(fd).st_size
-    if size and os.pread(fd, 1, size - 1) != b"\n":
-        os.write(fd, b"\n")
+    append_line_durably(path, (vote.model_dump_json() + "\n").encode("utf-8"))
 
 
 def _job_ids_with_votes(outputs_root: Path) -> list[str]:

@@ -2,7 +2,7 @@
 
 It obtains an endpoint (the hosted API, or a local server it starts and always
 stops), fans out one ``ocr-pdfs`` task per batch of PDFs (a big PDF alone, small
-ones together: :mod:`tracr.run.batches`), ``pdf_concurrency`` batches feeding
+ones together: :mod:`tracr.run.batches`), ``pdf_concurrency`` PDFs feeding
 pages at once, keeps a progress artifact and ``run_metadata.json`` current on a
 timer, and ends with a table artifact summarising the run.
 """

@@ -3,10 +3,10 @@
 Pages are not Prefect task runs (a 100k-page job must not put 100k task runs on the
 API); they are asyncio tasks inside this one, bounded by the run's slots so memory
 stays flat however many pages a PDF has. Small PDFs share a task run
-(:mod:`tracr.run.batches`), and each PDF still ends alone. A batch feeds its PDFs'
-pages into the slots in order and lets the next batch start feeding as soon as
-its last page has a slot, so one-page PDFs keep as many requests in flight as
-one big PDF does. Each finished page is written at once: the markdown
+(:mod:`tracr.run.batches`), and each PDF still ends alone. A PDF feeds its pages
+into the slots under one of the run's ``pdf_concurrency`` permits and gives it
+back as soon as its last page has a slot, so one-page PDFs keep as many
+requests in flight as one big PDF does. Each finished page is written at once: the markdown
 atomically, its record as one journal line; ``pdf_metadata.json`` is written when
 the PDF ends and, for a PDF that takes longer, every few seconds meanwhile, so
 bookkeeping per page does not grow with the PDF.
@@ -27,6 +27,7 @@ from prefect.states import Cancelled, State
 from tasks.ocr.page_engines import PageEngine
 from tasks.ocr.request import FatalModelError, OcrResult
 from tasks.run.termination import STOPS, is_stop
+from tracr.config.job import JobConfig
 from tracr.errors import ErrorClass
 from tracr.outputs.files import OutputWriteError, write_text_atomic
 from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
@@ -57,7 +58,7 @@ class RunContext:
     pages_skipped: int = 0
     max_page_chars: int = DEFAULT_MAX_PAGE_CHARS
     #: PDFs feeding pages into the slots at once (``pdf_concurrency``); a PDF whose pages all have a slot lets the next one feed.
-    feeding: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    feeding: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(JobConfig.model_fields["pdf_concurrency"].default))
     pdfs_done: int = 0  # PDFs that ended completed in this session (or had ended before a resume)
     pdfs_failed: int = 0
     #: Each PDF that ended in this session: its summary (status, error, rollup), so the run's end need not read it back.

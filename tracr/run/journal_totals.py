@@ -11,7 +11,7 @@ make the end of a run over many small PDFs take longer than their pages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tracr.outputs.files import read_json
@@ -48,9 +48,7 @@ def _pdf_rollup(location: RunLocation, pdf: PdfPlan) -> tuple[Rollup, list[PageR
 def _from_summary(totals: JournalTotals, summary: dict[str, Any]) -> None:
     """A PDF that ended in this session, by the summary it returned (its rollup covers exactly its journal's planned pages)."""
     rollup = Rollup.from_dict(summary["rollup"])
-    pages_only = Rollup.from_dict(summary["rollup"])
-    pages_only.wall_seconds = 0.0  # as a journal-read PDF adds: the run measures its own wall time
-    totals.rollup.add(pages_only)
+    totals.rollup.add(replace(rollup, wall_seconds=0.0))  # as a journal-read PDF adds: the run measures its own wall time
     for error_class, count in (summary.get("error_counts") or {}).items():
         totals.error_counts[error_class] = totals.error_counts.get(error_class, 0) + count
     totals.pdfs[summary["pdf_slug"]] = {"status": summary["status"], "error": summary["error"], **rollup.to_dict()}

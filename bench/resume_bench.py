@@ -68,7 +68,7 @@ async def one_pass(pdf: PdfPlan, location: RunLocation, engine, resume: bool) ->
     started = time.perf_counter()
     result = await process_pdf(pdf, ctx)
     elapsed = time.perf_counter() - started
-    assert result["status"] == "completed", result
+    assert result.status == "completed", result
     return elapsed, ctx
 
 

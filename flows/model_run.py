@@ -137,7 +137,7 @@ async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progr
         get_run_logger().info("run-%s of %s: %d PDF(s), %d page(s)", plan.run, plan.model_slug, len(plan.pdfs), plan.pages_total)
         turn = asyncio.Semaphore(1)  # the batch starting its PDFs
 
-        async def one_batch(batch: PdfBatch) -> list[dict[str, Any]]:
+        async def one_batch(batch: PdfBatch) -> dict[str, int]:
             await turn.acquire()
             ticket = FeedTicket(turn)
             try:
@@ -155,7 +155,7 @@ async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progr
                 ticket.release()  # the task did not get to (it failed to start, or was cancelled first)
             if state.is_cancelled():  # the task caught our cancel to end Cancelled, not Crashed: carry it on
                 raise asyncio.CancelledError(state.message)
-            return cast(list[dict[str, Any]], await state.aresult())
+            return cast(dict[str, int], await state.aresult())
 
         batches = batch_pdfs(plan.pdfs)
         async with progress.ticking():  # a failure or cancel stops every PDF before the endpoint closes
@@ -167,13 +167,14 @@ async def _run_pdfs(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progr
 async def _record_end(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, progress: RunProgress, end: _RunEnd, resuming: bool) -> None:
     """Every record of the run's end, whatever the end: metadata, metrics, the last event, the artifacts.
 
-    Called once every PDF has stopped; the counts are read back from the journals,
-    so the run's record agrees with them by construction.
+    Called once every PDF has stopped; the counts are the PDFs' own outcomes (read
+    back from the journals for those that did not end in this session), so the
+    run's record agrees with them by construction.
     """
-    totals = journal_totals(plan.location, plan.pdfs, end.status.value, ended=ctx.pdf_results)
+    totals = journal_totals(plan.location, plan.pdfs, end.status.value, ended=ctx.ended, ended_slugs=ctx.ended_slugs)
     ctx.rollup, ctx.error_counts = totals.rollup, totals.error_counts
     progress.write()
-    recorder.update(ctx.rollup, pdfs=totals.pdfs)
+    recorder.update(ctx.rollup, documents=totals.record())
     recorder.set_status(end.status, error=end.error)
     refresh_model_metadata(OutputLayout(plan.location.root), plan.job_id, plan.model_slug)
     metrics = write_run_metrics(plan.location, ctx.rollup.wall_seconds, {**recorder.data.get("host", {}), "gpus": gpu_info()})
@@ -188,10 +189,7 @@ async def _record_end(plan: RunPlan, ctx: RunContext, recorder: RunRecorder, pro
         resumed=resuming,
     )
     emit_run_event(end.status.value, plan, payload)
-    pdf_results = [
-        {"pdf_slug": slug, "status": entry["status"], "error": entry["error"], "rollup": entry} for slug, entry in totals.pdfs.items()
-    ]
-    await progress.finish(end.status, pdf_results)
+    await progress.finish(end.status, totals)
 
 
 def _summary(plan: RunPlan, ctx: RunContext, end: _RunEnd) -> dict[str, Any]:

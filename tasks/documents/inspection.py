@@ -38,7 +38,7 @@ def plan_pdfs(paths: list[Path], selection: PageSelection) -> list[PdfPlan]:
                 path=str(path),
                 slug=slugs[path],
                 page_count=info.page_count,
-                pages=selection.resolve(info.page_count),
+                pages=tuple(selection.resolve(info.page_count)),
                 size_bytes=info.size_bytes,
             )
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from tracr.outputs.layout import RunLocation
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import utc_now
 from tracr.run.batches import PdfBatch
+from tracr.run.journal_totals import JournalTotals, PdfOutcome
 from tracr.run.plan import PdfPlan
 from tracr.run.resume import finished_pages
 
@@ -61,19 +63,21 @@ class RunContext:
     feeding: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(JobConfig.model_fields["pdf_concurrency"].default))
     pdfs_done: int = 0  # PDFs that ended completed in this session (or had ended before a resume)
     pdfs_failed: int = 0
-    #: Each PDF that ended in this session: its summary (status, error, rollup), so the run's end need not read it back.
-    pdf_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The PDFs that ended in this session, folded into bounded totals, so the run's end need not read them back.
+    ended: JournalTotals = field(default_factory=JournalTotals)
+    ended_slugs: set[str] = field(default_factory=set)
 
     def record(self, record: PageRecord) -> None:
         self.rollup.add_page(record)
         if record.error_class:
             self.error_counts[record.error_class] = self.error_counts.get(record.error_class, 0) + 1
 
-    def pdf_ended(self, summary: dict[str, Any]) -> None:
-        self.pdf_results[summary["pdf_slug"]] = summary
-        if summary["status"] == "completed":
+    def pdf_ended(self, outcome: PdfOutcome) -> None:
+        self.ended.add(outcome)
+        self.ended_slugs.add(outcome.slug)
+        if outcome.status == "completed":
             self.pdfs_done += 1
-        elif summary["status"] == "failed":
+        elif outcome.status == "failed":
             self.pdfs_failed += 1
 
 
@@ -215,12 +219,14 @@ def _first_fatal(group: BaseExceptionGroup) -> BaseException:
     return group.exceptions[0]
 
 
-def _summary(pdf: PdfPlan, status: str, error: str | None, header: dict[str, Any], writer: _PdfMetadataWriter) -> dict[str, Any]:
-    return {"pdf_slug": pdf.slug, "status": status, "error": error, "rollup": header["rollup"], "error_counts": dict(writer.error_counts)}
+def _outcome(writer: _PdfMetadataWriter, status: str, error: str | None = None) -> PdfOutcome:
+    """Write the PDF's ending into its ``pdf_metadata.json`` and return it, as the run's totals take it."""
+    writer.write(status, error)
+    return PdfOutcome(writer.pdf.slug, status, error, writer.rollup, writer.error_counts)
 
 
-async def process_pdf(pdf: PdfPlan, ctx: RunContext, fed: Callable[[], None] = lambda: None) -> dict[str, Any]:
-    """Run every selected page of ``pdf``; returns the PDF's summary (status, rollup, failed pages by class).
+async def process_pdf(pdf: PdfPlan, ctx: RunContext, fed: Callable[[], None] = lambda: None) -> PdfOutcome:
+    """Run every selected page of ``pdf``; returns how it ended (status, rollup, failed pages by class).
 
     ``fed`` is called once every page has a slot (the next PDF may start feeding).
     """
@@ -229,7 +235,7 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext, fed: Callable[[], None] = l
     writer = _PdfMetadataWriter(ctx.location, pdf)
     if pdf.error:
         fed()
-        return _summary(pdf, "failed", pdf.error, await asyncio.to_thread(writer.write, "failed", pdf.error), writer)
+        return await asyncio.to_thread(_outcome, writer, "failed", pdf.error)
     pages = pdf.pages
     if ctx.resume:
         finished = finished_pages(ctx.location, pdf.slug)
@@ -278,25 +284,25 @@ async def process_pdf(pdf: PdfPlan, ctx: RunContext, fed: Callable[[], None] = l
         writer.write("cancelled")
         raise
     # off the event loop: the write ends with an fsync, which under load costs milliseconds the other pages need
-    return _summary(pdf, "completed", None, await asyncio.to_thread(writer.write, "completed"), writer)
+    return await asyncio.to_thread(_outcome, writer, "completed")
 
 
-async def process_batch(batch: PdfBatch, ctx: RunContext, ticket: FeedTicket | None = None) -> list[dict[str, Any]]:
-    """Every PDF of ``batch``, each feeding its pages under one of the run's ``feeding`` permits; their summaries in order.
+async def process_batch(batch: PdfBatch, ctx: RunContext, ticket: FeedTicket | None = None) -> dict[str, int]:
+    """Every PDF of ``batch``, each feeding its pages under one of the run's ``feeding`` permits; the batch's PDFs by status.
 
     PDFs take permits in order, so ``pdf_concurrency`` PDFs feed at once across
     the run. The batch's ticket (its turn to start PDFs) is released once its
     last PDF has a permit, so the next batch starts while these pages finish.
     """
-    summaries: dict[str, dict[str, Any]] = {}
+    statuses: Counter[str] = Counter()
 
     async def one(pdf: PdfPlan, permit: FeedTicket) -> None:
         try:
-            summary = await process_pdf(pdf, ctx, permit.release)
+            outcome = await process_pdf(pdf, ctx, permit.release)
         finally:
             permit.release()
-        summaries[pdf.slug] = summary
-        ctx.pdf_ended(summary)
+        statuses[outcome.status] += 1
+        ctx.pdf_ended(outcome)
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -310,13 +316,11 @@ async def process_batch(batch: PdfBatch, ctx: RunContext, ticket: FeedTicket | N
     finally:
         if ticket is not None:
             ticket.release()
-    return [summaries[pdf.slug] for pdf in batch.pdfs]
+    return dict(statuses)  # what the task run returns: its size does not grow with the batch's pages
 
 
 @task(name="ocr-pdfs", task_run_name="{model_slug} · {batch.name}", cache_policy=NO_CACHE, log_prints=False)
-async def ocr_pdfs(
-    batch: PdfBatch, ctx: RunContext, model_slug: str, ticket: FeedTicket | None = None
-) -> list[dict[str, Any]] | State[Any]:
+async def ocr_pdfs(batch: PdfBatch, ctx: RunContext, model_slug: str, ticket: FeedTicket | None = None) -> dict[str, int] | State[Any]:
     """Prefect task wrapper of :func:`process_batch` (one task run per batch of PDFs, a big PDF alone).
 
     ``model_slug`` is only there to name the task run, since several models' runs

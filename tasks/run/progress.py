@@ -25,6 +25,7 @@ from tracr.pricing.cost import cost_record
 from tracr.pricing.prices import resolve_price
 from tracr.ratelimits.gate import AdaptiveGate
 from tracr.run.events import failure_threshold, run_event_payload
+from tracr.run.journal_totals import DOCUMENTS_LISTED, JournalTotals
 from tracr.run.plan import RunPlan
 from tracr.run.recorder import RunRecorder
 from tracr.run.state import RunStatus
@@ -33,7 +34,7 @@ __all__ = ["RunProgress", "PROGRESS_INTERVAL_S"]
 
 PROGRESS_INTERVAL_S = 2.0
 #: PDF rows in a run's summary table at most: a table artifact of 20,000 rows helps nobody in the UI.
-SUMMARY_PDF_ROWS = 200
+SUMMARY_PDF_ROWS = DOCUMENTS_LISTED
 
 
 class RunContext(Protocol):
@@ -79,11 +80,11 @@ def _summary_row(name: str, status: str, rollup: dict[str, Any], error: str | No
     }
 
 
-def summary_table(ctx: RunContext, status: str, pdf_results: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
-    """Rows of the run's table artifact: one per PDF (those that did not complete first, at most ``SUMMARY_PDF_ROWS``), then the total."""
-    ordered = sorted(pdf_results, key=lambda r: r["status"] == "completed")  # stable: the rest keep their order
-    rows = [_summary_row(r["pdf_slug"], r["status"], r["rollup"], r.get("error")) for r in ordered[:SUMMARY_PDF_ROWS]]
-    if (more := len(ordered) - SUMMARY_PDF_ROWS) > 0:
+def summary_table(ctx: RunContext, status: str, totals: JournalTotals, job_id: str) -> list[dict[str, Any]]:
+    """Rows of the run's table artifact: PDFs (those that did not complete first, at most ``SUMMARY_PDF_ROWS``), then the total."""
+    listed = totals.listed(SUMMARY_PDF_ROWS)
+    rows = [_summary_row(o.slug, o.status, o.rollup.to_dict(), o.error) for o in listed]
+    if (more := totals.documents - len(listed)) > 0:
         empty = {"pages_done": "", "pages_failed": "", "input_tokens": "", "output_tokens": "", "pages_per_s": ""}
         rows.append(_summary_row(f"… {more:,} more PDFs", "", empty, f"tracr show {job_id} --pdf SLUG shows any one"))
     rows.append(_summary_row("TOTAL", status, ctx.rollup.to_dict(), None))
@@ -182,7 +183,7 @@ class RunProgress:
             except Exception as exc:  # progress is best effort; the run's own work goes on
                 self.logger.warning("progress update failed: %s", exc)
 
-    async def finish(self, status: RunStatus, pdf_results: list[dict[str, Any]]) -> None:
+    async def finish(self, status: RunStatus, totals: JournalTotals) -> None:
         """Last progress and the summary table; a cancelled run drops its artifact request instead."""
         if status == RunStatus.CANCELLED:
             self._artifact.cancel()
@@ -191,7 +192,7 @@ class RunProgress:
         await asyncio.gather(
             self.report(),
             acreate_table_artifact(
-                summary_table(self.ctx, status.value, pdf_results, plan.job_id),
+                summary_table(self.ctx, status.value, totals, plan.job_id),
                 key=_artifact_key(plan, "summary"),
                 description=f"{plan.job_id} / {plan.model_slug} / run-{plan.run}: {status.value}",
             ),

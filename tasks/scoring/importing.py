@@ -21,6 +21,7 @@ from tracr.outputs.layout import OutputLayout, RunLocation
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.slugs import pdf_slugs
 from tracr.outputs.timestamps import utc_now
+from tracr.run.journal_totals import JournalTotals, PdfOutcome
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run.state import RunStatus
 
@@ -92,6 +93,7 @@ def write_run(
     recorder = RunRecorder(location, base)
     recorder.set_status(RunStatus.RUNNING)
     run_rollup = Rollup()
+    documents = JournalTotals()
     by_pdf: dict[str, list[tuple[int, str | None]]] = {}
     for (pdf_slug, page), text in sorted(pages.items()):
         by_pdf.setdefault(pdf_slug, []).append((page, text))
@@ -133,7 +135,8 @@ def write_run(
         }
         write_text_atomic(location.pdf_metadata(pdf_slug), pdf_metadata_text(header, lines))
         run_rollup.add(rollup)
-    recorder.update(run_rollup, {pdf: {"status": "completed"} for pdf in by_pdf})
+        documents.add(PdfOutcome(pdf_slug, "completed", None, rollup))
+    recorder.update(run_rollup, documents=documents.record())
     recorder.set_status(RunStatus.COMPLETED)
     refresh_model_metadata(layout, job_id, model_slug, dict(model_dict))
     refresh_job_metadata(layout, job_id)

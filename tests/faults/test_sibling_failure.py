@@ -52,11 +52,12 @@ async def test_a_pdf_failing_hard_stops_its_siblings_before_the_client_closes(tm
     assert last_journal_write <= (run_dir / "run_metadata.json").stat().st_mtime
     # The run's counts are the journals' counts, PDF by PDF and in total.
     counts = assert_records_agree(run_dir)
+    listed = {entry["pdf_slug"]: entry for entry in meta["documents"]["not_completed"]}
     for slug in ("slow_a", "slow_b"):
-        assert meta["pdfs"][slug]["status"] == "cancelled", meta["pdfs"]
+        assert listed[slug]["status"] == "cancelled", listed
         assert read_json(run_dir / slug / "pdf_metadata.json")["status"] == "cancelled"
         assert counts.get(slug, {"done": 0})["done"] < SLOW_PAGES  # stopped mid-way, not run to the end
-    assert meta["pdfs"]["zz_bad"]["status"] == "failed"
+    assert listed["zz_bad"]["status"] == "failed"
     assert "client has been closed" not in text_under(out)
     # No sibling page was failed by the teardown: the only failures a journal holds are none (the fatal page is not a page failure).
     assert sum(c["failed"] for c in counts.values()) == 0, counts

@@ -82,7 +82,7 @@ async def test_job_writes_layout_metadata_and_pages(tmp_path, stub_server, pdf_f
     assert [h["status"] for h in run["status_history"]] == ["queued", "starting", "running", "completed"]
     assert run["rollup"]["pages_done"] == 5 and run["rollup"]["output_tokens"] > 0
     assert run["rollup"]["pages_per_s"] > 0
-    assert set(run["pdfs"]) == {"alpha", "beta"}
+    assert run["documents"] == {"total": 2, "by_status": {"completed": 2}, "not_completed": [], "not_completed_unlisted": 0}
 
     pdf = read_json(run_dir / "alpha" / "pdf_metadata.json")
     assert pdf["status"] == "completed" and pdf["page_count"] == 3

@@ -56,13 +56,16 @@ async def test_a_folder_of_one_page_pdfs_runs_in_batches_and_each_document_ends_
     run_dir = out / "folder" / "stub-ocr" / "run-1"
     meta = run_meta(run_dir)
     counts = assert_records_agree(run_dir)
-    assert len(meta["pdfs"]) == DOCS + 2
-    assert meta["pdfs"]["doc-0100-broken"]["status"] == "failed" and meta["pdfs"]["doc-0100-broken"]["error"]
+    documents = meta["documents"]  # counts, and by name only the PDF that did not complete
+    assert documents["total"] == DOCS + 2 and documents["by_status"] == {"completed": DOCS + 1, "failed": 1}
+    assert [(e["pdf_slug"], e["status"]) for e in documents["not_completed"]] == [("doc-0100-broken", "failed")]
+    assert documents["not_completed"][0]["error"] and documents["not_completed_unlisted"] == 0
+    assert "pdfs" not in meta  # no entry per PDF: each pdf_metadata.json has its own
     assert read_json(run_dir / "doc-0100-broken" / "pdf_metadata.json")["status"] == "failed"
-    assert meta["pdfs"]["doc-0050-wide"] | {"status": "completed", "pages_failed": 1} == meta["pdfs"]["doc-0050-wide"]
+    wide = read_json(run_dir / "doc-0050-wide" / "pdf_metadata.json")
+    assert (wide["status"], wide["rollup"]["pages_failed"]) == ("completed", 1)
     assert counts["doc-0050-wide"] == {"done": 0, "failed": 1}
     assert meta["rollup"]["pages_done"] == DOCS and meta["rollup"]["pages_failed"] == 1
-    assert sum(e["status"] == "completed" for e in meta["pdfs"].values()) == DOCS + 1
     assert stub.stats()["total_requests"] == DOCS + 1
 
     task_runs, artifacts = await _flow_tasks_and_artifacts("folder")
@@ -114,7 +117,7 @@ async def test_a_fatal_error_mid_folder_stops_the_run_and_resume_sends_only_what
     resumed = await ocr_job_flow(JobRequest(config_path=str(config), outputs=str(out), resume=True), return_state=True)
     assert resumed.is_completed(), resumed.message
     meta = run_meta(run_dir)
-    assert meta["rollup"]["pages_done"] == DOCS + 1 and all(e["status"] == "completed" for e in meta["pdfs"].values())
+    assert meta["rollup"]["pages_done"] == DOCS + 1 and meta["documents"]["by_status"] == {"completed": DOCS + 1}
     assert stub.stats()["total_requests"] - sent_before == DOCS + 1 - len(done_before)  # no finished page sent again
     assert {p: p.stat().st_mtime_ns for p in done_before} == done_before, "a finished page was rewritten"
     assert_records_agree(run_dir)

@@ -39,7 +39,7 @@ def test_a_plan_of_20000_pdfs_passes_prefects_parameter_size_check():
 
     limit = get_current_settings().server.api.max_parameter_size
     plan = _plan(20_000)
-    full = json.dumps([pdf.model_dump(mode="json") for pdf in plan.pdfs])
+    full = json.dumps([pdf.as_parameter() for pdf in plan.pdfs])
     assert len(full) > limit  # listed in full, the server would refuse the subflow (HTTP 422)
     parameters = model_run_flow.serialize_parameters({"plan": plan})
     validate_parameter_size(parameters, limit)

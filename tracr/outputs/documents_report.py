@@ -30,19 +30,30 @@ def _runs(layout: OutputLayout, job_id: str) -> list[tuple[str, int, dict[str, A
     ]
 
 
+def _documents(meta: dict[str, Any]) -> dict[str, Any]:
+    """``run_metadata.json``'s ``documents`` (counts by status, the PDFs that did not complete), also from a run that listed every PDF."""
+    documents = meta.get("documents")
+    if isinstance(documents, dict):
+        return documents
+    pdfs = meta.get("pdfs") or {}  # a run recorded before ``documents``: every PDF by slug
+    by_status = Counter(str(entry.get("status")) for entry in pdfs.values())
+    not_completed = [{"pdf_slug": slug, **entry} for slug, entry in pdfs.items() if entry.get("status") != "completed"]
+    return {"total": len(pdfs), "by_status": dict(by_status), "not_completed": not_completed, "not_completed_unlisted": 0}
+
+
 def document_count_rows(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
-    """Per run: its documents by how they ended (from ``run_metadata.json``'s ``pdfs``, written when the run ends)."""
+    """Per run: its documents by how they ended (from ``run_metadata.json``'s ``documents``, written when the run ends)."""
     rows = []
     for slug, number, meta in _runs(layout, job_id):
-        pdfs = meta.get("pdfs") or {}
-        if not pdfs:
+        documents = _documents(meta)
+        if not documents["total"]:
             continue
-        by_status = Counter(str(entry.get("status")) for entry in pdfs.values())
+        by_status = Counter(documents.get("by_status") or {})
         rows.append(
             {
                 "model": slug,
                 "run": number,
-                "documents": len(pdfs),
+                "documents": documents["total"],
                 "completed": by_status.pop("completed", 0),
                 "failed": by_status.pop("failed", 0),
                 "other": " ".join(f"{k}:{v}" for k, v in sorted(by_status.items())) or "-",
@@ -55,11 +66,13 @@ def failed_document_rows(layout: OutputLayout, job_id: str, shown: int = FAILED_
     """The first ``shown`` failed documents of each run, with why, and how many more there are."""
     rows = []
     for slug, number, meta in _runs(layout, job_id):
-        failed = [(pdf, entry) for pdf, entry in (meta.get("pdfs") or {}).items() if entry.get("status") == "failed"]
-        for pdf, entry in failed[:shown]:
-            rows.append({"model": slug, "run": number, "pdf": pdf, "error": str(entry.get("error") or "")[:100]})
-        if len(failed) > shown:
-            rows.append({"model": slug, "run": number, "pdf": f"… {len(failed) - shown} more", "error": ""})
+        documents = _documents(meta)
+        failed = [entry for entry in documents.get("not_completed") or [] if entry.get("status") == "failed"]
+        for entry in failed[:shown]:
+            rows.append({"model": slug, "run": number, "pdf": entry.get("pdf_slug"), "error": str(entry.get("error") or "")[:100]})
+        more = int((documents.get("by_status") or {}).get("failed", 0)) - min(shown, len(failed))
+        if more > 0:
+            rows.append({"model": slug, "run": number, "pdf": f"… {more} more", "error": ""})
     return rows
 
 
@@ -70,7 +83,8 @@ def document_rows(layout: OutputLayout, job_id: str, pdf_slug: str, failed_pages
     for slug, number, meta in _runs(layout, job_id):
         location = layout.run(job_id, slug, number)
         pdf_meta = read_json(location.pdf_metadata(pdf_slug)) or {}
-        entry = (meta.get("pdfs") or {}).get(pdf_slug) or {}
+        listed = (e for e in _documents(meta).get("not_completed") or [] if e.get("pdf_slug") == pdf_slug)
+        entry = next(listed, None) or {}
         if not pdf_meta and not entry:
             continue
         rollup = pdf_meta.get("rollup") or entry

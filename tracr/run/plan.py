@@ -6,10 +6,12 @@ flow-run parameters, so a secret in a plan would leak into its database and UI.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import BaseModel, field_serializer
 
 from tracr.adapters.spec import Adapter
 from tracr.config.job import ModelSpec, RenderSettings
@@ -23,17 +25,25 @@ __all__ = ["PdfPlan", "RunPlan", "PDFS_LISTED"]
 PDFS_LISTED = 200
 
 
-class PdfPlan(BaseModel):
-    """One input PDF as inspected before the job starts."""
+@dataclass(frozen=True, slots=True)
+class PdfPlan:
+    """One input PDF as inspected before the job starts.
 
-    model_config = ConfigDict(frozen=True)
+    A slotted dataclass, not a pydantic model: a run holds one per PDF for its
+    whole life, and at 20,000 PDFs that is 5 MiB instead of 25. Pydantic still
+    validates it as a field of :class:`RunPlan` (a dict becomes one, an instance
+    passes as it is).
+    """
 
     path: str
     slug: str
     page_count: int = 0
-    pages: list[int] = []
+    pages: Sequence[int] = ()
     size_bytes: int = 0
     error: str | None = None
+
+    def as_parameter(self) -> dict[str, Any]:
+        return {**asdict(self), "pages": list(self.pages)}
 
 
 class RunPlan(BaseModel):
@@ -62,7 +72,7 @@ class RunPlan(BaseModel):
     def _pdfs_as_parameter(self, pdfs: list[PdfPlan]) -> list[dict[str, Any]] | dict[str, Any]:
         """Up to ``PDFS_LISTED`` PDFs as they are; more as a summary (the run gets the list itself, not its JSON)."""
         if len(pdfs) <= PDFS_LISTED:
-            return [pdf.model_dump(mode="json") for pdf in pdfs]
+            return [pdf.as_parameter() for pdf in pdfs]
         return {
             "pdfs": len(pdfs),
             "pages": sum(len(pdf.pages) for pdf in pdfs),

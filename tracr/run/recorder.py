@@ -51,8 +51,8 @@ class RunRecorder:
             "ended_at": None,
             "error": None,
             "rollup": Rollup().to_dict(),
-            "pdfs": {},
         }
+        self.data.pop("pdfs", None)  # a run from before ``documents`` listed every PDF here; each pdf_metadata.json has it
         self.data.update(base)
         self.write()
 
@@ -93,10 +93,8 @@ class RunRecorder:
         self.write()
         return previous
 
-    def update(self, rollup: Rollup, pdfs: dict[str, dict[str, Any]] | None = None, **extra: Any) -> None:
+    def update(self, rollup: Rollup, **extra: Any) -> None:
         self.data["rollup"] = rollup.to_dict()
-        if pdfs is not None:
-            self.data["pdfs"] = pdfs
         self.data.update(extra)
         self.write()
 

@@ -22,6 +22,7 @@ from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import iso_utc
+from tracr.run.journal_totals import JournalTotals, PdfOutcome
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run.state import RunStatus
 
@@ -145,6 +146,7 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
             recorder = RunRecorder(location, {"model": model_dict, "settings": {"max_tokens": 4096}})
             recorder.set_status(RunStatus.RUNNING)
             run_rollup = Rollup()
+            documents = JournalTotals()
             started = clock
             for number, pdf in enumerate(pdf_slugs):
                 pdf_dir = location.pdf_dir(pdf)
@@ -192,9 +194,10 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
                     _pdf_metadata(pdf, spec.pages_per_pdf, lines, rollup, pdf_started, iso_utc(clock), source_path(spec, number, pdf)),
                 )
                 run_rollup.add(rollup)
+                documents.add(PdfOutcome(pdf, "completed", None, rollup))
                 counts["pdfs"] += 1
             run_rollup.wall_seconds = (clock - started).total_seconds()
-            recorder.update(run_rollup, {pdf: {"status": "completed"} for pdf in pdf_slugs})
+            recorder.update(run_rollup, documents=documents.record())
             recorder.set_status(RunStatus.COMPLETED)
             counts["runs"] += 1
         refresh_model_metadata(layout, spec.job_id, profile.slug, model_dict)

@@ -20,6 +20,7 @@ from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.rollup import Rollup
 from tracr.outputs.timestamps import iso_utc
+from tracr.run.journal_totals import JournalTotals, PdfOutcome
 from tracr.run.recorder import RunRecorder, refresh_job_metadata, refresh_model_metadata
 from tracr.run.state import RunStatus
 
@@ -62,7 +63,8 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
         recorder = RunRecorder(location, {"model": model_dict, "settings": {"max_tokens": 4096}})
         recorder.set_status(RunStatus.RUNNING)
         run_rollup = Rollup()
-        pdf_states = {}
+        documents = JournalTotals()
+        pdf_seconds = 0.0
         for pdf_slug, path in pdfs.items():
             pages = sorted(page for (slug, page) in model.pages if slug == pdf_slug)
             if not pages:
@@ -121,9 +123,10 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
             }
             write_text_atomic(location.pdf_metadata(pdf_slug), pdf_metadata_text(header, lines))
             run_rollup.add(rollup)
-            pdf_states[pdf_slug] = {"status": status, "error": None, **rollup.to_dict()}
-        run_rollup.wall_seconds = sum(state["wall_seconds"] or 0 for state in pdf_states.values())
-        recorder.update(run_rollup, pdf_states)
+            documents.add(PdfOutcome(pdf_slug, status, None, rollup))
+            pdf_seconds += rollup.wall_seconds
+        run_rollup.wall_seconds = pdf_seconds
+        recorder.update(run_rollup, documents=documents.record())
         recorder.set_status(RunStatus.COMPLETED)
         refresh_model_metadata(layout, job_id, model.slug, model_dict)
     refresh_job_metadata(layout, job_id)

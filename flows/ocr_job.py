@@ -33,6 +33,7 @@ from tracr.config.job_request import JobRequest
 from tracr.config.models import KeyedModel
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.files import read_json
+from tracr.outputs.inputs import write_job_inputs
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.layout import outputs_root as resolve_outputs_root
 from tracr.outputs.metrics import write_job_metrics
@@ -165,6 +166,12 @@ async def _inspect(job: JobConfig, pdf_paths: list[Path]) -> list[PdfPlan]:
 
 
 def _record_job_start(layout: OutputLayout, job: JobConfig, config_path: str, pdfs: list[PdfPlan], plans: list[RunPlan]) -> None:
+    """Write the input list to ``inputs.jsonl`` and the job's config and the list's summary to ``job_metadata.json``."""
+    inputs = write_job_inputs(
+        layout,
+        job.job_id,
+        ({"pdf_slug": p.slug, "path": p.path, "page_count": p.page_count, "pages_selected": len(p.pages), "error": p.error} for p in pdfs),
+    )
     refresh_job_metadata(
         layout,
         job.job_id,
@@ -173,10 +180,7 @@ def _record_job_start(layout: OutputLayout, job: JobConfig, config_path: str, pd
             "config": job.public_dict(),
             "config_source": config_path,
             "last_started_at": utc_now(),
-            "inputs": [
-                {"pdf_slug": p.slug, "path": p.path, "page_count": p.page_count, "pages_selected": len(p.pages), "error": p.error}
-                for p in pdfs
-            ],
+            "inputs": inputs,  # the summary; it replaces the list an older tree kept here
         },
     )
     for plan in plans:

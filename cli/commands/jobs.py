@@ -20,7 +20,7 @@ from cli.prefect_server import connect, has_active_flow_runs
 from cli.progress import ProgressDisplay
 from cli.running import EXIT_CODES, announce_flow_run, connect_quietly, run_flow
 from tracr.config.job import ConfigError, LoadedJob, load_job_config
-from tracr.outputs.files import read_json
+from tracr.outputs.inputs import iter_job_inputs
 from tracr.outputs.layout import OutputLayout, outputs_root
 from tracr.outputs.progress import NOT_RECORDED, UNENDED, RunTarget
 from tracr.outputs.report import duplicate_of, duplicate_text, failed_pages, format_table, run_rows
@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"job failed before any run started: {state.message}", file=sys.stderr)
     elif not state.is_completed():
         print(f"job {str(state.name).lower()}: {state.message}", file=sys.stderr)
-    broken = [i["pdf_slug"] for i in (read_json(layout.job_metadata(job_id)) or {}).get("inputs", []) if i.get("error")]
+    broken = [str(i.get("pdf_slug")) for i in iter_job_inputs(layout, job_id) if i.get("error")]
     if broken:
         print(f"PDFs that could not be read: {', '.join(broken)}")
         ok = False

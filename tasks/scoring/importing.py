@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tracr.errors import ErrorClass, TracrError
-from tracr.outputs.files import read_json, write_text_atomic
+from tracr.outputs.files import write_text_atomic
+from tracr.outputs.inputs import iter_job_inputs, write_job_inputs
 from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import OutputLayout, RunLocation
 from tracr.outputs.rollup import Rollup
@@ -35,9 +36,8 @@ class ImportError_(TracrError):
 
 
 def job_inputs(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
-    """``job_metadata.json`` ``inputs`` (PDF slug, source path, page count), or ``[]``."""
-    meta = read_json(layout.job_metadata(job_id)) or {}
-    return [i for i in meta.get("inputs") or [] if isinstance(i, dict) and i.get("pdf_slug")]
+    """The job's input PDFs (PDF slug, source path, page count), or ``[]``."""
+    return [i for i in iter_job_inputs(layout, job_id) if i.get("pdf_slug")]
 
 
 def ensure_job(
@@ -58,8 +58,8 @@ def ensure_job(
         }
         for p in pdfs
     ]
-    layout.job_dir(job_id).mkdir(parents=True, exist_ok=True)
-    refresh_job_metadata(layout, job_id, {"title": title or f"imported job {job_id}", "inputs": inputs, "created_by": "tracr import"})
+    summary = write_job_inputs(layout, job_id, inputs)
+    refresh_job_metadata(layout, job_id, {"title": title or f"imported job {job_id}", "inputs": summary, "created_by": "tracr import"})
     return inputs
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tracr.config.scoring import ScoreRequest
 from tracr.outputs.files import read_json
+from tracr.outputs.inputs import iter_job_inputs
 from tracr.outputs.journal import latest_entries
 from tracr.outputs.layout import OutputLayout
 from tracr.scoring.job import (
@@ -45,8 +46,8 @@ def _job_pdfs(layout: OutputLayout, job_id: str) -> list[JobPdf]:
     if meta is None:
         raise ScoringInputError(f"no job {job_id!r} under {layout.root} (no {layout.job_metadata(job_id).name})")
     pdfs = []
-    for item in meta.get("inputs") or []:
-        if isinstance(item, dict) and item.get("pdf_slug"):
+    for item in iter_job_inputs(layout, job_id):
+        if item.get("pdf_slug"):
             pdfs.append(JobPdf(str(item["pdf_slug"]), str(item.get("path") or item["pdf_slug"]), item.get("page_count")))
     return pdfs
 

@@ -67,6 +67,7 @@ def test_failed_pages_give_a_nonzero_exit_and_a_summary(tmp_path, stub_server, p
     stub = stub_server(rules=[{"fault": "500", "times": -1, "image_width": 1288}])
     pdf_factory("ok.pdf", 1)
     pdf_factory("wide.pdf", 1, width=842, height=595)
+    (tmp_path / "inputs" / "junk.pdf").write_bytes(b"not a pdf")
     config = write_config(
         tmp_path / "job.yaml",
         {
@@ -87,6 +88,13 @@ def test_failed_pages_give_a_nonzero_exit_and_a_summary(tmp_path, stub_server, p
     result = tracr("run", str(config), "--outputs", str(tmp_path / "out"), "--job-id", "renamed", env={"CLI_KEY": TEST_API_KEY})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "wide" in result.stdout and "server_error" in result.stdout
+    assert "PDFs that could not be read: junk\n" in result.stdout
+    assert read_json(tmp_path / "out/renamed/job_metadata.json")["inputs"] == {
+        "file": "inputs.jsonl",
+        "pdfs": 3,
+        "broken": 1,
+        "pages_selected": 2,
+    }
     assert TEST_API_KEY not in result.stdout + result.stderr
     assert read_json(tmp_path / "out/renamed/stub-ocr/run-1/run_metadata.json")["rollup"]["pages_failed"] == 1
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_API_KEY, write_config
-from tracr.outputs.files import read_json
+from tracr.outputs.files import read_json, write_json_atomic
+from tracr.outputs.inputs import read_job_inputs
 from tracr.outputs.journal import read_page_journal
 from tracr.outputs.layout import OutputLayout
 
@@ -73,6 +74,11 @@ async def test_job_writes_layout_metadata_and_pages(tmp_path, stub_server, pdf_f
     assert job["rollup"]["pages_done"] == 5 and job["rollup"]["pages_failed"] == 0
     assert job["models"][0]["model_slug"] == "stub-ocr" and job["models"][0]["latest_status"] == "completed"
     assert "api_key" not in job["config"]["models"][0]
+    assert job["inputs"] == {"file": "inputs.jsonl", "pdfs": 2, "broken": 0, "pages_selected": 5}
+    assert read_job_inputs(layout, "flowtest") == [
+        {"pdf_slug": slug, "path": str(tmp_path / "inputs" / f"{slug}.pdf"), "page_count": n, "pages_selected": n, "error": None}
+        for slug, n in (("alpha", 3), ("beta", 2))
+    ]
 
     model = read_json(layout.model_metadata("flowtest", "stub-ocr"))
     assert [r["run"] for r in model["runs"]] == [1]
@@ -206,7 +212,32 @@ async def test_broken_and_encrypted_pdfs_fail_alone(tmp_path, stub_server, pdf_f
     assert broken["status"] == "failed" and "cannot open" in broken["error"]
     assert locked_meta["status"] == "failed" and "encrypted" in locked_meta["error"]
     job = read_json(tmp_path / "out/flowtest/job_metadata.json")
-    assert {i["pdf_slug"] for i in job["inputs"] if i["error"]} == {"broken", "locked"}
+    assert job["inputs"] == {"file": "inputs.jsonl", "pdfs": 3, "broken": 2, "pages_selected": 2}
+    inputs = read_job_inputs(OutputLayout(tmp_path / "out"), "flowtest")
+    assert {i["pdf_slug"] for i in inputs if i["error"]} == {"broken", "locked"}
+
+
+def test_a_rerun_moves_an_old_input_list_out_of_job_metadata(tmp_path, pdf_factory, monkeypatch):
+    from flows.ocr_job import _record_job_start
+    from tracr.config.job import parse_job_config
+    from tracr.run.plan import PdfPlan
+
+    layout = OutputLayout(tmp_path / "out")
+    layout.job_dir("flowtest").mkdir(parents=True)
+    old = [{"pdf_slug": "gone", "path": "/old/gone.pdf", "page_count": 1, "pages_selected": 1, "error": None}]
+    write_json_atomic(layout.job_metadata("flowtest"), {"job_id": "flowtest", "inputs": old})
+    assert read_job_inputs(layout, "flowtest") == old  # a tree written before inputs.jsonl
+    monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
+    pdf_factory("a.pdf", 3)
+    job = parse_job_config(_config(str(tmp_path / "inputs"), "http://127.0.0.1:9/v1")).config
+    pdfs = [PdfPlan(path="/new/a.pdf", slug="a", page_count=3, pages=[1, 3]), PdfPlan(path="/new/b.pdf", slug="b", error="encrypted")]
+    _record_job_start(layout, job, "job.yaml", pdfs, [])
+    meta = read_json(layout.job_metadata("flowtest"))
+    assert meta["inputs"] == {"file": "inputs.jsonl", "pdfs": 2, "broken": 1, "pages_selected": 2}
+    assert read_job_inputs(layout, "flowtest") == [
+        {"pdf_slug": "a", "path": "/new/a.pdf", "page_count": 3, "pages_selected": 2, "error": None},
+        {"pdf_slug": "b", "path": "/new/b.pdf", "page_count": 0, "pages_selected": 0, "error": "encrypted"},
+    ]
 
 
 async def test_concurrency_is_bounded_per_model(tmp_path, stub_server, pdf_factory, monkeypatch):

@@ -13,6 +13,7 @@ from tests.conftest import make_pdf
 from tests.scoring.job_tree import GOOD, JOB
 from tracr.config.scoring import ScoreRequest
 from tracr.outputs.files import read_json
+from tracr.outputs.inputs import read_job_inputs
 from tracr.outputs.journal import latest_entries
 from tracr.outputs.layout import OutputLayout
 
@@ -37,6 +38,9 @@ def test_olmocr_candidates_create_a_job_and_score_by_majority_of_repeats(tmp_pat
         and meta["import"]["layout"] == "olmocr-bench"
     )
     assert latest_entries(layout.run("bench", "other-model-x", 1).page_journal("report"))[1]["status"] == "done"
+    job = read_json(layout.job_metadata("bench"))
+    assert job is not None and job["inputs"] == {"file": "inputs.jsonl", "pdfs": 2, "broken": 0, "pages_selected": 3}
+    assert [(i["pdf_slug"], i["page_count"]) for i in read_job_inputs(layout, "bench")] == [("report", 1), ("letter", 2)]
 
     tests = tmp_path / "t.jsonl"
     tests.write_text("\n".join(line for line in TESTS.read_text().splitlines() if '"docs/report.pdf"' in line) + "\n")

@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "OutputWriteError",
     "FILE_MODE",
     "write_bytes_atomic",
+    "write_chunks_atomic",
     "write_text_atomic",
     "write_json_atomic",
     "append_line",
@@ -66,11 +67,21 @@ def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> Non
     not only a process crash. Metadata uses it; per-page markdown does not, since it
     would cost a disk flush per page on the hot path.
     """
+    write_chunks_atomic(path, (data,), durable=durable)
+
+
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes], *, durable: bool = False) -> None:
+    """:func:`write_bytes_atomic` of ``chunks`` written one after another, so a long file is never one string in memory.
+
+    Readers see the old file or the whole new one; an exception from ``chunks``
+    leaves the old file as it was and no temp file behind.
+    """
     path = Path(path)
     fd, tmp = _create_temp(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

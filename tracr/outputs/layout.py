@@ -21,6 +21,7 @@ __all__ = [
     "default_outputs_root",
     "outputs_root",
     "JOB_METADATA",
+    "JOB_INPUTS",
     "MODEL_METADATA",
     "RUN_METADATA",
     "PDF_METADATA",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 JOB_METADATA = "job_metadata.json"
+#: The job's input PDFs, one JSON line each (``tracr.outputs.inputs``); ``job_metadata.json`` holds only their summary.
+JOB_INPUTS = "inputs.jsonl"
 MODEL_METADATA = "model_metadata.json"
 RUN_METADATA = "run_metadata.json"
 PDF_METADATA = "pdf_metadata.json"
@@ -152,6 +155,10 @@ class OutputLayout:
 
     def job_metadata(self, job_id: str) -> Path:
         return self.job_dir(job_id) / JOB_METADATA
+
+    def job_inputs(self, job_id: str) -> Path:
+        """``inputs.jsonl``: one line per input PDF of the job."""
+        return self.job_dir(job_id) / JOB_INPUTS
 
     def model_dir(self, job_id: str, model_slug: str) -> Path:
         return self.job_dir(job_id) / model_slug

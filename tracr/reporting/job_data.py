@@ -17,6 +17,7 @@ from tracr.config.collections import CollectionSpec, PageCollections, assign_col
 from tracr.errors import ErrorClass, TracrError
 from tracr.outputs.files import read_json
 from tracr.outputs.identifiers import validate_job_id
+from tracr.outputs.inputs import iter_job_inputs
 from tracr.outputs.journal import latest_entries
 from tracr.outputs.layout import OutputLayout
 from tracr.review.judged import is_judge
@@ -117,6 +118,13 @@ def _model_info(layout: OutputLayout, job_id: str, slug: str, run: int, config: 
     )
 
 
+def _input_paths(layout: OutputLayout, job_id: str) -> dict[str, str]:
+    """PDF slug -> source path of each input PDF (its slug when no path was recorded)."""
+    return {
+        str(item["pdf_slug"]): str(item.get("path") or item["pdf_slug"]) for item in iter_job_inputs(layout, job_id) if item.get("pdf_slug")
+    }
+
+
 def load_job_data(outputs_root: Path, job_id: str) -> JobData:
     """Read one job for a report; a job that is not there is a one-line :class:`ReportInputError`."""
     try:
@@ -129,11 +137,7 @@ def load_job_data(outputs_root: Path, job_id: str) -> JobData:
         raise ReportInputError(f"no job {job_id!r} under {layout.root} (no {layout.job_metadata(job_id).name})")
     raw_config = meta.get("config")
     config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
-    pdfs = {
-        str(item["pdf_slug"]): str(item.get("path") or item["pdf_slug"])
-        for item in meta.get("inputs") or []
-        if isinstance(item, dict) and item.get("pdf_slug")
-    }
+    pdfs = _input_paths(layout, job_id)
     models: list[ModelInfo] = []
     pages: dict[tuple[str, str, int], PageStat] = {}
     for slug in layout.model_slugs(job_id):
@@ -186,10 +190,6 @@ def load_collections(outputs_root: Path, job_id: str) -> PageCollections:
     meta = read_json(layout.job_metadata(validate_job_id(job_id))) or {}
     raw_config = meta.get("config")
     config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
-    pdfs = {
-        str(item["pdf_slug"]): str(item.get("path") or item["pdf_slug"])
-        for item in meta.get("inputs") or []
-        if isinstance(item, dict) and item.get("pdf_slug")
-    }
+    pdfs = _input_paths(layout, job_id)
     specs = [CollectionSpec.model_validate(c) for c in config.get("collections") or [] if isinstance(c, dict)]
     return assign_collections(pdfs, specs, tags_in_effect(read_tags(layout.root, job_id)))

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tracr.config.collections import validate_collection_name
 from tracr.errors import ErrorClass, TracrError
-from tracr.outputs.files import append_line_durably, read_json
+from tracr.outputs.files import append_line_durably
 from tracr.outputs.identifiers import safe_child, validate_job_id, validate_number, validate_slug
+from tracr.outputs.inputs import iter_job_inputs
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.timestamps import utc_now
 from tracr.serving.host import host_id
@@ -88,9 +89,8 @@ def append_tag(outputs_root: Path, tag: Tag) -> Path:
     job_dir = safe_child(Path(outputs_root), tag.job_id)
     if not job_dir.is_dir():
         raise TagRefused(f"tag refused: no job {tag.job_id!r} under {outputs_root}")
-    meta = read_json(OutputLayout(Path(outputs_root)).job_metadata(tag.job_id)) or {}
-    slugs = {str(item.get("pdf_slug")) for item in meta.get("inputs") or [] if isinstance(item, dict)}
-    if tag.pdf_slug not in slugs:
+    inputs = iter_job_inputs(OutputLayout(Path(outputs_root)), tag.job_id)
+    if not any(str(item.get("pdf_slug")) == tag.pdf_slug for item in inputs):
         raise TagRefused(f"tag refused: job {tag.job_id!r} has no PDF {tag.pdf_slug!r}")
     folder = _tags_dir(outputs_root, tag.job_id)
     folder.mkdir(exist_ok=True)

@@ -79,7 +79,7 @@ class RunPlan(BaseModel):
             "broken": sum(pdf.error is not None for pdf in pdfs),
             "first": pdfs[0].slug,
             "last": pdfs[-1].slug,
-            "listed_in": "job_metadata.json (inputs)",
+            "listed_in": "inputs.jsonl",
         }
 
     @property

@@ -65,7 +65,7 @@ class LocatedTest:
 
 @dataclass(frozen=True)
 class JobPdf:
-    """One input PDF of a job, as ``job_metadata.json`` ``inputs`` records it."""
+    """One input PDF of a job, as its ``inputs.jsonl`` records it."""
 
     pdf_slug: str
     path: str

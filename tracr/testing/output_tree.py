@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tracr.errors import ErrorClass
 from tracr.outputs.files import write_text_atomic
+from tracr.outputs.inputs import write_job_inputs
 from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.rollup import Rollup
@@ -126,7 +127,7 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
         for pdf in pdf_slugs
         for page in range(1, spec.pages_per_pdf + 1)
     }
-    inputs = [
+    inputs = (
         {
             "pdf_slug": s,
             "path": source_path(spec, number, s),
@@ -135,8 +136,9 @@ def generate_tree(root: Path, spec: TreeSpec = TreeSpec()) -> dict[str, int]:
             "error": None,
         }
         for number, s in enumerate(pdf_slugs)
-    ]
-    refresh_job_metadata(layout, spec.job_id, {"title": f"synthetic job {spec.job_id}", "inputs": inputs})
+    )
+    summary = write_job_inputs(layout, spec.job_id, inputs)
+    refresh_job_metadata(layout, spec.job_id, {"title": f"synthetic job {spec.job_id}", "inputs": summary})
     clock = datetime(2026, 11, 1, tzinfo=UTC)
     counts = {"runs": 0, "pdfs": 0, "pages": 0, "failed": 0}
     for profile in spec.models:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pymupdf
 
 from tracr.outputs.files import write_text_atomic
+from tracr.outputs.inputs import write_job_inputs
 from tracr.outputs.journal import PageRecord, append_record, pdf_metadata_text
 from tracr.outputs.layout import OutputLayout
 from tracr.outputs.rollup import Rollup
@@ -55,7 +56,8 @@ def write_review_job(root: Path, job_id: str, pdfs: dict[str, Path], models: lis
             inputs.append(
                 {"pdf_slug": slug, "path": str(path), "page_count": doc.page_count, "pages_selected": doc.page_count, "error": None}
             )
-    refresh_job_metadata(layout, job_id, {"title": title or job_id, "inputs": inputs})
+    summary = write_job_inputs(layout, job_id, inputs)
+    refresh_job_metadata(layout, job_id, {"title": title or job_id, "inputs": summary})
     clock = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     for model_number, model in enumerate(models):
         model_dict = {"model": f"vendor/{model.slug}", "provider": model.provider, "mode": "api", "slug": model.slug}

@@ -20,7 +20,7 @@ from prefect.states import Cancelled, State
 from flows.local_server import local_servers
 from flows.model_run import model_run_flow
 from tasks.documents.inspection import inspect_inputs
-from tasks.documents.render_pool import hold_shared_render_pool, release_shared_render_pool
+from tasks.documents.render_pool import RenderPool, hold_shared_render_pool, release_shared_render_pool
 from tasks.index_outputs import index_outputs_state
 from tasks.ocr.model_targets import resolve_model_blocks
 from tasks.outputs.storage_check import check_shared_storage
@@ -150,10 +150,10 @@ def _job_markdown(job_id: str, outputs_root: Path, runs: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
-async def _inspect(job: JobConfig, pdf_paths: list[Path]) -> list[PdfPlan]:
-    """Inspect the inputs (Prefect task) and log what will be skipped."""
+async def _inspect(job: JobConfig, pdf_paths: list[str], pool: RenderPool) -> list[PdfPlan]:
+    """Inspect the inputs and log what will be skipped."""
     logger = get_run_logger()
-    pdfs = await inspect_inputs([str(p) for p in pdf_paths], job.page_selection.describe())
+    pdfs = await inspect_inputs(pdf_paths, job.page_selection.describe(), pool)
     for pdf in pdfs:
         if pdf.error:
             logger.warning("PDF %s will be skipped: %s", pdf.slug, pdf.error)
@@ -238,12 +238,14 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     """Run a job config end to end; returns where outputs are and how each run ended."""
     logger = get_run_logger()
     loaded = request.load()
-    job = move_literal_keys_to_env(loaded.config)
+    config, pdf_paths = loaded.config, [str(p) for p in loaded.pdfs]
+    del loaded  # its Paths cost some 700 bytes each, 14 MiB at 20,000 PDFs; the job keeps the strings
+    job = move_literal_keys_to_env(config)
     job = await resolve_model_blocks(job)  # every ModelTarget block named exists, before anything starts
     outputs_root = resolve_outputs_root(request.outputs)
     layout = OutputLayout(outputs_root)
     await check_shared_storage(str(outputs_root))  # one POSIX filesystem, the same on every host (tasks/outputs/storage_check.py)
-    digest = config_digest(loaded.config)
+    digest = config_digest(config)
     await _ensure_crash_detection()
     # Another host's claim is judged by its flow run's state on the server, this host's by its pid; a stale
     # one is taken over, also under --force (so it cannot refuse later submissions), a live one is left alone.
@@ -266,12 +268,13 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     await tag_flow_run(job.job_id)
     layout.job_dir(job.job_id).mkdir(parents=True, exist_ok=True)
 
-    warm_pool = asyncio.create_task(hold_shared_render_pool().warm())  # workers start while the job is planned
+    pool = hold_shared_render_pool()
+    warm_pool = asyncio.create_task(pool.warm())  # workers start while the job is planned
     plans: list[RunPlan] = []
     cancelled = False
     servers = local_servers()  # the job's own: runs with the same serve settings share one server
     try:
-        pdfs = await _inspect(job, loaded.pdfs)
+        pdfs = await _inspect(job, pdf_paths, pool)
         plans = _run_plans(job, pdfs, outputs_root, resume=request.resume, digest=digest)
         if claim is not None:
             update_claim(outputs_root, claim, runs=[{"model_slug": p.model_slug, "run": p.run} for p in plans])

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from tasks.documents.render_ahead import RenderAhead, RenderArgs
 from tracr.config.job import RenderSettings
 from tracr.documents.pdf import (
+    inspect_pdfs,
     page_anchor_text,
     page_pdf_data_url,
     page_text_markdown,
@@ -97,6 +98,13 @@ class RenderPool:
         """The text layer and the seconds its extraction took in the worker."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, timed_page_text_markdown, pdf_path, page)
+
+    async def inspect(self, paths: list[str], chunk: int = 500) -> list[tuple[int, int] | str]:
+        """:func:`inspect_pdfs` of ``paths`` in chunks across the workers: every core opens PDFs, and PyMuPDF's memory stays there."""
+        loop = asyncio.get_running_loop()
+        parts = [paths[start : start + chunk] for start in range(0, len(paths), chunk)]
+        done = await asyncio.gather(*(loop.run_in_executor(self._executor, inspect_pdfs, part) for part in parts))
+        return [found for part in done for found in part]
 
     def shutdown(self) -> None:
         if self._ahead is not None:

@@ -574,3 +574,24 @@ def test_a_refresh_sweeps_reader_links_an_older_tracr_left_beside_the_index(tree
     os.utime(tree / "idx" / "model-a" / "run-1" / "doc-00000" / "pages.jsonl", ns=(now, now))
     assert refresh_index(tree).written
     assert not legacy.exists()
+
+
+def test_a_refresh_from_a_flow_runs_in_a_child_that_takes_duckdb_with_it(tree: Path) -> None:
+    """The job process never loads DuckDB: the memory a refresh takes leaves with the child."""
+    script = (
+        "import asyncio, json, sys\n"
+        "from pathlib import Path\n"
+        "from tasks.index_outputs import _refresh_in_child\n"
+        f"_, stats = asyncio.run(_refresh_in_child(Path({str(tree)!r}), False))\n"
+        "print(json.dumps({'pages': stats['pages'], 'written': stats['written'], 'duckdb_here': 'duckdb' in sys.modules}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    pages = sum(len(latest_page_records(read_page_journal(journal))) for journal in tree.glob("*/*/run-*/*/pages.jsonl"))
+    assert result["written"] and result["pages"] == pages > 0
+    assert result["duckdb_here"] is False
+    with read_index(tree) as con:
+        assert con.execute("SELECT count(*) FROM pages").fetchone() == (pages,)

@@ -28,6 +28,7 @@ __all__ = [
     "PdfError",
     "PdfInfo",
     "inspect_pdf",
+    "inspect_pdfs",
     "render_page",
     "render_page_data_url",
     "render_clip_data_url",
@@ -78,6 +79,19 @@ def inspect_pdf(path: Path) -> PdfInfo:
         return PdfInfo(path=path, page_count=doc.page_count, size_bytes=path.stat().st_size)
     finally:
         doc.close()
+
+
+def inspect_pdfs(paths: list[str]) -> list[tuple[int, int] | str]:
+    """:func:`inspect_pdf` of each path, as a render worker returns it: ``(page_count, size_bytes)``, or why it cannot be read."""
+    found: list[tuple[int, int] | str] = []
+    for path in paths:
+        try:
+            info = inspect_pdf(Path(path))
+        except PdfError as exc:
+            found.append(str(exc))
+        else:
+            found.append((info.page_count, info.size_bytes))
+    return found
 
 
 def _document(path: str) -> pymupdf.Document:

@@ -238,8 +238,7 @@ async def ocr_job_flow(request: JobRequest) -> dict[str, Any] | State[Any]:
     """Run a job config end to end; returns where outputs are and how each run ended."""
     logger = get_run_logger()
     loaded = request.load()
-    config, pdf_paths = loaded.config, [str(p) for p in loaded.pdfs]
-    del loaded  # its Paths cost some 700 bytes each, 14 MiB at 20,000 PDFs; the job keeps the strings
+    config, pdf_paths = loaded.config, loaded.pdfs
     job = move_literal_keys_to_env(config)
     job = await resolve_model_blocks(job)  # every ModelTarget block named exists, before anything starts
     outputs_root = resolve_outputs_root(request.outputs)

@@ -175,11 +175,11 @@ def _start_rendering(loaded: LoadedJob, resume: bool) -> None:
     if resume or renders is None or not loaded.pdfs:
         return
     try:
-        page_count = inspect_pdf(loaded.pdfs[0]).page_count
+        page_count = inspect_pdf(Path(loaded.pdfs[0])).page_count
     except PdfError:
         return  # the job says what is wrong with it
     pages = loaded.config.page_selection.resolve(page_count)[:RENDER_AHEAD_PAGES]
-    pool.render_ahead(str(loaded.pdfs[0]), pages, loaded.config.render_for(renders))
+    pool.render_ahead(loaded.pdfs[0], pages, loaded.config.render_for(renders))
 
 
 def _stopped_line(signal_name: str, state: Any, config: str) -> str:

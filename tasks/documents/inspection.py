@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from pathlib import Path
 
 from tasks.documents.render_pool import RenderPool
 from tracr.config.pages import PageSelection, parse_page_selection
@@ -35,7 +34,7 @@ POOL_FROM = 256
 
 def plan_pdfs(paths: Sequence[str], found: Sequence[tuple[int, int] | str], selection: PageSelection) -> list[PdfPlan]:
     """A :class:`PdfPlan` per path from what inspecting it ``found``: slug, page count and selected pages, or the error."""
-    slugs = pdf_slugs([Path(p) for p in paths])
+    slugs = pdf_slugs(paths)
     plans = []
     for path, (slug, result) in zip(paths, zip(slugs.values(), found, strict=True), strict=True):
         if isinstance(result, str):

@@ -41,7 +41,7 @@ def job_inputs(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:
 
 
 def ensure_job(
-    layout: OutputLayout, job_id: str, pdfs: Sequence[Path], *, title: str | None = None, page_counts: Mapping[Path, int] | None = None
+    layout: OutputLayout, job_id: str, pdfs: Sequence[str], *, title: str | None = None, page_counts: Mapping[str, int] | None = None
 ) -> list[dict[str, Any]]:
     """Create a job from PDFs when none exists (``tracr import --inputs``); returns the job's inputs."""
     existing = job_inputs(layout, job_id)
@@ -197,7 +197,7 @@ def import_outputs(outputs: Path, job_id: str, model: str, source: Path, *, inpu
         counts = {}
         for pdf in pdfs:
             try:
-                counts[pdf] = inspect_pdf(pdf).page_count
+                counts[pdf] = inspect_pdf(Path(pdf)).page_count
             except Exception as exc:
                 raise ImportError_(f"{pdf}: cannot read the PDF ({exc})") from None
         ensure_job(layout, job_id, pdfs, page_counts=counts)

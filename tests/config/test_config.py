@@ -62,7 +62,7 @@ def test_tracr_config_loads_unchanged(tracr_job, monkeypatch):
     local = config.models[1]
     assert local.slug == "allenai-olmocr-2-7b-1025-fp8" and local.gpus_needed == 2
     assert local.extra_vllm_args == ["--enforce-eager"] and local.max_model_len == 16384
-    assert [p.name for p in loaded.pdfs] == ["a.pdf"]
+    assert [Path(p).name for p in loaded.pdfs] == ["a.pdf"]
 
 
 def test_missing_key_variable_is_named_and_no_value_printed(tracr_job, monkeypatch):
@@ -155,7 +155,7 @@ def test_inputs_accept_folders_globs_and_lists(tmp_path):
         "models": [{"model": "m", "mode": "local", "provider": "pdf-text"}],
     }
     loaded = parse_job_config(data, env={})
-    assert [p.relative_to(tmp_path).as_posix() for p in loaded.pdfs] == ["a/x.pdf", "b/nested/x.pdf", "c/y.pdf"]
+    assert [Path(p).relative_to(tmp_path).as_posix() for p in loaded.pdfs] == ["a/x.pdf", "b/nested/x.pdf", "c/y.pdf"]
 
 
 def test_relative_inputs_resolve_from_the_config_folder(tmp_path, monkeypatch):
@@ -165,7 +165,7 @@ def test_relative_inputs_resolve_from_the_config_folder(tmp_path, monkeypatch):
         {"job_id": "j", "input_path": "pdfs", "models": [{"model": "m", "mode": "local", "provider": "pdf-text"}]},
     )
     monkeypatch.chdir(tmp_path)
-    assert [p.name for p in load_job_config(config).pdfs] == ["doc.pdf"]
+    assert [Path(p).name for p in load_job_config(config).pdfs] == ["doc.pdf"]
 
 
 def test_yaml_syntax_errors_name_file_and_line(tmp_path):

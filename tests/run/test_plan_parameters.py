@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tracr.config.job import JobConfig
-from tracr.run.plan import PDFS_LISTED, PdfPlan, RunPlan
+from tracr.run.plan import PDFS_LISTED, PdfPlan, PlannedPdfs, RunPlan
 
 
 def _plan(pdfs: int) -> RunPlan:
@@ -53,3 +53,15 @@ def test_a_small_plan_lists_its_pdfs_and_round_trips():
     assert RunPlan.model_validate_json(plan.model_dump_json()) == plan
     with pytest.raises(ValueError):  # a summarised list is for people, not for rebuilding a plan
         RunPlan.model_validate_json(_plan(PDFS_LISTED + 1).model_dump_json())
+
+
+def test_prefect_does_not_walk_a_plans_pdfs():
+    """Prefect walks a subflow's parameters twice; a plan's PDFs are a leaf to it, not 20,000 items."""
+    from prefect.utilities.collections import visit_collection
+
+    plan = _plan(2_000)
+    seen: list[type] = []
+    visit_collection({"plan": plan}, lambda item: seen.append(type(item)) or item, return_data=True, max_depth=-1)
+    assert PdfPlan not in seen and seen.count(RunPlan) == 1
+    assert isinstance(plan.pdfs, PlannedPdfs) and plan.pdfs[1_999].slug == "doc-001999" and len(plan.pdfs) == 2_000
+    assert plan.pdfs == list(plan.pdfs) and plan.pdfs[:2] == (plan.pdfs[0], plan.pdfs[1])

@@ -233,7 +233,7 @@ class LoadedJob(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     config: JobConfig
-    pdfs: list[Path]
+    pdfs: list[str]  # absolute paths, as strings: a job over 20,000 PDFs holds them
     source: Path | None = None
 
 
@@ -361,7 +361,7 @@ class ConfigCheck:
 
     problems: list[str]
     config: JobConfig | None = None
-    pdfs: list[Path] = dataclass_field(default_factory=list)
+    pdfs: list[str] = dataclass_field(default_factory=list)
 
 
 def check_job_config(
@@ -391,7 +391,7 @@ def check_job_config(
         problems += _raw_credential_problems(data, problems) + _check_api_keys(_models_that_parse(data), env)
     else:
         problems = _check_persisted_values(config) + _check_api_keys(enumerate(config.models), env)
-    pdfs: list[Path] = []
+    pdfs: list[str] = []
     raw_inputs = data.get("input_path")
     if isinstance(raw_inputs, (str, list)) and raw_inputs:  # missing inputs are reported in the same pass
         try:
@@ -400,7 +400,7 @@ def check_job_config(
             problems[:0] = str(exc).splitlines()
     if config is not None and config.collections and pdfs:
         slugs = pdf_slugs(pdfs)
-        for name in unmatched_specs({slugs[p]: str(p) for p in pdfs}, config.collections):
+        for name in unmatched_specs({slugs[p]: p for p in pdfs}, config.collections):
             problems.append(f"collections: {name!r} matches no input PDF (check its folders, globs and pdfs)")
     return ConfigCheck(problems, config, pdfs)
 

@@ -7,15 +7,18 @@ Slugs become directory names in the output tree, so they must be stable across r
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from collections import Counter
-from pathlib import Path
+from collections.abc import Sequence
+from typing import TypeVar
 
 __all__ = ["slugify", "pdf_slugs", "SLUG_PATTERN"]
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
+P = TypeVar("P", bound="str | os.PathLike[str]")
 
 
 def slugify(text: str, *, max_length: int = 80) -> str:
@@ -30,21 +33,22 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
 
 
-def pdf_slugs(paths: list[Path]) -> dict[Path, str]:
-    """Unique slug per PDF path.
+def pdf_slugs(paths: Sequence[P]) -> dict[P, str]:
+    """Unique slug per PDF path (``str`` or ``Path``), keyed by the paths as given.
 
     The file stem is used when it is unique; PDFs sharing a stem in different
     folders get their parent folders prefixed (``a/report.pdf`` → ``a-report``), and
-    a short hash of the full path settles anything still colliding.
+    a short hash of the full path settles anything still colliding. Worked out on
+    strings: a folder of 20,000 PDFs should not cost 20,000 ``Path`` objects.
     """
-    resolved = [Path(p) for p in paths]
-    stems = Counter(slugify(p.stem) for p in resolved)
-    slugs: dict[Path, str] = {}
-    for path in resolved:
-        base = slugify(path.stem)
-        if stems[base] > 1:
-            parents = [part for part in path.parent.parts[-2:] if part not in ("/", "")]
-            base = slugify("-".join([*parents, path.stem]))
+    stems = {path: os.path.splitext(os.path.basename(str(path)))[0] for path in paths}
+    counts_by_stem = Counter(slugify(stem) for stem in stems.values())
+    slugs: dict[P, str] = {}
+    for path, stem in stems.items():
+        base = slugify(stem)
+        if counts_by_stem[base] > 1:
+            parents = [part for part in os.path.dirname(str(path)).split(os.sep)[-2:] if part]
+            base = slugify("-".join([*parents, stem]))
         slugs[path] = base
     counts = Counter(slugs.values())
     for path, slug in slugs.items():

@@ -12,6 +12,7 @@ the same journals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracr.run.plan import PdfPlan
@@ -42,7 +43,7 @@ class PdfBatch:
         return sum(len(pdf.pages) for pdf in self.pdfs)
 
 
-def batch_pdfs(pdfs: list[PdfPlan], max_pages: int = BATCH_PAGES, max_pdfs: int = BATCH_PDFS) -> list[PdfBatch]:
+def batch_pdfs(pdfs: Sequence[PdfPlan], max_pages: int = BATCH_PAGES, max_pdfs: int = BATCH_PDFS) -> list[PdfBatch]:
     """``pdfs`` in order, cut into batches of at most ``max_pdfs`` PDFs that close once they hold ``max_pages`` pages."""
     batches: list[PdfBatch] = []
     current: list[PdfPlan] = []

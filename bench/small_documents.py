@@ -18,9 +18,9 @@ Reported per size: pages/s of both and their ratio (goal >= 0.9), the cost per
 PDF over the loop's ((tracr s - loop s) / PDFs), the seconds from spawning
 ``tracr run`` to its run going ``running`` (start-up and inspecting the PDFs) and
 from the run's end to the process's exit (the end of the job), and the peak RSS
-of each side's main process (``wait4``: the largest of the process and its
-render workers), for tracr also until its run ended (sampled every 0.25 s),
-which leaves out the end of the job (the index refresh of the new pages).
+of each side (``wait4``: the largest of the process and each child it reaped,
+for tracr its render workers and the index refresh), for tracr's main process
+also sampled every 0.25 s, over the whole job and until its run ended.
 Results go to ``bench/results/small_documents.json``.
 """
 

@@ -264,7 +264,7 @@ async def test_wrong_key_fails_the_run_fast(tmp_path, stub_server, pdf_factory, 
 
 async def test_two_models_run_concurrently_with_readable_names(tmp_path, stub_server, pdf_factory, monkeypatch):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterParentFlowRunId
 
     monkeypatch.setenv(KEY_ENV, TEST_API_KEY)
     first = stub_server(latency_s=1.0, model="model-a")
@@ -291,7 +291,8 @@ async def test_two_models_run_concurrently_with_readable_names(tmp_path, stub_se
         children = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id]))
         )
-        artifacts = await client.read_artifacts()
+        # by key: the session's server holds every test's artifacts, more than one unfiltered page
+        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="two-models-")))
     assert parent.name == "two-models"
     assert sorted(c.name for c in children) == ["two-models · model-a · run-1", "two-models · model-b · run-1"]
     keys = {a.key for a in artifacts}
@@ -304,6 +305,7 @@ async def test_two_models_run_concurrently_with_readable_names(tmp_path, stub_se
 async def test_api_key_never_reaches_outputs_or_prefect(tmp_path, stub_server, pdf_factory, monkeypatch, prefect_server):
     """The key, from an env var and written literally in a config, appears nowhere."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.logging.handlers import APILogHandler
 
     literal_key = "sk-literal-7d3e91b0c2a4f658-must-stay-secret"
@@ -330,8 +332,9 @@ async def test_api_key_never_reaches_outputs_or_prefect(tmp_path, stub_server, p
     async with get_client() as client:
         flow_runs = await client.read_flow_runs()
         logs = await client.read_logs()
-        artifacts = await client.read_artifacts()
+        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="secret-job")))
     dumped = json.dumps([r.model_dump(mode="json") for r in flow_runs + logs + artifacts])
+    assert artifacts, "this job's artifacts were read"
     assert TEST_API_KEY not in dumped and literal_key not in dumped
     assert "secret-job" in dumped and any(log.message for log in logs)  # we did look at this job's records
     db_path = Path(re.sub(r"^sqlite\+aiosqlite:///", "", prefect_server))

@@ -25,12 +25,13 @@ DOCS = 150
 
 async def _flow_tasks_and_artifacts(job_id: str) -> tuple[list, list]:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterTags
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId, FlowRunFilterTags
 
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"tracr-job:{job_id}"])))
         task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs])))
-        artifacts = await client.read_artifacts()
+        # by key: the session's server holds every test's artifacts, more than one unfiltered page
+        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=f"{job_id}-")))
     return task_runs, [a for a in artifacts if (a.key or "").startswith(job_id)]
 
 

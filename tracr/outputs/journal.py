@@ -115,7 +115,7 @@ def latest_lines(path: str | Path) -> dict[int, tuple[PageRecord, str]]:
     return latest
 
 
-def read_page_journal(path: Path) -> list[PageRecord]:
+def read_page_journal(path: str | Path) -> list[PageRecord]:
     """Every record in a page journal, in the order written."""
     raw = read_bytes(path)
     if raw is None:

@@ -82,6 +82,7 @@ def _run(args: argparse.Namespace) -> int:
 
     api_url = connect_quietly(ephemeral=args.ephemeral, verbose=args.verbose)
     _start_rendering(loaded, args.resume)
+    del loaded  # the job flow finds the PDFs again; this list of 20,000 paths need not live as long as the job
     with collector_paused():
         from flows.ocr_job import ocr_job_flow  # Prefect is imported only when a job runs
         from tracr.config.job_request import JobRequest

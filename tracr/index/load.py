@@ -23,7 +23,7 @@ import numpy as np
 
 from tracr.index.scan import RunSource
 from tracr.index.schema import HEALTH_SCHEMA, MODEL_SCORE_SCHEMA, TEST_SCHEMA, Columns
-from tracr.outputs.files import JSONError, json_loads, read_bytes, read_json
+from tracr.outputs.files import json_objects, read_bytes, read_json
 from tracr.outputs.journal import latest_entries
 from tracr.outputs.layout import HEALTH_FILE, JOB_METADATA, PAGE_JOURNAL, PDF_METADATA, RUN_METADATA, SCORES_DIR, SUMMARY_FILE, TESTS_FILE
 
@@ -352,14 +352,7 @@ def load_jobs(jobs: Iterable[tuple[str, str, str]]) -> Frame:
 
 
 def _jsonl_rows(path: str) -> Iterator[dict[str, Any]]:
-    raw = read_bytes(path)
-    for line in (raw or b"").splitlines():
-        try:
-            row = json_loads(line)
-        except (JSONError, ValueError):
-            continue
-        if isinstance(row, dict):
-            yield row
+    return json_objects((read_bytes(path) or b"").splitlines())
 
 
 def load_scores(jobs: Iterable[tuple[str, str]]) -> tuple[Frame, Frame, Frame]:

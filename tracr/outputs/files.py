@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "read_bytes",
     "read_json",
     "json_loads",
+    "json_objects",
     "JSONError",
 ]
 
@@ -136,6 +137,17 @@ try:  # orjson parses metadata several times faster; the stdlib is the fallback
     json_loads, JSONError = orjson.loads, orjson.JSONDecodeError
 except ImportError:  # pragma: no cover - orjson ships with Prefect
     json_loads, JSONError = json.loads, json.JSONDecodeError
+
+
+def json_objects(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The JSON objects among ``lines`` (one per line); a torn or foreign line is skipped, as every reader of a jsonl file here does."""
+    for line in lines:
+        try:
+            row = json_loads(line)
+        except (JSONError, ValueError):
+            continue
+        if isinstance(row, dict):
+            yield row
 
 
 def append_line_durably(path: Path, data: bytes) -> None:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, TypedDict
 
-from tracr.outputs.files import JSONError, json_loads, read_json, write_chunks_atomic
+from tracr.outputs.files import json_objects, read_json, write_chunks_atomic
 from tracr.outputs.layout import JOB_INPUTS, OutputLayout
 
 __all__ = ["INPUT_KEYS", "InputsSummary", "write_job_inputs", "iter_job_inputs", "read_job_inputs"]
@@ -58,17 +58,6 @@ def write_job_inputs(layout: OutputLayout, job_id: str, rows: Iterable[dict[str,
     return summary
 
 
-def _file_rows(handle: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """The JSON objects among the lines; a torn or foreign line is skipped, as every reader of a jsonl here does."""
-    for line in handle:
-        try:
-            row = json_loads(line)
-        except (JSONError, ValueError):
-            continue
-        if isinstance(row, dict):
-            yield row
-
-
 def _metadata_rows(layout: OutputLayout, job_id: str) -> Iterator[dict[str, Any]]:
     """The list a job written before ``inputs.jsonl`` kept in ``job_metadata.json``; nothing when it holds a summary."""
     listed = (read_json(layout.job_metadata(job_id)) or {}).get("inputs")
@@ -84,7 +73,7 @@ def iter_job_inputs(layout: OutputLayout, job_id: str) -> Iterator[dict[str, Any
         yield from _metadata_rows(layout, job_id)
         return
     with handle:
-        yield from _file_rows(handle)
+        yield from json_objects(handle)
 
 
 def read_job_inputs(layout: OutputLayout, job_id: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tracr.outputs.files import read_json
 from tracr.outputs.identifiers import validate_slug
+from tracr.outputs.inputs import iter_job_inputs
 from tracr.outputs.journal import latest_page_records, read_page_journal
 from tracr.outputs.layout import OutputLayout
 
@@ -20,6 +21,8 @@ __all__ = ["document_count_rows", "failed_document_rows", "document_rows"]
 
 #: Failed documents listed per run in ``tracr show`` (the rest are counted).
 FAILED_SHOWN = 5
+#: Run statuses after which a PDF without a folder will not get one.
+_ENDED = frozenset({"completed", "failed", "cancelled"})
 
 
 def _runs(layout: OutputLayout, job_id: str) -> list[tuple[str, int, dict[str, Any]]]:
@@ -76,16 +79,36 @@ def failed_document_rows(layout: OutputLayout, job_id: str, shown: int = FAILED_
     return rows
 
 
+def _not_started_row(model: str, run: int, planned: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "run": run,
+        "status": "not started",
+        "done": 0,
+        "failed": 0,
+        "of": planned.get("pages_selected") or 0,
+        "page": "-",
+        "error": "this run ended before the PDF started (no pdf_metadata.json in its folder)",
+    }
+
+
 def document_rows(layout: OutputLayout, job_id: str, pdf_slug: str, failed_pages_shown: int = 10) -> list[dict[str, Any]]:
     """One PDF's outcome in every run of the job: status, pages done and failed, its error, its failed pages' errors."""
     validate_slug(pdf_slug, "PDF slug")
     rows = []
+    planned: dict[str, Any] | None = None  # the PDF's line in the job's inputs, read once if needed
     for slug, number, meta in _runs(layout, job_id):
         location = layout.run(job_id, slug, number)
         pdf_meta = read_json(location.pdf_metadata(pdf_slug)) or {}
         listed = (e for e in _documents(meta).get("not_completed") or [] if e.get("pdf_slug") == pdf_slug)
         entry = next(listed, None) or {}
         if not pdf_meta and not entry:
+            if meta.get("status") not in _ENDED:
+                continue
+            if planned is None:
+                planned = next((row for row in iter_job_inputs(layout, job_id) if row.get("pdf_slug") == pdf_slug), {})
+            if planned:  # an input of the job that this run holds nothing of (beyond the 200 its record names)
+                rows.append(_not_started_row(slug, number, planned))
             continue
         rollup = pdf_meta.get("rollup") or entry
         status = entry.get("status") or pdf_meta.get("status") or "unknown"

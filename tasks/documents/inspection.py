@@ -36,7 +36,8 @@ def plan_pdfs(paths: Sequence[str], found: Sequence[tuple[int, int] | str], sele
     """A :class:`PdfPlan` per path from what inspecting it ``found``: slug, page count and selected pages, or the error."""
     slugs = pdf_slugs(paths)
     plans = []
-    for path, (slug, result) in zip(paths, zip(slugs.values(), found, strict=True), strict=True):
+    for path, result in zip(paths, found, strict=True):
+        slug = slugs[path]
         if isinstance(result, str):
             plans.append(PdfPlan(path=path, slug=slug, error=result))
             continue

@@ -61,9 +61,8 @@ class RunContext:
     max_page_chars: int = DEFAULT_MAX_PAGE_CHARS
     #: PDFs feeding pages into the slots at once (``pdf_concurrency``); a PDF whose pages all have a slot lets the next one feed.
     feeding: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(JobConfig.model_fields["pdf_concurrency"].default))
-    pdfs_done: int = 0  # PDFs that ended completed in this session (or had ended before a resume)
-    pdfs_failed: int = 0
-    #: The PDFs that ended in this session, folded into bounded totals, so the run's end need not read them back.
+    #: The PDFs that ended in this session (a resumed PDF finished before ends again at once), folded into bounded
+    #: totals, so the run's end need not read them back and progress counts them.
     ended: JournalTotals = field(default_factory=JournalTotals)
     ended_slugs: set[str] = field(default_factory=set)
 
@@ -75,10 +74,6 @@ class RunContext:
     def pdf_ended(self, outcome: PdfOutcome) -> None:
         self.ended.add(outcome)
         self.ended_slugs.add(outcome.slug)
-        if outcome.status == "completed":
-            self.pdfs_done += 1
-        elif outcome.status == "failed":
-            self.pdfs_failed += 1
 
 
 class FeedTicket:

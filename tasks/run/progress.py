@@ -42,8 +42,7 @@ class RunContext(Protocol):
 
     rollup: Rollup
     error_counts: dict[str, int]
-    pdfs_done: int
-    pdfs_failed: int
+    ended: JournalTotals  # the PDFs that ended so far
     engine: Any
 
 
@@ -147,10 +146,11 @@ class RunProgress:
     def documents(self) -> str:
         """Pages and documents so far, as the progress artifact's description says them."""
         ctx, plan = self.ctx, self.plan
-        left = len(plan.pdfs) - ctx.pdfs_done - ctx.pdfs_failed
+        done, failed = ctx.ended.by_status["completed"], ctx.ended.by_status["failed"]
+        left = len(plan.pdfs) - done - failed
         text = (
             f"{plan.model_slug} run-{plan.run}: pages {ctx.rollup.pages_finished:,} of {plan.pages_total:,} finished; "
-            f"documents {ctx.pdfs_done:,} done, {ctx.pdfs_failed:,} failed, {left:,} left"
+            f"documents {done:,} done, {failed:,} failed, {left:,} left"
         )
         requests = request_state(ctx.engine)
         if requests is not None and requests.get("adaptive") and requests.get("last_change") is not None:
